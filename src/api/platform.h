@@ -1,0 +1,61 @@
+/*
+ * platform: the business half of the server (SPEC 3.2 and 5) — users, devices and tokens,
+ * host profiles and discovery, credit packages and purchases, the wallet and the double-entry
+ * ledger — behind one object the core wires in at start.
+ *
+ * The core uses it for three things only:
+ *   1. HTTP: requests whose path starts with /api/v1/ (public port) or /admin/ (admin port)
+ *      are handed to platform_handle_http / platform_handle_admin.
+ *   2. Auth on the Janus API: platform_verify_access_token checks a request's "token".
+ *   3. Presence: the core reports when an authenticated user's Janus sessions come and go,
+ *      and (later) when a user enters/leaves a call.
+ *
+ * Threads: every function may be called from any thread. HTTP handlers run on libmicrohttpd's
+ * threads and wait for the storage thread's group commit; presence calls never block on
+ * storage (they update memory only).
+ *
+ * Ownership: platform_create copies what it needs from the config; the caller keeps it.
+ */
+#ifndef PARLEY_API_PLATFORM_H
+#define PARLEY_API_PLATFORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "transport/http.h"
+
+typedef struct platform platform_t;
+
+typedef struct platform_config {
+    const char *data_dir;            /* SQLite database lives at <data_dir>/parley.db */
+    const char *jwt_secret;          /* HS256 key; NULL/"" = generate and persist one */
+    int access_ttl_s;                /* default 900 */
+    int refresh_ttl_s;               /* default 30 days */
+    int password_kdf_cost;           /* scrypt N as log2 (default 15) */
+    const char *payment_provider;    /* "dev" (completes at once) or "webhook" */
+    const char *webhook_secret;      /* HMAC-SHA256 key for POST /api/v1/payments/webhook */
+    int webhook_window_s;            /* replay window, default 300 */
+    int platform_fee_bps;            /* platform share of each charge, basis points (2000 = 20%) */
+    const char *credit_packages;     /* JSON array text: [{"id":"p100","credits":100,"price_cents":99,"currency":"USD"},...] */
+    int rate_limit_per_min;          /* register/login/refresh per IP and per account */
+    bool auth_required;              /* Janus token check on (default true) */
+} platform_config;
+
+/* Opens/creates the database, applies migrations, starts the storage thread. NULL on error
+ * (logged with the reason). */
+platform_t *platform_create(const platform_config *cfg);
+void platform_destroy(platform_t *p);
+
+void platform_handle_http(platform_t *p, const http_request *req, http_reply *reply);
+void platform_handle_admin(platform_t *p, const http_request *req, http_reply *reply);
+
+/* 0 and *user_id set when token is a valid, unexpired access JWT of a live device;
+ * -1 otherwise. */
+int platform_verify_access_token(platform_t *p, const char *token, uint64_t *user_id);
+
+/* Presence (memory only): counts live Janus sessions per user. */
+void platform_presence_session_opened(platform_t *p, uint64_t user_id);
+void platform_presence_session_closed(platform_t *p, uint64_t user_id);
+void platform_presence_set_busy(platform_t *p, uint64_t user_id, bool busy);
+
+#endif

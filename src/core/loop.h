@@ -1,0 +1,47 @@
+/*
+ * loop: the fixed pool of media loop threads (SPEC 6: about one per core, no thread per peer).
+ *
+ * Each loop is one thread running a GMainLoop on its own GMainContext. Every peer (and so
+ * every libnice agent, DTLS and SRTP context) is assigned to exactly one loop for its whole
+ * life; its sockets and timers are attached to that loop's context, so all of its media work
+ * runs on that thread without locks. Both legs of a call are placed on the same loop so that
+ * forwarding is a function call, not a thread hop.
+ *
+ * Contract:
+ *  - loop_pool_create/destroy: main thread only. destroy stops and joins every thread.
+ *  - loop_pool_pick: any thread; returns the loop with the fewest assigned peers and counts
+ *    one more on it (release it with loop_release when the peer is gone).
+ *  - loop_invoke: any thread; runs fn(arg) on the loop's thread soon after (FIFO per caller).
+ *    The loop does not own arg. Control path only: it allocates a GSource per call.
+ *  - loop_context: the GMainContext to attach sources to (libnice agents, timers).
+ *  - loop_is_current: true when called on that loop's thread.
+ */
+#ifndef PARLEY_CORE_LOOP_H
+#define PARLEY_CORE_LOOP_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef struct loop loop_t;
+typedef struct loop_pool loop_pool_t;
+
+loop_pool_t *loop_pool_create(int count);
+void loop_pool_destroy(loop_pool_t *pool);
+int loop_pool_size(const loop_pool_t *pool);
+loop_t *loop_pool_get(loop_pool_t *pool, int index);
+
+loop_t *loop_pool_pick(loop_pool_t *pool);
+void loop_acquire(loop_t *loop);
+void loop_release(loop_t *loop);
+int loop_load(const loop_t *loop);
+
+GMainContext *loop_context(loop_t *loop);
+int loop_index(const loop_t *loop);
+bool loop_is_current(const loop_t *loop);
+
+typedef void (*loop_fn)(void *arg);
+void loop_invoke(loop_t *loop, loop_fn fn, void *arg);
+/* Runs fn(arg) on the loop and waits until it returned. Never call it from a loop thread. */
+void loop_invoke_sync(loop_t *loop, loop_fn fn, void *arg);
+
+#endif

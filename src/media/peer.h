@@ -1,0 +1,147 @@
+/*
+ * peer: one WebRTC transport with a remote endpoint — ICE (libnice), DTLS 1.2 (OpenSSL) with
+ * DTLS-SRTP key export, SRTP/SRTCP (libsrtp2), and SCTP data channels (usrsctp + DCEP), all
+ * BUNDLEd with rtcp-mux on a single ICE component (SPEC 6).
+ *
+ * The peer knows nothing of SDP text or Janus: the core extracts what it needs from the remote
+ * description (ICE credentials, DTLS fingerprint and role, candidates, whether there is an
+ * SCTP m-line) and writes the local description from peer_local_* getters.
+ *
+ * Threads and ownership:
+ *  - A peer lives on exactly one loop (core/loop.h) for its whole life. Its libnice agent,
+ *    timers, DTLS/SRTP/SCTP state are only touched on that thread.
+ *  - Control functions (create, set_remote, add_remote_candidate, ice_restart, close, the
+ *    getters) are thread-safe: they may be called from any thread (they run or post the work
+ *    on the loop).
+ *  - Data-path functions (peer_send_*) must be called on the peer's loop thread.
+ *  - Every callback runs on the loop thread. After peer_close() returns, no callback runs.
+ *  - Refcounted: peer_create returns one reference; peer_unref frees on the last one (on any
+ *    thread; the final free happens on the loop).
+ *
+ * Errors: functions return 0 on success, a negative PEER_E* value otherwise. Bad packets from
+ * the network are dropped and counted in peer_stats, never fatal.
+ */
+#ifndef PARLEY_MEDIA_PEER_H
+#define PARLEY_MEDIA_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+
+typedef struct peer peer_t;
+
+enum {
+    PEER_OK = 0,
+    PEER_EINVAL = -1,    /* bad argument (malformed candidate, fingerprint...) */
+    PEER_ESTATE = -2,    /* not possible in the current state (e.g. send before DTLS up) */
+    PEER_ENOSPACE = -3,  /* buffer too small for the SRTP trailer */
+    PEER_EIO = -4,       /* the lower layer refused (socket, libsrtp, usrsctp) */
+};
+
+typedef enum peer_state {
+    PEER_STATE_NEW = 0,
+    PEER_STATE_CHECKING,     /* ICE checks running */
+    PEER_STATE_CONNECTED,    /* ICE selected a pair; DTLS handshake running */
+    PEER_STATE_SECURE,       /* DTLS done, SRTP keys installed: "webrtcup" */
+    PEER_STATE_FAILED,       /* ICE or DTLS failed (fingerprint mismatch included) */
+    PEER_STATE_CLOSED,
+} peer_state;
+
+typedef enum peer_dtls_setup {
+    PEER_SETUP_ACTPASS = 0,
+    PEER_SETUP_ACTIVE,       /* DTLS client */
+    PEER_SETUP_PASSIVE,      /* DTLS server */
+} peer_dtls_setup;
+
+/* Server-wide media settings (from config), shared by all peers; copied at peer_create. */
+typedef struct peer_config {
+    const char *bind_ips;    /* comma-separated local IPs for host candidates; NULL/"" = all
+                                interfaces, plus 127.0.0.1 and ::1 when allow_loopback */
+    bool allow_loopback;
+    bool ipv6;
+    uint16_t port_min, port_max;     /* 0,0 = any */
+    const char *stun_host;   /* NULL = none */
+    uint16_t stun_port;
+    const char *turn_host;   /* NULL = none */
+    uint16_t turn_port;
+    const char *turn_user, *turn_pwd;
+    const char *nat_1_1_ip;  /* public IP to advertise instead of the host address; NULL */
+    bool ice_lite;           /* false: full ICE (default) */
+} peer_config;
+
+typedef struct peer_callbacks {
+    void *user;
+    /* A local candidate ("candidate:..." without "a=" and without CRLF). */
+    void (*local_candidate)(void *user, const char *candidate);
+    void (*gathering_done)(void *user);
+    void (*state_changed)(void *user, peer_state state);
+    /* Decrypted RTP / compound RTCP. buf is the peer's receive buffer: writable in place,
+     * valid during the call only, with at least 64 spare bytes after len. */
+    void (*rtp)(void *user, uint8_t *buf, size_t len);
+    void (*rtcp)(void *user, uint8_t *buf, size_t len);
+    void (*data_open)(void *user, uint16_t stream_id, const char *label, const char *protocol);
+    void (*data)(void *user, uint16_t stream_id, const char *label, bool binary,
+                 const uint8_t *buf, size_t len);
+} peer_callbacks;
+
+typedef struct peer_stats {
+    uint64_t rtp_packets_in, rtp_bytes_in, rtp_packets_out, rtp_bytes_out;
+    uint64_t rtcp_packets_in, rtcp_packets_out;
+    uint64_t data_messages_in, data_messages_out;
+    uint64_t dropped_in;        /* undecryptable, malformed, unknown first byte */
+    uint64_t last_rtp_in_us;    /* g_get_monotonic_time() of the last RTP received, 0 never */
+} peer_stats;
+
+/* Process-wide DTLS identity (one self-signed ECDSA P-256 certificate per process, like
+ * browsers do per PeerConnection). Call once at start before any peer; main thread. */
+int peer_global_init(void);
+void peer_global_deinit(void);
+/* "sha-256 AB:CD:..." for a=fingerprint. Valid after peer_global_init. */
+const char *peer_local_fingerprint(void);
+
+peer_t *peer_create(loop_t *loop, const peer_config *cfg, const peer_callbacks *cb);
+void peer_ref(peer_t *p);
+void peer_unref(peer_t *p);
+
+/* Local ICE credentials (fresh ones after peer_ice_restart). Copies into the caller's
+ * buffers (at least 64 bytes each). */
+void peer_local_credentials(peer_t *p, char *ufrag, size_t ufrag_cap, char *pwd, size_t pwd_cap);
+/* Our DTLS role for the answer given the remote one (actpass -> active). */
+peer_dtls_setup peer_local_setup(peer_t *p);
+
+/* The remote description's transport parameters. fingerprint is "sha-256 AB:CD:.." (the
+ * value of a=fingerprint). has_sctp: the remote offered an SCTP m-line on sctp_port.
+ * Starts gathering on the first call. */
+int peer_set_remote(peer_t *p, const char *ufrag, const char *pwd, const char *fingerprint,
+                    peer_dtls_setup remote_setup, bool has_sctp, uint16_t remote_sctp_port);
+/* A remote candidate line ("candidate:..." with or without "a="). */
+int peer_add_remote_candidate(peer_t *p, const char *candidate);
+void peer_remote_candidates_done(peer_t *p);
+/* ICE restart: new remote credentials; new local ones are generated. DTLS/SRTP/SCTP state is
+ * kept (same fingerprints), media continues once the new pair is selected. */
+int peer_ice_restart(peer_t *p, const char *remote_ufrag, const char *remote_pwd);
+
+/* Local candidates gathered so far, each "candidate:...", written one per line into out
+ * (NUL-terminated). Returns the count, or -1 if out is too small. */
+int peer_local_candidates(peer_t *p, char *out, size_t cap);
+
+/* Data path (loop thread only). buf holds plain RTP/RTCP and has cap >= len + 64 bytes; it is
+ * protected in place and sent. */
+int peer_send_rtp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
+int peer_send_rtcp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
+/* Sends on an open data channel with that label (or stream_id when label is NULL). */
+int peer_send_data(peer_t *p, const char *label, uint16_t stream_id, bool binary,
+                   const uint8_t *buf, size_t len);
+
+peer_state peer_get_state(peer_t *p);
+void peer_get_stats(peer_t *p, peer_stats *out);
+
+/* Stops ICE/DTLS/SCTP, sends DTLS close_notify and SCTP ABORT where possible; no callback
+ * runs after it returns. Idempotent. Any thread; on the loop thread (even from inside one of
+ * this peer's callbacks) it takes effect at once and suppresses further callbacks; from
+ * another thread it waits for the loop to do it. */
+void peer_close(peer_t *p);
+
+#endif

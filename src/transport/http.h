@@ -1,0 +1,68 @@
+/*
+ * http: the HTTP server (libmicrohttpd) for the Janus HTTP transport (/janus...), the platform
+ * REST API (/api/v1/...), the admin API and the static demo page.
+ *
+ * The server is generic: it collects a whole request (bounded body) and hands it to one
+ * handler function; the handler answers now or later through an http_reply (long-poll). The
+ * connection is suspended in libmicrohttpd meanwhile, so a waiting long-poll holds no thread.
+ *
+ * Threads: libmicrohttpd runs a small internal thread pool; the handler runs on one of those
+ * threads and may block briefly (e.g. waiting for the storage thread's commit). http_reply_*
+ * may be called from any thread, exactly once per request (a second call is ignored).
+ *
+ * Ownership: the http_request and its strings belong to the server and are valid until the
+ * handler returns. The http_reply is owned by the server; it stays valid until it has been
+ * answered (and the handler must answer every request, or the connection hangs until the
+ * client closes it: then http_reply_is_closed() becomes true and answering is a no-op).
+ */
+#ifndef PARLEY_TRANSPORT_HTTP_H
+#define PARLEY_TRANSPORT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct http_server http_server;
+typedef struct http_reply http_reply;
+
+typedef struct http_request {
+    const char *method;      /* "GET", "POST", ... */
+    const char *path;        /* URL path without the query string, percent-decoded */
+    const char *body;        /* NUL-terminated (may contain NULs before body_len) */
+    size_t body_len;
+    const char *remote_ip;   /* textual client address */
+    void *internal;          /* the server's; used by http_request_header/query */
+} http_request;
+
+/* Header value (case-insensitive name) or NULL. */
+const char *http_request_header(const http_request *req, const char *name);
+/* Query-string argument or NULL. */
+const char *http_request_query(const http_request *req, const char *name);
+
+typedef void (*http_handler_fn)(void *user, const http_request *req, http_reply *reply);
+
+typedef struct http_server_config {
+    const char *bind_ip;     /* "0.0.0.0", "127.0.0.1", "::" ... */
+    uint16_t port;
+    size_t max_body;         /* larger bodies get 413 without calling the handler */
+    unsigned threads;        /* libmicrohttpd thread pool size */
+    const char *name;        /* for logs: "http", "admin" */
+} http_server_config;
+
+http_server *http_server_start(const http_server_config *cfg, http_handler_fn handler, void *user);
+void http_server_stop(http_server *srv);   /* answers pending replies with 503 first */
+
+/* Adds a response header to the reply (before http_reply_send). */
+void http_reply_add_header(http_reply *r, const char *name, const char *value);
+/* Sends the response; body is copied. content_type NULL = "application/json". */
+void http_reply_send(http_reply *r, int status, const char *content_type, const char *body,
+                     size_t len);
+/* Serves a static file (GET) with a content type from its extension; 404 if missing. */
+void http_reply_send_file(http_reply *r, const char *path);
+bool http_reply_is_closed(const http_reply *r);
+
+/* Long-poll support: called when the client went away before the reply was sent (any
+ * thread). Set at most once, before returning from the handler. */
+void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg);
+
+#endif
