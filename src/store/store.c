@@ -1,0 +1,570 @@
+/*
+ * store.c: the SQLite backend of store.h — the storage thread with group commit, the
+ * read-only connection pool and the migration runner.
+ *
+ * Queue: a fixed ring of pointers to store_job, each living on its caller's stack for the
+ * duration of store_write. One mutex guards the ring, the "done" flags and the stats; the
+ * storage thread never holds it while running SQL. Callers wait on done_cond, which the
+ * thread broadcasts once per group (one wake-up per group, not per unit).
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+typedef enum store_job_kind {
+    STORE_JOB_UNIT,      /* runs inside the group transaction, in a savepoint */
+    STORE_JOB_EXCLUSIVE, /* runs alone, no transaction opened for it (migrations) */
+} store_job_kind;
+
+typedef struct store_job {
+    store_job_kind kind;
+    store_write_fn fn;
+    void *arg;
+    int result;
+    bool done;
+} store_job;
+
+struct store {
+    char *path;
+    sqlite3 *wdb; /* owned by the storage thread after start */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty;
+    pthread_cond_t not_full;
+    pthread_cond_t done_cond;
+    store_job *ring[STORE_QUEUE_CAP];
+    size_t head, count;
+    bool stopping;
+    store_stats_t stats;   /* published copy, under mu */
+    store_stats_t tstats;  /* the storage thread's own counters, copied into stats under mu */
+    uint64_t queue_full_waits; /* under mu */
+    int fail_commit_in; /* commit hook: fail when it counts down to 0; <=0 means disarmed */
+
+    /* read pool */
+    pthread_mutex_t rmu;
+    pthread_cond_t rcond;
+    sqlite3 *readers[STORE_READERS_MAX];
+    size_t nfree;      /* readers[0..nfree) are idle connections */
+    size_t nopen;      /* total opened (idle + lent out) */
+};
+
+static void store_set_err(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void store_set_err(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || cap == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+int store_exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *store_path(const store_t *s)
+{
+    return s->path;
+}
+
+/* SQLite's commit hook: a non-zero return turns the COMMIT into a ROLLBACK. That is the
+ * seam the fault injection uses, so a "failed commit" is a real rolled-back transaction. */
+static int store_commit_hook(void *p)
+{
+    store_t *s = p;
+    int n = __atomic_load_n(&s->fail_commit_in, __ATOMIC_ACQUIRE);
+    if (n <= 0)
+        return 0;
+    n = __atomic_sub_fetch(&s->fail_commit_in, 1, __ATOMIC_ACQ_REL);
+    return n == 0;
+}
+
+void store_debug_fail_commit_after(store_t *s, int n)
+{
+    __atomic_store_n(&s->fail_commit_in, n > 0 ? n : 0, __ATOMIC_RELEASE);
+}
+
+static int store_configure(sqlite3 *db, bool writer)
+{
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db, 1);
+    if (store_exec(db, "PRAGMA foreign_keys=ON") != SQLITE_OK)
+        return -1;
+    if (writer) {
+        /* journal_mode returns a row; sqlite3_exec ignores it. */
+        if (store_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK)
+            return -1;
+        if (store_exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK)
+            return -1;
+    } else if (store_exec(db, "PRAGMA query_only=ON") != SQLITE_OK) {
+        return -1;
+    }
+    return 0;
+}
+
+static bool store_is_wal(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool wal = false;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(st, 0);
+        wal = m && strcmp(m, "wal") == 0;
+    }
+    sqlite3_finalize(st);
+    return wal;
+}
+
+/* ---- the storage thread ---- */
+
+/* Marks jobs [from, to) of batch as failed with STORE_EIO. */
+static void store_fail_range(store_job **batch, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        batch[i]->result = STORE_EIO;
+}
+
+/* Runs one unit inside the open transaction. Returns false when the transaction itself
+ * is gone (SQLite rolled it back, or the savepoint machinery failed). */
+static bool store_run_unit(store_t *s, store_job *job)
+{
+    if (store_exec(s->wdb, "SAVEPOINT unit") != SQLITE_OK) {
+        job->result = STORE_EIO;
+        return !sqlite3_get_autocommit(s->wdb);
+    }
+    job->result = job->fn(s->wdb, job->arg);
+    if (sqlite3_get_autocommit(s->wdb))
+        return false; /* an error inside fn aborted the whole transaction */
+    if (job->result != 0) {
+        s->tstats.units_rolled_back++;
+        if (store_exec(s->wdb, "ROLLBACK TO unit") != SQLITE_OK)
+            return false;
+    }
+    if (store_exec(s->wdb, "RELEASE unit") != SQLITE_OK)
+        return false;
+    return true;
+}
+
+/* Runs batch[0..n) of units as one or more transactions (more only if SQLite aborted one). */
+static void store_run_group(store_t *s, store_job **batch, size_t n)
+{
+    size_t start = 0;
+    while (start < n) {
+        if (store_exec(s->wdb, "BEGIN IMMEDIATE") != SQLITE_OK) {
+            LOG_ERROR("store", "BEGIN failed: %s", sqlite3_errmsg(s->wdb));
+            store_fail_range(batch, start, n);
+            s->tstats.commit_failures++;
+            return;
+        }
+        size_t i = start;
+        bool alive = true;
+        for (; i < n && alive; i++)
+            alive = store_run_unit(s, batch[i]);
+        s->tstats.units += i - start;
+        s->tstats.groups++;
+        if (!alive) {
+            /* batch[start..i) lost their writes with the transaction. */
+            LOG_WARN("store", "transaction aborted inside a unit: %s", sqlite3_errmsg(s->wdb));
+            store_fail_range(batch, start, i);
+            if (!sqlite3_get_autocommit(s->wdb))
+                store_exec(s->wdb, "ROLLBACK");
+            s->tstats.commit_failures++;
+            start = i;
+            continue;
+        }
+        if (store_exec(s->wdb, "COMMIT") != SQLITE_OK) {
+            LOG_ERROR("store", "COMMIT failed: %s", sqlite3_errmsg(s->wdb));
+            if (!sqlite3_get_autocommit(s->wdb))
+                store_exec(s->wdb, "ROLLBACK");
+            store_fail_range(batch, start, n);
+            s->tstats.commit_failures++;
+        }
+        start = n;
+    }
+}
+
+/* Takes queued jobs: a run of units (up to STORE_GROUP_MAX), or one exclusive job. */
+static size_t store_take_batch(store_t *s, store_job **batch)
+{
+    size_t n = 0;
+    while (s->count > 0 && n < STORE_GROUP_MAX) {
+        store_job *j = s->ring[s->head];
+        if (j->kind == STORE_JOB_EXCLUSIVE && n > 0)
+            break;
+        batch[n++] = j;
+        s->head = (s->head + 1) % STORE_QUEUE_CAP;
+        s->count--;
+        if (j->kind == STORE_JOB_EXCLUSIVE)
+            break;
+    }
+    return n;
+}
+
+static void *store_thread_main(void *p)
+{
+    store_t *s = p;
+    store_job *batch[STORE_GROUP_MAX];
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->count == 0 && !s->stopping)
+            pthread_cond_wait(&s->not_empty, &s->mu);
+        if (s->count == 0 && s->stopping)
+            break;
+        size_t n = store_take_batch(s, batch);
+        pthread_cond_broadcast(&s->not_full);
+        pthread_mutex_unlock(&s->mu);
+
+        if (batch[0]->kind == STORE_JOB_EXCLUSIVE)
+            batch[0]->result = batch[0]->fn(s->wdb, batch[0]->arg);
+        else
+            store_run_group(s, batch, n);
+
+        if (batch[0]->kind == STORE_JOB_UNIT && n > s->tstats.max_group)
+            s->tstats.max_group = (uint32_t)n;
+        pthread_mutex_lock(&s->mu);
+        s->stats = s->tstats;
+        for (size_t i = 0; i < n; i++)
+            batch[i]->done = true;
+        pthread_cond_broadcast(&s->done_cond);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static int store_submit(store_t *s, store_job *job)
+{
+    if (!s || !job->fn)
+        return STORE_EINVAL;
+    if (pthread_equal(pthread_self(), s->thread))
+        return STORE_EINVAL;
+    pthread_mutex_lock(&s->mu);
+    if (s->count == STORE_QUEUE_CAP)
+        s->queue_full_waits++;
+    while (s->count == STORE_QUEUE_CAP && !s->stopping)
+        pthread_cond_wait(&s->not_full, &s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return STORE_ECLOSED;
+    }
+    s->ring[(s->head + s->count) % STORE_QUEUE_CAP] = job;
+    s->count++;
+    pthread_cond_signal(&s->not_empty);
+    while (!job->done)
+        pthread_cond_wait(&s->done_cond, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return job->result;
+}
+
+int store_write(store_t *s, store_write_fn fn, void *arg)
+{
+    store_job job = {.kind = STORE_JOB_UNIT, .fn = fn, .arg = arg};
+    return store_submit(s, &job);
+}
+
+/* ---- readers ---- */
+
+static sqlite3 *store_reader_take(store_t *s)
+{
+    pthread_mutex_lock(&s->rmu);
+    while (s->nfree == 0 && s->nopen == STORE_READERS_MAX)
+        pthread_cond_wait(&s->rcond, &s->rmu);
+    if (s->nfree > 0) {
+        sqlite3 *db = s->readers[--s->nfree];
+        pthread_mutex_unlock(&s->rmu);
+        return db;
+    }
+    s->nopen++; /* reserve the slot, open outside the lock */
+    pthread_mutex_unlock(&s->rmu);
+
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(s->path, &db, flags, NULL) != SQLITE_OK || store_configure(db, false)) {
+        LOG_ERROR("store", "cannot open a reader on %s: %s", s->path,
+                  db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        pthread_mutex_lock(&s->rmu);
+        s->nopen--;
+        pthread_cond_signal(&s->rcond);
+        pthread_mutex_unlock(&s->rmu);
+        return NULL;
+    }
+    return db;
+}
+
+static void store_reader_give(store_t *s, sqlite3 *db)
+{
+    pthread_mutex_lock(&s->rmu);
+    s->readers[s->nfree++] = db;
+    pthread_cond_signal(&s->rcond);
+    pthread_mutex_unlock(&s->rmu);
+}
+
+int store_read(store_t *s, store_read_fn fn, void *arg)
+{
+    if (!s || !fn)
+        return STORE_EINVAL;
+    sqlite3 *db = store_reader_take(s);
+    if (!db)
+        return STORE_EIO;
+    int rc;
+    if (store_exec(db, "BEGIN") != SQLITE_OK) {
+        rc = STORE_EIO;
+    } else {
+        rc = fn(db, arg);
+        if (!sqlite3_get_autocommit(db))
+            store_exec(db, "COMMIT");
+    }
+    store_reader_give(s, db);
+    return rc;
+}
+
+/* ---- migrations ---- */
+
+typedef struct store_migrate_job {
+    const store_migration *list;
+    size_t n;
+    char *err;
+    size_t errcap;
+} store_migrate_job;
+
+static const char STORE_MIGRATIONS_DDL[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " module TEXT NOT NULL, version INTEGER NOT NULL, applied_at INTEGER NOT NULL,"
+    " PRIMARY KEY (module, version)) WITHOUT ROWID";
+
+/* Highest recorded version of module, 0 if none, -1 on error. */
+static int store_recorded_max(sqlite3 *db, const char *module)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version),0) FROM schema_migrations"
+                               " WHERE module=?1", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, module, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int store_is_recorded(sqlite3 *db, const store_migration *m)
+{
+    sqlite3_stmt *st = NULL;
+    int found = -1;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE module=?1 AND version=?2",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, m->module, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, m->version);
+        int rc = sqlite3_step(st);
+        found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static int store_record(sqlite3 *db, const store_migration *m)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "INSERT INTO schema_migrations(module, version, applied_at)"
+                                    " VALUES (?1, ?2, ?3)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, m->module, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, m->version);
+        sqlite3_bind_int64(st, 3, store_now_ms());
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Checks the list's order and refuses a database newer than the code. */
+static int store_migrate_validate(sqlite3 *db, store_migrate_job *j)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        const store_migration *m = &j->list[i];
+        if (!m->module || !m->sql || m->version <= 0) {
+            store_set_err(j->err, j->errcap, "migration %zu: bad entry", i);
+            return STORE_EINVAL;
+        }
+        int known_max = m->version;
+        for (size_t k = 0; k < j->n; k++) {
+            const store_migration *o = &j->list[k];
+            if (o->module && strcmp(o->module, m->module) == 0) {
+                if (k < i && o->version >= m->version) {
+                    store_set_err(j->err, j->errcap, "migrations of %s out of order at %d",
+                                  m->module, m->version);
+                    return STORE_EINVAL;
+                }
+                if (o->version > known_max)
+                    known_max = o->version;
+            }
+        }
+        int have = store_recorded_max(db, m->module);
+        if (have < 0) {
+            store_set_err(j->err, j->errcap, "reading schema_migrations: %s", sqlite3_errmsg(db));
+            return STORE_EIO;
+        }
+        if (have > known_max) {
+            store_set_err(j->err, j->errcap, "database has %s version %d, code knows up to %d",
+                          m->module, have, known_max);
+            return STORE_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int store_apply_one(sqlite3 *db, const store_migration *m, char *err, size_t errcap)
+{
+    if (store_exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        store_set_err(err, errcap, "BEGIN: %s", sqlite3_errmsg(db));
+        return STORE_EIO;
+    }
+    int found = store_is_recorded(db, m);
+    int rc = SQLITE_OK;
+    if (found == 0) {
+        rc = store_exec(db, m->sql);
+        if (rc != SQLITE_OK)
+            store_set_err(err, errcap, "migration %s/%d: %s", m->module, m->version,
+                          sqlite3_errmsg(db));
+        else if ((rc = store_record(db, m)) != SQLITE_OK)
+            store_set_err(err, errcap, "recording %s/%d: %s", m->module, m->version,
+                          sqlite3_errmsg(db));
+    } else if (found < 0) {
+        rc = SQLITE_ERROR;
+        store_set_err(err, errcap, "reading schema_migrations: %s", sqlite3_errmsg(db));
+    }
+    if (rc == SQLITE_OK && store_exec(db, "COMMIT") == SQLITE_OK) {
+        if (found == 0)
+            LOG_INFO("store", "applied migration %s/%d", m->module, m->version);
+        return 0;
+    }
+    if (rc == SQLITE_OK)
+        store_set_err(err, errcap, "COMMIT of %s/%d: %s", m->module, m->version,
+                      sqlite3_errmsg(db));
+    if (!sqlite3_get_autocommit(db))
+        store_exec(db, "ROLLBACK");
+    return rc == SQLITE_ERROR ? STORE_EINVAL : STORE_EIO;
+}
+
+static int store_migrate_run(sqlite3 *db, void *arg)
+{
+    store_migrate_job *j = arg;
+    if (store_exec(db, STORE_MIGRATIONS_DDL) != SQLITE_OK) {
+        store_set_err(j->err, j->errcap, "creating schema_migrations: %s", sqlite3_errmsg(db));
+        return STORE_EIO;
+    }
+    int rc = store_migrate_validate(db, j);
+    for (size_t i = 0; rc == 0 && i < j->n; i++)
+        rc = store_apply_one(db, &j->list[i], j->err, j->errcap);
+    return rc;
+}
+
+int store_migrate(store_t *s, const store_migration *list, size_t n, char *err, size_t errcap)
+{
+    store_migrate_job mj = {.list = list, .n = n, .err = err, .errcap = errcap};
+    store_job job = {.kind = STORE_JOB_EXCLUSIVE, .fn = store_migrate_run, .arg = &mj};
+    if (n > 0 && !list) {
+        store_set_err(err, errcap, "no migration list");
+        return STORE_EINVAL;
+    }
+    int rc = store_submit(s, &job);
+    if (rc == STORE_EINVAL || rc == STORE_ECLOSED)
+        store_set_err(err, errcap, "store not usable from this thread or closing");
+    return rc;
+}
+
+/* ---- open / close / stats ---- */
+
+store_t *store_open(const char *path, char *err, size_t errcap)
+{
+    if (!path || !*path) {
+        store_set_err(err, errcap, "no database path");
+        return NULL;
+    }
+    store_t *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        store_set_err(err, errcap, "out of memory");
+        return NULL;
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->wdb, flags, NULL) != SQLITE_OK ||
+        store_configure(s->wdb, true) != 0 || !store_is_wal(s->wdb)) {
+        store_set_err(err, errcap, "%s: %s", path,
+                      s->wdb ? sqlite3_errmsg(s->wdb) : "out of memory");
+        goto fail;
+    }
+    sqlite3_commit_hook(s->wdb, store_commit_hook, s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->not_empty, NULL);
+    pthread_cond_init(&s->not_full, NULL);
+    pthread_cond_init(&s->done_cond, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_cond_init(&s->rcond, NULL);
+    int e = pthread_create(&s->thread, NULL, store_thread_main, s);
+    if (e != 0) {
+        store_set_err(err, errcap, "cannot start the storage thread: %s", strerror(e));
+        goto fail;
+    }
+    return s;
+fail:
+    sqlite3_close(s->wdb);
+    free(s->path);
+    free(s);
+    return NULL;
+}
+
+void store_close(store_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->not_empty);
+    pthread_cond_broadcast(&s->not_full);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    for (size_t i = 0; i < s->nfree; i++)
+        sqlite3_close(s->readers[i]);
+    if (s->nfree != s->nopen)
+        LOG_ERROR("store", "closing with %zu readers still in use", s->nopen - s->nfree);
+    sqlite3_close(s->wdb);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->not_empty);
+    pthread_cond_destroy(&s->not_full);
+    pthread_cond_destroy(&s->done_cond);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->rcond);
+    free(s->path);
+    free(s);
+}
+
+void store_stats(store_t *s, store_stats_t *out)
+{
+    pthread_mutex_lock(&s->mu);
+    *out = s->stats;
+    out->queue_depth = (uint32_t)s->count;
+    out->queue_full_waits = s->queue_full_waits;
+    pthread_mutex_unlock(&s->mu);
+}

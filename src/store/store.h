@@ -1,0 +1,116 @@
+/*
+ * store: the durable storage layer — one SQLite database, one storage thread that owns the
+ * only writing connection and commits in groups, and a pool of read-only connections.
+ *
+ * Why a storage thread: SPEC 5 wants synchronous=FULL (every commit fsync'd) and no writes on
+ * media threads. An fsync costs milliseconds, so the thread batches: it takes every queued
+ * write unit (up to STORE_GROUP_MAX), runs BEGIN IMMEDIATE, runs each unit inside its own
+ * SAVEPOINT (a unit returning non-zero is rolled back to its savepoint alone), COMMITs once,
+ * then wakes every waiting caller. Throughput grows with the number of concurrent callers
+ * while each caller still gets "acknowledged = durable".
+ *
+ * Contract:
+ *  - store_open/store_close: one owner (the platform); close drains queued work first. No
+ *    store_* call may be in progress or start once store_close has begun.
+ *  - store_write: any thread EXCEPT the storage thread (calling it from inside a unit would
+ *    deadlock; it returns STORE_EINVAL instead). Blocks the caller until its group has been
+ *    committed durably or has failed; callers are HTTP/API threads, never media loops. The
+ *    queue is bounded (STORE_QUEUE_CAP): when full, callers wait for room.
+ *  - A store_write_fn runs on the storage thread with the group transaction open. It must
+ *    only run SQL on the given db (no BEGIN/COMMIT/ROLLBACK of its own, no blocking, no
+ *    calls back into store_*). Its result: 0 keeps its writes; any other value rolls back
+ *    this unit only and is handed back to the caller. Unit results must not collide with the
+ *    STORE_E* codes below (keep them in -1..-99 or positive).
+ *  - If the group's COMMIT fails (I/O error, disk full, injected fault), nothing of the
+ *    group persisted and EVERY unit of the group gets STORE_EIO, whatever fn returned. Output
+ *    written by fn into its arg must then be ignored. If a unit's SQL error made SQLite abort
+ *    the whole transaction, the units already run in it get STORE_EIO too; later units of the
+ *    same batch run in a fresh transaction.
+ *  - store_read: any thread. fn runs on the caller's thread on a read-only connection taken
+ *    from a pool, inside a read transaction (one consistent snapshot for all of fn's
+ *    queries; WAL readers never block the writer nor wait for it). Returns fn's result.
+ *    A read sees every write whose store_write has returned.
+ *  - store_migrate: any thread except the storage thread; typically at start. Each migration
+ *    runs in its own transaction on the storage thread and is recorded in
+ *    schema_migrations(module, version); already-recorded ones are skipped (idempotent).
+ *    Within one module, versions must be listed in increasing order. A database that
+ *    records a version of a listed module higher than the code knows is refused (downgrade).
+ *  - Ownership: the store owns every sqlite3 handle; fn must not keep db, statements or
+ *    pointers into SQLite results after it returns.
+ *
+ * A second backend (PostgreSQL, SPEC 7) would have to provide: the same queue/group-commit
+ * semantics (one transaction per group, a SAVEPOINT per unit, one durable COMMIT, every
+ * unit told the outcome), snapshot reads, and versioned migrations. What leaks SQLite today
+ * is the sqlite3 *db handed to units; the ledger keeps its SQL in ledger.c so that swapping
+ * means rewriting those statements against another handle type, not changing callers.
+ * Everything else in this header is backend-neutral.
+ */
+#ifndef PARLEY_STORE_STORE_H
+#define PARLEY_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+typedef struct store store_t;
+
+enum {
+    STORE_OK = 0,
+    STORE_EIO = -100,     /* the commit (or the transaction) failed: nothing persisted */
+    STORE_EINVAL = -101,  /* bad call: NULL fn, called from the storage thread, ... */
+    STORE_ECLOSED = -102, /* the store is shutting down */
+    STORE_ENOMEM = -103,
+};
+
+#define STORE_QUEUE_CAP 1024 /* queued write units before callers wait */
+#define STORE_GROUP_MAX 256  /* most units committed in one transaction */
+#define STORE_READERS_MAX 32 /* read-only connections in the pool; more readers wait */
+
+/* Opens <path> (creating it), sets WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
+ * starts the storage thread. NULL on error (message in err, which may be NULL). */
+store_t *store_open(const char *path, char *err, size_t errcap);
+/* Drains queued work, stops the thread, closes every connection. NULL is a no-op. */
+void store_close(store_t *s);
+
+typedef int (*store_write_fn)(sqlite3 *db, void *arg);
+int store_write(store_t *s, store_write_fn fn, void *arg);
+
+typedef int (*store_read_fn)(sqlite3 *db, void *arg);
+int store_read(store_t *s, store_read_fn fn, void *arg);
+
+typedef struct store_migration {
+    const char *module;
+    int version;
+    const char *sql; /* one or more statements */
+} store_migration;
+/* 0 on success (all applied or already present); STORE_EINVAL/STORE_EIO with a message in
+ * err otherwise. Migrations applied before the failing one stay applied. */
+int store_migrate(store_t *s, const store_migration *list, size_t n, char *err, size_t errcap);
+
+typedef struct store_stats_t {
+    uint64_t groups;          /* committed (or failed) group transactions */
+    uint64_t units;           /* write units run */
+    uint64_t units_rolled_back; /* units whose fn returned non-zero */
+    uint64_t commit_failures; /* groups whose COMMIT failed */
+    uint64_t queue_full_waits; /* times a caller waited for room in the queue */
+    uint32_t max_group;       /* largest group so far */
+    uint32_t queue_depth;     /* units queued right now */
+} store_stats_t;
+void store_stats(store_t *s, store_stats_t *out);
+
+/* The database file path given to store_open (owned by the store). */
+const char *store_path(const store_t *s);
+
+/* Fault injection (tests): make the n-th COMMIT from now fail (n = 1: the next one), through
+ * SQLite's commit hook, so the transaction is really rolled back by SQLite. n = 0 disarms. */
+void store_debug_fail_commit_after(store_t *s, int n);
+
+/* Helpers for units and readers (any connection). */
+/* Runs sql (no parameters, no result rows); SQLITE_OK or the SQLite error code. */
+int store_exec(sqlite3 *db, const char *sql);
+/* Unix time in milliseconds from the wall clock: the one place the storage layer reads it,
+ * so rows get a server-assigned time. */
+int64_t store_now_ms(void);
+
+#endif
