@@ -1,0 +1,49 @@
+// getStats() digests for the tests: inbound RTP counters per kind and the selected ICE pair.
+// Runs in the browser page; pure functions of an RTCPeerConnection.
+
+export async function digest(pc) {
+  const out = {
+    audio: { packetsReceived: 0, bytesReceived: 0 },
+    video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0 },
+    outAudio: 0, outVideo: 0,
+    pair: null, remoteCandidates: [], localCandidates: [],
+    iceState: pc.iceConnectionState, connState: pc.connectionState,
+  };
+  const report = await pc.getStats();
+  const byId = new Map();
+  report.forEach((s) => byId.set(s.id, s));
+  let selectedPairId = null;
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) {
+      out[s.kind].packetsReceived += s.packetsReceived || 0;
+      out[s.kind].bytesReceived += s.bytesReceived || 0;
+      if (s.kind === 'video') out.video.framesDecoded += s.framesDecoded || 0;
+    } else if (s.type === 'outbound-rtp') {
+      if (s.kind === 'audio') out.outAudio += s.packetsSent || 0;
+      if (s.kind === 'video') out.outVideo += s.packetsSent || 0;
+    } else if (s.type === 'transport' && s.selectedCandidatePairId) {
+      selectedPairId = s.selectedCandidatePairId;
+    } else if (s.type === 'remote-candidate') {
+      out.remoteCandidates.push({ address: s.address, port: s.port, protocol: s.protocol, type: s.candidateType });
+    } else if (s.type === 'local-candidate') {
+      out.localCandidates.push({ address: s.address, port: s.port, protocol: s.protocol, type: s.candidateType });
+    }
+  });
+  if (selectedPairId && byId.has(selectedPairId)) {
+    const p = byId.get(selectedPairId);
+    const l = byId.get(p.localCandidateId) || {};
+    const r = byId.get(p.remoteCandidateId) || {};
+    out.pair = {
+      id: p.id, state: p.state,
+      local: `${l.address}:${l.port}`, remote: `${r.address}:${r.port}`,
+      localUfrag: l.usernameFragment || null, remoteUfrag: r.usernameFragment || null,
+    };
+  }
+  return out;
+}
+
+// Ufrags currently in force, read from the descriptions (stats do not always carry them).
+export function ufrags(pc) {
+  const pick = (d) => (d && d.sdp && (d.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]) || null;
+  return { local: pick(pc.currentLocalDescription), remote: pick(pc.currentRemoteDescription) };
+}
