@@ -488,8 +488,9 @@ int store_migrate(store_t *s, const store_migration *list, size_t n, char *err, 
         store_set_err(err, errcap, "no migration list");
         return STORE_EINVAL;
     }
+    store_set_err(err, errcap, "%s", "");
     int rc = store_submit(s, &job);
-    if (rc == STORE_EINVAL || rc == STORE_ECLOSED)
+    if ((rc == STORE_EINVAL || rc == STORE_ECLOSED) && err && errcap && !err[0])
         store_set_err(err, errcap, "store not usable from this thread or closing");
     return rc;
 }

@@ -1,0 +1,335 @@
+/*
+ * test_store: the storage layer on a real SQLite file in a temporary directory — migrations,
+ * write units with per-unit rollback, group commit under concurrency, reads, the injected
+ * commit failure (nothing persists, every unit of the group is told), and reopening.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store/store.h"
+
+static char dir[] = "/tmp/parley-store-XXXXXX";
+static char dbpath[256];
+
+static const store_migration migs[] = {
+    {"t", 1, "CREATE TABLE kv(k TEXT PRIMARY KEY, v INTEGER NOT NULL CHECK (v >= 0))"},
+    {"t", 2, "CREATE TABLE log(id INTEGER PRIMARY KEY, msg TEXT)"},
+    {"u", 1, "CREATE TABLE other(x INTEGER)"},
+};
+
+typedef struct kv_arg {
+    const char *k;
+    long long v;
+    int fail_after; /* return this after writing (non-zero = roll back) */
+} kv_arg;
+
+static int put_kv(sqlite3 *db, void *p)
+{
+    kv_arg *a = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO kv(k, v) VALUES (?1, ?2)", -1, &st, NULL))
+        return -1;
+    sqlite3_bind_text(st, 1, a->k, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, a->v);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -2;
+    return a->fail_after;
+}
+
+typedef struct get_arg {
+    const char *k;
+    long long v;
+    int found;
+} get_arg;
+
+static int get_kv(sqlite3 *db, void *p)
+{
+    get_arg *a = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k=?1", -1, &st, NULL))
+        return -1;
+    sqlite3_bind_text(st, 1, a->k, -1, SQLITE_TRANSIENT);
+    a->found = sqlite3_step(st) == SQLITE_ROW;
+    a->v = a->found ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int count_kv(sqlite3 *db, void *p)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM kv", -1, &st, NULL))
+        return -1;
+    sqlite3_step(st);
+    *(long long *)p = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static long long lookup(store_t *s, const char *k)
+{
+    get_arg g = {.k = k};
+    CHECK_INT(store_read(s, get_kv, &g), 0);
+    return g.found ? g.v : -1;
+}
+
+static void test_migrations(store_t *s)
+{
+    char err[256] = "";
+    CHECK_INT(store_migrate(s, migs, 3, err, sizeof err), 0);
+    CHECK_INT(store_migrate(s, migs, 3, err, sizeof err), 0); /* idempotent */
+    /* out of order within a module */
+    store_migration bad[] = {{"v", 2, "SELECT 1"}, {"v", 1, "SELECT 1"}};
+    CHECK_INT(store_migrate(s, bad, 2, err, sizeof err), STORE_EINVAL);
+    CHECK(strstr(err, "out of order") != NULL);
+    /* the database knows t/2, code that only knows t/1 is refused */
+    CHECK_INT(store_migrate(s, migs, 1, err, sizeof err), STORE_EINVAL);
+    CHECK(strstr(err, "version 2") != NULL);
+    /* a broken migration fails and is not recorded */
+    store_migration broken[] = {{"w", 1, "CREATE TABLE w(a); CREATE TABLE w(a)"}};
+    CHECK_INT(store_migrate(s, broken, 1, err, sizeof err), STORE_EINVAL);
+    store_migration fixed[] = {{"w", 1, "CREATE TABLE w(a)"}};
+    CHECK_INT(store_migrate(s, fixed, 1, err, sizeof err), 0);
+}
+
+static void test_units(store_t *s)
+{
+    kv_arg a = {"a", 1, 0};
+    CHECK_INT(store_write(s, put_kv, &a), 0);
+    CHECK_INT(lookup(s, "a"), 1);
+    kv_arg b = {"b", 2, 7}; /* writes, then asks for rollback */
+    CHECK_INT(store_write(s, put_kv, &b), 7);
+    CHECK_INT(lookup(s, "b"), -1);
+    kv_arg neg = {"c", -5, 0}; /* CHECK constraint: the unit's own error */
+    CHECK_INT(store_write(s, put_kv, &neg), -2);
+    CHECK_INT(lookup(s, "c"), -1);
+    CHECK_INT(store_write(s, NULL, NULL), STORE_EINVAL);
+    CHECK_INT(store_read(s, NULL, NULL), STORE_EINVAL);
+}
+
+/* A unit that tries to call back into the store must be refused, not deadlock. */
+static store_t *g_store;
+static int reenter(sqlite3 *db, void *p)
+{
+    kv_arg a = {"r", 1, 0};
+    return store_write(g_store, put_kv, &a);
+}
+
+static void test_reentry(store_t *s)
+{
+    g_store = s;
+    CHECK_INT(store_write(s, reenter, NULL), STORE_EINVAL);
+}
+
+/* Several threads writing at once: every write lands, and groups hold more than one unit. */
+#define WRITERS 16
+#define PER_WRITER 40
+static void *writer_main(void *p)
+{
+    store_t *s = g_store;
+    int id = (int)(intptr_t)p;
+    for (int i = 0; i < PER_WRITER; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "w%d-%d", id, i);
+        kv_arg a = {k, i, (i % 5 == 4) ? 3 : 0}; /* every fifth rolls back */
+        int rc = store_write(s, put_kv, &a);
+        if (rc != a.fail_after)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_group_commit(store_t *s)
+{
+    store_stats_t before, after;
+    store_stats(s, &before);
+    long long n0 = 0, n1 = 0;
+    store_read(s, count_kv, &n0);
+    g_store = s;
+    pthread_t th[WRITERS];
+    for (int i = 0; i < WRITERS; i++)
+        pthread_create(&th[i], NULL, writer_main, (void *)(intptr_t)i);
+    int bad = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        bad += r != NULL;
+    }
+    CHECK_INT(bad, 0);
+    store_read(s, count_kv, &n1);
+    CHECK_INT(n1 - n0, WRITERS * PER_WRITER * 4 / 5);
+    store_stats(s, &after);
+    CHECK_INT(after.units - before.units, WRITERS * PER_WRITER);
+    CHECK_INT(after.units_rolled_back - before.units_rolled_back, WRITERS * PER_WRITER / 5);
+    CHECK(after.groups - before.groups < (uint64_t)(WRITERS * PER_WRITER));
+    CHECK(after.max_group > 1);
+    fprintf(stderr, "group commit: %llu units in %llu groups, largest %u\n",
+            (unsigned long long)(after.units - before.units),
+            (unsigned long long)(after.groups - before.groups), after.max_group);
+}
+
+/* Injected commit failure while many writers are queued: no write of the failed group
+ * persists, each of its units reports STORE_EIO, the others succeed. */
+static int eio_seen, ok_seen;
+static pthread_mutex_t res_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *fail_writer(void *p)
+{
+    char *k = p;
+    kv_arg a = {k, 42, 0};
+    int rc = store_write(g_store, put_kv, &a);
+    pthread_mutex_lock(&res_mu);
+    if (rc == STORE_EIO)
+        eio_seen++;
+    else if (rc == 0)
+        ok_seen++;
+    pthread_mutex_unlock(&res_mu);
+    return (void *)(intptr_t)rc;
+}
+
+static _Atomic int gate_entered;
+static int gate_want;
+static int gate_unit(sqlite3 *db, void *p)
+{
+    store_stats_t st;
+    gate_entered = 1;
+    for (int i = 0; i < 10000; i++) { /* at most 10 s */
+        store_stats(g_store, &st);
+        if (st.queue_depth >= (uint32_t)gate_want)
+            break;
+        usleep(1000);
+    }
+    return put_kv(db, p);
+}
+
+static void *gate_writer(void *p)
+{
+    kv_arg a = {"gate", 1, 0};
+    return (void *)(intptr_t)store_write(g_store, gate_unit, &a);
+}
+
+static void test_commit_failure(store_t *s)
+{
+    store_stats_t before, after;
+    store_stats(s, &before);
+    store_debug_fail_commit_after(s, 1);
+    kv_arg a = {"failed", 9, 0};
+    CHECK_INT(store_write(s, put_kv, &a), STORE_EIO);
+    CHECK_INT(lookup(s, "failed"), -1);
+    CHECK_INT(store_write(s, put_kv, &a), 0); /* the next commit works again */
+    CHECK_INT(lookup(s, "failed"), 9);
+
+    /* A gate unit holds the storage thread until N writers are queued, so they all land in
+     * the next group; that group's commit (the 2nd from now) fails. */
+    enum { N = 24 };
+    char keys[N][16];
+    pthread_t th[N], gate_th;
+    g_store = s;
+    eio_seen = ok_seen = 0;
+    gate_want = N;
+    store_debug_fail_commit_after(s, 2);
+    pthread_create(&gate_th, NULL, gate_writer, NULL);
+    while (!gate_entered)
+        usleep(1000);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "f%d", i);
+        pthread_create(&th[i], NULL, fail_writer, keys[i]);
+    }
+    void *r[N], *gr;
+    pthread_join(gate_th, &gr);
+    CHECK_INT((intptr_t)gr, 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], &r[i]);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT((intptr_t)r[i], STORE_EIO);
+        CHECK_INT(lookup(s, keys[i]), -1);
+    }
+    CHECK_INT(eio_seen, N);
+    CHECK_INT(lookup(s, "gate"), 1);
+    store_stats(s, &after);
+    CHECK_INT(after.commit_failures - before.commit_failures, 2);
+    store_debug_fail_commit_after(s, 0);
+}
+
+/* A read transaction is one snapshot even while writes commit. */
+typedef struct snap_arg {
+    store_t *s;
+    long long first, second;
+} snap_arg;
+static int snapshot_reader(sqlite3 *db, void *p)
+{
+    snap_arg *a = p;
+    get_arg g = {.k = "snap"};
+    get_kv(db, &g);
+    a->first = g.v;
+    kv_arg w = {"snap", 2, 0};
+    if (store_write(a->s, put_kv, &w) != 0) /* committed by the storage thread meanwhile */
+        return -1;
+    get_kv(db, &g);
+    a->second = g.v;
+    return 0;
+}
+
+static void test_snapshot(store_t *s)
+{
+    kv_arg w = {"snap", 1, 0};
+    CHECK_INT(store_write(s, put_kv, &w), 0);
+    snap_arg a = {.s = s};
+    CHECK_INT(store_read(s, snapshot_reader, &a), 0);
+    CHECK_INT(a.first, 1);
+    CHECK_INT(a.second, 1);
+    CHECK_INT(lookup(s, "snap"), 2);
+}
+
+static void test_open_errors(void)
+{
+    char err[256] = "";
+    CHECK(store_open("/nonexistent-dir/x/y.db", err, sizeof err) == NULL);
+    CHECK(err[0] != '\0');
+    CHECK(store_open("", err, sizeof err) == NULL);
+    store_close(NULL);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 2;
+    snprintf(dbpath, sizeof dbpath, "%s/t.db", dir);
+    char err[256] = "";
+    store_t *s = store_open(dbpath, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) {
+        fprintf(stderr, "open: %s\n", err);
+        return 1;
+    }
+    CHECK_STR(store_path(s), dbpath);
+    test_migrations(s);
+    test_units(s);
+    test_reentry(s);
+    test_group_commit(s);
+    test_commit_failure(s);
+    test_snapshot(s);
+    store_close(s);
+
+    /* reopen: everything acknowledged is there, migrations are not re-applied */
+    s = store_open(dbpath, err, sizeof err);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(store_migrate(s, migs, 3, err, sizeof err), 0);
+        CHECK_INT(lookup(s, "a"), 1);
+        CHECK_INT(lookup(s, "w3-3"), 3);
+        CHECK_INT(lookup(s, "w3-4"), -1);
+        store_close(s);
+    }
+    test_open_errors();
+
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary("store");
+}
