@@ -1,0 +1,238 @@
+/*
+ * main: start-up, configuration, signals and shutdown — the only place that wires the
+ * modules together. Order of start: config -> logging -> DTLS identity -> platform (SQLite)
+ * -> media loops -> Janus core + plugins -> listeners; shutdown runs it backwards.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/platform.h"
+#include "build_config.h"
+#include "core/admin.h"
+#include "core/janus_core.h"
+#include "core/server.h"
+#include "media/peer.h"
+#include "transport/http.h"
+#include "transport/ws.h"
+#include "util/config.h"
+#include "util/log.h"
+
+extern char **environ;
+
+typedef struct listeners {
+    http_server *http;
+    http_server *admin;
+    ws_server *ws;
+} listeners;
+
+static void send_json_error(http_reply *r, int status, const char *code, const char *message)
+{
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    http_reply_send(r, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+/* The public HTTP port: Janus API, platform REST API, and the demo's static files. */
+static void public_http(void *user, const http_request *req, http_reply *r)
+{
+    server_t *srv = user;
+    if (strncmp(req->path, "/janus", 6) == 0 && (req->path[6] == '\0' || req->path[6] == '/')) {
+        janus_core_http(srv->janus, req, r);
+    } else if (strncmp(req->path, "/api/v1/", 8) == 0 || strcmp(req->path, "/api/v1") == 0) {
+        if (srv->platform)
+            platform_handle_http(srv->platform, req, r);
+        else
+            send_json_error(r, 503, "unavailable", "platform not running");
+    } else if (strcmp(req->path, "/healthz") == 0) {
+        http_reply_send(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+    } else if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
+        char *path = g_build_filename(srv->config->web_root, req->path, NULL);
+        http_reply_send_file(r, path);
+        g_free(path);
+    } else {
+        send_json_error(r, 404, "not_found", "no such route");
+    }
+}
+
+static void fill_peer_config(server_t *srv)
+{
+    const server_config *c = srv->config;
+    peer_config *p = &srv->peer_cfg;
+    p->bind_ips = c->media_bind_ips;
+    p->allow_loopback = c->media_allow_loopback;
+    p->ipv6 = c->media_ipv6;
+    p->port_min = (uint16_t)c->media_rtp_port_min;
+    p->port_max = (uint16_t)c->media_rtp_port_max;
+    if (c->media_stun_server[0] &&
+        config_split_host_port(c->media_stun_server, srv->stun_host, sizeof srv->stun_host, &p->stun_port, 3478))
+        p->stun_host = srv->stun_host;
+    if (c->media_turn_server[0] &&
+        config_split_host_port(c->media_turn_server, srv->turn_host, sizeof srv->turn_host, &p->turn_port, 3478)) {
+        p->turn_host = srv->turn_host;
+        p->turn_user = c->media_turn_user;
+        p->turn_pwd = c->media_turn_pwd;
+    }
+    p->nat_1_1_ip = c->media_nat_1_1_ip[0] ? c->media_nat_1_1_ip : NULL;
+}
+
+static platform_t *start_platform(const server_config *c)
+{
+    platform_config pc = {
+        .data_dir = c->data_dir,
+        .jwt_secret = c->auth_jwt_secret,
+        .access_ttl_s = c->auth_access_ttl,
+        .refresh_ttl_s = c->auth_refresh_ttl,
+        .password_kdf_cost = c->auth_kdf_cost,
+        .payment_provider = c->billing_payment_provider,
+        .webhook_secret = c->billing_webhook_secret,
+        .webhook_window_s = c->billing_webhook_window,
+        .platform_fee_bps = c->billing_platform_fee_bps,
+        .credit_packages = c->billing_credit_packages,
+        .rate_limit_per_min = c->auth_rate_limit_per_min,
+        .auth_required = c->auth_required,
+    };
+    return platform_create(&pc);
+}
+
+static bool start_listeners(server_t *srv, listeners *l)
+{
+    const server_config *c = srv->config;
+    http_server_config hc = {.bind_ip = c->http_bind, .port = (uint16_t)c->http_port,
+                             .max_body = (size_t)c->http_max_body, .threads = (unsigned)c->http_threads, .name = "http"};
+    l->http = http_server_start(&hc, public_http, srv);
+    http_server_config ac = {.bind_ip = c->admin_bind, .port = (uint16_t)c->admin_port,
+                             .max_body = 65536, .threads = 1, .name = "admin"};
+    l->admin = http_server_start(&ac, admin_handle_http, srv);
+    ws_server_config wc = {.bind_ip = c->ws_bind, .port = (uint16_t)c->ws_port, .subprotocol = "janus-protocol",
+                           .max_message = (size_t)c->ws_max_message};
+    ws_callbacks wcb = {.user = srv->janus, .on_open = janus_core_ws_open, .on_text = janus_core_ws_text,
+                        .on_close = janus_core_ws_close};
+    l->ws = ws_server_start(&wc, &wcb);
+    if (!l->http)
+        LOG_ERROR("main", "cannot listen on http %s:%d", c->http_bind, c->http_port);
+    if (!l->admin)
+        LOG_ERROR("main", "cannot listen on admin %s:%d", c->admin_bind, c->admin_port);
+    if (!l->ws)
+        LOG_ERROR("main", "cannot listen on websocket %s:%d", c->ws_bind, c->ws_port);
+    return l->http && l->admin && l->ws;
+}
+
+static void stop_listeners(listeners *l)
+{
+    if (l->ws)
+        ws_server_stop(l->ws);
+    if (l->http)
+        http_server_stop(l->http);
+    if (l->admin)
+        http_server_stop(l->admin);
+}
+
+static int ensure_dir(const char *path)
+{
+    if (g_mkdir_with_parents(path, 0750) != 0) {
+        LOG_ERROR("main", "cannot create data directory %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int handle_config_action(config_action action, const server_config *cfg, const char *argv0, const char *err)
+{
+    switch (action) {
+    case CONFIG_HELP:
+        config_print_help(argv0);
+        return 0;
+    case CONFIG_VERSION:
+        printf("parley %s\n", PARLEY_VERSION);
+        return 0;
+    case CONFIG_CHECK: {
+        static char dump[16384];
+        config_dump(cfg, dump, sizeof dump);
+        printf("# configuration is valid; effective settings (secrets masked):\n%s", dump);
+        return 0;
+    }
+    case CONFIG_ERROR:
+        fprintf(stderr, "parley: %s\n", err);
+        return 2;
+    default:
+        return -1;
+    }
+}
+
+/* Blocks the shutdown signals in every thread (threads inherit the mask) so the main thread
+ * can collect them synchronously with sigwait. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int run(server_t *srv)
+{
+    const server_config *cfg = srv->config;
+    sigset_t set;
+    block_signals(&set);
+    if (peer_global_init() != 0) {
+        LOG_ERROR("main", "cannot create the DTLS identity");
+        return 1;
+    }
+    if (ensure_dir(cfg->data_dir) != 0)
+        return 1;
+    srv->platform = start_platform(cfg);
+    if (!srv->platform) {
+        peer_global_deinit();
+        return 1;
+    }
+    int nloops = cfg->loops > 0 ? cfg->loops : (int)g_get_num_processors();
+    srv->loops = loop_pool_create(nloops);
+    fill_peer_config(srv);
+    janus_core_create(srv, NULL);
+    listeners l = {0};
+    int status = 0;
+    if (start_listeners(srv, &l)) {
+        LOG_INFO("main", "parley ready: http %s:%d, websocket %s:%d, admin %s:%d, %d media loops", cfg->http_bind,
+                 cfg->http_port, cfg->ws_bind, cfg->ws_port, cfg->admin_bind, cfg->admin_port, nloops);
+        int sig = 0;
+        sigwait(&set, &sig);
+        LOG_INFO("main", "signal %d: shutting down", sig);
+    } else {
+        status = 1;
+    }
+    stop_listeners(&l);
+    janus_core_destroy(srv->janus);
+    loop_pool_destroy(srv->loops);
+    platform_destroy(srv->platform);
+    peer_global_deinit();
+    LOG_INFO("main", "bye");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    server_config cfg;
+    char err[1024] = "";
+    config_action action = config_load(&cfg, argc, argv, environ, err, sizeof err);
+    int rc = handle_config_action(action, &cfg, argv[0], err);
+    if (rc >= 0) {
+        config_free(&cfg);
+        return rc;
+    }
+    log_set_level((log_level)log_level_parse(cfg.log_level));
+    log_set_json(cfg.log_json);
+    server_t srv = {.config = &cfg};
+    rc = run(&srv);
+    config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,433 @@
+/*
+ * config: see config.h. One table drives parsing of every layer, the help text and the dump,
+ * so a setting cannot exist in one place and be missing from another.
+ */
+#include "util/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum setting_kind { KIND_STR, KIND_INT, KIND_BOOL } setting_kind;
+
+typedef struct setting {
+    const char *section;
+    const char *key;
+    setting_kind kind;
+    size_t offset;
+    const char *default_value;
+    long min, max;           /* KIND_INT bounds */
+    bool secret;
+    const char *help;
+} setting;
+
+#define S(sec, k, field, def, hlp) {sec, k, KIND_STR, offsetof(server_config, field), def, 0, 0, false, hlp}
+#define SECRET(sec, k, field, def, hlp) {sec, k, KIND_STR, offsetof(server_config, field), def, 0, 0, true, hlp}
+#define I(sec, k, field, def, lo, hi, hlp) {sec, k, KIND_INT, offsetof(server_config, field), def, lo, hi, false, hlp}
+#define B(sec, k, field, def, hlp) {sec, k, KIND_BOOL, offsetof(server_config, field), def, 0, 0, false, hlp}
+
+static const char default_packages[] =
+    "[{\"id\":\"starter\",\"credits\":100,\"price_cents\":99,\"currency\":\"USD\"},"
+    "{\"id\":\"standard\",\"credits\":550,\"price_cents\":499,\"currency\":\"USD\"},"
+    "{\"id\":\"plus\",\"credits\":1200,\"price_cents\":999,\"currency\":\"USD\"}]";
+
+static const setting settings[] = {
+    S("general", "data_dir", data_dir, "./data", "directory for the SQLite database and generated secrets"),
+    S("general", "log_level", log_level, "info", "error | warn | info | debug | trace (changeable at run time)"),
+    B("general", "log_json", log_json, "false", "one JSON object per log line"),
+    I("general", "loops", loops, "0", 0, 256, "media loop threads; 0 = one per core"),
+    S("general", "web_root", web_root, "./web", "static files served at / (the demo page)"),
+    I("general", "session_timeout", session_timeout, "60", 1, 86400, "seconds a Janus session lives without keepalive"),
+    S("http", "bind", http_bind, "0.0.0.0", "address of the HTTP listener (Janus HTTP + REST + demo)"),
+    I("http", "port", http_port, "8088", 1, 65535, "port of the HTTP listener"),
+    I("http", "max_body", http_max_body, "1048576", 1024, 67108864, "largest request body in bytes"),
+    I("http", "threads", http_threads, "4", 1, 64, "HTTP worker threads"),
+    S("ws", "bind", ws_bind, "0.0.0.0", "address of the Janus WebSocket listener"),
+    I("ws", "port", ws_port, "8188", 1, 65535, "port of the Janus WebSocket listener"),
+    I("ws", "max_message", ws_max_message, "1048576", 1024, 67108864, "largest WebSocket message in bytes"),
+    S("admin", "bind", admin_bind, "127.0.0.1", "address of the admin API (keep it private)"),
+    I("admin", "port", admin_port, "7088", 1, 65535, "port of the admin API"),
+    S("media", "bind_ips", media_bind_ips, "", "comma-separated local IPs for ICE host candidates; empty = all interfaces"),
+    B("media", "allow_loopback", media_allow_loopback, "true", "also offer 127.0.0.1 / ::1 candidates"),
+    B("media", "ipv6", media_ipv6, "true", "gather IPv6 candidates"),
+    S("media", "rtp_port_range", media_rtp_port_range, "20000-40000", "UDP port range for media, MIN-MAX"),
+    S("media", "stun_server", media_stun_server, "", "host:port of a STUN server for server-reflexive candidates"),
+    S("media", "turn_server", media_turn_server, "", "host:port of a TURN server for relay candidates"),
+    S("media", "turn_user", media_turn_user, "", "TURN username"),
+    SECRET("media", "turn_pwd", media_turn_pwd, "", "TURN password"),
+    S("media", "nat_1_1_ip", media_nat_1_1_ip, "", "public IP advertised instead of the host address (1:1 NAT, cloud VMs)"),
+    B("auth", "required", auth_required, "true", "require a valid access JWT as the Janus 'token'"),
+    SECRET("auth", "jwt_secret", auth_jwt_secret, "", "HS256 key for access tokens; empty = generated once and stored in the database"),
+    I("auth", "access_ttl", auth_access_ttl, "900", 30, 86400, "access token lifetime in seconds"),
+    I("auth", "refresh_ttl", auth_refresh_ttl, "2592000", 60, 31536000, "refresh token lifetime in seconds"),
+    I("auth", "kdf_cost", auth_kdf_cost, "15", 10, 20, "scrypt cost as log2(N) for password hashes"),
+    I("auth", "rate_limit_per_min", auth_rate_limit_per_min, "20", 1, 100000, "register/login/refresh attempts per minute per IP and per account"),
+    I("billing", "platform_fee_bps", billing_platform_fee_bps, "2000", 0, 10000, "platform share of every charge in basis points (2000 = 20%)"),
+    S("billing", "payment_provider", billing_payment_provider, "dev", "dev (purchases complete at once) | webhook (signed provider callback)"),
+    SECRET("billing", "webhook_secret", billing_webhook_secret, "", "HMAC-SHA256 key of the payment webhook"),
+    I("billing", "webhook_window", billing_webhook_window, "300", 1, 86400, "seconds a webhook timestamp stays valid"),
+    S("billing", "credit_packages", billing_credit_packages, default_packages, "JSON array of {id, credits, price_cents, currency}"),
+};
+#define SETTING_COUNT (sizeof settings / sizeof settings[0])
+
+static void *field_ptr(server_config *cfg, const setting *s) { return (char *)cfg + s->offset; }
+static const void *field_cptr(const server_config *cfg, const setting *s) { return (const char *)cfg + s->offset; }
+
+static const setting *find_setting(const char *section, size_t seclen, const char *key)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        if (strlen(settings[i].section) == seclen && strncmp(settings[i].section, section, seclen) == 0 &&
+            strcmp(settings[i].key, key) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) { *out = true; return true; }
+        if (strcasecmp(v, no[i]) == 0) { *out = false; return true; }
+    }
+    return false;
+}
+
+/* Applies one value to its field; origin names the layer for the error message. */
+static bool apply_value(server_config *cfg, const setting *s, const char *value, const char *origin,
+                        char *err, size_t errcap)
+{
+    void *p = field_ptr(cfg, s);
+    switch (s->kind) {
+    case KIND_STR: {
+        char **sp = p;
+        free(*sp);
+        *sp = strdup(value);
+        return true;
+    }
+    case KIND_INT: {
+        errno = 0;
+        char *end = NULL;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
+            snprintf(err, errcap, "%s.%s (from %s): \"%s\" is not an integer in [%ld, %ld]", s->section,
+                     s->key, origin, value, s->min, s->max);
+            return false;
+        }
+        *(int *)p = (int)v;
+        return true;
+    }
+    case KIND_BOOL:
+        if (!parse_bool(value, (bool *)p)) {
+            snprintf(err, errcap, "%s.%s (from %s): \"%s\" is not a boolean (true/false)", s->section, s->key,
+                     origin, value);
+            return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static bool load_file(server_config *cfg, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errcap, "config file %s: %s", path, strerror(errno));
+        return false;
+    }
+    char line[4096], section[64] = "general";
+    int lineno = 0;
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *l = trim(line);
+        if (*l == '\0' || *l == '#' || *l == ';')
+            continue;
+        if (*l == '[') {
+            char *close = strchr(l, ']');
+            if (!close || (size_t)(close - l - 1) >= sizeof section) {
+                snprintf(err, errcap, "%s:%d: malformed section header", path, lineno);
+                ok = false;
+                break;
+            }
+            *close = '\0';
+            snprintf(section, sizeof section, "%s", trim(l + 1));
+            continue;
+        }
+        char *eq = strchr(l, '=');
+        if (!eq) {
+            snprintf(err, errcap, "%s:%d: expected key = value", path, lineno);
+            ok = false;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(l), *value = trim(eq + 1);
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+            value[vlen - 1] = '\0';
+            value++;
+        }
+        const setting *s = find_setting(section, strlen(section), key);
+        if (!s) {
+            snprintf(err, errcap, "%s:%d: unknown setting %s.%s", path, lineno, section, key);
+            ok = false;
+            break;
+        }
+        char origin[600];
+        snprintf(origin, sizeof origin, "%s:%d", path, lineno);
+        ok = apply_value(cfg, s, value, origin, err, errcap);
+    }
+    fclose(f);
+    return ok;
+}
+
+static bool load_env(server_config *cfg, char **envp, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "PARLEY_%s_%s", settings[i].section, settings[i].key);
+        for (char *c = name; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        size_t nlen = strlen(name);
+        for (char **e = envp; e && *e; e++) {
+            if (strncmp(*e, name, nlen) == 0 && (*e)[nlen] == '=') {
+                if (!apply_value(cfg, &settings[i], *e + nlen + 1, name, err, errcap))
+                    return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* "--section.key=value" or "--section.key value" (consumes the next argument). */
+static bool apply_flag(server_config *cfg, const char *arg, const char *next, int *consumed, char *err,
+                       size_t errcap)
+{
+    const char *name = arg + 2;
+    const char *dot = strchr(name, '.');
+    const char *eq = strchr(name, '=');
+    if (!dot || (eq && eq < dot)) {
+        snprintf(err, errcap, "unknown option %s (try --help)", arg);
+        return false;
+    }
+    char key[64];
+    size_t klen = eq ? (size_t)(eq - dot - 1) : strlen(dot + 1);
+    if (klen >= sizeof key) {
+        snprintf(err, errcap, "unknown option %s", arg);
+        return false;
+    }
+    memcpy(key, dot + 1, klen);
+    key[klen] = '\0';
+    const setting *s = find_setting(name, (size_t)(dot - name), key);
+    if (!s) {
+        snprintf(err, errcap, "unknown setting %.*s (try --help)", (int)(eq ? eq - name : (long)strlen(name)), name);
+        return false;
+    }
+    const char *value = eq ? eq + 1 : next;
+    if (!value) {
+        snprintf(err, errcap, "%s needs a value", arg);
+        return false;
+    }
+    *consumed = eq ? 0 : 1;
+    return apply_value(cfg, s, value, "command line", err, errcap);
+}
+
+static bool derive(server_config *cfg, char *err, size_t errcap)
+{
+    int lo = 0, hi = 0;
+    char tail = 0;
+    if (sscanf(cfg->media_rtp_port_range, "%d-%d%c", &lo, &hi, &tail) != 2 || lo < 1 || hi > 65535 || lo > hi) {
+        snprintf(err, errcap, "media.rtp_port_range: \"%s\" is not MIN-MAX with 1 <= MIN <= MAX <= 65535",
+                 cfg->media_rtp_port_range);
+        return false;
+    }
+    cfg->media_rtp_port_min = lo;
+    cfg->media_rtp_port_max = hi;
+    if (strcmp(cfg->billing_payment_provider, "dev") != 0 && strcmp(cfg->billing_payment_provider, "webhook") != 0) {
+        snprintf(err, errcap, "billing.payment_provider: \"%s\" is not dev or webhook", cfg->billing_payment_provider);
+        return false;
+    }
+    if (strcmp(cfg->billing_payment_provider, "webhook") == 0 && cfg->billing_webhook_secret[0] == '\0') {
+        snprintf(err, errcap, "billing.webhook_secret must be set when billing.payment_provider is webhook");
+        return false;
+    }
+    const char *levels[] = {"error", "warn", "warning", "info", "debug", "trace"};
+    bool level_ok = false;
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        level_ok |= strcmp(cfg->log_level, levels[i]) == 0;
+    if (!level_ok) {
+        snprintf(err, errcap, "general.log_level: \"%s\" is not error, warn, info, debug or trace", cfg->log_level);
+        return false;
+    }
+    uint16_t port;
+    char host[256];
+    if (cfg->media_stun_server[0] && !config_split_host_port(cfg->media_stun_server, host, sizeof host, &port, 3478)) {
+        snprintf(err, errcap, "media.stun_server: \"%s\" is not host:port", cfg->media_stun_server);
+        return false;
+    }
+    if (cfg->media_turn_server[0] && !config_split_host_port(cfg->media_turn_server, host, sizeof host, &port, 3478)) {
+        snprintf(err, errcap, "media.turn_server: \"%s\" is not host:port", cfg->media_turn_server);
+        return false;
+    }
+    return true;
+}
+
+config_action config_load(server_config *cfg, int argc, char **argv, char **envp, char *err, size_t errcap)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        if (!apply_value(cfg, &settings[i], settings[i].default_value, "defaults", err, errcap))
+            return CONFIG_ERROR;
+
+    const char *config_path = NULL;
+    config_action action = CONFIG_RUN;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return CONFIG_HELP;
+        if (strcmp(argv[i], "--version") == 0)
+            return CONFIG_VERSION;
+        if (strcmp(argv[i], "--check-config") == 0)
+            action = CONFIG_CHECK;
+        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config_path = argv[i] + 9;
+    }
+    if (!config_path) {
+        for (char **e = envp; e && *e; e++)
+            if (strncmp(*e, "PARLEY_CONFIG=", 14) == 0)
+                config_path = *e + 14;
+    }
+    if (config_path && !load_file(cfg, config_path, err, errcap))
+        return CONFIG_ERROR;
+    if (!load_env(cfg, envp, err, errcap))
+        return CONFIG_ERROR;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0 || strncmp(argv[i], "--config=", 9) == 0)
+            continue;
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--", 2) != 0) {
+            snprintf(err, errcap, "unexpected argument %s (try --help)", argv[i]);
+            return CONFIG_ERROR;
+        }
+        int consumed = 0;
+        if (!apply_flag(cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &consumed, err, errcap))
+            return CONFIG_ERROR;
+        i += consumed;
+    }
+    if (!derive(cfg, err, errcap))
+        return CONFIG_ERROR;
+    return action;
+}
+
+void config_free(server_config *cfg)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        if (settings[i].kind == KIND_STR) {
+            char **sp = field_ptr(cfg, &settings[i]);
+            free(*sp);
+            *sp = NULL;
+        }
+}
+
+void config_dump(const server_config *cfg, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *section = "";
+    out[0] = '\0';
+    for (size_t i = 0; i < SETTING_COUNT && n < cap; i++) {
+        const setting *s = &settings[i];
+        if (strcmp(section, s->section) != 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%s[%s]\n", n ? "\n" : "", s->section);
+            section = s->section;
+        }
+        if (n >= cap)
+            break;
+        const void *p = field_cptr(cfg, s);
+        switch (s->kind) {
+        case KIND_STR: {
+            const char *v = *(char *const *)p;
+            if (s->secret && v && v[0])
+                v = "********";
+            n += (size_t)snprintf(out + n, cap - n, "%s = \"%s\"\n", s->key, v ? v : "");
+            break;
+        }
+        case KIND_INT:
+            n += (size_t)snprintf(out + n, cap - n, "%s = %d\n", s->key, *(const int *)p);
+            break;
+        case KIND_BOOL:
+            n += (size_t)snprintf(out + n, cap - n, "%s = %s\n", s->key, *(const bool *)p ? "true" : "false");
+            break;
+        }
+    }
+}
+
+void config_print_help(const char *argv0)
+{
+    printf("usage: %s [--config FILE] [--section.key=value ...] [--check-config] [--help] [--version]\n\n"
+           "Every setting comes from (later wins): defaults, the config file, the environment\n"
+           "variable PARLEY_<SECTION>_<KEY>, the flag --section.key=value.\n\n",
+           argv0);
+    const char *section = "";
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting *s = &settings[i];
+        if (strcmp(section, s->section) != 0) {
+            printf("[%s]\n", s->section);
+            section = s->section;
+        }
+        const char *def = s->default_value;
+        printf("  --%s.%s  (default: %s)\n      %s\n", s->section, s->key,
+               strlen(def) > 40 ? "see conf/parley.conf" : (def[0] ? def : "\"\""), s->help);
+    }
+}
+
+bool config_split_host_port(const char *in, char *host, size_t hostcap, uint16_t *port, uint16_t default_port)
+{
+    if (!in || !in[0])
+        return false;
+    const char *colon = strrchr(in, ':');
+    const char *host_start = in, *host_end;
+    if (in[0] == '[') {
+        const char *rb = strchr(in, ']');
+        if (!rb)
+            return false;
+        host_start = in + 1;
+        host_end = rb;
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (rb[1] && rb[1] != ':')
+            return false;
+    } else {
+        if (colon && strchr(in, ':') != colon)
+            colon = NULL; /* bare IPv6 without brackets: no port */
+        host_end = colon ? colon : in + strlen(in);
+    }
+    size_t hlen = (size_t)(host_end - host_start);
+    if (hlen == 0 || hlen >= hostcap)
+        return false;
+    memcpy(host, host_start, hlen);
+    host[hlen] = '\0';
+    *port = default_port;
+    if (colon) {
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (*end || p < 1 || p > 65535)
+            return false;
+        *port = (uint16_t)p;
+    }
+    return true;
+}

@@ -1,0 +1,87 @@
+/*
+ * config: every server setting, from four layers in increasing precedence:
+ *   built-in defaults < config file (--config FILE, INI "[section]" + "key = value")
+ *   < environment (PARLEY_<SECTION>_<KEY>) < command-line flags (--section.key=value).
+ *
+ * The settings table in config.c is the single list of what exists: name, default, kind,
+ * whether it is secret (masked by config_dump) and its help text (printed by --help).
+ * Every bad value is reported with the setting's name and the layer it came from.
+ *
+ * Ownership: server_config owns its strings; config_free releases them. Single-threaded use
+ * at start (main thread); the loaded struct is read-only afterwards.
+ */
+#ifndef PARLEY_UTIL_CONFIG_H
+#define PARLEY_UTIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct server_config {
+    /* [general] */
+    char *data_dir;
+    char *log_level;
+    bool log_json;
+    int loops;
+    char *web_root;
+    int session_timeout;
+    /* [http] */
+    char *http_bind;
+    int http_port;
+    int http_max_body;
+    int http_threads;
+    /* [ws] */
+    char *ws_bind;
+    int ws_port;
+    int ws_max_message;
+    /* [admin] */
+    char *admin_bind;
+    int admin_port;
+    /* [media] */
+    char *media_bind_ips;
+    bool media_allow_loopback;
+    bool media_ipv6;
+    char *media_rtp_port_range;
+    int media_rtp_port_min, media_rtp_port_max; /* derived from rtp_port_range */
+    char *media_stun_server;
+    char *media_turn_server;
+    char *media_turn_user;
+    char *media_turn_pwd;
+    char *media_nat_1_1_ip;
+    /* [auth] */
+    bool auth_required;
+    char *auth_jwt_secret;
+    int auth_access_ttl;
+    int auth_refresh_ttl;
+    int auth_kdf_cost;
+    int auth_rate_limit_per_min;
+    /* [billing] */
+    int billing_platform_fee_bps;
+    char *billing_payment_provider;
+    char *billing_webhook_secret;
+    int billing_webhook_window;
+    char *billing_credit_packages;
+} server_config;
+
+typedef enum config_action {
+    CONFIG_RUN = 0,
+    CONFIG_HELP,         /* --help: usage printed, exit 0 */
+    CONFIG_CHECK,        /* --check-config: caller prints config_dump, exit 0 */
+    CONFIG_VERSION,
+    CONFIG_ERROR,        /* err holds the reason, exit 2 */
+} config_action;
+
+/* Fills cfg from all layers. envp is the process environment (NULL-terminated). */
+config_action config_load(server_config *cfg, int argc, char **argv, char **envp, char *err,
+                          size_t errcap);
+void config_free(server_config *cfg);
+/* Prints the effective settings as INI with secrets masked, into out (NUL-terminated). */
+void config_dump(const server_config *cfg, char *out, size_t cap);
+/* Prints --help text to stdout. */
+void config_print_help(const char *argv0);
+
+/* Splits "host:port" (port default given) for STUN/TURN settings; false if malformed. */
+bool config_split_host_port(const char *in, char *host, size_t hostcap, uint16_t *port,
+                            uint16_t default_port);
+
+#endif
