@@ -126,7 +126,8 @@ typedef struct sdp_media {
     size_t n_ssrc_groups;
     char *msid;           /* first a=msid value ("stream track"), NULL if none */
     uint16_t sctp_port;   /* 0 if none */
-    uint32_t max_message_size; /* 0 if none */
+    uint32_t max_message_size; /* valid when has_max_message_size (0 means unlimited) */
+    bool has_max_message_size;
 
     sdp_attr *attrs;      /* everything else, verbatim, in order */
     size_t n_attrs;
@@ -199,6 +200,9 @@ void sdp_strip_transport(sdp_session *s);
 int sdp_set_transport(sdp_session *s, const char *ufrag, const char *pwd,
                       const char *fingerprint, const char *setup, const char *const *candidates,
                       size_t n_candidates, bool end_of_candidates);
+/* Sets a=ice-options (e.g. "trickle") on every non-rejected m-line; NULL removes it.
+ * Call after sdp_set_transport (which clears it). Returns 0 or -1. */
+int sdp_set_ice_options(sdp_session *s, const char *options);
 /* Adds a=ssrc:<ssrc> cname:<cname> and, when msid_stream is given,
  * a=ssrc:<ssrc> msid:<stream> <track> plus a media-level a=msid if m has none.
  * msid_track may be NULL (then only the stream id is written).
