@@ -1,0 +1,874 @@
+/*
+ * http: libmicrohttpd glue. See http.h for the contract.
+ *
+ * A request's life: MHD calls on_access() several times per request (headers, body chunks,
+ * end). We collect the body into the http_reply (bounded), then call the handler once. If the
+ * handler answered before returning, the response is queued at once; otherwise the
+ * connection is suspended, and whichever thread answers queues the response and resumes it.
+ *
+ * Suspended connections are invisible to MHD's poller, so MHD cannot see a long-poll client
+ * leave. A small watch thread polls the sockets of suspended connections for hang-up
+ * (EPOLLRDHUP) and resumes such a connection without a response; on_access then refuses it
+ * and MHD closes it, reporting through on_completed(), which fires the user's on_close.
+ *
+ * Lifetime of an http_reply: one reference belongs to MHD (dropped in on_completed), one to
+ * the user from the handler call until the first answer. Every thread that touches a reply
+ * found through the suspended list takes a reference under the server lock first. Lock
+ * order: reply lock, then server lock. MHD is never called with the server lock held.
+ */
+#include "transport/http.h"
+
+#include "util/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HTTP_CONN_TIMEOUT_S 120
+#define HTTP_CONN_MEMORY (64 * 1024)
+#define HTTP_CORS_HEADERS "Content-Type, Authorization, Idempotency-Key, X-Requested-With, " \
+                          "Accept, Cache-Control"
+#define HTTP_CORS_METHODS "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+
+typedef struct reply_header {
+    struct reply_header *next;
+    char *name;
+    char *value;
+} reply_header;
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    http_handler_fn handler;
+    void *user;
+    size_t max_body;
+    char name[16];
+    pthread_mutex_t lock;        /* guards the fields below */
+    http_reply *suspended;       /* doubly linked list of suspended replies */
+    bool stopping;
+    int draining;                /* 503s sent by stop that MHD has not completed yet */
+    pthread_cond_t drained;
+    uint64_t next_id;
+    int watch_ep;                /* epoll over suspended sockets, data.u64 = reply id */
+    int watch_wake;              /* eventfd that stops the watch thread */
+    pthread_t watch_thread;
+};
+
+struct http_reply {
+    atomic_int refs;
+    pthread_mutex_t lock;        /* guards the reply state below */
+    http_server *srv;
+    struct MHD_Connection *conn; /* NULL once MHD completed the request */
+    uint64_t id;
+    int fd;
+    char remote_ip[INET6_ADDRSTRLEN];
+    /* request body collection (MHD thread only) */
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+    bool too_large;
+    bool early;                  /* answered before the body (413, preflight) */
+    bool handled;                /* the handler has been called */
+    /* reply state */
+    bool in_handler;
+    bool answered;               /* a response exists (user's, or the server's 503) */
+    bool suspended;
+    bool closed;
+    bool client_gone;
+    bool close_notified;
+    bool user_done;              /* the user's answer came (its reference is gone) */
+    bool stop_answer;            /* answered by http_server_stop; counted in draining */
+    struct MHD_Response *pending;   /* built inside the handler, queued after it returns */
+    unsigned pending_status;
+    reply_header *headers;
+    void (*on_close)(void *arg);
+    void *on_close_arg;
+    http_reply *prev, *next;     /* suspended list (server lock) */
+};
+
+/* ---- replies ---- */
+
+static void reply_unref(http_reply *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    for (reply_header *h = r->headers, *n; h; h = n) {
+        n = h->next;
+        free(h->name);
+        free(h->value);
+        free(h);
+    }
+    if (r->pending)
+        MHD_destroy_response(r->pending);
+    pthread_mutex_destroy(&r->lock);
+    free(r->body);
+    free(r);
+}
+
+static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)cap);
+    }
+}
+
+static http_reply *reply_new(http_server *srv, struct MHD_Connection *conn)
+{
+    http_reply *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 1);
+    pthread_mutex_init(&r->lock, NULL);
+    r->srv = srv;
+    r->conn = conn;
+    r->fd = -1;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        r->fd = ci->connect_fd;
+    client_address(conn, r->remote_ip, sizeof r->remote_ip);
+    return r;
+}
+
+/* ---- responses ---- */
+
+static void add_common_headers(struct MHD_Response *resp, const char *content_type)
+{
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+}
+
+static struct MHD_Response *buffer_response(const char *content_type, const char *body,
+                                            size_t len, const reply_header *headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return NULL;
+    add_common_headers(resp, content_type ? content_type : "application/json");
+    for (const reply_header *h = headers; h; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    return resp;
+}
+
+static struct MHD_Response *json_error(const char *code, const char *message)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                     code, message);
+    return buffer_response("application/json", body, (size_t)n, NULL);
+}
+
+static enum MHD_Result queue_and_drop(struct MHD_Connection *conn, unsigned status,
+                                      struct MHD_Response *resp)
+{
+    if (!resp)
+        return MHD_NO;
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* ---- the watch thread: hang-ups of suspended connections ---- */
+
+/* Removes r from the suspended list and the watch set. Caller holds r->lock. */
+static void unlist_suspended(http_reply *r)
+{
+    http_server *srv = r->srv;
+    pthread_mutex_lock(&srv->lock);
+    if (r->prev)
+        r->prev->next = r->next;
+    else if (srv->suspended == r)
+        srv->suspended = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    pthread_mutex_unlock(&srv->lock);
+    if (r->fd >= 0)
+        epoll_ctl(srv->watch_ep, EPOLL_CTL_DEL, r->fd, NULL);
+}
+
+/* Finds a suspended reply by id and takes a reference, or NULL. */
+static http_reply *find_suspended(http_server *srv, uint64_t id)
+{
+    http_reply *found = NULL;
+    pthread_mutex_lock(&srv->lock);
+    for (http_reply *r = srv->suspended; r; r = r->next) {
+        if (r->id == id) {
+            atomic_fetch_add(&r->refs, 1);
+            found = r;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return found;
+}
+
+static void fire_on_close(http_reply *r, void (*fn)(void *), void *arg)
+{
+    LOG_DEBUG("http", "%s: client %s left before the reply", r->srv->name, r->remote_ip);
+    if (fn)
+        fn(arg);
+}
+
+/* The client of a suspended request hung up: resume without a response so MHD closes it. */
+static void client_hung_up(http_server *srv, uint64_t id)
+{
+    http_reply *r = find_suspended(srv, id);
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    bool resume = r->suspended && !r->answered;
+    void (*fn)(void *) = NULL;
+    void *arg = NULL;
+    struct MHD_Connection *conn = r->conn;
+    if (resume) {
+        r->suspended = false;
+        r->client_gone = true;
+        r->closed = true;
+        r->close_notified = true;
+        fn = r->on_close;
+        arg = r->on_close_arg;
+        unlist_suspended(r);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (resume) {
+        MHD_resume_connection(conn);
+        fire_on_close(r, fn, arg);
+    }
+    reply_unref(r);
+}
+
+static void *watch_main(void *arg)
+{
+    http_server *srv = arg;
+    struct epoll_event evs[32];
+    for (;;) {
+        int n = epoll_wait(srv->watch_ep, evs, 32, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u64 == 0)
+                return NULL;     /* the wake eventfd: stopping */
+            client_hung_up(srv, evs[i].data.u64);
+        }
+    }
+    return NULL;
+}
+
+/* ---- the MHD callbacks ---- */
+
+/* Called after the handler returned: queue its answer, or suspend until someone answers. */
+static enum MHD_Result after_handler(http_reply *r, struct MHD_Connection *conn)
+{
+    http_server *srv = r->srv;
+    pthread_mutex_lock(&r->lock);
+    r->in_handler = false;
+    if (r->pending) {
+        struct MHD_Response *resp = r->pending;
+        unsigned status = r->pending_status;
+        r->pending = NULL;
+        pthread_mutex_unlock(&r->lock);
+        return queue_and_drop(conn, status, resp);
+    }
+    pthread_mutex_lock(&srv->lock);
+    bool stopping = srv->stopping;
+    if (!stopping) {
+        r->id = ++srv->next_id;
+        r->next = srv->suspended;
+        if (r->next)
+            r->next->prev = r;
+        srv->suspended = r;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    if (stopping) {
+        /* Too late to wait: the server answers, and the user learns through on_close. */
+        r->answered = true;
+        r->closed = true;
+        r->close_notified = true;
+        void (*fn)(void *) = r->on_close;
+        void *arg = r->on_close_arg;
+        pthread_mutex_unlock(&r->lock);
+        fire_on_close(r, fn, arg);
+        return queue_and_drop(conn, 503, json_error("unavailable", "server is stopping"));
+    }
+    r->suspended = true;
+    MHD_suspend_connection(conn);
+    if (r->fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP, .data.u64 = r->id};
+        epoll_ctl(srv->watch_ep, EPOLL_CTL_ADD, r->fd, &ev);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return MHD_YES;
+}
+
+static enum MHD_Result run_handler(http_reply *r, struct MHD_Connection *conn,
+                                   const char *url, const char *method)
+{
+    http_server *srv = r->srv;
+    if (!r->body)
+        r->body = calloc(1, 1);
+    if (!r->body)
+        return MHD_NO;
+    http_request req = {
+        .method = method,
+        .path = url,
+        .body = r->body,
+        .body_len = r->body_len,
+        .remote_ip = r->remote_ip,
+        .internal = conn,
+    };
+    r->handled = true;
+    r->in_handler = true;
+    atomic_fetch_add(&r->refs, 1);   /* the user's reference, dropped by the first answer */
+    srv->handler(srv->user, &req, r);
+    return after_handler(r, conn);
+}
+
+static enum MHD_Result early_answer(http_reply *r, struct MHD_Connection *conn, unsigned status,
+                                    struct MHD_Response *resp)
+{
+    r->early = true;
+    r->answered = true;
+    return queue_and_drop(conn, status, resp);
+}
+
+static enum MHD_Result preflight(http_reply *r, struct MHD_Connection *conn)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+                                                                MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    add_common_headers(resp, NULL);
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", HTTP_CORS_METHODS);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", HTTP_CORS_HEADERS);
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
+    return early_answer(r, conn, 204, resp);
+}
+
+static struct MHD_Response *too_large(const http_server *srv)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "request body exceeds %zu bytes", srv->max_body);
+    return json_error("payload_too_large", msg);
+}
+
+/* First call for a request: headers are in. Answers preflights and oversize declared
+ * bodies at once. */
+static enum MHD_Result on_headers(http_server *srv, struct MHD_Connection *conn,
+                                  const char *method, void **con_cls)
+{
+    http_reply *r = reply_new(srv, conn);
+    if (!r)
+        return MHD_NO;
+    *con_cls = r;
+    if (strcmp(method, "OPTIONS") == 0)
+        return preflight(r, conn);
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && *end == '\0' && n > srv->max_body)
+            return early_answer(r, conn, 413, too_large(srv));
+    }
+    return MHD_YES;
+}
+
+static void collect_body(http_reply *r, const char *data, size_t len, size_t max)
+{
+    if (r->too_large)
+        return;
+    if (len > max - r->body_len) {
+        r->too_large = true;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return;
+    }
+    if (r->body_len + len + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        char *p = realloc(r->body, cap);
+        if (!p) {
+            r->too_large = true;   /* no memory: refuse like an oversize body */
+            return;
+        }
+        r->body = p;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    http_server *srv = cls;
+    http_reply *r = *con_cls;
+    if (!r)
+        return on_headers(srv, conn, method, con_cls);
+    if (r->early) {
+        *upload_data_size = 0;   /* the answer is out; the body is discarded */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        collect_body(r, upload_data, *upload_data_size, srv->max_body);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large)
+        return early_answer(r, conn, 413, too_large(srv));
+    if (!r->handled)
+        return run_handler(r, conn, url, method);
+    /* Resumed. A response queued while suspended is sent by MHD without asking us again;
+     * a resume without one means the client hung up: refuse, and MHD closes it. */
+    pthread_mutex_lock(&r->lock);
+    bool gone = r->client_gone;
+    pthread_mutex_unlock(&r->lock);
+    return gone ? MHD_NO : MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_reply *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    pthread_mutex_lock(&r->lock);
+    bool fire = r->handled && !r->answered && !r->close_notified;
+    r->closed = true;
+    r->conn = NULL;
+    if (fire)
+        r->close_notified = true;
+    void (*fn)(void *) = r->on_close;
+    void *arg = r->on_close_arg;
+    pthread_mutex_unlock(&r->lock);
+    if (fire)
+        fire_on_close(r, fn, arg);
+    if (r->stop_answer) {
+        http_server *srv = r->srv;
+        pthread_mutex_lock(&srv->lock);
+        if (--srv->draining == 0)
+            pthread_cond_broadcast(&srv->drained);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    reply_unref(r);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    /* Our refusal of a resumed request whose client left is routine, not a warning. */
+    if (strstr(line, "Application reported internal error"))
+        LOG_DEBUG("http", "%s: libmicrohttpd: %s", (const char *)cls, line);
+    else
+        LOG_WARN("http", "%s: libmicrohttpd: %s", (const char *)cls, line);
+}
+
+/* ---- public API: requests ---- */
+
+const char *http_request_header(const http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->internal, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_query(const http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->internal, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- public API: answering ---- */
+
+void http_reply_add_header(http_reply *r, const char *name, const char *value)
+{
+    reply_header *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->name = strdup(name);
+    h->value = strdup(value);
+    if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        free(h);
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    h->next = r->headers;
+    r->headers = h;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Hands a built response to the connection; consumes resp and the user's reference. */
+static void deliver(http_reply *r, unsigned status, struct MHD_Response *resp)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->user_done) {
+        /* A second answer while the reply still lives: ignored. */
+        pthread_mutex_unlock(&r->lock);
+        if (resp)
+            MHD_destroy_response(resp);
+        return;
+    }
+    r->user_done = true;
+    if (r->answered || r->closed || (!r->in_handler && !r->suspended)) {
+        r->answered = true;
+        pthread_mutex_unlock(&r->lock);
+        if (resp)
+            MHD_destroy_response(resp);
+        reply_unref(r);
+        return;
+    }
+    r->answered = true;
+    if (!resp)
+        resp = json_error("internal", "could not build the response");
+    if (r->in_handler) {
+        r->pending = resp;
+        r->pending_status = status;
+        pthread_mutex_unlock(&r->lock);
+        reply_unref(r);
+        return;
+    }
+    /* Suspended: only this thread may resume it now, so the connection stays valid. */
+    struct MHD_Connection *conn = r->conn;
+    r->suspended = false;
+    unlist_suspended(r);
+    pthread_mutex_unlock(&r->lock);
+    queue_and_drop(conn, status, resp);
+    MHD_resume_connection(conn);
+    reply_unref(r);
+}
+
+void http_reply_send(http_reply *r, int status, const char *content_type, const char *body,
+                     size_t len)
+{
+    pthread_mutex_lock(&r->lock);
+    bool dead = r->answered || r->closed;
+    reply_header *headers = r->headers;
+    r->headers = NULL;
+    pthread_mutex_unlock(&r->lock);
+    struct MHD_Response *resp = dead ? NULL : buffer_response(content_type, body, len, headers);
+    for (reply_header *h = headers, *n; h; h = n) {
+        n = h->next;
+        free(h->name);
+        free(h->value);
+        free(h);
+    }
+    deliver(r, (unsigned)status, resp);
+}
+
+static bool has_dot_dot(const char *path)
+{
+    const char *p = path;
+    while (*p) {
+        const char *seg = p;
+        while (*p && *p != '/')
+            p++;
+        if (p - seg == 2 && seg[0] == '.' && seg[1] == '.')
+            return true;
+        while (*p == '/')
+            p++;
+    }
+    return false;
+}
+
+static const char *content_type_for(const char *path)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".htm", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".png", "image/png"},
+        {".svg", "image/svg+xml"},
+        {".ico", "image/x-icon"},
+        {".wasm", "application/wasm"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".map", "application/json"},
+    };
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash : path, '.');
+    if (dot)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Opens path, or path/index.html when it names a directory; returns an fd of a regular
+ * file and its size, or -1. */
+static int open_static(const char *path, struct stat *st, bool *is_index)
+{
+    *is_index = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, st) != 0)
+        goto fail;
+    if (S_ISDIR(st->st_mode)) {
+        close(fd);
+        char index[4096];
+        size_t n = strlen(path);
+        int w = snprintf(index, sizeof index, "%s%sindex.html", path,
+                         n && path[n - 1] == '/' ? "" : "/");
+        if (w < 0 || (size_t)w >= sizeof index)
+            return -1;
+        *is_index = true;
+        fd = open(index, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, st) != 0)
+            goto fail;
+    }
+    if (S_ISREG(st->st_mode))
+        return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+void http_reply_send_file(http_reply *r, const char *path)
+{
+    if (!path || has_dot_dot(path)) {
+        deliver(r, 403, json_error("forbidden", "path not allowed"));
+        return;
+    }
+    struct stat st;
+    bool is_index;
+    int fd = open_static(path, &st, &is_index);
+    if (fd < 0) {
+        deliver(r, 404, json_error("not_found", "no such file"));
+        return;
+    }
+    const char *type = content_type_for(is_index ? "index.html" : path);
+    struct MHD_Response *resp = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    if (!resp) {
+        close(fd);
+        deliver(r, 500, json_error("internal", "cannot serve the file"));
+        return;
+    }
+    add_common_headers(resp, type);
+    pthread_mutex_lock(&r->lock);
+    for (const reply_header *h = r->headers; h; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    pthread_mutex_unlock(&r->lock);
+    deliver(r, 200, resp);
+}
+
+bool http_reply_is_closed(const http_reply *r)
+{
+    http_reply *m = (http_reply *)r;
+    pthread_mutex_lock(&m->lock);
+    bool closed = m->closed;
+    pthread_mutex_unlock(&m->lock);
+    return closed;
+}
+
+void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->lock);
+    r->on_close = fn;
+    r->on_close_arg = arg;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- public API: the server ---- */
+
+/* Fills *ss from "ip" and port; returns the MHD address-family flags, or -1. */
+static int parse_bind(const char *ip, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (!ip || !*ip)
+        ip = "0.0.0.0";
+    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        /* The unspecified address also takes IPv4 clients. */
+        return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    }
+    return -1;
+}
+
+static int start_watch(http_server *srv)
+{
+    srv->watch_ep = epoll_create1(EPOLL_CLOEXEC);
+    srv->watch_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (srv->watch_ep < 0 || srv->watch_wake < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    if (epoll_ctl(srv->watch_ep, EPOLL_CTL_ADD, srv->watch_wake, &ev) != 0)
+        return -1;
+    return pthread_create(&srv->watch_thread, NULL, watch_main, srv) == 0 ? 0 : -1;
+}
+
+static void close_fds(http_server *srv)
+{
+    if (srv->watch_ep >= 0)
+        close(srv->watch_ep);
+    if (srv->watch_wake >= 0)
+        close(srv->watch_wake);
+}
+
+http_server *http_server_start(const http_server_config *cfg, http_handler_fn handler, void *user)
+{
+    struct sockaddr_storage ss;
+    int family = parse_bind(cfg->bind_ip, cfg->port, &ss);
+    const char *name = cfg->name ? cfg->name : "http";
+    if (family < 0) {
+        LOG_ERROR("http", "%s: invalid bind address \"%s\"", name, cfg->bind_ip);
+        return NULL;
+    }
+    http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->handler = handler;
+    srv->user = user;
+    srv->max_body = cfg->max_body;
+    snprintf(srv->name, sizeof srv->name, "%s", name);
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->drained, NULL);
+    srv->watch_ep = srv->watch_wake = -1;
+    if (start_watch(srv) != 0) {
+        LOG_ERROR("http", "%s: cannot start the watch thread", name);
+        close_fds(srv);
+        pthread_cond_destroy(&srv->drained);
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME | (unsigned)family;
+    unsigned pool = cfg->threads > 1 ? cfg->threads : 1;
+    srv->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv->name,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+        MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        LOG_ERROR("http", "%s: cannot listen on %s:%u", name, cfg->bind_ip, cfg->port);
+        uint64_t one = 1;
+        if (write(srv->watch_wake, &one, sizeof one) < 0)
+            LOG_WARN("http", "%s: wake failed", name);
+        pthread_join(srv->watch_thread, NULL);
+        close_fds(srv);
+        pthread_cond_destroy(&srv->drained);
+        pthread_mutex_destroy(&srv->lock);
+        free(srv);
+        return NULL;
+    }
+    LOG_INFO("http", "%s: listening on %s:%u (%u threads)", name, cfg->bind_ip, cfg->port, pool);
+    return srv;
+}
+
+/* Answers one suspended reply with 503 on behalf of a stopping server. */
+static void answer_for_stop(http_reply *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool mine = r->suspended && !r->answered;
+    struct MHD_Connection *conn = r->conn;
+    void (*fn)(void *) = r->on_close;
+    void *arg = r->on_close_arg;
+    if (mine) {
+        r->suspended = false;
+        r->answered = true;
+        r->closed = true;
+        r->close_notified = true;
+        r->stop_answer = true;
+        unlist_suspended(r);
+        pthread_mutex_lock(&r->srv->lock);
+        r->srv->draining++;
+        pthread_mutex_unlock(&r->srv->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!mine)
+        return;
+    queue_and_drop(conn, 503, json_error("unavailable", "server is stopping"));
+    MHD_resume_connection(conn);
+    fire_on_close(r, fn, arg);
+}
+
+void http_server_stop(http_server *srv)
+{
+    if (!srv)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = true;
+    pthread_mutex_unlock(&srv->lock);
+    for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        http_reply *r = srv->suspended;
+        if (r)
+            atomic_fetch_add(&r->refs, 1);
+        pthread_mutex_unlock(&srv->lock);
+        if (!r)
+            break;
+        answer_for_stop(r);
+        reply_unref(r);
+    }
+    /* Give the 503s a moment to go out: MHD_stop_daemon drops unsent responses. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&srv->lock);
+    while (srv->draining > 0)
+        if (pthread_cond_timedwait(&srv->drained, &srv->lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&srv->lock);
+    MHD_stop_daemon(srv->daemon);
+    uint64_t one = 1;
+    if (write(srv->watch_wake, &one, sizeof one) < 0)
+        LOG_WARN("http", "%s: wake failed", srv->name);
+    pthread_join(srv->watch_thread, NULL);
+    close_fds(srv);
+    pthread_cond_destroy(&srv->drained);
+    pthread_mutex_destroy(&srv->lock);
+    LOG_INFO("http", "%s: stopped", srv->name);
+    free(srv);
+}

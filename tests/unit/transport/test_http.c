@@ -1,0 +1,417 @@
+/*
+ * test_http: the real HTTP server on 127.0.0.1, driven by a tiny blocking HTTP/1.1 client
+ * written here (one request per connection). Covers routing data (method, decoded path,
+ * query, headers, body), body limits (413 without calling the handler), CORS, long-poll
+ * replies from another thread, clients leaving while suspended, static files, and stop.
+ */
+#include "check.h"
+#include "transport/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint16_t port;
+static char static_root[256];
+static atomic_int handler_calls;
+static atomic_int closes;
+
+/* ---- a minimal client ---- */
+
+typedef struct response {
+    int status;
+    char headers[4096];
+    char body[65536];
+    size_t body_len;
+} response;
+
+static int connect_server(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Reads until the server closes (we always send Connection: close) and parses. */
+static int read_response(int fd, response *r)
+{
+    static char raw[80000];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof raw - 1 && (n = recv(fd, raw + len, sizeof raw - 1 - len, 0)) > 0)
+        len += (size_t)n;
+    raw[len] = '\0';
+    memset(r, 0, sizeof *r);
+    char *hdr_end = strstr(raw, "\r\n\r\n");
+    if (!hdr_end || sscanf(raw, "HTTP/1.%*d %d", &r->status) != 1)
+        return -1;
+    size_t hl = (size_t)(hdr_end - raw);
+    memcpy(r->headers, raw, hl < sizeof r->headers - 1 ? hl : sizeof r->headers - 1);
+    r->body_len = len - hl - 4;
+    memcpy(r->body, hdr_end + 4, r->body_len < sizeof r->body - 1 ? r->body_len : 0);
+    return 0;
+}
+
+static int request(const char *method, const char *target, const char *extra_headers,
+                   const char *body, response *r)
+{
+    int fd = connect_server();
+    if (fd < 0)
+        return -1;
+    char head[2048];
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                     "Content-Length: %zu\r\n\r\n",
+                     method, target, extra_headers ? extra_headers : "",
+                     body ? strlen(body) : (size_t)0);
+    send_all(fd, head, (size_t)n);
+    if (body)
+        send_all(fd, body, strlen(body));
+    int rc = read_response(fd, r);
+    close(fd);
+    return rc;
+}
+
+static bool has_header(const response *r, const char *line)
+{
+    return strcasestr(r->headers, line) != NULL;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/* ---- the handler under test ---- */
+
+typedef struct deferred {
+    http_reply *reply;
+    int delay_ms;
+} deferred;
+
+static void *answer_later(void *arg)
+{
+    deferred *d = arg;
+    sleep_ms(d->delay_ms);
+    http_reply_send(d->reply, 200, "text/plain", "later", 5);
+    free(d);
+    return NULL;
+}
+
+static void defer(http_reply *reply, int delay_ms)
+{
+    deferred *d = malloc(sizeof *d);
+    d->reply = reply;
+    d->delay_ms = delay_ms;
+    pthread_t t;
+    pthread_create(&t, NULL, answer_later, d);
+    pthread_detach(t);
+}
+
+static http_reply *parked;           /* /hang: answered by the test itself */
+
+static void count_close(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&closes, 1);
+}
+
+static void handler(void *user, const http_request *req, http_reply *reply)
+{
+    atomic_fetch_add(&handler_calls, 1);
+    if (strcmp(req->path, "/later") == 0) {
+        http_reply_on_close(reply, count_close, NULL);
+        defer(reply, 200);
+        return;
+    }
+    if (strcmp(req->path, "/race") == 0) {
+        http_reply_on_close(reply, count_close, NULL);
+        defer(reply, rand() % 6);
+        return;
+    }
+    if (strcmp(req->path, "/hang") == 0) {
+        http_reply_on_close(reply, count_close, NULL);
+        parked = reply;
+        return;
+    }
+    if (strncmp(req->path, "/static/", 8) == 0) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", static_root, req->path + 8);
+        http_reply_send_file(reply, path);
+        return;
+    }
+    char out[2048];
+    const char *q = http_request_query(req, "x");
+    const char *h = http_request_header(req, "x-test");
+    int n = snprintf(out, sizeof out, "%s|%s|%s|%s|%zu|%s|%s", req->method, req->path,
+                     q ? q : "-", h ? h : "-", req->body_len, req->body, req->remote_ip);
+    http_reply_add_header(reply, "X-Extra", "yes");
+    http_reply_send(reply, 200, "text/plain", out, (size_t)n);
+    http_reply_send(reply, 500, NULL, "second", 6);   /* ignored */
+}
+
+static http_server *start_server(size_t max_body)
+{
+    http_server_config cfg = {.bind_ip = "127.0.0.1", .max_body = max_body, .threads = 2,
+                              .name = "test"};
+    for (int i = 0; i < 50; i++) {
+        port = (uint16_t)(30000 + (getpid() * 7 + i * 131) % 20000);
+        cfg.port = port;
+        http_server *srv = http_server_start(&cfg, handler, NULL);
+        if (srv)
+            return srv;
+    }
+    return NULL;
+}
+
+/* ---- cases ---- */
+
+static void test_basic(void)
+{
+    response r;
+    CHECK_INT(request("GET", "/hello%20world?x=a%26b&y=2", "X-Test: t1\r\n", NULL, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "GET|/hello world|a&b|t1|0||127.0.0.1");
+    CHECK(has_header(&r, "Access-Control-Allow-Origin: *"));
+    CHECK(has_header(&r, "X-Extra: yes"));
+    CHECK(has_header(&r, "Content-Type: text/plain"));
+    CHECK_INT(request("POST", "/janus", NULL, "{\"janus\":\"create\"}", &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "POST|/janus|-|-|18|{\"janus\":\"create\"}|127.0.0.1");
+}
+
+static void test_body_limit(void)
+{
+    int before = atomic_load(&handler_calls);
+    char *big = malloc(3000);
+    memset(big, 'a', 2999);
+    big[2999] = '\0';
+    response r;
+    CHECK_INT(request("POST", "/janus", NULL, big, &r), 0);
+    CHECK_INT(r.status, 413);
+    CHECK(strstr(r.body, "\"payload_too_large\"") != NULL);
+    CHECK(has_header(&r, "Access-Control-Allow-Origin: *"));
+    /* Exactly at the limit passes. */
+    big[1024] = '\0';
+    CHECK_INT(request("POST", "/x", NULL, big, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(atomic_load(&handler_calls), before + 1);
+
+    /* A chunked body has no Content-Length: refused once it grows past the limit. */
+    int fd = connect_server();
+    const char *head = "POST /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    send_all(fd, head, strlen(head));
+    for (int i = 0; i < 3; i++) {
+        send_all(fd, "258\r\n", 5);   /* 600 bytes per chunk */
+        send_all(fd, big, 600);
+        send_all(fd, "\r\n", 2);
+    }
+    send_all(fd, "0\r\n\r\n", 5);
+    CHECK_INT(read_response(fd, &r), 0);
+    close(fd);
+    CHECK_INT(r.status, 413);
+    CHECK_INT(atomic_load(&handler_calls), before + 1);
+    free(big);
+}
+
+static void test_preflight(void)
+{
+    int before = atomic_load(&handler_calls);
+    response r;
+    CHECK_INT(request("OPTIONS", "/api/v1/wallet",
+                      "Origin: http://example.test\r\nAccess-Control-Request-Method: POST\r\n"
+                      "Access-Control-Request-Headers: content-type, authorization\r\n",
+                      NULL, &r), 0);
+    CHECK_INT(r.status, 204);
+    CHECK(has_header(&r, "Access-Control-Allow-Origin: *"));
+    CHECK(has_header(&r, "Access-Control-Allow-Methods: "));
+    CHECK(has_header(&r, "Idempotency-Key"));
+    CHECK(has_header(&r, "Authorization"));
+    CHECK_INT(atomic_load(&handler_calls), before);
+}
+
+static void test_long_poll(void)
+{
+    double t0 = now_ms();
+    response r;
+    CHECK_INT(request("GET", "/later", NULL, NULL, &r), 0);
+    double took = now_ms() - t0;
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "later");
+    CHECK(took >= 180);
+    CHECK(took < 3000);
+}
+
+static void test_client_leaves(void)
+{
+    int before = atomic_load(&closes);
+    parked = NULL;
+    int fd = connect_server();
+    const char *req = "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    for (int i = 0; i < 100 && !parked; i++)
+        sleep_ms(10);
+    CHECK(parked != NULL);
+    CHECK(!http_reply_is_closed(parked));
+    close(fd);
+    for (int i = 0; i < 300 && atomic_load(&closes) == before; i++)
+        sleep_ms(10);
+    CHECK_INT(atomic_load(&closes), before + 1);
+    CHECK(parked && http_reply_is_closed(parked));
+    /* Answering a closed reply is a harmless no-op that releases it. */
+    if (parked)
+        http_reply_send(parked, 200, NULL, "{}", 2);
+    parked = NULL;
+}
+
+/* Replies from other threads racing clients that hang up: no crash, no leak (ASan). */
+static void test_race(void)
+{
+    int before_calls = atomic_load(&handler_calls);
+    int completed = 0;
+    for (int i = 0; i < 60; i++) {
+        int fd = connect_server();
+        const char *req = "GET /race HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        send_all(fd, req, strlen(req));
+        if (i % 2) {
+            sleep_ms(rand() % 6);
+            close(fd);
+        } else {
+            response r;
+            if (read_response(fd, &r) == 0 && r.status == 200)
+                completed++;
+            close(fd);
+        }
+    }
+    CHECK_INT(completed, 30);
+    sleep_ms(100);
+    CHECK(atomic_load(&handler_calls) >= before_calls + 30);
+}
+
+static void write_file(const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", static_root, rel);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_static(void)
+{
+    snprintf(static_root, sizeof static_root, "/tmp/parley-http-test-%d", (int)getpid());
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/www", static_root);
+    mkdir(static_root, 0700);
+    mkdir(sub, 0700);
+    write_file("www/index.html", "<h1>hi</h1>");
+    write_file("www/app.mjs", "export default 1;");
+    write_file("www/style.css", "body{}");
+    write_file("secret.txt", "secret");
+    response r;
+    CHECK_INT(request("GET", "/static/www/app.mjs", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "export default 1;");
+    CHECK(has_header(&r, "Content-Type: text/javascript"));
+    CHECK_INT(request("GET", "/static/www/style.css", NULL, NULL, &r), 0);
+    CHECK(has_header(&r, "Content-Type: text/css"));
+    CHECK_INT(request("GET", "/static/www/", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "<h1>hi</h1>");
+    CHECK(has_header(&r, "Content-Type: text/html"));
+    CHECK_INT(request("GET", "/static/www", NULL, NULL, &r), 0);
+    CHECK_STR(r.body, "<h1>hi</h1>");
+    CHECK_INT(request("GET", "/static/www/../secret.txt", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 403);
+    CHECK(strstr(r.body, "secret") == NULL || strstr(r.body, "\"forbidden\"") != NULL);
+    CHECK_INT(request("GET", "/static/www/%2e%2e/secret.txt", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 403);
+    CHECK_INT(request("GET", "/static/www/missing.js", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 404);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", static_root);
+    CHECK_INT(system(cmd), 0);
+}
+
+/* A long-poll still waiting when the server stops gets 503, and its owner hears on_close. */
+static void test_stop_pending(http_server *srv)
+{
+    int before = atomic_load(&closes);
+    parked = NULL;
+    int fd = connect_server();
+    const char *req = "GET /hang HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    for (int i = 0; i < 100 && !parked; i++)
+        sleep_ms(10);
+    CHECK(parked != NULL);
+    http_server_stop(srv);
+    response r;
+    CHECK_INT(read_response(fd, &r), 0);
+    close(fd);
+    CHECK_INT(r.status, 503);
+    CHECK_INT(atomic_load(&closes), before + 1);
+    if (parked)
+        http_reply_send(parked, 200, NULL, "{}", 2);   /* no-op, releases it */
+    parked = NULL;
+}
+
+static void test_bad_bind(void)
+{
+    http_server_config cfg = {.bind_ip = "not-an-ip", .port = 1, .max_body = 10, .threads = 1};
+    CHECK(http_server_start(&cfg, handler, NULL) == NULL);
+}
+
+int main(void)
+{
+    srand(7);
+    http_server *srv = start_server(1024);
+    CHECK(srv != NULL);
+    if (!srv)
+        return check_summary("test_http");
+    test_basic();
+    test_body_limit();
+    test_preflight();
+    test_long_poll();
+    test_client_leaves();
+    test_race();
+    test_static();
+    test_stop_pending(srv);
+    test_bad_bind();
+    sleep_ms(50);   /* let detached answer threads finish before the leak check */
+    return check_summary("test_http");
+}
