@@ -1,0 +1,87 @@
+/*
+ * ledger_schema.c: the ledger's tables (module "ledger" in schema_migrations).
+ *
+ * The database enforces what it can on its own, as a second line behind the C checks:
+ * STRICT typing (no REAL money), amounts > 0, no negative balance except 'external', hold
+ * arithmetic, one account per (owner, kind), and append-only ops/transfers (triggers).
+ */
+#include "ledger/ledger.h"
+
+static const char ledger_v1[] =
+    "CREATE TABLE ledger_accounts ("
+    " id INTEGER PRIMARY KEY,"
+    " kind TEXT NOT NULL CHECK (kind IN ('external','wallet','hold','earnings','revenue')),"
+    " owner INTEGER CHECK (owner IS NULL OR owner > 0),"
+    " balance INTEGER NOT NULL DEFAULT 0 CHECK (kind = 'external' OR balance >= 0),"
+    " created_at INTEGER NOT NULL,"
+    " CHECK ((kind IN ('external','revenue')) = (owner IS NULL))"
+    ") STRICT;"
+    "CREATE UNIQUE INDEX ledger_accounts_owner ON ledger_accounts(owner, kind);"
+    "INSERT INTO ledger_accounts(id, kind, owner, balance, created_at)"
+    " VALUES (1, 'external', NULL, 0, 0), (2, 'revenue', NULL, 0, 0);"
+
+    "CREATE TABLE ledger_ops ("
+    " id INTEGER PRIMARY KEY,"
+    " idempotency_key TEXT NOT NULL UNIQUE,"
+    " kind TEXT NOT NULL CHECK (kind IN ('purchase','hold_place','hold_extend','hold_capture',"
+    "  'hold_release','charge','payout')),"
+    " params TEXT NOT NULL,"
+    " user_id INTEGER, host_id INTEGER, hold_ref TEXT, ref TEXT,"
+    " amount INTEGER NOT NULL CHECK (amount >= 0),"
+    " host_amount INTEGER NOT NULL CHECK (host_amount >= 0),"
+    " fee_amount INTEGER NOT NULL CHECK (fee_amount >= 0),"
+    " from_hold INTEGER NOT NULL CHECK (from_hold >= 0),"
+    " from_wallet INTEGER NOT NULL CHECK (from_wallet >= 0),"
+    " created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX ledger_ops_ref ON ledger_ops(ref);"
+
+    "CREATE TABLE ledger_transfers ("
+    " id INTEGER PRIMARY KEY,"
+    " op_id INTEGER NOT NULL REFERENCES ledger_ops(id),"
+    " from_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"
+    " to_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"
+    " amount INTEGER NOT NULL CHECK (amount > 0),"
+    " kind TEXT NOT NULL CHECK (kind IN ('purchase','hold','release','earning','fee','topup',"
+    "  'payout')),"
+    " ref TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " CHECK (from_account <> to_account)"
+    ") STRICT;"
+    "CREATE INDEX ledger_transfers_from ON ledger_transfers(from_account, id);"
+    "CREATE INDEX ledger_transfers_to ON ledger_transfers(to_account, id);"
+    "CREATE INDEX ledger_transfers_op ON ledger_transfers(op_id);"
+
+    "CREATE TABLE ledger_holds ("
+    " id INTEGER PRIMARY KEY,"
+    " hold_ref TEXT NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL CHECK (user_id > 0),"
+    " held INTEGER NOT NULL CHECK (held >= 0),"
+    " captured INTEGER NOT NULL CHECK (captured >= 0),"
+    " released INTEGER NOT NULL CHECK (released >= 0),"
+    " state TEXT NOT NULL CHECK (state IN ('open','closed')),"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " CHECK (captured + released <= held),"
+    " CHECK (state = 'open' OR captured + released = held)"
+    ") STRICT;"
+    "CREATE INDEX ledger_holds_user ON ledger_holds(user_id, state);"
+
+    "CREATE TRIGGER ledger_transfers_no_update BEFORE UPDATE ON ledger_transfers"
+    " BEGIN SELECT RAISE(ABORT, 'ledger_transfers is append-only'); END;"
+    "CREATE TRIGGER ledger_transfers_no_delete BEFORE DELETE ON ledger_transfers"
+    " BEGIN SELECT RAISE(ABORT, 'ledger_transfers is append-only'); END;"
+    "CREATE TRIGGER ledger_ops_no_update BEFORE UPDATE ON ledger_ops"
+    " BEGIN SELECT RAISE(ABORT, 'ledger_ops is append-only'); END;"
+    "CREATE TRIGGER ledger_ops_no_delete BEFORE DELETE ON ledger_ops"
+    " BEGIN SELECT RAISE(ABORT, 'ledger_ops is append-only'); END;";
+
+const store_migration ledger_migrations[] = {
+    {"ledger", 1, ledger_v1},
+};
+const size_t ledger_migrations_count = sizeof ledger_migrations / sizeof ledger_migrations[0];
+
+int ledger_migrate(store_t *s, char *err, size_t errcap)
+{
+    return store_migrate(s, ledger_migrations, ledger_migrations_count, err, errcap);
+}
