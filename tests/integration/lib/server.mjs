@@ -65,6 +65,8 @@ function janusConfigs(dir, ports, opts) {
   loggers_folder = "${dir}/none"
   debug_level = 4
   session_timeout = ${opts.sessionTimeout}
+  # Keep a session whose transport dropped, so it can be claimed (our server's behaviour).
+  reclaim_session_timeout = ${opts.sessionTimeout}
   protected_folders = [ "/bin", "/etc", "/usr" ]
 }
 certificates: { }

@@ -7,7 +7,7 @@
 // Everything observed is recorded in `log` with a timestamp relative to start().
 
 import Janus from '/janus.es.js';
-import { digest } from '/stats.js';
+import { digest, ufrags } from '/stats.js';
 
 let janus = null;
 let handle = null;
@@ -119,6 +119,8 @@ export async function echoData(text, timeoutMs = 5000) {
 }
 
 export async function stats() { return digest(handle.webrtcStuff.pc); }
+
+export function iceUfrags() { return ufrags(handle.webrtcStuff.pc); }
 
 export function state() {
   return { events, log, received };
