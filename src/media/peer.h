@@ -69,6 +69,9 @@ typedef struct peer_config {
     const char *turn_user, *turn_pwd;
     const char *nat_1_1_ip;  /* public IP to advertise instead of the host address; NULL */
     bool ice_lite;           /* false: full ICE (default) */
+    /* DTLS-SRTP profiles we offer/accept, OpenSSL syntax; NULL = "SRTP_AEAD_AES_128_GCM:
+     * SRTP_AES128_CM_SHA1_80" (GCM preferred). Tests restrict it to one profile. */
+    const char *srtp_profiles;
 } peer_config;
 
 typedef struct peer_callbacks {
@@ -84,6 +87,8 @@ typedef struct peer_callbacks {
     void (*data_open)(void *user, uint16_t stream_id, const char *label, const char *protocol);
     void (*data)(void *user, uint16_t stream_id, const char *label, bool binary,
                  const uint8_t *buf, size_t len);
+    /* The remote closed a data channel (reset its stream). May be NULL. */
+    void (*data_close)(void *user, uint16_t stream_id, const char *label);
 } peer_callbacks;
 
 typedef struct peer_stats {
@@ -111,6 +116,11 @@ void peer_local_credentials(peer_t *p, char *ufrag, size_t ufrag_cap, char *pwd,
 /* Our DTLS role for the answer given the remote one (actpass -> active). */
 peer_dtls_setup peer_local_setup(peer_t *p);
 
+/* Only when WE make the offer (e.g. calling out to a callee): starts gathering before any
+ * remote description, as ICE controlling agent with DTLS setup actpass. The later
+ * peer_set_remote (the answer: setup active or passive) fixes our DTLS role. */
+int peer_gather_as_offerer(peer_t *p);
+
 /* The remote description's transport parameters. fingerprint is "sha-256 AB:CD:.." (the
  * value of a=fingerprint). has_sctp: the remote offered an SCTP m-line on sctp_port.
  * Starts gathering on the first call. */
@@ -122,6 +132,9 @@ void peer_remote_candidates_done(peer_t *p);
 /* ICE restart: new remote credentials; new local ones are generated. DTLS/SRTP/SCTP state is
  * kept (same fingerprints), media continues once the new pair is selected. */
 int peer_ice_restart(peer_t *p, const char *remote_ufrag, const char *remote_pwd);
+/* When we initiate the restart (our new offer): peer_ice_restart(p, NULL, NULL) makes the new
+ * local credentials, then the answer's credentials are given with this. */
+int peer_set_remote_credentials(peer_t *p, const char *ufrag, const char *pwd);
 
 /* Local candidates gathered so far, each "candidate:...", written one per line into out
  * (NUL-terminated). Returns the count, or -1 if out is too small. */
@@ -131,6 +144,12 @@ int peer_local_candidates(peer_t *p, char *out, size_t cap);
  * protected in place and sent. */
 int peer_send_rtp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
 int peer_send_rtcp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
+/* Opens an ordered reliable data channel (DCEP) with that label; the remote must have an
+ * SCTP m-line. Before the association is up the open is queued. Any thread: on the loop it
+ * returns the stream id (>= 0; 0 also when queued before DTLS is up); from another thread
+ * the open is posted and 0 is returned.
+ * data_open fires when the remote acknowledges it. */
+int peer_open_data_channel(peer_t *p, const char *label);
 /* Sends on an open data channel with that label (or stream_id when label is NULL). */
 int peer_send_data(peer_t *p, const char *label, uint16_t stream_id, bool binary,
                    const uint8_t *buf, size_t len);
@@ -141,7 +160,12 @@ void peer_get_stats(peer_t *p, peer_stats *out);
 /* Stops ICE/DTLS/SCTP, sends DTLS close_notify and SCTP ABORT where possible; no callback
  * runs after it returns. Idempotent. Any thread; on the loop thread (even from inside one of
  * this peer's callbacks) it takes effect at once and suppresses further callbacks; from
- * another thread it waits for the loop to do it. */
+ * another thread it waits for the loop to do it (so never call it from ANOTHER loop's thread:
+ * keep both legs of a call on one loop, as SPEC 6 says). */
 void peer_close(peer_t *p);
+
+/* The DTLS-SRTP profile in use once SECURE: 1 = AES128_CM_SHA1_80, 7 = AEAD_AES_128_GCM, 0
+ * before. */
+int peer_srtp_profile(peer_t *p);
 
 #endif

@@ -1,0 +1,326 @@
+/*
+ * ice: see ice.h.
+ */
+#include "media/ice.h"
+
+#include <nice/agent.h>
+#include <nice/interfaces.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define COMPONENT 1
+
+struct media_ice {
+    NiceAgent *agent;
+    guint stream;
+    GMainContext *ctx;
+    media_ice_callbacks cb;
+    bool stopped;
+    bool gathering;
+    char *nat_ip;
+    gulong sig_state, sig_cand, sig_done;
+};
+
+/* ICE chars (RFC 5245 15.1): ALPHA / DIGIT / "+" / "/". */
+static void random_ice_string(char *out, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t rnd[64];
+    if (RAND_bytes(rnd, (int)len) != 1)
+        for (size_t i = 0; i < len; i++)
+            rnd[i] = (uint8_t)g_random_int();
+    for (size_t i = 0; i < len; i++)
+        out[i] = alphabet[rnd[i] & 63];
+    out[len] = '\0';
+}
+
+void media_ice_make_credentials(char *ufrag, char *pwd)
+{
+    random_ice_string(ufrag, MEDIA_ICE_UFRAG_LEN);
+    random_ice_string(pwd, MEDIA_ICE_PWD_LEN);
+}
+
+/* ---- signals (on the loop thread) ---- */
+
+static void on_state(NiceAgent *agent, guint stream, guint component, guint state, gpointer data)
+{
+    media_ice *ice = data;
+    if (ice->stopped || !ice->cb.state)
+        return;
+    switch (state) {
+    case NICE_COMPONENT_STATE_CONNECTING:
+        ice->cb.state(ice->cb.user, MEDIA_ICE_CHECKING);
+        break;
+    case NICE_COMPONENT_STATE_CONNECTED:
+    case NICE_COMPONENT_STATE_READY:
+        ice->cb.state(ice->cb.user, MEDIA_ICE_CONNECTED);
+        break;
+    case NICE_COMPONENT_STATE_FAILED:
+        ice->cb.state(ice->cb.user, MEDIA_ICE_FAILED);
+        break;
+    default:
+        break;
+    }
+}
+
+bool media_ice_rewrite_host(const char *candidate, const char *public_ip, char *out, size_t cap)
+{
+    /* candidate:<foundation> <component> <transport> <priority> <address> <port> typ host ... */
+    if (!strstr(candidate, " typ host"))
+        return false;
+    const char *p = candidate;
+    for (int field = 0; field < 4; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return false;
+        p++;
+    }
+    const char *end = strchr(p, ' ');
+    if (!end)
+        return false;
+    bool v6_cand = memchr(p, ':', (size_t)(end - p)) != NULL;
+    bool v6_pub = strchr(public_ip, ':') != NULL;
+    if (v6_cand != v6_pub)
+        return false;
+    int n = snprintf(out, cap, "%.*s%s%s", (int)(p - candidate), candidate, public_ip, end);
+    return n > 0 && (size_t)n < cap;
+}
+
+static void emit_candidate(media_ice *ice, NiceCandidate *cand)
+{
+    gchar *sdp = nice_agent_generate_local_candidate_sdp(ice->agent, cand);
+    if (!sdp)
+        return;
+    const char *line = g_str_has_prefix(sdp, "a=") ? sdp + 2 : sdp;
+    char rewritten[512];
+    if (ice->nat_ip && media_ice_rewrite_host(line, ice->nat_ip, rewritten, sizeof rewritten))
+        line = rewritten;
+    ice->cb.candidate(ice->cb.user, line);
+    g_free(sdp);
+}
+
+static void on_candidate(NiceAgent *agent, NiceCandidate *cand, gpointer data)
+{
+    media_ice *ice = data;
+    if (!ice->stopped && ice->cb.candidate)
+        emit_candidate(ice, cand);
+}
+
+static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
+{
+    media_ice *ice = data;
+    if (!ice->stopped && ice->cb.gathering_done)
+        ice->cb.gathering_done(ice->cb.user);
+}
+
+static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
+                    gpointer data)
+{
+    media_ice *ice = data;
+    if (!ice->stopped && ice->cb.recv)
+        ice->cb.recv(ice->cb.user, (const uint8_t *)buf, len);
+}
+
+/* ---- set up ---- */
+
+static void add_address(media_ice *ice, const char *ip)
+{
+    NiceAddress addr;
+    nice_address_init(&addr);
+    if (!nice_address_set_from_string(&addr, ip)) {
+        LOG_WARN("ice", "ignoring bad local address '%s'", ip);
+        return;
+    }
+    nice_agent_add_local_address(ice->agent, &addr);
+}
+
+static bool usable_interface_ip(const char *ip, bool ipv6)
+{
+    bool v6 = strchr(ip, ':') != NULL;
+    if (v6 && (!ipv6 || g_ascii_strncasecmp(ip, "fe80", 4) == 0))
+        return false;
+    return true;
+}
+
+/* Adding any address turns libnice's own discovery off, so with loopback wanted we list the
+ * interfaces ourselves and add everything. */
+static void add_local_addresses(media_ice *ice, const peer_config *cfg)
+{
+    int added = 0;
+    if (cfg->bind_ips && *cfg->bind_ips) {
+        gchar **ips = g_strsplit(cfg->bind_ips, ",", -1);
+        for (gchar **ip = ips; *ip; ip++) {
+            g_strstrip(*ip);
+            if (**ip && usable_interface_ip(*ip, cfg->ipv6)) {
+                add_address(ice, *ip);
+                added++;
+            }
+        }
+        g_strfreev(ips);
+    } else if (cfg->allow_loopback) {
+        GList *ips = nice_interfaces_get_local_ips(FALSE);
+        for (GList *l = ips; l; l = l->next) {
+            if (usable_interface_ip(l->data, cfg->ipv6)) {
+                add_address(ice, l->data);
+                added++;
+            }
+        }
+        g_list_free_full(ips, g_free);
+    }
+    if (cfg->allow_loopback) {
+        add_address(ice, "127.0.0.1");
+        if (cfg->ipv6)
+            add_address(ice, "::1");
+    }
+}
+
+static void set_servers(media_ice *ice, const peer_config *cfg)
+{
+    if (cfg->stun_host && *cfg->stun_host)
+        g_object_set(ice->agent, "stun-server", cfg->stun_host, "stun-server-port",
+                     (guint)(cfg->stun_port ? cfg->stun_port : 3478), NULL);
+    if (cfg->turn_host && *cfg->turn_host &&
+        !nice_agent_set_relay_info(ice->agent, ice->stream, COMPONENT, cfg->turn_host,
+                                   cfg->turn_port ? cfg->turn_port : 3478,
+                                   cfg->turn_user ? cfg->turn_user : "",
+                                   cfg->turn_pwd ? cfg->turn_pwd : "", NICE_RELAY_TYPE_TURN_UDP))
+        LOG_WARN("ice", "bad TURN server '%s' (an IP address is needed)", cfg->turn_host);
+}
+
+media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool controlling,
+                            const char *ufrag, const char *pwd, const media_ice_callbacks *cb)
+{
+    media_ice *ice = calloc(1, sizeof *ice);
+    if (!ice)
+        return NULL;
+    ice->ctx = ctx;
+    ice->cb = *cb;
+    NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+    if (cfg->ice_lite)
+        opts |= NICE_AGENT_OPTION_LITE_MODE;
+    ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, opts);
+    if (!ice->agent) {
+        free(ice);
+        return NULL;
+    }
+    g_object_set(ice->agent, "controlling-mode", controlling, "ice-tcp", FALSE, "ice-udp", TRUE,
+                 "upnp", FALSE, NULL);
+    if (cfg->nat_1_1_ip && *cfg->nat_1_1_ip)
+        ice->nat_ip = strdup(cfg->nat_1_1_ip);
+    add_local_addresses(ice, cfg);
+    ice->stream = nice_agent_add_stream(ice->agent, 1);
+    nice_agent_set_stream_name(ice->agent, ice->stream, "application");
+    if (cfg->port_min || cfg->port_max)
+        nice_agent_set_port_range(ice->agent, ice->stream, COMPONENT, cfg->port_min,
+                                  cfg->port_max ? cfg->port_max : 65535);
+    set_servers(ice, cfg);
+    nice_agent_set_local_credentials(ice->agent, ice->stream, ufrag, pwd);
+    ice->sig_state = g_signal_connect(ice->agent, "component-state-changed", G_CALLBACK(on_state), ice);
+    ice->sig_cand = g_signal_connect(ice->agent, "new-candidate-full", G_CALLBACK(on_candidate), ice);
+    ice->sig_done = g_signal_connect(ice->agent, "candidate-gathering-done",
+                                     G_CALLBACK(on_gathering_done), ice);
+    nice_agent_attach_recv(ice->agent, ice->stream, COMPONENT, ctx, on_recv, ice);
+    return ice;
+}
+
+void media_ice_stop(media_ice *ice)
+{
+    if (!ice || ice->stopped)
+        return;
+    ice->stopped = true;
+    g_signal_handler_disconnect(ice->agent, ice->sig_state);
+    g_signal_handler_disconnect(ice->agent, ice->sig_cand);
+    g_signal_handler_disconnect(ice->agent, ice->sig_done);
+    nice_agent_attach_recv(ice->agent, ice->stream, COMPONENT, ice->ctx, NULL, NULL);
+}
+
+void media_ice_free(media_ice *ice)
+{
+    if (!ice)
+        return;
+    media_ice_stop(ice);
+    nice_agent_remove_stream(ice->agent, ice->stream);
+    g_object_unref(ice->agent);
+    free(ice->nat_ip);
+    free(ice);
+}
+
+int media_ice_set_remote_credentials(media_ice *ice, const char *ufrag, const char *pwd)
+{
+    if (!ufrag || !pwd || !*ufrag || !*pwd)
+        return MEDIA_ICE_EINVAL;
+    return nice_agent_set_remote_credentials(ice->agent, ice->stream, ufrag, pwd)
+               ? MEDIA_ICE_OK : MEDIA_ICE_EINVAL;
+}
+
+void media_ice_set_controlling(media_ice *ice, bool controlling)
+{
+    g_object_set(ice->agent, "controlling-mode", controlling, NULL);
+}
+
+int media_ice_gather(media_ice *ice)
+{
+    if (ice->gathering)
+        return MEDIA_ICE_OK;
+    ice->gathering = true;
+    if (!nice_agent_gather_candidates(ice->agent, ice->stream)) {
+        LOG_WARN("ice", "gathering failed (no usable local address or port)");
+        return MEDIA_ICE_EIO;
+    }
+    return MEDIA_ICE_OK;
+}
+
+int media_ice_add_remote_candidate(media_ice *ice, const char *candidate)
+{
+    if (!candidate)
+        return MEDIA_ICE_EINVAL;
+    while (*candidate == ' ')
+        candidate++;
+    if (g_str_has_prefix(candidate, "a="))
+        candidate += 2;
+    if (!g_str_has_prefix(candidate, "candidate:"))
+        return MEDIA_ICE_EINVAL;
+    gchar *line = g_strconcat("a=", candidate, NULL);
+    g_strchomp(line);
+    NiceCandidate *cand = nice_agent_parse_remote_candidate_sdp(ice->agent, ice->stream, line);
+    g_free(line);
+    if (!cand)
+        return MEDIA_ICE_EINVAL;
+    int r = MEDIA_ICE_OK;
+    if (cand->transport != NICE_CANDIDATE_TRANSPORT_UDP) {
+        r = MEDIA_ICE_EINVAL;
+    } else {
+        GSList *list = g_slist_append(NULL, cand);
+        if (nice_agent_set_remote_candidates(ice->agent, ice->stream, COMPONENT, list) < 1)
+            r = MEDIA_ICE_EINVAL;
+        g_slist_free(list);
+    }
+    nice_candidate_free(cand);
+    return r;
+}
+
+void media_ice_remote_candidates_done(media_ice *ice)
+{
+    nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream);
+}
+
+int media_ice_restart(media_ice *ice, const char *ufrag, const char *pwd)
+{
+    if (!nice_agent_restart_stream(ice->agent, ice->stream))
+        return MEDIA_ICE_EIO;
+    nice_agent_set_local_credentials(ice->agent, ice->stream, ufrag, pwd);
+    return MEDIA_ICE_OK;
+}
+
+int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len)
+{
+    if (ice->stopped)
+        return MEDIA_ICE_EIO;
+    gint n = nice_agent_send(ice->agent, ice->stream, COMPONENT, (guint)len, (const gchar *)buf);
+    return n == (gint)len ? MEDIA_ICE_OK : MEDIA_ICE_EIO;
+}
