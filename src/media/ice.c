@@ -50,6 +50,7 @@ void media_ice_make_credentials(char *ufrag, char *pwd)
 static void on_state(NiceAgent *agent, guint stream, guint component, guint state, gpointer data)
 {
     media_ice *ice = data;
+    LOG_DEBUG("ice", "%p component state %s", (void *)ice, nice_component_state_to_string(state));
     if (ice->stopped || !ice->cb.state)
         return;
     switch (state) {

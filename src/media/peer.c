@@ -444,8 +444,9 @@ static int op_run(peer_op *op)
     case OP_SET_REMOTE:
         return op_set_remote(p, op);
     case OP_ADD_CANDIDATE:
+        ensure_ice(p, false);   /* trickled candidates may overtake the description */
         if (!p->ice)
-            return PEER_ESTATE;
+            return PEER_EIO;
         return media_ice_add_remote_candidate(p->ice, op->s1) == MEDIA_ICE_OK ? PEER_OK : PEER_EINVAL;
     case OP_CANDIDATES_DONE:
         if (p->ice)
