@@ -204,6 +204,68 @@ static int ledger_check_balances(sqlite3 *db, ledger_check_result *c)
     return LEDGER_OK;
 }
 
+/* A cursor over transfers ordered by one account column, summed per account. */
+typedef struct ledger_net_cursor {
+    sqlite3_stmt *st;
+    int rc;
+} ledger_net_cursor;
+
+/* Adds the amounts of every row whose account is id to *sum, leaving the cursor on the
+ * first row of a later account. Rows of accounts below id (which cannot exist: foreign
+ * keys) would be skipped. */
+static void ledger_net_take(ledger_net_cursor *c, int64_t id, __int128 *sum)
+{
+    while (c->rc == SQLITE_ROW) {
+        int64_t acct = sqlite3_column_int64(c->st, 0);
+        if (acct > id)
+            return;
+        if (acct == id)
+            *sum += sqlite3_column_int64(c->st, 1);
+        c->rc = sqlite3_step(c->st);
+    }
+}
+
+/* Counts accounts whose balance differs from the net of their transfers. A merge over three
+ * ordered scans (accounts, transfers by destination, by source) with 128-bit sums: SQL sum()
+ * would fail with "integer overflow" on the external account of a large ledger. */
+static int ledger_check_nets(sqlite3 *db, int64_t *mismatched)
+{
+    sqlite3_stmt *acc = NULL;
+    ledger_net_cursor in = {0}, out = {0};
+    int rc = LEDGER_EDB;
+    if (ledger_prep(db, "SELECT id, balance FROM ledger_accounts ORDER BY id", &acc) ||
+        ledger_prep(db, "SELECT to_account, amount FROM ledger_transfers ORDER BY to_account",
+                    &in.st) ||
+        ledger_prep(db, "SELECT from_account, amount FROM ledger_transfers"
+                        " ORDER BY from_account", &out.st))
+        goto done;
+    in.rc = sqlite3_step(in.st);
+    out.rc = sqlite3_step(out.st);
+    int64_t bad = 0;
+    int arc;
+    while ((arc = sqlite3_step(acc)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(acc, 0);
+        __int128 got = 0, gave = 0;
+        ledger_net_take(&in, id, &got);
+        ledger_net_take(&out, id, &gave);
+        bad += (__int128)sqlite3_column_int64(acc, 1) != got - gave;
+    }
+    if (arc != SQLITE_DONE || (in.rc != SQLITE_DONE && in.rc != SQLITE_ROW) ||
+        (out.rc != SQLITE_DONE && out.rc != SQLITE_ROW)) {
+        ledger_db_fail(db, NULL, "check nets");
+        goto done;
+    }
+    /* transfers left over point at accounts that do not exist */
+    bad += (in.rc == SQLITE_ROW) + (out.rc == SQLITE_ROW);
+    *mismatched = bad;
+    rc = LEDGER_OK;
+done:
+    sqlite3_finalize(acc);
+    sqlite3_finalize(in.st);
+    sqlite3_finalize(out.st);
+    return rc;
+}
+
 int ledger_check_db(sqlite3 *db, ledger_check_result *out)
 {
     ledger_check_result c = {0};
@@ -212,11 +274,7 @@ int ledger_check_db(sqlite3 *db, ledger_check_result *out)
     if ((rc = ledger_check_balances(db, &c)) ||
         (rc = ledger_scalar(db, "SELECT count(*) FROM ledger_transfers", &c.transfers_count)) ||
         (rc = ledger_scalar(db, "SELECT count(*) FROM ledger_ops", &c.ops_count)) ||
-        (rc = ledger_scalar(db,
-              "SELECT count(*) FROM ledger_accounts a WHERE a.balance <>"
-              " coalesce((SELECT sum(amount) FROM ledger_transfers WHERE to_account = a.id), 0)"
-              " - coalesce((SELECT sum(amount) FROM ledger_transfers WHERE from_account = a.id), 0)",
-              &c.mismatched_balances)) ||
+        (rc = ledger_check_nets(db, &c.mismatched_balances)) ||
         (rc = ledger_scalar(db,
               "SELECT count(*) FROM ledger_holds WHERE captured + released > held"
               " OR (state = 'closed' AND captured + released <> held)", &bad_holds)) ||
