@@ -204,11 +204,21 @@ static bool offers_datachannel(const sdp_media *o)
     return false;
 }
 
+/* Port 0 and the offer's first format; for RTP a bare payload entry mirrors it, as a parse
+ * of the written answer would give. */
 static int reject(sdp_media *a, const sdp_media *o)
 {
     a->port = 0;
     a->rejected = true;
-    return sdp_strlist_push_(&a->formats, &a->n_formats, o->formats[0]);
+    if (sdp_strlist_push_(&a->formats, &a->n_formats, o->formats[0]) < 0)
+        return -1;
+    if (o->n_payloads == 0 || o->payloads[0].pt != atoi(o->formats[0]))
+        return 0;
+    sdp_payload *p = sdp_push_(&a->payloads, &a->n_payloads, sizeof(sdp_payload));
+    if (!p)
+        return -1;
+    p->pt = o->payloads[0].pt;
+    return 0;
 }
 
 /* Fills answer m-line a for offer m-line o; *accepted tells whether it carries media. */
