@@ -13,7 +13,7 @@
 
 int ledger_prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+    if (!(*st = store_stmt(db, sql)))
         return ledger_db_fail(db, NULL, sql);
     return LEDGER_OK;
 }
@@ -21,7 +21,7 @@ int ledger_prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 int ledger_db_fail(sqlite3 *db, sqlite3_stmt *st, const char *what)
 {
     LOG_WARN("ledger", "SQL error (%s): %s", what, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return LEDGER_EDB;
 }
 
@@ -57,7 +57,7 @@ static int ledger_account_lookup(sqlite3 *db, uint64_t user_id, const char *kind
         *id = sqlite3_column_int64(st, 0);
     else if (rc != SQLITE_DONE)
         return ledger_db_fail(db, st, "account lookup");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return rc == SQLITE_ROW ? LEDGER_OK : LEDGER_ENOTFOUND;
 }
 
@@ -77,7 +77,7 @@ int ledger_account_id(sqlite3 *db, uint64_t user_id, const char *kind, bool crea
     sqlite3_bind_int64(st, 3, store_now_ms());
     if (sqlite3_step(st) != SQLITE_DONE)
         return ledger_db_fail(db, st, "account insert");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     *id = sqlite3_last_insert_rowid(db);
     return LEDGER_OK;
 }
@@ -93,7 +93,7 @@ int ledger_account_balance(sqlite3 *db, int64_t id, int64_t *balance)
         *balance = sqlite3_column_int64(st, 0);
     else if (rc != SQLITE_DONE)
         return ledger_db_fail(db, st, "balance");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return rc == SQLITE_ROW ? LEDGER_OK : LEDGER_ENOTFOUND;
 }
 
@@ -132,7 +132,7 @@ int ledger_op_find(sqlite3 *db, const ledger_op_desc *d, ledger_result *res)
     sqlite3_bind_text(st, 1, d->key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        store_stmt_release(st);
         return 0;
     }
     if (rc != SQLITE_ROW)
@@ -158,7 +158,7 @@ int ledger_op_find(sqlite3 *db, const ledger_op_desc *d, ledger_result *res)
         out = 1;
     }
     sqlite3_free(want);
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return out;
 }
 
@@ -193,7 +193,7 @@ int ledger_op_insert(sqlite3 *db, const ledger_op_desc *d, ledger_result *res, i
     sqlite3_free(params);
     if (rc != SQLITE_DONE)
         return ledger_db_fail(db, st, "op insert");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     res->op_id = sqlite3_last_insert_rowid(db);
     return LEDGER_OK;
 }
@@ -210,7 +210,7 @@ static int ledger_set_balance(sqlite3 *db, int64_t id, int64_t old, int64_t now)
     sqlite3_bind_int64(st, 3, old);
     if (sqlite3_step(st) != SQLITE_DONE)
         return ledger_db_fail(db, st, "balance update");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return sqlite3_changes(db) == 1 ? LEDGER_OK : LEDGER_EDB;
 }
 
@@ -244,7 +244,7 @@ int ledger_transfer(sqlite3 *db, int64_t op_id, int64_t from, int64_t to, int64_
     sqlite3_bind_int64(st, 7, now_ms);
     if (sqlite3_step(st) != SQLITE_DONE)
         return ledger_db_fail(db, st, "transfer insert");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     if (transfer_id)
         *transfer_id = sqlite3_last_insert_rowid(db);
     return LEDGER_OK;
@@ -261,7 +261,7 @@ int ledger_hold_load(sqlite3 *db, const char *hold_ref, ledger_hold_row *row)
     sqlite3_bind_text(st, 1, hold_ref, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        store_stmt_release(st);
         return LEDGER_ENOTFOUND;
     }
     if (rc != SQLITE_ROW)
@@ -275,7 +275,7 @@ int ledger_hold_load(sqlite3 *db, const char *hold_ref, ledger_hold_row *row)
                .released = sqlite3_column_int64(st, 4),
                .closed = state && strcmp(state, "closed") == 0},
     };
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return LEDGER_OK;
 }
 
@@ -293,7 +293,7 @@ int ledger_hold_save(sqlite3 *db, const ledger_hold_row *row, int64_t now_ms)
     sqlite3_bind_int64(st, 6, now_ms);
     if (sqlite3_step(st) != SQLITE_DONE)
         return ledger_db_fail(db, st, "hold update");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return LEDGER_OK;
 }
 
@@ -310,6 +310,6 @@ int ledger_hold_insert(sqlite3 *db, const char *hold_ref, uint64_t user_id, int6
     sqlite3_bind_int64(st, 4, now_ms);
     if (sqlite3_step(st) != SQLITE_DONE)
         return ledger_db_fail(db, st, "hold insert");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return LEDGER_OK;
 }

@@ -10,9 +10,10 @@
 
 #include "ledger/ledger.h"
 
-/* Prepares sql; LEDGER_EDB (logged) on failure. */
+/* A cached statement for sql (store_stmt); LEDGER_EDB (logged) on failure. Every statement
+ * is handed back with store_stmt_release, never finalized. */
 int ledger_prep(sqlite3 *db, const char *sql, sqlite3_stmt **st);
-/* Logs the connection's last error with what, finalizes st (may be NULL), returns LEDGER_EDB. */
+/* Logs the connection's last error with what, releases st (may be NULL), returns LEDGER_EDB. */
 int ledger_db_fail(sqlite3 *db, sqlite3_stmt *st, const char *what);
 /* Binds text or NULL. */
 void ledger_bind_text(sqlite3_stmt *st, int idx, const char *text);

@@ -89,7 +89,7 @@ int ledger_transactions_db(sqlite3 *db, uint64_t user_id, int64_t before, size_t
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return ledger_db_fail(db, st, "transactions");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     *count = n;
     *next_before = more ? rows[n - 1].id : 0;
     return LEDGER_OK;
@@ -113,7 +113,7 @@ int ledger_earnings_db(sqlite3 *db, uint64_t host_id, ledger_earnings_total *out
         return ledger_db_fail(db, st, "earnings");
     e.total = sqlite3_column_int64(st, 0);
     e.charges = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     *out = e;
     return LEDGER_OK;
 }
@@ -151,7 +151,7 @@ int ledger_earnings_grouped_db(sqlite3 *db, uint64_t host_id, ledger_group_by by
     }
     if (n < limit && rc != SQLITE_DONE)
         return ledger_db_fail(db, st, "earnings grouped");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     *count = n;
     return LEDGER_OK;
 }
@@ -173,7 +173,7 @@ static int ledger_scalar(sqlite3 *db, const char *sql, int64_t *out)
     if (sqlite3_step(st) != SQLITE_ROW)
         return ledger_db_fail(db, st, sql);
     *out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return LEDGER_OK;
 }
 
@@ -194,13 +194,13 @@ static int ledger_check_balances(sqlite3 *db, ledger_check_result *c)
         else if (bal < 0)
             c->negative_wallets++;
         if (ledger_add(c->sum_of_balances, bal, &c->sum_of_balances)) {
-            sqlite3_finalize(st);
+            store_stmt_release(st);
             return LEDGER_EOVERFLOW;
         }
     }
     if (rc != SQLITE_DONE)
         return ledger_db_fail(db, st, "check balances");
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return LEDGER_OK;
 }
 
@@ -260,9 +260,9 @@ static int ledger_check_nets(sqlite3 *db, int64_t *mismatched)
     *mismatched = bad;
     rc = LEDGER_OK;
 done:
-    sqlite3_finalize(acc);
-    sqlite3_finalize(in.st);
-    sqlite3_finalize(out.st);
+    store_stmt_release(acc);
+    store_stmt_release(in.st);
+    store_stmt_release(out.st);
     return rc;
 }
 

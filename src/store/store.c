@@ -76,6 +76,40 @@ int store_exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+/* The connection's own list of statements is the cache: no side table that could outlive
+ * the connection, and store_close finalizes whatever is left. */
+sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql)
+{
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+        const char *have = sqlite3_sql(st);
+        if (!sqlite3_stmt_busy(st) && have && strcmp(have, sql) == 0)
+            return st;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+void store_stmt_release(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void store_close_db(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(db, NULL)))
+        sqlite3_finalize(st);
+    if (sqlite3_close(db) != SQLITE_OK)
+        LOG_ERROR("store", "closing a connection: %s", sqlite3_errmsg(db));
+}
+
 int64_t store_now_ms(void)
 {
     struct timespec ts;
@@ -547,10 +581,10 @@ void store_close(store_t *s)
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
     for (size_t i = 0; i < s->nfree; i++)
-        sqlite3_close(s->readers[i]);
+        store_close_db(s->readers[i]);
     if (s->nfree != s->nopen)
         LOG_ERROR("store", "closing with %zu readers still in use", s->nopen - s->nfree);
-    sqlite3_close(s->wdb);
+    store_close_db(s->wdb);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->not_empty);
     pthread_cond_destroy(&s->not_full);

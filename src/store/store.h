@@ -109,6 +109,13 @@ void store_debug_fail_commit_after(store_t *s, int n);
 /* Helpers for units and readers (any connection). */
 /* Runs sql (no parameters, no result rows); SQLITE_OK or the SQLite error code. */
 int store_exec(sqlite3 *db, const char *sql);
+/* A prepared statement for sql on db, reused across calls: an idle statement the connection
+ * already holds with the same text is handed out again instead of re-preparing (preparing
+ * costs more than running most of our statements). NULL on error (see sqlite3_errmsg(db)).
+ * Release it with store_stmt_release (reset + clear bindings), never sqlite3_finalize; the
+ * store finalizes them when it closes the connection. Same thread rules as db. */
+sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql);
+void store_stmt_release(sqlite3_stmt *st); /* NULL is a no-op */
 /* Unix time in milliseconds from the wall clock: the one place the storage layer reads it,
  * so rows get a server-assigned time. */
 int64_t store_now_ms(void);
