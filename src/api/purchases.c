@@ -260,7 +260,7 @@ static int purchases_valid_key(const char *k)
     if (n < 1 || n > 255)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e)
+        if ((unsigned char)k[i] < 0x20 || (unsigned char)k[i] > 0x7e)
             return -1;
     return 0;
 }

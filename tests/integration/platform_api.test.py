@@ -540,7 +540,7 @@ def run_main():
             f.write(b"\n--- restart ---\n")
         s.start()
         r = expect(call(f"{s.base}/me", token=caller["access_token"]), 200, what="after restart")
-        check(r.json["user"]["display_name"] == NASTY, "data persisted")
+        check(r.json["user"]["display_name"] == "Caller \u2603", "data persisted")
         check(wallet(s, caller["access_token"])["available"] == 1300, "wallet persisted")
     except BaseException:
         print(f"--- last 50 lines of the main server log ({s.log_path}) ---", file=sys.stderr)
