@@ -18,23 +18,21 @@
  */
 #include "transport/http.h"
 
+#include "transport/addr.h"
+#include "transport/http_file.h"
 #include "util/log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
+#include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,25 +116,6 @@ static void reply_unref(http_reply *r)
     free(r);
 }
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, cap, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)cap);
-    }
-}
-
 static http_reply *reply_new(http_server *srv, struct MHD_Connection *conn)
 {
     http_reply *r = calloc(1, sizeof *r);
@@ -151,7 +130,7 @@ static http_reply *reply_new(http_server *srv, struct MHD_Connection *conn)
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci)
         r->fd = ci->connect_fd;
-    client_address(conn, r->remote_ip, sizeof r->remote_ip);
+    transport_client_address(conn, r->remote_ip, sizeof r->remote_ip);
     return r;
 }
 
@@ -595,96 +574,25 @@ void http_reply_send(http_reply *r, int status, const char *content_type, const 
     deliver(r, (unsigned)status, resp);
 }
 
-static bool has_dot_dot(const char *path)
-{
-    const char *p = path;
-    while (*p) {
-        const char *seg = p;
-        while (*p && *p != '/')
-            p++;
-        if (p - seg == 2 && seg[0] == '.' && seg[1] == '.')
-            return true;
-        while (*p == '/')
-            p++;
-    }
-    return false;
-}
-
-static const char *content_type_for(const char *path)
-{
-    static const struct { const char *ext, *type; } types[] = {
-        {".html", "text/html; charset=utf-8"},
-        {".htm", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"},
-        {".png", "image/png"},
-        {".svg", "image/svg+xml"},
-        {".ico", "image/x-icon"},
-        {".wasm", "application/wasm"},
-        {".txt", "text/plain; charset=utf-8"},
-        {".map", "application/json"},
-    };
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash : path, '.');
-    if (dot)
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (strcasecmp(dot, types[i].ext) == 0)
-                return types[i].type;
-    return "application/octet-stream";
-}
-
-/* Opens path, or path/index.html when it names a directory; returns an fd of a regular
- * file and its size, or -1. */
-static int open_static(const char *path, struct stat *st, bool *is_index)
-{
-    *is_index = false;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, st) != 0)
-        goto fail;
-    if (S_ISDIR(st->st_mode)) {
-        close(fd);
-        char index[4096];
-        size_t n = strlen(path);
-        int w = snprintf(index, sizeof index, "%s%sindex.html", path,
-                         n && path[n - 1] == '/' ? "" : "/");
-        if (w < 0 || (size_t)w >= sizeof index)
-            return -1;
-        *is_index = true;
-        fd = open(index, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fstat(fd, st) != 0)
-            goto fail;
-    }
-    if (S_ISREG(st->st_mode))
-        return fd;
-fail:
-    if (fd >= 0)
-        close(fd);
-    return -1;
-}
-
 void http_reply_send_file(http_reply *r, const char *path)
 {
-    if (!path || has_dot_dot(path)) {
+    http_file f;
+    http_file_status st = path ? http_file_open(path, &f) : HTTP_FILE_NOT_FOUND;
+    if (st == HTTP_FILE_FORBIDDEN) {
         deliver(r, 403, json_error("forbidden", "path not allowed"));
         return;
     }
-    struct stat st;
-    bool is_index;
-    int fd = open_static(path, &st, &is_index);
-    if (fd < 0) {
+    if (st != HTTP_FILE_OK) {
         deliver(r, 404, json_error("not_found", "no such file"));
         return;
     }
-    const char *type = content_type_for(is_index ? "index.html" : path);
-    struct MHD_Response *resp = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    struct MHD_Response *resp = MHD_create_response_from_fd(f.size, f.fd);
     if (!resp) {
-        close(fd);
+        close(f.fd);
         deliver(r, 500, json_error("internal", "cannot serve the file"));
         return;
     }
-    add_common_headers(resp, type);
+    add_common_headers(resp, f.content_type);
     pthread_mutex_lock(&r->lock);
     for (const reply_header *h = r->headers; h; h = h->next)
         MHD_add_response_header(resp, h->name, h->value);
@@ -711,28 +619,6 @@ void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg)
 
 /* ---- public API: the server ---- */
 
-/* Fills *ss from "ip" and port; returns the MHD address-family flags, or -1. */
-static int parse_bind(const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (!ip || !*ip)
-        ip = "0.0.0.0";
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        /* The unspecified address also takes IPv4 clients. */
-        return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-    }
-    return -1;
-}
-
 static int start_watch(http_server *srv)
 {
     srv->watch_ep = epoll_create1(EPOLL_CLOEXEC);
@@ -756,7 +642,7 @@ static void close_fds(http_server *srv)
 http_server *http_server_start(const http_server_config *cfg, http_handler_fn handler, void *user)
 {
     struct sockaddr_storage ss;
-    int family = parse_bind(cfg->bind_ip, cfg->port, &ss);
+    int family = transport_parse_bind(cfg->bind_ip, cfg->port, &ss);
     const char *name = cfg->name ? cfg->name : "http";
     if (family < 0) {
         LOG_ERROR("http", "%s: invalid bind address \"%s\"", name, cfg->bind_ip);
@@ -783,13 +669,18 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME | (unsigned)family;
     unsigned pool = cfg->threads > 1 ? cfg->threads : 1;
+    /* MHD warns about a pool of one: pass the option only for a real pool. */
+    struct MHD_OptionItem pool_opt[] = {
+        {pool > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv->name,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-        MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_ARRAY, pool_opt,
         MHD_OPTION_END);
     if (!srv->daemon) {
         LOG_ERROR("http", "%s: cannot listen on %s:%u", name, cfg->bind_ip, cfg->port);

@@ -14,6 +14,12 @@
  * handler returns. The http_reply is owned by the server; it stays valid until it has been
  * answered (and the handler must answer every request, or the connection hangs until the
  * client closes it: then http_reply_is_closed() becomes true and answering is a no-op).
+ * Answer every reply exactly once even after it closed (after on_close, or after
+ * http_server_stop answered it with 503): that no-op answer is what releases it. After the
+ * answering call returns, the pointer must not be used again.
+ *
+ * The server answers OPTIONS (CORS preflight) and bodies over max_body (413) itself without
+ * calling the handler, and adds Access-Control-Allow-Origin: * to every response.
  */
 #ifndef PARLEY_TRANSPORT_HTTP_H
 #define PARLEY_TRANSPORT_HTTP_H
@@ -61,8 +67,10 @@ void http_reply_send(http_reply *r, int status, const char *content_type, const 
 void http_reply_send_file(http_reply *r, const char *path);
 bool http_reply_is_closed(const http_reply *r);
 
-/* Long-poll support: called when the client went away before the reply was sent (any
- * thread). Set at most once, before returning from the handler. */
+/* Long-poll support: called when the client went away before the reply was sent, or when
+ * http_server_stop answered the waiting reply with 503 (any thread, at most once, never after
+ * the user's own answer). Set at most once, before returning from the handler. fn still has
+ * to make sure the reply gets answered (a no-op then) to release it. */
 void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg);
 
 #endif

@@ -19,13 +19,13 @@
 #include "transport/ws.h"
 
 #include "proto/ws_frame.h"
+#include "transport/addr.h"
 #include "util/log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -522,25 +522,6 @@ static void *ws_main(void *arg)
 
 /* ---- MHD side: handshake and upgrade ---- */
 
-static void client_address(struct MHD_Connection *conn, char *out, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, cap, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)cap);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)cap);
-    }
-}
-
 static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_cls,
                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
                        struct MHD_UpgradeResponseHandle *urh)
@@ -564,7 +545,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
     c->srv = srv;
     c->fd = sock;
     c->urh = urh;
-    client_address(connection, c->remote_ip, sizeof c->remote_ip);
+    transport_client_address(connection, c->remote_ip, sizeof c->remote_ip);
     ws_decoder_init(&c->dec, srv->max_message);
     int fl = fcntl(sock, F_GETFL);
     if (fl >= 0)
@@ -658,26 +639,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ---- */
 
-static int parse_bind(const char *ip, uint16_t port, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (!ip || !*ip)
-        ip = "0.0.0.0";
-    if (inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-    }
-    return -1;
-}
-
 static void free_server(ws_server *srv)
 {
     if (srv->ep >= 0)
@@ -712,7 +673,7 @@ static void stop_thread(ws_server *srv)
 ws_server *ws_server_start(const ws_server_config *cfg, const ws_callbacks *cb)
 {
     struct sockaddr_storage ss;
-    int family = parse_bind(cfg->bind_ip, cfg->port, &ss);
+    int family = transport_parse_bind(cfg->bind_ip, cfg->port, &ss);
     if (family < 0) {
         LOG_ERROR("ws", "invalid bind address \"%s\"", cfg->bind_ip);
         return NULL;

@@ -311,6 +311,10 @@ static void test_handshakes(void)
         sscanf(head, "HTTP/1.1 %d", &status);
     CHECK_INT(status, 400);
     close(fd);
+    /* The two accepted sockets were closed without a close frame: both reported. */
+    wait_for(&closes, 2);
+    CHECK_INT(atomic_load(&opens), 2);
+    CHECK_INT(atomic_load(&closes), 2);
 }
 
 static void test_echo_and_control(void)
