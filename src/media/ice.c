@@ -129,14 +129,17 @@ static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, 
 
 /* ---- set up ---- */
 
-static void add_address(media_ice *ice, const char *ip)
+static void add_address(media_ice *ice, GHashTable *seen, const char *ip)
 {
+    if (g_hash_table_contains(seen, ip))
+        return;
     NiceAddress addr;
     nice_address_init(&addr);
     if (!nice_address_set_from_string(&addr, ip)) {
         LOG_WARN("ice", "ignoring bad local address '%s'", ip);
         return;
     }
+    g_hash_table_add(seen, g_strdup(ip));
     nice_agent_add_local_address(ice->agent, &addr);
 }
 
@@ -152,32 +155,28 @@ static bool usable_interface_ip(const char *ip, bool ipv6)
  * interfaces ourselves and add everything. */
 static void add_local_addresses(media_ice *ice, const peer_config *cfg)
 {
-    int added = 0;
+    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     if (cfg->bind_ips && *cfg->bind_ips) {
         gchar **ips = g_strsplit(cfg->bind_ips, ",", -1);
         for (gchar **ip = ips; *ip; ip++) {
             g_strstrip(*ip);
-            if (**ip && usable_interface_ip(*ip, cfg->ipv6)) {
-                add_address(ice, *ip);
-                added++;
-            }
+            if (**ip && usable_interface_ip(*ip, cfg->ipv6))
+                add_address(ice, seen, *ip);
         }
         g_strfreev(ips);
     } else if (cfg->allow_loopback) {
         GList *ips = nice_interfaces_get_local_ips(FALSE);
-        for (GList *l = ips; l; l = l->next) {
-            if (usable_interface_ip(l->data, cfg->ipv6)) {
-                add_address(ice, l->data);
-                added++;
-            }
-        }
+        for (GList *l = ips; l; l = l->next)
+            if (usable_interface_ip(l->data, cfg->ipv6))
+                add_address(ice, seen, l->data);
         g_list_free_full(ips, g_free);
     }
     if (cfg->allow_loopback) {
-        add_address(ice, "127.0.0.1");
+        add_address(ice, seen, "127.0.0.1");
         if (cfg->ipv6)
-            add_address(ice, "::1");
+            add_address(ice, seen, "::1");
     }
+    g_hash_table_destroy(seen);
 }
 
 static void set_servers(media_ice *ice, const peer_config *cfg)

@@ -573,7 +573,7 @@ void peer_close(peer_t *p)
         return;
     if (loop_is_current(p->loop))
         close_on_loop(p);
-    else if (!p->loop_closed)
+    else if (!is_closed(p))
         loop_invoke_sync(p->loop, close_on_loop, p);
 }
 
