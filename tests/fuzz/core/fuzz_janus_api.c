@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     janus_request_clear(&req);
     char path[256];
-    size_t n = size < sizeof path - 7 ? size : sizeof path - 7;
+    size_t n = size < sizeof path - 8 ? size : sizeof path - 8;
     memcpy(path, "/janus/", 7);
     memcpy(path + 7, data, n);
     path[7 + n] = '\0';
