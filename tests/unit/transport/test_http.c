@@ -142,7 +142,7 @@ static void defer(http_reply *reply, int delay_ms)
     pthread_detach(t);
 }
 
-static http_reply *parked;           /* /hang: answered by the test itself */
+static _Atomic(http_reply *) parked; /* /hang: answered by the test itself */
 
 static void count_close(void *arg)
 {
@@ -323,6 +323,42 @@ static void test_race(void)
     CHECK(atomic_load(&handler_calls) >= before_calls + 30);
 }
 
+static atomic_int parallel_ok;
+
+static void *race_client(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < 50; i++) {
+        int fd = connect_server();
+        if (fd < 0)
+            continue;
+        const char *req = "GET /race HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        send_all(fd, req, strlen(req));
+        if (rand_r(&seed) % 2) {
+            sleep_ms((int)(rand_r(&seed) % 6));
+        } else {
+            char buf[512];
+            ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+            if (n > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0)
+                atomic_fetch_add(&parallel_ok, 1);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Four clients at once against the thread pool, half of them hanging up mid-wait. */
+static void test_race_parallel(void)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, race_client, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK(atomic_load(&parallel_ok) >= 50);
+    sleep_ms(100);
+}
+
 static void write_file(const char *rel, const char *text)
 {
     char path[512];
@@ -409,6 +445,7 @@ int main(void)
     test_long_poll();
     test_client_leaves();
     test_race();
+    test_race_parallel();
     test_static();
     test_stop_pending(srv);
     test_bad_bind();
