@@ -1,0 +1,596 @@
+/*
+ * media_bench: the forwarding benchmark (SPEC 6). Drives N echotest sessions on a
+ * Janus-protocol server over its HTTP API, with our own peer (media/peer.h) as the WebRTC
+ * client, sends real-size RTP at a fixed total rate and measures, over a window:
+ *  - the server's CPU (utime+stime of --pid from /proc) per echoed packet, and so the
+ *    packets per second one core forwards (each echoed packet is one SRTP unprotect + route
+ *    + SRTP protect + send on the server);
+ *  - loss and send->echo latency (the send time travels in the payload);
+ *  - create->webrtcup per session.
+ * Usage: see usage() or tests/bench/run_media_bench.sh, which runs it against our server
+ * and against Janus in one go.
+ */
+#include "media_bench.h"
+
+#include <getopt.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "proto/rtp.h"
+#include "util/log.h"
+
+/* ---- shared setup progress ---- */
+
+static GMutex g_mu;
+static GCond g_cond;
+
+void mbs_notify(void)
+{
+    g_mutex_lock(&g_mu);
+    g_cond_broadcast(&g_cond);
+    g_mutex_unlock(&g_mu);
+}
+
+/* ---- data path state (loop thread) ---- */
+
+typedef struct mb_run {
+    mb_config cfg;
+    mb_session *sessions;
+    int n_sessions;
+    mb_session **live;       /* the sessions that came up */
+    int n_live;
+    loop_t *loop;
+    GSource *pacer;
+    int64_t t0;
+    uint64_t sent, echoed, bad, send_errors, ticks_behind;
+    size_t rr;
+    bool measuring;
+    uint32_t *lat;           /* send->echo latency samples (us) while measuring */
+    size_t n_lat, cap_lat;
+    uint8_t tmpl_video[MB_MAX_PAYLOAD], tmpl_audio[MB_MAX_PAYLOAD];
+    uint8_t pkt[RTP_HEADER_MIN + MB_MAX_PAYLOAD + 128];
+} mb_run;
+
+static mb_run R;
+
+static void fill_template(uint8_t *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        t[i] = (uint8_t)(i * 31u + 7u);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+void mb_on_rtp(mb_session *s, uint8_t *buf, size_t len)
+{
+    rtp_view v;
+    if (rtp_parse(buf, len, &v) != 0) {
+        R.bad++;
+        return;
+    }
+    const uint8_t *p = buf + v.payload_offset;
+    size_t n = v.payload_len;
+    const uint8_t *tmpl = NULL;
+    if (n == (size_t)R.cfg.video_payload)
+        tmpl = R.tmpl_video;
+    else if (n == (size_t)R.cfg.audio_payload)
+        tmpl = R.tmpl_audio;
+    if (!tmpl || get32(p + 4) != MB_MAGIC || get32(p + 8) != (uint32_t)s->index ||
+        memcmp(p + MB_HDR_BYTES, tmpl + MB_HDR_BYTES, n - MB_HDR_BYTES) != 0) {
+        R.bad++;
+        return;
+    }
+    s->echoed++;
+    R.echoed++;
+    if (R.measuring) {
+        if (R.n_lat == R.cap_lat) {
+            size_t nc = R.cap_lat ? R.cap_lat * 2 : 65536;
+            uint32_t *nl = realloc(R.lat, nc * sizeof *nl);
+            if (!nl)
+                return;
+            R.lat = nl;
+            R.cap_lat = nc;
+        }
+        int64_t d = g_get_monotonic_time() - (int64_t)get64(p + 16);
+        R.lat[R.n_lat++] = d < 0 ? 0 : (uint32_t)d;
+    }
+}
+
+static void send_one(mb_session *s)
+{
+    int per_session = R.cfg.rate / R.n_live;
+    int audio_every = (R.cfg.audio_pps > 0 && s->has_audio)
+        ? (per_session / R.cfg.audio_pps > 0 ? per_session / R.cfg.audio_pps : 1) : 0;
+    bool audio = (audio_every > 0 && s->counter % (uint32_t)audio_every == 0) || !s->has_video;
+    size_t plen = (size_t)(audio ? R.cfg.audio_payload : R.cfg.video_payload);
+    uint8_t *b = R.pkt;
+    bool marker;
+    b[0] = 0x80;
+    if (audio) {
+        marker = false;
+        b[1] = s->audio_pt;
+        b[2] = (uint8_t)(s->a_seq >> 8); b[3] = (uint8_t)s->a_seq;
+        put32(b + 4, s->a_ts);
+        put32(b + 8, s->audio_ssrc);
+        s->a_seq++;
+        s->a_ts += 960;
+    } else {
+        marker = s->v_in_frame + 1 >= s->v_frame_pkts;
+        b[1] = (uint8_t)(s->video_pt | (marker ? 0x80 : 0));
+        b[2] = (uint8_t)(s->v_seq >> 8); b[3] = (uint8_t)s->v_seq;
+        put32(b + 4, s->v_ts);
+        put32(b + 8, s->video_ssrc);
+        s->v_seq++;
+    }
+    uint8_t *p = b + RTP_HEADER_MIN;
+    memcpy(p, audio ? R.tmpl_audio : R.tmpl_video, plen);
+    if (audio) {
+        p[0] = 0x78; /* opus TOC: SILK-only WB 20 ms, one frame */
+    } else {
+        /* VP8 payload descriptor (S bit on the frame's first packet) + an interframe tag. */
+        p[0] = s->v_in_frame == 0 ? 0x10 : 0x00;
+        p[1] = 0x01; p[2] = 0x00; p[3] = 0x00;
+        if (marker) {
+            s->v_in_frame = 0;
+            s->v_ts += 3000;
+        } else {
+            s->v_in_frame++;
+        }
+    }
+    put32(p + 4, MB_MAGIC);
+    put32(p + 8, (uint32_t)s->index);
+    put32(p + 12, s->counter++);
+    put64(p + 16, (uint64_t)g_get_monotonic_time());
+    if (peer_send_rtp(s->peer, b, RTP_HEADER_MIN + plen, sizeof R.pkt) != 0) {
+        R.send_errors++;
+        return;
+    }
+    s->sent++;
+    R.sent++;
+}
+
+static gboolean pacer_tick(gpointer data)
+{
+    int64_t el = g_get_monotonic_time() - R.t0;
+    uint64_t due = (uint64_t)((double)el * R.cfg.rate / 1e6);
+    uint64_t burst_cap = (uint64_t)R.cfg.rate / 100 + 1; /* at most 10 ms worth per tick */
+    uint64_t n = due > R.sent + R.send_errors ? due - R.sent - R.send_errors : 0;
+    if (n > burst_cap) {
+        R.ticks_behind++;
+        /* Forget what could not be sent in time rather than bursting it later. */
+        R.t0 += (int64_t)((double)(n - burst_cap) * 1e6 / R.cfg.rate);
+        n = burst_cap;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        send_one(R.live[R.rr++ % (size_t)R.n_live]);
+    return G_SOURCE_CONTINUE;
+}
+
+static void pacer_start(void *arg)
+{
+    R.t0 = g_get_monotonic_time();
+    R.pacer = g_timeout_source_new(1);
+    g_source_set_priority(R.pacer, G_PRIORITY_HIGH);
+    g_source_set_callback(R.pacer, pacer_tick, NULL, NULL);
+    g_source_attach(R.pacer, loop_context(R.loop));
+}
+
+static void pacer_stop(void *arg)
+{
+    if (R.pacer) {
+        g_source_destroy(R.pacer);
+        g_source_unref(R.pacer);
+        R.pacer = NULL;
+    }
+}
+
+/* ---- CPU accounting ---- */
+
+typedef struct mb_snap {
+    int64_t t_us;
+    uint64_t sent, echoed, bad, send_errors;
+    double server_cpu_s;      /* utime+stime, /proc/<pid>/stat */
+    double client_cpu_s;
+    uint64_t sys_busy, sys_total; /* /proc/stat jiffies, all cores */
+    bool measuring;
+} mb_snap;
+
+static double proc_cpu_seconds(int pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    /* Fields after ") ": state(3) ... utime(14) stime(15). */
+    unsigned long long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void system_jiffies(uint64_t *busy, uint64_t *total)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    *busy = *total = 0;
+    if (!f)
+        return;
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            *total += v[i];
+        *busy = *total - v[3] - v[4];
+    }
+    fclose(f);
+}
+
+static double self_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static void snap_on_loop(void *arg)
+{
+    mb_snap *sn = arg;
+    sn->t_us = g_get_monotonic_time();
+    sn->sent = R.sent;
+    sn->echoed = R.echoed;
+    sn->bad = R.bad;
+    sn->send_errors = R.send_errors;
+    R.measuring = sn->measuring;
+}
+
+static void snapshot(mb_snap *sn, bool measuring_after)
+{
+    sn->measuring = measuring_after;
+    sn->server_cpu_s = R.cfg.server_pid > 0 ? proc_cpu_seconds(R.cfg.server_pid) : -1;
+    sn->client_cpu_s = self_cpu_seconds();
+    system_jiffies(&sn->sys_busy, &sn->sys_total);
+    loop_invoke_sync(R.loop, snap_on_loop, sn);
+}
+
+/* ---- statistics ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static double pct_i64(const int64_t *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (k < 1)
+        k = 1;
+    return (double)v[k > n ? n - 1 : k - 1];
+}
+
+static double pct_u32(const uint32_t *v, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (k < 1)
+        k = 1;
+    return (double)v[k > n ? n - 1 : k - 1];
+}
+
+typedef struct mb_setup_stats {
+    double up_p50, up_p99, up_max, answer_p50, secure_p50;
+} mb_setup_stats;
+
+static mb_setup_stats setup_stats(void)
+{
+    mb_setup_stats st = {0};
+    int64_t *up = calloc((size_t)R.n_live + 1, sizeof *up);
+    int64_t *ans = calloc((size_t)R.n_live + 1, sizeof *ans);
+    int64_t *sec = calloc((size_t)R.n_live + 1, sizeof *sec);
+    for (int i = 0; i < R.n_live; i++) {
+        mb_session *s = R.live[i];
+        up[i] = s->t_webrtcup - s->t_create;
+        ans[i] = s->t_answer - s->t_create;
+        sec[i] = s->t_secure - s->t_create;
+    }
+    size_t n = (size_t)R.n_live;
+    qsort(up, n, sizeof *up, cmp_i64);
+    qsort(ans, n, sizeof *ans, cmp_i64);
+    qsort(sec, n, sizeof *sec, cmp_i64);
+    st.up_p50 = pct_i64(up, n, 50) / 1000.0;
+    st.up_p99 = pct_i64(up, n, 99) / 1000.0;
+    st.up_max = n ? (double)up[n - 1] / 1000.0 : 0;
+    st.answer_p50 = pct_i64(ans, n, 50) / 1000.0;
+    st.secure_p50 = pct_i64(sec, n, 50) / 1000.0;
+    free(up);
+    free(ans);
+    free(sec);
+    return st;
+}
+
+static const char *profile_name(int p)
+{
+    return p == 7 ? "AEAD_AES_128_GCM" : p == 1 ? "AES128_CM_HMAC_SHA1_80" : "unknown";
+}
+
+static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
+{
+    const mb_config *cfg = &R.cfg;
+    mb_setup_stats su = setup_stats();
+    double win = (double)(b->t_us - a->t_us) / 1e6;
+    uint64_t sent = b->sent - a->sent, echoed = b->echoed - a->echoed;
+    double loss_run = c->sent ? 100.0 * (1.0 - (double)c->echoed / (double)c->sent) : 100.0;
+    double srv = b->server_cpu_s - a->server_cpu_s;
+    double cli = b->client_cpu_s - a->client_cpu_s;
+    double us_pp = echoed ? srv * 1e6 / (double)echoed : 0;
+    double pps_core = us_pp > 0 ? 1e6 / us_pp : 0;
+    double sys_busy = b->sys_total > a->sys_total
+        ? 100.0 * (double)(b->sys_busy - a->sys_busy) / (double)(b->sys_total - a->sys_total) : 0;
+    qsort(R.lat, R.n_lat, sizeof *R.lat, cmp_u32);
+    double l50 = pct_u32(R.lat, R.n_lat, 50), l99 = pct_u32(R.lat, R.n_lat, 99);
+    int prof = R.n_live ? R.live[0]->srtp_profile : 0;
+    bool mixed = false;
+    for (int i = 1; i < R.n_live; i++)
+        mixed = mixed || R.live[i]->srtp_profile != prof;
+
+    printf("== media_bench [%s] http://%s:%u%s pid %d\n", cfg->label, cfg->url.host,
+           cfg->url.port, cfg->url.path, cfg->server_pid);
+    printf("load: %d/%d sessions up, %d pkt/s total (video %d B payload, audio %d B at %d/s "
+           "per session), window %.2f s after %.1f s warm-up\n", R.n_live, R.n_sessions,
+           cfg->rate, cfg->video_payload, cfg->audio_payload, cfg->audio_pps, win,
+           cfg->warmup_s);
+    printf("srtp: %s%s\n", profile_name(prof), mixed ? " (mixed across sessions)" : "");
+    printf("create->webrtcup: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
+           "(create->answer p50 %.1f ms, our DTLS up p50 %.1f ms)\n",
+           su.up_p50, su.up_p99, su.up_max, su.answer_p50, su.secure_p50);
+    printf("window: sent %" PRIu64 " (%.0f/s), echoed %" PRIu64 " (%.0f/s), loss %.3f %%\n",
+           sent, sent / win, echoed, echoed / win,
+           sent ? 100.0 * (1.0 - (double)echoed / (double)sent) : 100.0);
+    printf("whole run: sent %" PRIu64 ", echoed %" PRIu64 " (after 1 s drain), loss %.3f %%, "
+           "bad echoes %" PRIu64 ", send errors %" PRIu64 ", pacer fell behind %" PRIu64
+           " times\n", c->sent, c->echoed, loss_run, c->bad, c->send_errors, R.ticks_behind);
+    printf("server CPU: %.3f s in %.2f s (%.1f %% of one core) -> %.2f us per forwarded "
+           "packet, %.0f packets/s per core\n", srv, win, 100.0 * srv / win, us_pp, pps_core);
+    printf("client CPU: %.3f s (%.1f %% of one core); machine busy %.1f %% of all cores\n",
+           cli, 100.0 * cli / win, sys_busy);
+    printf("latency send->echo: p50 %.0f us, p99 %.0f us (%zu samples)\n", l50, l99, R.n_lat);
+    printf("RESULT label=%s sessions_up=%d sessions=%d rate=%d sent=%" PRIu64
+           " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f "
+           "pps_per_core=%.0f webrtcup_p50_ms=%.1f webrtcup_p99_ms=%.1f lat_p50_us=%.0f "
+           "lat_p99_us=%.0f client_cpu_pct=%.1f machine_busy_pct=%.1f srtp=%s\n",
+           cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp,
+           pps_core, su.up_p50, su.up_p99, l50, l99, 100.0 * cli / win, sys_busy,
+           profile_name(prof));
+    fflush(stdout);
+}
+
+/* ---- sessions ---- */
+
+static void start_sessions(void)
+{
+    mb_config *cfg = &R.cfg;
+    R.n_sessions = cfg->sessions;
+    R.sessions = calloc((size_t)cfg->sessions, sizeof *R.sessions);
+    int per_session = cfg->rate / cfg->sessions;
+    int vpps = per_session - cfg->audio_pps;
+    for (int i = 0; i < cfg->sessions; i++) {
+        mb_session *s = &R.sessions[i];
+        s->index = i;
+        s->cfg = cfg;
+        s->loop = R.loop;
+        s->audio_ssrc = g_random_int() | 1u;
+        s->video_ssrc = g_random_int() | 2u;
+        s->a_seq = (uint16_t)g_random_int();
+        s->v_seq = (uint16_t)g_random_int();
+        s->v_frame_pkts = vpps / 30 > 1 ? vpps / 30 : 1;
+    }
+    int started = 0;
+    int64_t deadline = g_get_monotonic_time() +
+                       (int64_t)(cfg->setup_timeout_ms + 5000) * 1000 * cfg->sessions;
+    g_mutex_lock(&g_mu);
+    for (;;) {
+        int settled = 0;
+        for (int i = 0; i < started; i++)
+            settled += atomic_load(&R.sessions[i].ready) || atomic_load(&R.sessions[i].failed);
+        if (settled == cfg->sessions)
+            break;
+        if (started < cfg->sessions && started - settled < cfg->setup_parallel) {
+            mb_session *s = &R.sessions[started++];
+            s->thread = g_thread_new("mb-session", mbs_thread, s);
+            continue;
+        }
+        if (!g_cond_wait_until(&g_cond, &g_mu, deadline)) {
+            fprintf(stderr, "media_bench: setup did not settle in time\n");
+            break;
+        }
+    }
+    g_mutex_unlock(&g_mu);
+    R.live = calloc((size_t)cfg->sessions, sizeof *R.live);
+    for (int i = 0; i < cfg->sessions; i++) {
+        mb_session *s = &R.sessions[i];
+        if (atomic_load(&s->ready))
+            R.live[R.n_live++] = s;
+        else
+            fprintf(stderr, "media_bench: session %d failed: %s\n", i,
+                    s->error[0] ? s->error : "not started / no result");
+    }
+}
+
+static void stop_sessions(void)
+{
+    for (int i = 0; i < R.n_sessions; i++)
+        atomic_store(&R.sessions[i].stop, true);
+    for (int i = 0; i < R.n_sessions; i++) {
+        mb_session *s = &R.sessions[i];
+        if (s->thread)
+            g_thread_join(s->thread);
+        if (s->peer)
+            peer_unref(s->peer);
+    }
+}
+
+/* ---- options ---- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: media_bench --url http://127.0.0.1:8088/janus --pid SERVER_PID [options]\n"
+        "  --sessions N          echotest sessions (default 10)\n"
+        "  --rate PPS            total RTP packets per second sent (default 20000)\n"
+        "  --audio-pps N         of which audio per session (default 50)\n"
+        "  --video-payload B     video payload bytes (default 1200)\n"
+        "  --audio-payload B     audio payload bytes (default 100)\n"
+        "  --warmup S            seconds of load before the window (default 2)\n"
+        "  --duration S          measurement window in seconds (default 10)\n"
+        "  --setup-parallel N    sessions being set up at once (default 1)\n"
+        "  --setup-timeout MS    per session (default 15000)\n"
+        "  --bind-ip IPS         our peer's candidate addresses (default 127.0.0.1; inside\n"
+        "                        tests/tools/netns.sh use 127.0.0.2: Janus gathers only there\n"
+        "                        and cannot send from 127.0.0.2 to 127.0.0.1)\n"
+        "  --srtp-profiles P     OpenSSL SRTP profile list our peer offers (default: peer's)\n"
+        "  --plugin NAME         (default janus.plugin.echotest)\n"
+        "  --label NAME          label of the RESULT line (default server)\n"
+        "  --verbose\n");
+}
+
+static int parse_options(int argc, char **argv, mb_config *c)
+{
+    static const struct option opts[] = {
+        {"url", 1, 0, 'u'}, {"pid", 1, 0, 'p'}, {"sessions", 1, 0, 'n'}, {"rate", 1, 0, 'r'},
+        {"audio-pps", 1, 0, 'a'}, {"video-payload", 1, 0, 'V'}, {"audio-payload", 1, 0, 'A'},
+        {"warmup", 1, 0, 'w'}, {"duration", 1, 0, 'd'}, {"setup-parallel", 1, 0, 'P'},
+        {"setup-timeout", 1, 0, 'T'}, {"bind-ip", 1, 0, 'b'}, {"srtp-profiles", 1, 0, 's'},
+        {"plugin", 1, 0, 'g'}, {"label", 1, 0, 'l'}, {"verbose", 0, 0, 'v'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *url = "http://127.0.0.1:8088/janus";
+    *c = (mb_config){.plugin = "janus.plugin.echotest", .sessions = 10, .setup_parallel = 1,
+                     .rate = 20000, .audio_pps = 50, .video_payload = 1200,
+                     .audio_payload = 100, .warmup_s = 2, .duration_s = 10,
+                     .setup_timeout_ms = 15000, .label = "server"};
+    c->peer = (peer_config){.bind_ips = "127.0.0.1", .allow_loopback = true, .ipv6 = false};
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'u': url = optarg; break;
+        case 'p': c->server_pid = atoi(optarg); break;
+        case 'n': c->sessions = atoi(optarg); break;
+        case 'r': c->rate = atoi(optarg); break;
+        case 'a': c->audio_pps = atoi(optarg); break;
+        case 'V': c->video_payload = atoi(optarg); break;
+        case 'A': c->audio_payload = atoi(optarg); break;
+        case 'w': c->warmup_s = atof(optarg); break;
+        case 'd': c->duration_s = atof(optarg); break;
+        case 'P': c->setup_parallel = atoi(optarg); break;
+        case 'T': c->setup_timeout_ms = atoi(optarg); break;
+        case 'b': c->peer.bind_ips = optarg; break;
+        case 's': c->peer.srtp_profiles = optarg; break;
+        case 'g': c->plugin = optarg; break;
+        case 'l': c->label = optarg; break;
+        case 'v': c->verbose = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    /* Our own addresses only: the peer would add 127.0.0.1 a second time otherwise. */
+    c->peer.allow_loopback = !c->peer.bind_ips || !*c->peer.bind_ips;
+    if (mb_url_parse(url, &c->url) != 0) {
+        fprintf(stderr, "media_bench: bad --url %s\n", url);
+        return -1;
+    }
+    if (c->sessions < 1 || c->rate < c->sessions || c->setup_parallel < 1 ||
+        c->duration_s <= 0 || c->warmup_s < 0 || c->audio_payload < (int)MB_HDR_BYTES ||
+        c->video_payload < (int)MB_HDR_BYTES || c->audio_payload > (int)MB_MAX_PAYLOAD ||
+        c->video_payload > (int)MB_MAX_PAYLOAD || c->audio_payload == c->video_payload ||
+        c->audio_pps < 0 || c->audio_pps >= c->rate / c->sessions) {
+        fprintf(stderr, "media_bench: inconsistent options\n");
+        usage(stderr);
+        return -1;
+    }
+    if (c->server_pid <= 0 || proc_cpu_seconds(c->server_pid) < 0) {
+        fprintf(stderr, "media_bench: --pid must name the running server process\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (parse_options(argc, argv, &R.cfg) != 0)
+        return 2;
+    log_set_level(R.cfg.verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
+    fill_template(R.tmpl_video, sizeof R.tmpl_video);
+    fill_template(R.tmpl_audio, sizeof R.tmpl_audio);
+    if (peer_global_init() != 0) {
+        fprintf(stderr, "media_bench: peer_global_init failed\n");
+        return 1;
+    }
+    loop_pool_t *pool = loop_pool_create(1);
+    R.loop = loop_pool_get(pool, 0);
+
+    start_sessions();
+    int rc = 1;
+    if (R.n_live > 0) {
+        mb_snap a, b, c;
+        loop_invoke_sync(R.loop, pacer_start, NULL);
+        g_usleep((gulong)(R.cfg.warmup_s * 1e6));
+        snapshot(&a, true);
+        g_usleep((gulong)(R.cfg.duration_s * 1e6));
+        snapshot(&b, false);
+        loop_invoke_sync(R.loop, pacer_stop, NULL);
+        g_usleep(G_USEC_PER_SEC);
+        snapshot(&c, false);
+        report(&a, &b, &c);
+        rc = (R.n_live == R.n_sessions && b.echoed > a.echoed) ? 0 : 1;
+    } else {
+        fprintf(stderr, "media_bench: no session came up\n");
+    }
+    stop_sessions();
+    loop_pool_destroy(pool);
+    peer_global_deinit();
+    free(R.lat);
+    free(R.live);
+    free(R.sessions);
+    return rc;
+}
