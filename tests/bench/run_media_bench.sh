@@ -67,9 +67,10 @@ run_parley() { # loops
     fi
     mkdir -p "$dir/data"
     "$PARLEY_BIN" --general.data_dir="$dir/data" --general.web_root="$ROOT/web" \
-        --general.loops="$1" --general.log_level=warn \
+        --general.loops="$1" \
         --http.port=19088 --http.bind=127.0.0.1 --ws.port=19089 --ws.bind=127.0.0.1 \
         --admin.port=19090 --auth.required=false --media.rtp_port_range=31000-31999 \
+        --media.bind_ips=127.0.0.2 \
         >"$dir/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
