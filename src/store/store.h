@@ -21,11 +21,16 @@
  *    calls back into store_*). Its result: 0 keeps its writes; any other value rolls back
  *    this unit only and is handed back to the caller. Unit results must not collide with the
  *    STORE_E* codes below (keep them in -1..-99 or positive).
- *  - If the group's COMMIT fails (I/O error, disk full, injected fault), nothing of the
- *    group persisted and EVERY unit of the group gets STORE_EIO, whatever fn returned. Output
- *    written by fn into its arg must then be ignored. If a unit's SQL error made SQLite abort
- *    the whole transaction, the units already run in it get STORE_EIO too; later units of the
- *    same batch run in a fresh transaction.
+ *  - If the group's COMMIT fails (I/O error, disk full, injected fault), EVERY unit of the
+ *    group gets STORE_EIO, whatever fn returned, and output written by fn into its arg must
+ *    be ignored. STORE_EIO means "not acknowledged": when the commit was refused before
+ *    anything reached the log (constraint, commit hook, a failed write) nothing persisted;
+ *    when the final fsync itself failed, the log may still hold the group and a crash before
+ *    the next commit could bring it back (the classic fsync-failure ambiguity). Callers
+ *    therefore retry with the same idempotency key (every ledger operation is idempotent), so
+ *    both outcomes converge. If a unit's SQL error made SQLite abort the whole transaction
+ *    (e.g. INSERT OR ROLLBACK, SQLITE_FULL), the units already run in it get STORE_EIO too;
+ *    later units of the same batch run in a fresh transaction.
  *  - store_read: any thread. fn runs on the caller's thread on a read-only connection taken
  *    from a pool, inside a read transaction (one consistent snapshot for all of fn's
  *    queries; WAL readers never block the writer nor wait for it). Returns fn's result.

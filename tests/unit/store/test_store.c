@@ -255,6 +255,70 @@ static void test_commit_failure(store_t *s)
     store_debug_fail_commit_after(s, 0);
 }
 
+/* A unit whose statement makes SQLite abort the whole transaction (INSERT OR ROLLBACK on a
+ * conflict): the units already run in that transaction are lost and told STORE_EIO, the
+ * units after it run in a fresh transaction and commit. Order is forced: the gate holds the
+ * storage thread while A, then BAD, then C are queued one after the other. */
+static int abort_txn_unit(sqlite3 *db, void *p)
+{
+    (void)p;
+    /* "a" exists since test_units: the conflict rolls the whole transaction back */
+    if (store_exec(db, "INSERT OR ROLLBACK INTO kv(k, v) VALUES ('a', 5)") == SQLITE_OK)
+        return 0;
+    return -3;
+}
+
+typedef struct queued {
+    store_write_fn fn;
+    void *arg;
+    int rc;
+} queued;
+static void *queued_writer(void *p)
+{
+    queued *q = p;
+    q->rc = store_write(g_store, q->fn, q->arg);
+    return NULL;
+}
+
+static void wait_depth(store_t *s, uint32_t depth)
+{
+    store_stats_t st;
+    for (int i = 0; i < 10000; i++) {
+        store_stats(s, &st);
+        if (st.queue_depth >= depth)
+            return;
+        usleep(1000);
+    }
+}
+
+static void test_aborted_transaction(store_t *s)
+{
+    g_store = s;
+    gate_entered = 0;
+    gate_want = 3;
+    kv_arg ka = {"abort-a", 1, 0}, kc = {"abort-c", 3, 0};
+    queued qa = {put_kv, &ka, 99}, qb = {abort_txn_unit, NULL, 99}, qc = {put_kv, &kc, 99};
+    pthread_t gate_th, ta, tb, tc;
+    pthread_create(&gate_th, NULL, gate_writer, NULL);
+    while (!gate_entered)
+        usleep(1000);
+    pthread_create(&ta, NULL, queued_writer, &qa);
+    wait_depth(s, 1);
+    pthread_create(&tb, NULL, queued_writer, &qb);
+    wait_depth(s, 2);
+    pthread_create(&tc, NULL, queued_writer, &qc);
+    pthread_join(gate_th, NULL);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_join(tc, NULL);
+    CHECK_INT(qa.rc, STORE_EIO);
+    CHECK_INT(qb.rc, STORE_EIO);
+    CHECK_INT(qc.rc, 0);
+    CHECK_INT(lookup(s, "abort-a"), -1);
+    CHECK_INT(lookup(s, "abort-c"), 3);
+    CHECK_INT(lookup(s, "a"), 1);
+}
+
 /* A read transaction is one snapshot even while writes commit. */
 typedef struct snap_arg {
     store_t *s;
@@ -312,6 +376,7 @@ int main(void)
     test_reentry(s);
     test_group_commit(s);
     test_commit_failure(s);
+    test_aborted_transaction(s);
     test_snapshot(s);
     store_close(s);
 
