@@ -109,7 +109,7 @@ static int password_parse(const char *stored, password_params *pp)
         return -1;
     const char *s = stored + 7;
     if (password_field_int(&s, PASSWORD_LN_MAX, &pp->ln) != 0 ||
-        password_field_int(&s, 16, &pp->r) != 0 || password_field_int(&s, 4, &pp->p) != 0)
+        password_field_int(&s, 8, &pp->r) != 0 || password_field_int(&s, 2, &pp->p) != 0)
         return -1;
     const char *dollar = strchr(s, '$');
     if (!dollar)

@@ -7,8 +7,8 @@
  * password_needs_rehash).
  *
  * Cost: N = 2^ln, r = 8, p = 1 uses 128*r*N bytes (32 MiB at ln = 15) and ~0.1 s of one core.
- * Stored parameters are bounded (ln <= 20, r <= 16, p <= 4) so a tampered row cannot make a
- * login consume unbounded memory.
+ * Stored parameters are bounded (ln <= 18, r <= 8, p <= 2: at most 256 MiB) so a tampered
+ * row cannot make a login consume unbounded memory.
  *
  * Threads: any. No state. The password is never logged or kept.
  * Errors: password_hash* return 0 or -1 (bad parameters, no space, KDF failure).
@@ -25,7 +25,7 @@
 #define PASSWORD_HASH_LEN 32
 #define PASSWORD_STORED_MAX 128
 #define PASSWORD_LN_MIN 1
-#define PASSWORD_LN_MAX 20
+#define PASSWORD_LN_MAX 18
 
 /* Deterministic: the salt is given (tests, fuzzing). */
 int password_hash_with_salt(const char *pw, int ln, const uint8_t salt[PASSWORD_SALT_LEN],

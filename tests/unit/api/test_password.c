@@ -34,7 +34,7 @@ static void test_roundtrip(void)
     CHECK(!password_needs_rehash(a, 8));
     CHECK(password_needs_rehash(a, 9));
     CHECK_INT(password_hash("x", 0, a, sizeof(a)), -1);
-    CHECK_INT(password_hash("x", 21, a, sizeof(a)), -1);
+    CHECK_INT(password_hash("x", 19, a, sizeof(a)), -1);
     CHECK_INT(password_hash("x", 4, a, 20), -1);
 }
 
@@ -46,6 +46,9 @@ static void test_malformed(void)
         "scrypt$10$8$1$AAECAwQFBgcICQoLDA0OD$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
         "scrypt$40$8$1$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
         "scrypt$10$999$1$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
+        "scrypt$19$8$1$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
+        "scrypt$10$9$1$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
+        "scrypt$10$8$3$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
         "scrypt$10$8$0$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
         "scrypt$-1$8$1$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4",
         "scrypt$10$8$1$AAECAwQFBgcICQoLDA0ODw$B2s0S39ROQXzpRICkUKwLiyK4GTo_GpkzF-s1vVpYA4$",
