@@ -142,8 +142,31 @@ static void clear_str(char **p)
     *p = NULL;
 }
 
+/* Drops verbatim copies of transport attributes (a second fingerprint, odd forms such as
+ * "a=end-of-candidates:x"): after a strip none may survive to be promoted on a re-parse. */
+static void strip_verbatim(sdp_attr *attrs, size_t *n)
+{
+    static const char *const names[] = {"ice-ufrag", "ice-pwd", "ice-options", "ice-lite",
+                                        "fingerprint", "setup", "candidate",
+                                        "end-of-candidates"};
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        bool drop = false;
+        for (size_t k = 0; attrs[i].type == 'a' && k < sizeof(names) / sizeof(names[0]); k++)
+            drop = drop || strcmp(attrs[i].name, names[k]) == 0;
+        if (drop) {
+            free(attrs[i].name);
+            free(attrs[i].value);
+        } else {
+            attrs[kept++] = attrs[i];
+        }
+    }
+    *n = kept;
+}
+
 static void strip_media(sdp_media *m)
 {
+    strip_verbatim(m->attrs, &m->n_attrs);
     clear_str(&m->ice_ufrag);
     clear_str(&m->ice_pwd);
     clear_str(&m->ice_options);
@@ -165,6 +188,7 @@ void sdp_strip_transport(sdp_session *s)
     clear_str(&s->fingerprint);
     clear_str(&s->setup);
     s->ice_lite = false;
+    strip_verbatim(s->attrs, &s->n_attrs);
     for (size_t i = 0; i < s->n_media; i++)
         strip_media(&s->media[i]);
 }
