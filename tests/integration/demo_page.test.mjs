@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The browser demo page (web/) end to end, served by parley itself with auth on:
-// sign up -> sign out -> wrong password refused -> log in -> echo test over WebSocket
-// (webrtcup, remote video frames decoded, audio flowing, data-channel echo, echo video
-// off/on, bitrate cap) -> access-token refresh mid-call (access_ttl=30) with the call still
-// usable -> WebSocket dropped and the session claimed on a new one -> stop -> the same echo
-// test over HTTP long-poll after a reload (tokens kept in sessionStorage).
+// sign up -> sign out -> duplicate sign-up and wrong password refused -> log in -> echo
+// test over WebSocket (webrtcup, remote video frames decoded, audio flowing, data-channel
+// echo) -> access-token refresh mid-call (access_ttl=30), a bitrate cap accepted with the
+// new token -> WebSocket dropped and the session claimed on a new one (media and data go
+// on; echo audio off/on) -> stop -> after a reload (tokens kept in sessionStorage) the echo
+// test over HTTP long-poll, with echo video off/on (decoding must resume) -> stop.
 //
 // Needs parley's platform API (/api/v1/auth/...), so it skips against Janus.
 import { fileURLToPath } from 'node:url';
@@ -57,6 +58,15 @@ async function mediaFlows(page, ms, label) {
   assert(b.frames > a.frames, `${label}: video frames decoded did not rise (${a.frames} -> ${b.frames})`);
   assert(b.apackets > a.apackets, `${label}: audio packets did not rise (${a.apackets} -> ${b.apackets})`);
   return b;
+}
+
+// Changes a plugin setting through the page (click) and waits for the plugin's "ok".
+async function setting(page, act, what) {
+  const count = () => page.evaluate(() => Array.from(document.querySelectorAll('#log li.sys'))
+    .filter((li) => li.textContent.includes('echotest: ok')).length);
+  const before = await count();
+  await act();
+  await waitFor(`the plugin to accept ${what}`, async () => (await count()) > before, 10000);
 }
 
 async function startEcho(page, label) {
@@ -131,33 +141,12 @@ export async function runDemo(br, { base, ws, httpJanus, expectAuth = true, log 
   await dataEcho(page, 'hello over the data channel');
   log('ws data-channel echo ok');
 
-  // Echo video off: video stops coming back while audio continues; on again: it resumes.
-  await page.click('#echo-video');
-  await waitFor('the plugin to accept video:false', () => logHas(page, 'sys', 'echotest: ok'), 10000);
-  await sleep(1000);
-  const off1 = await stats(page);
-  await sleep(2000);
-  const off2 = await stats(page);
-  assert(off2.vpackets - off1.vpackets <= 5, `video kept coming back with echo video off (${off1.vpackets} -> ${off2.vpackets})`);
-  assert(off2.apackets > off1.apackets, 'audio stopped while only video echo was off');
-  const oks = await page.evaluate(() => Array.from(document.querySelectorAll('#log li.sys')).filter((li) => li.textContent.includes('echotest: ok')).length);
-  await page.click('#echo-video');
-  await waitFor('the plugin to accept video:true', () => page.evaluate((n) => Array.from(document.querySelectorAll('#log li.sys')).filter((li) => li.textContent.includes('echotest: ok')).length > n, oks), 10000);
-  // Decoding resumes at the next keyframe: the time it takes is reported, not asserted tight.
-  const t0 = Date.now();
-  await waitFor('video frames decoded to rise again after echo video on', async () => (await stats(page)).frames > off2.frames, 15000);
-  const resumeMs = Date.now() - t0;
-  await mediaFlows(page, 2000, 'video echo back on');
-  log(`echo video off/on ok (video packets +${off2.vpackets - off1.vpackets} in 2 s while off; decoding resumed ${resumeMs} ms after on)`);
-
   // The access token expires after ACCESS_TTL s: the page refreshes it while the call runs,
   // and the next Janus request (a bitrate cap) is accepted with the new token.
   await waitFor('the access token to be refreshed', async () =>
     (await page.evaluate(() => window.parleyDemo.tokens && window.parleyDemo.tokens.access_token)) !== firstToken,
   ACCESS_TTL * 1000, 500);
-  const okBefore = await page.evaluate(() => Array.from(document.querySelectorAll('#log li.sys')).filter((li) => li.textContent.includes('echotest: ok')).length);
-  await page.selectOption('#bitrate', '512000');
-  await waitFor('the bitrate cap to be accepted with the refreshed token', () => page.evaluate((n) => Array.from(document.querySelectorAll('#log li.sys')).filter((li) => li.textContent.includes('echotest: ok')).length > n, okBefore), 10000);
+  await setting(page, () => page.selectOption('#bitrate', '512000'), 'a bitrate cap with the refreshed token');
   await mediaFlows(page, 2000, 'after token refresh');
   log('access token refreshed mid-call; the bitrate cap was accepted with it');
 
@@ -166,11 +155,19 @@ export async function runDemo(br, { base, ws, httpJanus, expectAuth = true, log 
   await waitFor('the session to be claimed on a new WebSocket', () => logHas(page, 'sys', 'reconnected and claimed the session'), 15000);
   await mediaFlows(page, 2000, 'after WebSocket reconnect');
   await dataEcho(page, 'still here after the reconnect');
-  const okReconnect = await page.evaluate(() => Array.from(document.querySelectorAll('#log li.sys')).filter((li) => li.textContent.includes('echotest: ok')).length);
-  await page.click('#echo-audio');
-  await waitFor('a plugin request answered on the new WebSocket', () => page.evaluate((n) => Array.from(document.querySelectorAll('#log li.sys')).filter((li) => li.textContent.includes('echotest: ok')).length > n, okReconnect), 10000);
-  await page.click('#echo-audio');
   log('WebSocket dropped, session claimed, media and data continue');
+
+  // Echo audio off (a plugin request on the new socket): audio stops, video goes on.
+  await setting(page, () => page.click('#echo-audio'), 'audio:false on the new WebSocket');
+  await sleep(1000);
+  const a1 = await stats(page);
+  await sleep(2000);
+  const a2 = await stats(page);
+  assert(a2.apackets - a1.apackets <= 5, `audio kept coming back with echo audio off (${a1.apackets} -> ${a2.apackets})`);
+  assert(a2.frames > a1.frames, 'video stopped while only audio echo was off');
+  await setting(page, () => page.click('#echo-audio'), 'audio:true');
+  await mediaFlows(page, 2000, 'audio echo back on');
+  log(`echo audio off/on ok (audio packets +${a2.apackets - a1.apackets} in 2 s while off)`);
 
   await page.click('#stop');
   await waitFor('the page to stop', async () => (await pageText(page, '#status')) === 'stopped');
@@ -184,6 +181,22 @@ export async function runDemo(br, { base, ws, httpJanus, expectAuth = true, log 
   s = await mediaFlows(page, 3000, 'http');
   await dataEcho(page, 'hello over long-poll');
   log(`http long-poll echo: webrtcup, ${s.frames} video frames decoded, data-channel echo ok`);
+  // Echo video off: video stops coming back while audio continues; on again, decoding
+  // resumes (the server must get a keyframe from the sender; the time taken is reported).
+  await setting(page, () => page.click('#echo-video'), 'video:false');
+  await sleep(1000);
+  const off1 = await stats(page);
+  await sleep(2000);
+  const off2 = await stats(page);
+  assert(off2.vpackets - off1.vpackets <= 5, `video kept coming back with echo video off (${off1.vpackets} -> ${off2.vpackets})`);
+  assert(off2.apackets > off1.apackets, 'audio stopped while only video echo was off');
+  await setting(page, () => page.click('#echo-video'), 'video:true');
+  const t0 = Date.now();
+  await waitFor('video frames decoded to rise again after echo video on', async () => (await stats(page)).frames > off2.frames, 15000);
+  const resumeMs = Date.now() - t0;
+  await mediaFlows(page, 2000, 'video echo back on');
+  log(`echo video off/on ok (video packets +${off2.vpackets - off1.vpackets} in 2 s while off; decoding resumed ${resumeMs} ms after on)`);
+
   await page.click('#stop');
   await waitFor('the page to stop (http)', async () => (await pageText(page, '#status')) === 'stopped');
 
