@@ -481,19 +481,23 @@ static void stream_reset(media_sctp *s, const struct sctp_stream_reset_event *ev
     }
 }
 
+/* Notifications come from usrsctp, but their sizes and stream lists echo what the network
+ * said: trust only the declared length that fits the buffer, and nothing shorter than the
+ * fixed part. */
 static void handle_notification(media_sctp *s, const uint8_t *buf, size_t len)
 {
     const union sctp_notification *n = (const void *)buf;
     if (len < sizeof n->sn_header || n->sn_header.sn_length > len)
         return;
+    size_t declared = n->sn_header.sn_length;
     switch (n->sn_header.sn_type) {
     case SCTP_ASSOC_CHANGE:
-        if (len >= sizeof n->sn_assoc_change)
+        if (declared >= sizeof n->sn_assoc_change)
             assoc_change(s, &n->sn_assoc_change);
         break;
     case SCTP_STREAM_RESET_EVENT:
-        if (len >= sizeof n->sn_strreset_event)
-            stream_reset(s, &n->sn_strreset_event, n->sn_header.sn_length);
+        if (declared >= sizeof n->sn_strreset_event)
+            stream_reset(s, &n->sn_strreset_event, declared);
         break;
     default:
         break;
@@ -678,6 +682,28 @@ void media_sctp_input(media_sctp *s, const uint8_t *buf, size_t len)
     g_mutex_lock(&stack_lock);
     usrsctp_conninput(s, buf, len, 0);
     g_mutex_unlock(&stack_lock);
+    drain(s);
+}
+
+void media_sctp_inject(media_sctp *s, uint16_t sid, uint32_t ppid, int flags,
+                       const uint8_t *buf, size_t len)
+{
+    queued_event *ev = calloc(1, sizeof *ev);
+    if (!ev)
+        return;
+    ev->data = malloc(len ? len : 1);
+    if (!ev->data) {
+        free(ev);
+        return;
+    }
+    if (len)
+        memcpy(ev->data, buf, len);
+    ev->len = len;
+    ev->kind = (flags & MSG_NOTIFICATION) ? EV_NOTIFY : EV_DATA;
+    ev->sid = sid;
+    ev->ppid = ppid;
+    ev->flags = flags;
+    enqueue(s, ev);
     drain(s);
 }
 

@@ -74,6 +74,12 @@ int media_sctp_open_channel(media_sctp *s, const char *label, const char *protoc
 int media_sctp_send(media_sctp *s, const char *label, uint16_t sid, bool binary,
                     const uint8_t *buf, size_t len);
 
+/* Fuzzing/testing seam: runs a message as if usrsctp had just delivered it (flags as in
+ * usrsctp's receive callback: MSG_EOR ends a message, MSG_NOTIFICATION marks a
+ * notification), through the same reassembly, DCEP and notification code. Owner thread. */
+void media_sctp_inject(media_sctp *s, uint16_t sid, uint32_t ppid, int flags,
+                       const uint8_t *buf, size_t len);
+
 /* At process exit (main thread, after every association is closed and freed). */
 void media_sctp_global_shutdown(void);
 
