@@ -80,6 +80,11 @@ int rtcp_next(rtcp_iter *it, rtcp_block *b)
 
 int rtcp_validate(const uint8_t *buf, size_t len)
 {
+    return rtcp_count_blocks(buf, len) > 0 ? 0 : -1;
+}
+
+int rtcp_count_blocks(const uint8_t *buf, size_t len)
+{
     rtcp_iter it;
     rtcp_block b;
     int n = 0, r;
@@ -495,7 +500,7 @@ static void rewrite_block(uint8_t *p, size_t len, rtcp_ssrc_map_fn map, void *ct
 
 int rtcp_rewrite_ssrcs(uint8_t *buf, size_t len, rtcp_ssrc_map_fn map, void *ctx)
 {
-    if (!map || rtcp_validate(buf, len) < 0)
+    if (!map || rtcp_validate(buf, len) != 0)
         return -1;
     rtcp_iter it;
     rtcp_block b;

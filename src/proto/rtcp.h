@@ -62,8 +62,11 @@ void rtcp_iter_init(rtcp_iter *it, const uint8_t *buf, size_t len);
 /* Returns 1 with the next block, 0 at the end, -1 if the compound packet is malformed
  * (version != 2, a length that runs past len, or trailing bytes shorter than a header). */
 int rtcp_next(rtcp_iter *it, rtcp_block *b);
-/* Validates a whole compound packet: returns the number of blocks (>= 1) or -1. */
+/* Validates a whole compound packet (at least one block, every length consistent):
+ * returns 0 or -1. */
 int rtcp_validate(const uint8_t *buf, size_t len);
+/* Same check, returning the number of blocks (>= 1) or -1. */
+int rtcp_count_blocks(const uint8_t *buf, size_t len);
 
 typedef struct rtcp_report_block {
     uint32_t ssrc;
