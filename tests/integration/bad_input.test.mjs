@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Bad input on every door while a good call runs:
 //  - HTTP and WebSocket Janus requests that are malformed in each way Janus 1.1.2 names
-//    (454 not JSON / too deep, 455 not an object, 456 missing element, 457 unhandled at
-//    this path, 453 unknown verb on a session, 458/459/460 unknown session/handle/plugin,
+//    (454 not JSON / too deep, 455 not an object (also a jsep), 456 missing element, 457
+//    unhandled at this path, 453 unknown verb on a session, 458/459/460 unknown s/h/plugin,
 //    464 bad JSEP type, 465 invalid SDP, 467 wrong element type): the exact code, with the
 //    request's transaction echoed;
 //  - an oversize body (parley: HTTP 413 or a Janus error; Janus 1.1.2 has no limit);
@@ -29,12 +29,22 @@ async function post(srv, path, body, init = {}) {
   return { status: r.status, json, text };
 }
 
+// Mismatches are collected so one run lists all of them; flush() fails the test if any.
+const mismatches = [];
+
 function expectError(where, resp, code, transaction) {
   const j = resp.json;
-  assert(j && j.janus === 'error' && j.error && j.error.code === code,
-    `${where}: want error ${code}, got HTTP ${resp.status} ${String(resp.text).slice(0, 200)}`);
-  assert(typeof j.error.reason === 'string' && j.error.reason.length > 0, `${where}: error without reason`);
-  if (transaction !== undefined) assert(j.transaction === transaction, `${where}: transaction ${j.transaction} != ${transaction}`);
+  if (!(j && j.janus === 'error' && j.error && j.error.code === code)) {
+    mismatches.push(`${where}: want error ${code}, got ${resp.status === "ws" ? "" : `HTTP ${resp.status} `}${String(resp.text).slice(0, 160)}`);
+  } else if (typeof j.error.reason !== 'string' || j.error.reason.length === 0) {
+    mismatches.push(`${where}: error without reason`);
+  } else if (transaction !== undefined && j.transaction !== transaction) {
+    mismatches.push(`${where}: transaction ${j.transaction} != ${transaction}`);
+  }
+}
+
+function flush(what) {
+  assert(mismatches.length === 0, `${what}:\n  ${mismatches.join('\n  ')}`);
 }
 
 async function httpCases(srv) {
@@ -67,6 +77,7 @@ async function httpCases(srv) {
     ['body is a string', H, { janus: 'message', body: 'str', transaction: 't13' }, 467, 't13'],
     ['bad jsep type', H, { janus: 'message', body: {}, jsep: { type: 'bogus', sdp: 'v=0' }, transaction: 't14' }, 464, 't14'],
     ['invalid SDP', H, { janus: 'message', body: {}, jsep: { type: 'offer', sdp: 'garbage' }, transaction: 't15' }, 465, 't15'],
+    ['jsep is a string', H, { janus: 'message', body: {}, jsep: 'str', transaction: 't19' }, 455, 't19'],
     ['jsep without sdp', H, { janus: 'message', body: {}, jsep: { type: 'offer' }, transaction: 't16' }, 456, 't16'],
     ['sdp is a number', H, { janus: 'message', body: {}, jsep: { type: 'offer', sdp: 5 }, transaction: 't17' }, 467, 't17'],
     ['trickle without candidate', H, { janus: 'trickle', transaction: 't18' }, 456, 't18'],
@@ -77,11 +88,14 @@ async function httpCases(srv) {
   for (const [name, path, body, code, tx] of cases) {
     expectError(`HTTP ${name}`, await post(srv, path, body), code, tx);
   }
-  // Long-poll on sessions that do not exist: Janus answers HTTP 404.
-  for (const p of ['/abc?maxev=1', '/123?maxev=1']) {
+  // Long-poll on sessions that do not exist: Janus answers HTTP 404 without a body; a
+  // Janus error (457 bad id, 458 no session) is as clear to clients.
+  for (const [p, code] of [['/abc?maxev=1', 457], ['/123?maxev=1', 458]]) {
     const r = await fetch(srv.httpUrl + p);
-    await r.text();
-    assert(r.status === 404 || r.status === 400, `GET ${p}: HTTP ${r.status}`);
+    const text = await r.text();
+    let j = null;
+    try { j = JSON.parse(text); } catch { /* 404 has no JSON */ }
+    assert(r.status === 404 || (j && j.janus === 'error' && j.error.code === code), `GET ${p}: HTTP ${r.status} ${text.slice(0, 200)}`);
   }
   // Oversize body: our server limits bodies (http.max_body, 1 MiB); Janus 1.1.2 does not.
   const big = JSON.stringify({ janus: 'create', transaction: 'big', pad: 'x'.repeat(3_000_000) });
@@ -274,6 +288,7 @@ await withServer({ index: 5 }, async (srv) => {
         `${srv.ports.rtpMin}-${srv.ports.rtpMax}; echotest kept ${flow.audioPps.toFixed(0)} audio / ${flow.videoPps.toFixed(0)} video pkt/s ` +
         `during it, ${after.audioPps.toFixed(0)} / ${after.videoPps.toFixed(0)} after; data echo rtt ${rtt.toFixed(1)} ms`);
     }
+    flush('error replies that differ from Janus 1.1.2');
     const info = await fetch(`${srv.httpUrl}/info`);
     assert(info.ok, 'server gone at the end');
     assert(!srv.exited(), 'server exited');

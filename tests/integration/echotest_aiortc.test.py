@@ -246,6 +246,8 @@ async def scenario(srv):
             check(time.monotonic() < deadline, f"no answer; events {state['events']}")
             await asyncio.sleep(0.02)
         ans = state["answer"]
+        if os.environ.get("IT_DEBUG"):
+            print("answer SDP:\n" + ans["jsep"]["sdp"], flush=True)
         check(ans["plugindata"]["plugin"] == "janus.plugin.echotest", f"plugindata {ans['plugindata']}")
         check(ans["jsep"]["type"] == "answer", f"jsep {ans['jsep']['type']}")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=ans["jsep"]["sdp"], type="answer"))
