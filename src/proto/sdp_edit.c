@@ -207,8 +207,15 @@ static int set_media_transport(sdp_media *m, const char *ufrag, const char *pwd,
             continue;
         if (strncmp(c, "a=", 2) == 0)
             c += 2;
-        if (sdp_strlist_push_(&m->candidates, &m->n_candidates, c) < 0)
+        /* tolerate a line end left by a caller that split candidate text on '\n' */
+        size_t len = strcspn(c, "\r\n");
+        char *copy = sdp_strndup_(c, len);
+        char **slot = copy ? sdp_push_(&m->candidates, &m->n_candidates, sizeof(char *)) : NULL;
+        if (!slot) {
+            free(copy);
             return -1;
+        }
+        *slot = copy;
     }
     m->end_of_candidates = eoc;
     return 0;

@@ -538,7 +538,7 @@ static void test_transport(void)
     sdp_session *ans = NULL;
     CHECK_INT(sdp_make_answer(offer, &p, &ans), 0);
     const char *cands[] = {"a=candidate:1 1 udp 2130706431 127.0.0.1 20000 typ host",
-                           "candidate:2 1 udp 2130706175 ::1 20001 typ host"};
+                           "candidate:2 1 udp 2130706175 ::1 20001 typ host\r"};
     CHECK_INT(sdp_set_transport(ans, "abcd", "0123456789abcdefghijkl", "sha-256 " FP_A,
                                 "active", cands, 2, true), 0);
     CHECK_INT(sdp_set_ice_options(ans, "trickle"), 0);
