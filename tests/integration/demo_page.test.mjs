@@ -183,6 +183,8 @@ export async function runDemo(br, { base, ws, httpJanus, expectAuth = true, log 
   log(`http long-poll echo: webrtcup, ${s.frames} video frames decoded, data-channel echo ok`);
   // Echo video off: video stops coming back while audio continues; on again, decoding
   // resumes (the server must get a keyframe from the sender; the time taken is reported).
+  // Janus 1.1.2 passes this in about 3 s: Chrome's receiver sends PLIs, they reach its own
+  // sender (outbound-rtp pliCount rises) and a keyframe follows.
   await setting(page, () => page.click('#echo-video'), 'video:false');
   await sleep(1000);
   const off1 = await stats(page);
