@@ -47,6 +47,7 @@ struct peer {
     bool remote_set;
     bool has_sctp;
     bool dtls_started;
+    bool gathered;                /* local gathering completed once */
     bool loop_closed;
     uint16_t remote_sctp_port;
     GPtrArray *pending_channels;  /* labels opened before the association exists */
@@ -308,6 +309,7 @@ static void ice_candidate(void *user, const char *candidate)
 static void ice_gathering_done(void *user)
 {
     peer_t *p = user;
+    p->gathered = true;
     if (!is_closed(p) && p->cb.gathering_done)
         p->cb.gathering_done(p->cb.user);
 }
@@ -417,6 +419,10 @@ static int op_restart(peer_t *p, peer_op *op)
         return PEER_EIO;
     if (op->s1 && op->s2 && media_ice_set_remote_credentials(p->ice, op->s1, op->s2) != MEDIA_ICE_OK)
         return PEER_EINVAL;
+    /* libnice keeps the local candidates across a restart and gathers nothing new: tell the
+     * owner the new generation's candidates are complete, as it will wait for that. */
+    if (p->gathered && !is_closed(p) && p->cb.gathering_done)
+        p->cb.gathering_done(p->cb.user);
     return PEER_OK;
 }
 

@@ -129,8 +129,10 @@ int peer_set_remote(peer_t *p, const char *ufrag, const char *pwd, const char *f
 /* A remote candidate line ("candidate:..." with or without "a="). */
 int peer_add_remote_candidate(peer_t *p, const char *candidate);
 void peer_remote_candidates_done(peer_t *p);
-/* ICE restart: new remote credentials; new local ones are generated. DTLS/SRTP/SCTP state is
- * kept (same fingerprints), media continues once the new pair is selected. */
+/* ICE restart: new remote credentials; new local ones are generated (readable at once with
+ * peer_local_credentials). DTLS/SRTP/SCTP state is kept (same fingerprints), media continues
+ * once the new pair is selected. The local candidates stay the same (peer_local_candidates);
+ * gathering_done fires again once the restart is applied if gathering had completed. */
 int peer_ice_restart(peer_t *p, const char *remote_ufrag, const char *remote_pwd);
 /* When we initiate the restart (our new offer): peer_ice_restart(p, NULL, NULL) makes the new
  * local credentials, then the answer's credentials are given with this. */

@@ -34,6 +34,7 @@ typedef struct side {
     char open_label[64];
     uint16_t open_sid;
     int texts, binaries, empties, data_bad;
+    int gathered;
     char last_text[128];
 } side;
 
@@ -72,6 +73,15 @@ static void on_candidate(void *user, const char *cand)
     side *s = user;
     if (s->forward_candidates)
         peer_add_remote_candidate(s->other->peer, cand);
+}
+
+static void on_gathered(void *user)
+{
+    side *s = user;
+    g_mutex_lock(&m);
+    s->gathered++;
+    g_cond_broadcast(&c);
+    g_mutex_unlock(&m);
 }
 
 static void on_state(void *user, peer_state st)
@@ -241,6 +251,7 @@ static void make_side(side *s, const char *name, loop_t *loop, const char *profi
     s->forward_candidates = true;
     peer_config cfg = config(profiles);
     peer_callbacks cb = {.user = s, .local_candidate = on_candidate, .state_changed = on_state,
+                         .gathering_done = on_gathered,
                          .rtp = on_rtp, .rtcp = on_rtcp, .data_open = on_data_open, .data = on_data};
     s->peer = peer_create(loop, &cfg, &cb);
 }
@@ -341,6 +352,7 @@ static void exchange_data(side *a, side *b)
     CHECK_INT(send_data(a, "nope", false, "x", 1), 1);   /* unknown label is refused */
 }
 
+static bool regathered(side *a, side *b) { return a->gathered >= 2 && b->gathered >= 2; }
 static bool media_after_restart(side *a, side *b) { return a->rtp_ok >= 150 && b->rtp_ok >= 150; }
 static bool text_after_restart(side *a, side *b) { return b->texts >= 2; }
 
@@ -375,6 +387,7 @@ static void ice_restart(side *a, side *b)
         g_usleep(20000);
     }
     CHECK(wait_for(media_after_restart, a, b));
+    CHECK(wait_for(regathered, a, b));
     CHECK_INT(a->rtp_bad + b->rtp_bad, 0);
     CHECK_INT(peer_get_state(a->peer), PEER_STATE_SECURE);
     CHECK_INT(peer_get_state(b->peer), PEER_STATE_SECURE);
@@ -391,6 +404,7 @@ static void run_pair(loop_pool_t *pool, const char *prof_a, const char *prof_b, 
     make_side(&b, "answerer", loop_pool_get(pool, 1), prof_b);
     connect_pair(&a, &b, peer_local_fingerprint());
     CHECK(wait_for(both_secure, &a, &b));
+    CHECK_INT(a.gathered, 1);
     CHECK_INT(peer_srtp_profile(a.peer), expect_profile);
     CHECK_INT(peer_srtp_profile(b.peer), expect_profile);
     /* The states went forward in order and ended SECURE. */
