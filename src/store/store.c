@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/store_fault.h"
 #include "util/log.h"
 
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -544,7 +545,7 @@ store_t *store_open(const char *path, char *err, size_t errcap)
         return NULL;
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->wdb, flags, NULL) != SQLITE_OK ||
+    if (sqlite3_open_v2(path, &s->wdb, flags, store_fault_vfs()) != SQLITE_OK ||
         store_configure(s->wdb, true) != 0 || !store_is_wal(s->wdb)) {
         store_set_err(err, errcap, "%s: %s", path,
                       s->wdb ? sqlite3_errmsg(s->wdb) : "out of memory");

@@ -111,6 +111,12 @@ const char *store_path(const store_t *s);
  * SQLite's commit hook, so the transaction is really rolled back by SQLite. n = 0 disarms. */
 void store_debug_fail_commit_after(store_t *s, int n);
 
+/* Fault injection (tests), process-wide: the n-th write and/or sync (kinds) from now on any
+ * file of a store's writing connection (database, WAL) fails once with SQLITE_IOERR, through
+ * a pass-through VFS, so SQLite takes its real I/O-error path. n = 0 disarms. */
+enum { STORE_FAULT_WRITE = 1, STORE_FAULT_SYNC = 2 };
+void store_debug_fail_io(int kinds, int n);
+
 /* Helpers for units and readers (any connection). */
 /* Runs sql (no parameters, no result rows); SQLITE_OK or the SQLite error code. */
 int store_exec(sqlite3 *db, const char *sql);
