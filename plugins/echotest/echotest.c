@@ -29,6 +29,7 @@ typedef struct echo_session {
     atomic_bool audio_on, video_on;
     atomic_uint bitrate;     /* 0 = no cap */
     atomic_bool media_up;
+    atomic_bool keyframe_wanted; /* set off the loop, acted on by the next incoming packet */
 } echo_session;
 
 static int echotest_init(const core_callbacks *callbacks, const char *config_dir)
@@ -109,14 +110,17 @@ static plugin_result echotest_handle_message(void *session, const char *transact
         return error_result(ECHOTEST_ERROR_INVALID_JSON, "JSON error: not an object");
     }
     json_t *bitrate = json_object_get(body, "bitrate");
+    bool video_was_on = atomic_load(&s->video_on);
     if (read_bool(body, "audio", &s->audio_on) < 0 || read_bool(body, "video", &s->video_on) < 0 ||
         (bitrate && (!json_is_integer(bitrate) || json_integer_value(bitrate) < 0))) {
         json_decref(body);
         return error_result(ECHOTEST_ERROR_INVALID_ELEMENT, "Invalid element (audio/video should be booleans, bitrate a positive integer)");
     }
-    if (bitrate) {
+    if (bitrate)
         atomic_store(&s->bitrate, (unsigned)json_integer_value(bitrate));
-    }
+    /* Video switched back on: the receiver's decoder needs a keyframe to resume. */
+    if (!video_was_on && atomic_load(&s->video_on))
+        atomic_store(&s->keyframe_wanted, true);
     json_decref(body);
 
     char *answer = NULL;
@@ -145,6 +149,9 @@ static void echotest_setup_media(void *session)
 static void echotest_incoming_rtp(void *session, plugin_media_kind kind, uint8_t *buf, size_t len)
 {
     echo_session *s = session;
+    if (kind == PLUGIN_MEDIA_VIDEO && atomic_load_explicit(&s->keyframe_wanted, memory_order_relaxed) &&
+        atomic_exchange(&s->keyframe_wanted, false))
+        core->send_pli(s->handle);
     bool on = kind == PLUGIN_MEDIA_VIDEO ? atomic_load_explicit(&s->video_on, memory_order_relaxed)
                                          : atomic_load_explicit(&s->audio_on, memory_order_relaxed);
     if (on)

@@ -173,13 +173,9 @@ static void do_trickle(janus_core *jc, origin *o, janus_request *req, plugin_han
     reply(o, janus_build_ack(h->session->id, req->transaction, NULL));
 }
 
-static void do_handle_verb(janus_core *jc, origin *o, janus_request *req, janus_session *s)
+static void do_handle_verb(janus_core *jc, origin *o, janus_request *req, plugin_handle *h)
 {
-    plugin_handle *h = handle_find(s, req->handle_id);
-    if (!h) {
-        reply_error(jc, o, s->id, req->transaction, JANUS_ERROR_HANDLE_NOT_FOUND, "No such handle in this session");
-        return;
-    }
+    janus_session *s = h->session;
     switch (req->verb) {
     case JANUS_VERB_MESSAGE:
         do_message(jc, o, req, h);
@@ -199,22 +195,10 @@ static void do_handle_verb(janus_core *jc, origin *o, janus_request *req, janus_
         reply(o, janus_build_pong(req->transaction));
         break;
     }
-    handle_unref(h);
 }
 
-static void do_session_verb(janus_core *jc, origin *o, janus_request *req, uint64_t user_id)
+static void do_session_level(janus_core *jc, origin *o, janus_request *req, janus_session *s, uint64_t user_id)
 {
-    janus_session *s = session_find(jc->sessions, req->session_id);
-    if (!s) {
-        reply_error(jc, o, 0, req->transaction, JANUS_ERROR_SESSION_NOT_FOUND, "No such session");
-        return;
-    }
-    if (jc->srv->config->auth_required && s->user_id != user_id && req->verb != JANUS_VERB_CLAIM) {
-        reply_error(jc, o, s->id, req->transaction, JANUS_ERROR_UNAUTHORIZED, "Session belongs to another user");
-        session_unref(s);
-        return;
-    }
-    session_touch(s);
     switch (req->verb) {
     case JANUS_VERB_KEEPALIVE:
         reply(o, janus_build_ack(s->id, req->transaction, NULL));
@@ -229,13 +213,37 @@ static void do_session_verb(janus_core *jc, origin *o, janus_request *req, uint6
         reply(o, janus_build_success(s->id, req->transaction, 0));
         session_destroy(jc->sessions, s);
         break;
-    case JANUS_VERB_PING:
+    default:
         reply(o, janus_build_pong(req->transaction));
         break;
-    default:
-        do_handle_verb(jc, o, req, s);
-        break;
     }
+}
+
+/* Janus's order: unknown session (458), unknown handle (459), then the verb and its fields. */
+static void do_session_verb(janus_core *jc, origin *o, janus_request *req, uint64_t user_id)
+{
+    janus_session *s = session_find(jc->sessions, req->session_id);
+    if (!s) {
+        reply_error(jc, o, 0, req->transaction, JANUS_ERROR_SESSION_NOT_FOUND, "No such session");
+        return;
+    }
+    plugin_handle *h = NULL;
+    janus_error err = {0};
+    if (jc->srv->config->auth_required && s->user_id != user_id && req->verb != JANUS_VERB_CLAIM) {
+        reply_error(jc, o, s->id, req->transaction, JANUS_ERROR_UNAUTHORIZED, "Session belongs to another user");
+    } else if (req->level == JANUS_LEVEL_HANDLE && !(h = handle_find(s, req->handle_id))) {
+        reply_error(jc, o, s->id, req->transaction, JANUS_ERROR_HANDLE_NOT_FOUND, "No such handle in this session");
+    } else if (janus_request_check(req, &err) != 0) {
+        reply_error(jc, o, s->id, req->transaction, err.code, err.reason);
+    } else {
+        session_touch(s);
+        if (h)
+            do_handle_verb(jc, o, req, h);
+        else
+            do_session_level(jc, o, req, s, user_id);
+    }
+    if (h)
+        handle_unref(h);
     session_unref(s);
 }
 
@@ -308,7 +316,11 @@ void janus_core_http(janus_core *jc, const http_request *req, http_reply *r)
     janus_path path;
     janus_error err;
     if (janus_path_parse(req->path, &path, &err) != 0) {
-        reply_error(jc, &o, 0, NULL, err.code, err.reason);
+        /* Janus still echoes the body's transaction on a bad path. */
+        json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+        const char *tr = json_string_value(json_object_get(body, "transaction"));
+        reply_error(jc, &o, 0, tr, err.code, err.reason);
+        json_decref(body);
         return;
     }
     if (strcmp(req->method, "GET") == 0) {

@@ -144,14 +144,14 @@ static bool verb_allowed(janus_verb v, janus_level level)
     return false;
 }
 
-/* Reads an optional positive integer id member; -1 on wrong type. */
+/* Reads an optional positive integer id member; other types read as absent (Janus does the
+ * same with session_id/handle_id), -1 only for "id" fields the caller checks strictly. */
 static int read_id(json_t *root, const char *key, uint64_t *out)
 {
     json_t *v = json_object_get(root, key);
-    if (!v) {
-        *out = 0;
+    *out = 0;
+    if (!v)
         return 0;
-    }
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return -1;
     *out = (uint64_t)json_integer_value(v);
@@ -164,7 +164,7 @@ static int parse_jsep(janus_request *req, janus_error *err)
     if (!jsep)
         return 0;
     if (!json_is_object(jsep))
-        return fail(err, JANUS_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (jsep should be an object)");
+        return fail(err, JANUS_ERROR_INVALID_JSON_OBJECT, "JSON error: jsep is not an object");
     json_t *type = json_object_get(jsep, "type");
     if (!type)
         return fail(err, JANUS_ERROR_MISSING_MANDATORY_ELEMENT, "JSEP error: missing mandatory element (type)");
@@ -305,10 +305,8 @@ static int resolve_level(janus_request *req, const janus_path *path, janus_error
         req->session_id = path->session_id;
         req->handle_id = path->handle_id;
     } else {
-        if (read_id(req->root, "session_id", &req->session_id) < 0)
-            return fail(err, JANUS_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (session_id should be a positive integer)");
-        if (read_id(req->root, "handle_id", &req->handle_id) < 0)
-            return fail(err, JANUS_ERROR_INVALID_ELEMENT_TYPE, "Invalid element type (handle_id should be a positive integer)");
+        read_id(req->root, "session_id", &req->session_id);
+        read_id(req->root, "handle_id", &req->handle_id);
         if (req->handle_id && !req->session_id)
             return fail(err, JANUS_ERROR_INVALID_REQUEST_PATH, "Handle id without a session id");
     }
@@ -335,8 +333,24 @@ int janus_request_parse(const char *text, size_t len, const janus_path *path, ja
         return -1;
     if (resolve_level(req, path, err) < 0)
         return -1;
-    if (parse_verb(verb_name, &req->verb) < 0 || !verb_allowed(req->verb, req->level))
+    req->verb_name = verb_name;
+    if (parse_verb(verb_name, &req->verb) < 0)
+        req->verb = JANUS_VERB_UNKNOWN;
+    if (req->level != JANUS_LEVEL_ROOT)
+        return 0;
+    if (!verb_allowed(req->verb, req->level))
         return fail(err, JANUS_ERROR_INVALID_REQUEST_PATH, "Unhandled request '%s' at this path", verb_name);
+    return parse_verb_fields(req, err);
+}
+
+int janus_request_check(janus_request *req, janus_error *err)
+{
+    if (req->level == JANUS_LEVEL_ROOT)
+        return 0;
+    if (req->verb == JANUS_VERB_UNKNOWN || req->verb == JANUS_VERB_CREATE || req->verb == JANUS_VERB_INFO)
+        return fail(err, JANUS_ERROR_UNKNOWN_REQUEST, "Unknown request '%s'", req->verb_name);
+    if (!verb_allowed(req->verb, req->level))
+        return fail(err, JANUS_ERROR_INVALID_REQUEST_PATH, "Unhandled request '%s' at this path", req->verb_name);
     return parse_verb_fields(req, err);
 }
 

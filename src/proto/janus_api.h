@@ -67,6 +67,7 @@ typedef enum janus_verb {
     JANUS_VERB_DETACH,
     JANUS_VERB_HANGUP,
     JANUS_VERB_DESTROY,
+    JANUS_VERB_UNKNOWN,       /* not a verb we know: 453 once the session is found */
 } janus_verb;
 
 /* Where a request was addressed: root (no ids), a session, or a handle. */
@@ -79,6 +80,7 @@ typedef enum janus_level {
 typedef struct janus_request {
     janus_verb verb;
     janus_level level;
+    const char *verb_name;    /* as the client wrote it */
     char transaction[JANUS_API_MAX_TRANSACTION + 1];
     uint64_t session_id;      /* 0 at root */
     uint64_t handle_id;       /* 0 unless handle level */
@@ -111,9 +113,17 @@ typedef struct janus_path {
     uint64_t handle_id;
 } janus_path;
 
-/* 0 on success; -1 with err filled. */
+/* Parses the envelope: JSON, "transaction", "janus", "token", the ids and so the level.
+ * A root-level request is checked completely here (only create, info and ping exist there:
+ * anything else is 457). A session- or handle-level request is checked further by
+ * janus_request_check, which the caller runs once it has found the session (and handle):
+ * Janus reports an unknown session (458) or handle (459) before a bad verb or field.
+ * Ids of the wrong JSON type are ignored, as Janus does. 0 on success; -1 with err filled. */
 int janus_request_parse(const char *text, size_t len, const janus_path *path, janus_request *req,
                         janus_error *err);
+/* Session/handle level: unknown verb -> 453, a verb of another level -> 457, then the verb's
+ * own elements (456 missing, 467 wrong type, 455 jsep not an object, 464 jsep type). */
+int janus_request_check(janus_request *req, janus_error *err);
 void janus_request_clear(janus_request *req);
 const char *janus_verb_name(janus_verb v);
 

@@ -10,7 +10,7 @@
  *   offer's ids; extension ids above 14 are dropped because we never negotiate two-byte
  *   headers (no a=extmap-allow-mixed in our answers).
  * - Data: "UDP/DTLS/SCTP webrtc-datachannel" with sctp-port 5000 (RFC 8841); the legacy
- *   "DTLS/SCTP 5000" + a=sctpmap form is rejected.
+ *   "DTLS/SCTP 5000" + a=sctpmap form (still offered by aiortc 1.4) is answered in kind.
  * - Everything else, or what the prefs refuse, is rejected (port 0, no attributes but mid).
  * - BUNDLE: the offer's group order, restricted to accepted mids.
  * Transport attributes are left out: the core adds them (sdp_set_transport).
@@ -182,9 +182,34 @@ static int answer_rtp(sdp_media *a, const sdp_media *o, const sdp_answer_prefs *
     return 0;
 }
 
-static int answer_data(sdp_media *a, const sdp_answer_prefs *pr)
+/* True when o is the pre-RFC 8841 form: proto "DTLS/SCTP", the SCTP port as the format, and
+ * a=sctpmap:<port> webrtc-datachannel. */
+static bool legacy_datachannel(const sdp_media *o)
+{
+    if (strcmp(o->proto, "DTLS/SCTP") != 0 || o->n_formats == 0)
+        return false;
+    size_t flen = strlen(o->formats[0]);
+    for (size_t i = 0; i < o->n_attrs; i++) {
+        const sdp_attr *at = &o->attrs[i];
+        if (at->type == 'a' && strcmp(at->name, "sctpmap") == 0 && at->value &&
+            strncmp(at->value, o->formats[0], flen) == 0 && at->value[flen] == ' ' &&
+            strstr(at->value + flen, "webrtc-datachannel"))
+            return true;
+    }
+    return false;
+}
+
+static int answer_data(sdp_media *a, const sdp_media *o, const sdp_answer_prefs *pr)
 {
     a->port = 9;
+    if (legacy_datachannel(o)) {
+        char value[64];
+        snprintf(value, sizeof value, "%s webrtc-datachannel 65535", o->formats[0]);
+        if (sdp_strlist_push_(&a->formats, &a->n_formats, o->formats[0]) < 0 ||
+            sdp_attr_push_(&a->attrs, &a->n_attrs, 'a', "sctpmap", value) < 0)
+            return -1;
+        return 0;
+    }
     if (sdp_strlist_push_(&a->formats, &a->n_formats, "webrtc-datachannel") < 0)
         return -1;
     a->sctp_port = 5000;
@@ -195,6 +220,8 @@ static int answer_data(sdp_media *a, const sdp_answer_prefs *pr)
 
 static bool offers_datachannel(const sdp_media *o)
 {
+    if (legacy_datachannel(o))
+        return true;
     if (!strstr(o->proto, "DTLS/SCTP") || strncmp(o->proto, "DTLS", 4) == 0)
         return false;
     for (size_t i = 0; i < o->n_formats; i++) {
@@ -244,7 +271,7 @@ static int answer_media(sdp_media *a, const sdp_media *o, const sdp_answer_prefs
     }
     if (o->type == SDP_MEDIA_APPLICATION && pr->accept_data && offers_datachannel(o)) {
         *accepted = true;
-        return answer_data(a, pr);
+        return answer_data(a, o, pr);
     }
     return reject(a, o);
 }

@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     janus_request req;
     janus_error err;
     janus_path ws = {.from_path = false};
-    janus_request_parse((const char *)data, size, &ws, &req, &err);
+    if (janus_request_parse((const char *)data, size, &ws, &req, &err) == 0)
+        janus_request_check(&req, &err);
     if (req.candidate) {
         const char *c, *m;
         int idx;

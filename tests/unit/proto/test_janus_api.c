@@ -5,11 +5,14 @@
 #include "check.h"
 #include "proto/janus_api.h"
 
+/* Both phases, as the core runs them once the session/handle exist. */
 static int parse_code(const char *text, const janus_path *path)
 {
     janus_request req;
     janus_error err;
     int rc = janus_request_parse(text, strlen(text), path, &req, &err);
+    if (rc == 0)
+        rc = janus_request_check(&req, &err);
     janus_request_clear(&req);
     return rc == 0 ? 0 : err.code;
 }
@@ -34,9 +37,13 @@ static void test_errors(void)
                          "\"jsep\":{\"type\":\"pranswer\",\"sdp\":\"v=0\"}}", &ws), 464);
     CHECK_INT(parse_code("{\"janus\":\"message\",\"transaction\":\"t\",\"session_id\":1,\"handle_id\":2,\"body\":{},"
                          "\"jsep\":{\"type\":\"offer\"}}", &ws), 456);
+    CHECK_INT(parse_code("{\"janus\":\"message\",\"transaction\":\"t\",\"session_id\":1,\"handle_id\":2,\"body\":{},"
+                         "\"jsep\":\"x\"}", &ws), 455);
+    CHECK_INT(parse_code("{\"janus\":\"bogus\",\"transaction\":\"t\",\"session_id\":1}", &ws), 453);
+    CHECK_INT(parse_code("{\"janus\":\"attach\",\"transaction\":\"t\",\"session_id\":\"abc\",\"plugin\":\"p\"}", &ws), 457);
     CHECK_INT(parse_code("{\"janus\":\"trickle\",\"transaction\":\"t\",\"session_id\":1,\"handle_id\":2}", &ws), 456);
     CHECK_INT(parse_code("{\"janus\":\"trickle\",\"transaction\":\"t\",\"session_id\":1,\"handle_id\":2,\"candidate\":1}", &ws), 467);
-    CHECK_INT(parse_code("{\"janus\":\"keepalive\",\"transaction\":\"t\",\"session_id\":\"1\"}", &ws), 467);
+    CHECK_INT(parse_code("{\"janus\":\"keepalive\",\"transaction\":\"t\",\"session_id\":\"1\"}", &ws), 457);
     CHECK_INT(parse_code("{\"janus\":\"keepalive\",\"transaction\":\"t\",\"handle_id\":3}", &ws), 457);
     CHECK_INT(parse_code("{\"janus\":\"create\",\"transaction\":\"t\",\"janus\":\"create\"}", &ws), 454);
     /* nesting beyond the limit */
@@ -73,7 +80,7 @@ static void test_paths(void)
     janus_path sess = {.from_path = true, .session_id = 5};
     janus_path hnd = {.from_path = true, .session_id = 5, .handle_id = 6};
     CHECK_INT(parse_code("{\"janus\":\"create\",\"transaction\":\"t\"}", &root), 0);
-    CHECK_INT(parse_code("{\"janus\":\"create\",\"transaction\":\"t\"}", &sess), 457);
+    CHECK_INT(parse_code("{\"janus\":\"create\",\"transaction\":\"t\"}", &sess), 453);
     CHECK_INT(parse_code("{\"janus\":\"attach\",\"transaction\":\"t\",\"plugin\":\"p\"}", &sess), 0);
     CHECK_INT(parse_code("{\"janus\":\"detach\",\"transaction\":\"t\"}", &sess), 457);
     CHECK_INT(parse_code("{\"janus\":\"detach\",\"transaction\":\"t\"}", &hnd), 0);
@@ -87,6 +94,7 @@ static void test_happy(void)
     const char *msg = "{\"janus\":\"message\",\"transaction\":\"abc\",\"session_id\":10,\"handle_id\":20,"
                       "\"token\":\"tok\",\"body\":{\"audio\":true},\"jsep\":{\"type\":\"offer\",\"sdp\":\"v=0\"}}";
     CHECK_INT(janus_request_parse(msg, strlen(msg), &ws, &req, &err), 0);
+    CHECK_INT(janus_request_check(&req, &err), 0);
     CHECK_INT(req.verb, JANUS_VERB_MESSAGE);
     CHECK_INT(req.level, JANUS_LEVEL_HANDLE);
     CHECK_STR(req.transaction, "abc");
@@ -99,6 +107,7 @@ static void test_happy(void)
     const char *tr = "{\"janus\":\"trickle\",\"transaction\":\"x\",\"session_id\":1,\"handle_id\":2,"
                      "\"candidate\":{\"candidate\":\"candidate:1 1 udp 1 127.0.0.1 5000 typ host\",\"sdpMid\":\"0\",\"sdpMLineIndex\":0}}";
     CHECK_INT(janus_request_parse(tr, strlen(tr), &ws, &req, &err), 0);
+    CHECK_INT(janus_request_check(&req, &err), 0);
     const char *c, *mid;
     int idx;
     CHECK_INT(janus_candidate_parse(req.candidate, &c, &mid, &idx), 1);
