@@ -9,6 +9,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,22 @@ typedef struct password_params {
     uint8_t hash[PASSWORD_HASH_LEN];
 } password_params;
 
+/* Fetching an algorithm searches the provider tables under a lock: do it once. */
+static EVP_KDF *password_kdf;
+static pthread_once_t password_kdf_once = PTHREAD_ONCE_INIT;
+
+static void password_kdf_fetch(void)
+{
+    password_kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
+}
+
 static int password_derive(const char *pw, int ln, int r, int p, const uint8_t *salt,
                            uint8_t out[PASSWORD_HASH_LEN])
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
-    if (!kdf)
+    pthread_once(&password_kdf_once, password_kdf_fetch);
+    if (!password_kdf)
         return -1;
-    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
-    EVP_KDF_free(kdf);
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(password_kdf);
     if (!ctx)
         return -1;
     uint64_t n = (uint64_t)1 << ln;
