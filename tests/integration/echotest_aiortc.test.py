@@ -260,7 +260,11 @@ async def scenario(srv):
             check(not state["errors"] and state["hangup"] is None, f"errors {state['errors']} hangup {state['hangup']}")
             check(time.monotonic() < deadline, f"no webrtcup; events {state['events']}, ice {pc.iceConnectionState}")
             await asyncio.sleep(0.05)
-        await asyncio.wait_for(dc_open.wait(), 10)
+        try:
+            await asyncio.wait_for(dc_open.wait(), 10)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"data channel not open 10 s after webrtcup; ice {pc.iceConnectionState}, "
+                                 f"connection {pc.connectionState}, events {state['events']}") from None
 
         a0, v0 = counts["audio"], counts["video"]
         await asyncio.sleep(MEDIA_SECONDS)
