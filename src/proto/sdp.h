@@ -192,12 +192,12 @@ int sdp_media_transport(const sdp_session *s, size_t idx, sdp_transport *t);
 
 /* Core-owned transport attributes. */
 /* Removes ice-ufrag/pwd/options/lite, fingerprint, setup, candidates and end-of-candidates at
- * every level. */
+ * every level (verbatim copies such as a second fingerprint too). */
 void sdp_strip_transport(sdp_session *s);
-/* Writes the transport attributes into every non-rejected m-line (removing session-level
- * ones). candidates are "candidate:..." texts (a leading "a=" and anything from a CR or LF
- * on are dropped). NULL strings are
- * left out. Returns 0, or -1 on allocation failure or more than SDP_MAX_CANDIDATES. */
+/* Writes the transport attributes into every non-rejected m-line (removing all previous
+ * ones, session-level included). candidates are "candidate:..." texts (a leading "a=" and
+ * anything from a CR or LF on are dropped). NULL strings are left out. Returns 0, or -1 on
+ * allocation failure or more than SDP_MAX_CANDIDATES. */
 int sdp_set_transport(sdp_session *s, const char *ufrag, const char *pwd,
                       const char *fingerprint, const char *setup, const char *const *candidates,
                       size_t n_candidates, bool end_of_candidates);

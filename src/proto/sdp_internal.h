@@ -32,4 +32,21 @@ int sdp_attr_push_(sdp_attr **attrs, size_t *n, char type, const char *name,
 bool sdp_parse_uint_(const char *s, size_t n, uint64_t max, uint64_t *out);
 bool sdp_streq_nocase_(const char *a, const char *b);
 
+/* Lexing (sdp_lex.c): a view of part of a line. */
+typedef struct sdp_span {
+    const char *p;
+    size_t n;
+} sdp_span;
+
+/* Splits the next space-separated token off *rest; false when none is left. */
+bool sdp_next_token_(sdp_span *rest, sdp_span *tok);
+bool sdp_span_eq_(sdp_span s, const char *lit);
+bool sdp_span_uint_(sdp_span s, uint64_t max, uint64_t *out);
+bool sdp_is_token_(sdp_span s);   /* RFC 8866 token characters, non-empty */
+bool sdp_is_visible_(sdp_span s); /* visible ASCII or UTF-8, non-empty */
+sdp_direction sdp_direction_from_(sdp_span s); /* SDP_DIR_NONE when not a direction */
+bool sdp_is_ice_chars_(sdp_span s, size_t min, size_t max);
+bool sdp_valid_fingerprint_(sdp_span v);
+bool sdp_valid_setup_(sdp_span v);
+
 #endif

@@ -36,15 +36,14 @@ void mbs_notify(void)
     g_mutex_unlock(&g_mu);
 }
 
-/* ---- data path state (loop thread) ---- */
+/* ---- data path state ---- */
 
-typedef struct mb_run {
-    mb_config cfg;
-    mb_session *sessions;
-    int n_sessions;
-    mb_session **live;       /* the sessions that came up */
-    int n_live;
+/* One client loop thread and the sessions it owns; touched on that loop only. */
+typedef struct mb_lane {
     loop_t *loop;
+    mb_session **live;
+    int n_live;
+    int rate;                /* its share of the total rate */
     GSource *pacer;
     int64_t t0;
     uint64_t sent, echoed, bad, send_errors, ticks_behind;
@@ -52,8 +51,19 @@ typedef struct mb_run {
     bool measuring;
     uint32_t *lat;           /* send->echo latency samples (us) while measuring */
     size_t n_lat, cap_lat;
-    uint8_t tmpl_video[MB_MAX_PAYLOAD], tmpl_audio[MB_MAX_PAYLOAD];
     uint8_t pkt[RTP_HEADER_MIN + MB_MAX_PAYLOAD + 128];
+} mb_lane;
+
+typedef struct mb_run {
+    mb_config cfg;
+    mb_session *sessions;
+    int n_sessions;
+    mb_session **live;       /* the sessions that came up */
+    int n_live;
+    loop_pool_t *pool;
+    mb_lane *lanes;
+    int n_lanes;
+    uint8_t tmpl_video[MB_MAX_PAYLOAD], tmpl_audio[MB_MAX_PAYLOAD];
 } mb_run;
 
 static mb_run R;
@@ -88,9 +98,10 @@ static uint64_t get64(const uint8_t *p)
 
 void mb_on_rtp(mb_session *s, uint8_t *buf, size_t len)
 {
+    mb_lane *L = s->lane;
     rtp_view v;
     if (rtp_parse(buf, len, &v) != 0) {
-        R.bad++;
+        L->bad++;
         return;
     }
     const uint8_t *p = buf + v.payload_offset;
@@ -102,33 +113,33 @@ void mb_on_rtp(mb_session *s, uint8_t *buf, size_t len)
         tmpl = R.tmpl_audio;
     if (!tmpl || get32(p + 4) != MB_MAGIC || get32(p + 8) != (uint32_t)s->index ||
         memcmp(p + MB_HDR_BYTES, tmpl + MB_HDR_BYTES, n - MB_HDR_BYTES) != 0) {
-        R.bad++;
+        L->bad++;
         return;
     }
     s->echoed++;
-    R.echoed++;
-    if (R.measuring) {
-        if (R.n_lat == R.cap_lat) {
-            size_t nc = R.cap_lat ? R.cap_lat * 2 : 65536;
-            uint32_t *nl = realloc(R.lat, nc * sizeof *nl);
+    L->echoed++;
+    if (L->measuring) {
+        if (L->n_lat == L->cap_lat) {
+            size_t nc = L->cap_lat ? L->cap_lat * 2 : 65536;
+            uint32_t *nl = realloc(L->lat, nc * sizeof *nl);
             if (!nl)
                 return;
-            R.lat = nl;
-            R.cap_lat = nc;
+            L->lat = nl;
+            L->cap_lat = nc;
         }
         int64_t d = g_get_monotonic_time() - (int64_t)get64(p + 16);
-        R.lat[R.n_lat++] = d < 0 ? 0 : (uint32_t)d;
+        L->lat[L->n_lat++] = d < 0 ? 0 : (uint32_t)d;
     }
 }
 
-static void send_one(mb_session *s)
+static void send_one(mb_lane *L, mb_session *s)
 {
     int per_session = R.cfg.rate / R.n_live;
     int audio_every = (R.cfg.audio_pps > 0 && s->has_audio)
         ? (per_session / R.cfg.audio_pps > 0 ? per_session / R.cfg.audio_pps : 1) : 0;
     bool audio = (audio_every > 0 && s->counter % (uint32_t)audio_every == 0) || !s->has_video;
     size_t plen = (size_t)(audio ? R.cfg.audio_payload : R.cfg.video_payload);
-    uint8_t *b = R.pkt;
+    uint8_t *b = L->pkt;
     bool marker;
     b[0] = 0x80;
     if (audio) {
@@ -166,54 +177,66 @@ static void send_one(mb_session *s)
     put32(p + 8, (uint32_t)s->index);
     put32(p + 12, s->counter++);
     put64(p + 16, (uint64_t)g_get_monotonic_time());
-    if (peer_send_rtp(s->peer, b, RTP_HEADER_MIN + plen, sizeof R.pkt) != 0) {
-        R.send_errors++;
+    if (peer_send_rtp(s->peer, b, RTP_HEADER_MIN + plen, sizeof L->pkt) != 0) {
+        L->send_errors++;
         return;
     }
     s->sent++;
-    R.sent++;
+    L->sent++;
 }
 
 static gboolean pacer_tick(gpointer data)
 {
-    int64_t el = g_get_monotonic_time() - R.t0;
-    uint64_t due = (uint64_t)((double)el * R.cfg.rate / 1e6);
-    uint64_t burst_cap = (uint64_t)R.cfg.rate / 100 + 1; /* at most 10 ms worth per tick */
-    uint64_t n = due > R.sent + R.send_errors ? due - R.sent - R.send_errors : 0;
+    mb_lane *L = data;
+    int64_t el = g_get_monotonic_time() - L->t0;
+    uint64_t due = (uint64_t)((double)el * L->rate / 1e6);
+    uint64_t burst_cap = (uint64_t)L->rate / 100 + 1; /* at most 10 ms worth per tick */
+    uint64_t done = L->sent + L->send_errors;
+    uint64_t n = due > done ? due - done : 0;
     if (n > burst_cap) {
-        R.ticks_behind++;
+        L->ticks_behind++;
         /* Forget what could not be sent in time rather than bursting it later. */
-        R.t0 += (int64_t)((double)(n - burst_cap) * 1e6 / R.cfg.rate);
+        L->t0 += (int64_t)((double)(n - burst_cap) * 1e6 / L->rate);
         n = burst_cap;
     }
     for (uint64_t i = 0; i < n; i++)
-        send_one(R.live[R.rr++ % (size_t)R.n_live]);
+        send_one(L, L->live[L->rr++ % (size_t)L->n_live]);
     return G_SOURCE_CONTINUE;
 }
 
 static void pacer_start(void *arg)
 {
-    R.t0 = g_get_monotonic_time();
-    R.pacer = g_timeout_source_new(1);
-    g_source_set_priority(R.pacer, G_PRIORITY_HIGH);
-    g_source_set_callback(R.pacer, pacer_tick, NULL, NULL);
-    g_source_attach(R.pacer, loop_context(R.loop));
+    mb_lane *L = arg;
+    if (L->n_live == 0)
+        return;
+    L->t0 = g_get_monotonic_time();
+    L->pacer = g_timeout_source_new(1);
+    g_source_set_priority(L->pacer, G_PRIORITY_HIGH);
+    g_source_set_callback(L->pacer, pacer_tick, L, NULL);
+    g_source_attach(L->pacer, loop_context(L->loop));
 }
 
 static void pacer_stop(void *arg)
 {
-    if (R.pacer) {
-        g_source_destroy(R.pacer);
-        g_source_unref(R.pacer);
-        R.pacer = NULL;
+    mb_lane *L = arg;
+    if (L->pacer) {
+        g_source_destroy(L->pacer);
+        g_source_unref(L->pacer);
+        L->pacer = NULL;
     }
+}
+
+static void for_each_lane(loop_fn fn)
+{
+    for (int i = 0; i < R.n_lanes; i++)
+        loop_invoke_sync(R.lanes[i].loop, fn, &R.lanes[i]);
 }
 
 /* ---- CPU accounting ---- */
 
 typedef struct mb_snap {
     int64_t t_us;
-    uint64_t sent, echoed, bad, send_errors;
+    uint64_t sent, echoed, bad, send_errors, ticks_behind;
     double server_cpu_s;      /* utime+stime, /proc/<pid>/stat */
     double client_cpu_s;
     uint64_t sys_busy, sys_total; /* /proc/stat jiffies, all cores */
@@ -264,24 +287,34 @@ static double self_cpu_seconds(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
+typedef struct mb_snap_call {
+    mb_lane *lane;
+    mb_snap *snap;
+} mb_snap_call;
+
 static void snap_on_loop(void *arg)
 {
-    mb_snap *sn = arg;
-    sn->t_us = g_get_monotonic_time();
-    sn->sent = R.sent;
-    sn->echoed = R.echoed;
-    sn->bad = R.bad;
-    sn->send_errors = R.send_errors;
-    R.measuring = sn->measuring;
+    mb_snap_call *c = arg;
+    mb_lane *L = c->lane;
+    c->snap->sent += L->sent;
+    c->snap->echoed += L->echoed;
+    c->snap->bad += L->bad;
+    c->snap->send_errors += L->send_errors;
+    c->snap->ticks_behind += L->ticks_behind;
+    L->measuring = c->snap->measuring;
 }
 
 static void snapshot(mb_snap *sn, bool measuring_after)
 {
-    sn->measuring = measuring_after;
+    *sn = (mb_snap){.measuring = measuring_after};
     sn->server_cpu_s = R.cfg.server_pid > 0 ? proc_cpu_seconds(R.cfg.server_pid) : -1;
     sn->client_cpu_s = self_cpu_seconds();
     system_jiffies(&sn->sys_busy, &sn->sys_total);
-    loop_invoke_sync(R.loop, snap_on_loop, sn);
+    sn->t_us = g_get_monotonic_time();
+    for (int i = 0; i < R.n_lanes; i++) {
+        mb_snap_call c = {.lane = &R.lanes[i], .snap = sn};
+        loop_invoke_sync(R.lanes[i].loop, snap_on_loop, &c);
+    }
 }
 
 /* ---- statistics ---- */
@@ -368,8 +401,19 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
     double pps_core = us_pp > 0 ? 1e6 / us_pp : 0;
     double sys_busy = b->sys_total > a->sys_total
         ? 100.0 * (double)(b->sys_busy - a->sys_busy) / (double)(b->sys_total - a->sys_total) : 0;
-    qsort(R.lat, R.n_lat, sizeof *R.lat, cmp_u32);
-    double l50 = pct_u32(R.lat, R.n_lat, 50), l99 = pct_u32(R.lat, R.n_lat, 99);
+    size_t n_lat = 0;
+    for (int i = 0; i < R.n_lanes; i++)
+        n_lat += R.lanes[i].n_lat;
+    uint32_t *lat = malloc((n_lat + 1) * sizeof *lat);
+    size_t k = 0;
+    for (int i = 0; lat && i < R.n_lanes; i++) {
+        memcpy(lat + k, R.lanes[i].lat, R.lanes[i].n_lat * sizeof *lat);
+        k += R.lanes[i].n_lat;
+    }
+    n_lat = lat ? n_lat : 0;
+    qsort(lat, n_lat, sizeof *lat, cmp_u32);
+    double l50 = pct_u32(lat, n_lat, 50), l99 = pct_u32(lat, n_lat, 99);
+    free(lat);
     int prof = R.n_live ? R.live[0]->srtp_profile : 0;
     bool mixed = false;
     for (int i = 1; i < R.n_live; i++)
@@ -378,9 +422,9 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
     printf("== media_bench [%s] http://%s:%u%s pid %d\n", cfg->label, cfg->url.host,
            cfg->url.port, cfg->url.path, cfg->server_pid);
     printf("load: %d/%d sessions up, %d pkt/s total (video %d B payload, audio %d B at %d/s "
-           "per session), window %.2f s after %.1f s warm-up\n", R.n_live, R.n_sessions,
-           cfg->rate, cfg->video_payload, cfg->audio_payload, cfg->audio_pps, win,
-           cfg->warmup_s);
+           "per session), window %.2f s after %.1f s warm-up, %d client loops\n", R.n_live,
+           R.n_sessions, cfg->rate, cfg->video_payload, cfg->audio_payload, cfg->audio_pps,
+           win, cfg->warmup_s, R.n_lanes);
     printf("srtp: %s%s\n", profile_name(prof), mixed ? " (mixed across sessions)" : "");
     printf("create->webrtcup: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
            "(create->answer p50 %.1f ms, our DTLS up p50 %.1f ms)\n",
@@ -390,12 +434,25 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
            sent ? 100.0 * (1.0 - (double)echoed / (double)sent) : 100.0);
     printf("whole run: sent %" PRIu64 ", echoed %" PRIu64 " (after 1 s drain), loss %.3f %%, "
            "bad echoes %" PRIu64 ", send errors %" PRIu64 ", pacer fell behind %" PRIu64
-           " times\n", c->sent, c->echoed, loss_run, c->bad, c->send_errors, R.ticks_behind);
+           " times\n", c->sent, c->echoed, loss_run, c->bad, c->send_errors, c->ticks_behind);
     printf("server CPU: %.3f s in %.2f s (%.1f %% of one core) -> %.2f us per forwarded "
            "packet, %.0f packets/s per core\n", srv, win, 100.0 * srv / win, us_pp, pps_core);
     printf("client CPU: %.3f s (%.1f %% of one core); machine busy %.1f %% of all cores\n",
            cli, 100.0 * cli / win, sys_busy);
-    printf("latency send->echo: p50 %.0f us, p99 %.0f us (%zu samples)\n", l50, l99, R.n_lat);
+    printf("latency send->echo: p50 %.0f us, p99 %.0f us (%zu samples)\n", l50, l99, n_lat);
+    uint64_t rtcp = 0, dropped = 0, min_e = UINT64_MAX, max_e = 0;
+    for (int i = 0; i < R.n_live; i++) {
+        mb_session *s = R.live[i];
+        peer_stats ps;
+        peer_get_stats(s->peer, &ps);
+        rtcp += s->rtcp_in;
+        dropped += ps.dropped_in;
+        min_e = s->echoed < min_e ? s->echoed : min_e;
+        max_e = s->echoed > max_e ? s->echoed : max_e;
+    }
+    printf("client side: RTCP in %" PRIu64 ", undecryptable/dropped in %" PRIu64
+           ", echoed per session min %" PRIu64 " max %" PRIu64 "\n", rtcp, dropped, min_e,
+           max_e);
     printf("RESULT label=%s sessions_up=%d sessions=%d rate=%d sent=%" PRIu64
            " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f "
            "pps_per_core=%.0f webrtcup_p50_ms=%.1f webrtcup_p99_ms=%.1f lat_p50_us=%.0f "
@@ -419,7 +476,8 @@ static void start_sessions(void)
         mb_session *s = &R.sessions[i];
         s->index = i;
         s->cfg = cfg;
-        s->loop = R.loop;
+        s->lane = &R.lanes[i % R.n_lanes];
+        s->loop = s->lane->loop;
         s->audio_ssrc = g_random_int() | 1u;
         s->video_ssrc = g_random_int() | 2u;
         s->a_seq = (uint16_t)g_random_int();
@@ -448,14 +506,19 @@ static void start_sessions(void)
     }
     g_mutex_unlock(&g_mu);
     R.live = calloc((size_t)cfg->sessions, sizeof *R.live);
+    for (int i = 0; i < R.n_lanes; i++)
+        R.lanes[i].live = calloc((size_t)cfg->sessions, sizeof *R.lanes[i].live);
     for (int i = 0; i < cfg->sessions; i++) {
         mb_session *s = &R.sessions[i];
-        if (atomic_load(&s->ready))
+        if (atomic_load(&s->ready)) {
             R.live[R.n_live++] = s;
-        else
+            s->lane->live[s->lane->n_live++] = s;
+        } else
             fprintf(stderr, "media_bench: session %d failed: %s\n", i,
                     s->error[0] ? s->error : "not started / no result");
     }
+    for (int i = 0; i < R.n_lanes && R.n_live > 0; i++)
+        R.lanes[i].rate = (int)((int64_t)cfg->rate * R.lanes[i].n_live / R.n_live);
 }
 
 static void stop_sessions(void)
@@ -490,6 +553,7 @@ static void usage(FILE *f)
         "                        tests/tools/netns.sh use 127.0.0.2: Janus gathers only there\n"
         "                        and cannot send from 127.0.0.2 to 127.0.0.1)\n"
         "  --srtp-profiles P     OpenSSL SRTP profile list our peer offers (default: peer's)\n"
+        "  --client-loops N      loop threads of this client (default 2)\n"
         "  --plugin NAME         (default janus.plugin.echotest)\n"
         "  --label NAME          label of the RESULT line (default server)\n"
         "  --verbose\n");
@@ -503,12 +567,12 @@ static int parse_options(int argc, char **argv, mb_config *c)
         {"warmup", 1, 0, 'w'}, {"duration", 1, 0, 'd'}, {"setup-parallel", 1, 0, 'P'},
         {"setup-timeout", 1, 0, 'T'}, {"bind-ip", 1, 0, 'b'}, {"srtp-profiles", 1, 0, 's'},
         {"plugin", 1, 0, 'g'}, {"label", 1, 0, 'l'}, {"verbose", 0, 0, 'v'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"client-loops", 1, 0, 'L'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *url = "http://127.0.0.1:8088/janus";
     *c = (mb_config){.plugin = "janus.plugin.echotest", .sessions = 10, .setup_parallel = 1,
                      .rate = 20000, .audio_pps = 50, .video_payload = 1200,
                      .audio_payload = 100, .warmup_s = 2, .duration_s = 10,
-                     .setup_timeout_ms = 15000, .label = "server"};
+                     .setup_timeout_ms = 15000, .client_loops = 2, .label = "server"};
     c->peer = (peer_config){.bind_ips = "127.0.0.1", .allow_loopback = true, .ipv6 = false};
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -529,6 +593,7 @@ static int parse_options(int argc, char **argv, mb_config *c)
         case 'g': c->plugin = optarg; break;
         case 'l': c->label = optarg; break;
         case 'v': c->verbose = true; break;
+        case 'L': c->client_loops = atoi(optarg); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -543,7 +608,8 @@ static int parse_options(int argc, char **argv, mb_config *c)
         c->duration_s <= 0 || c->warmup_s < 0 || c->audio_payload < (int)MB_HDR_BYTES ||
         c->video_payload < (int)MB_HDR_BYTES || c->audio_payload > (int)MB_MAX_PAYLOAD ||
         c->video_payload > (int)MB_MAX_PAYLOAD || c->audio_payload == c->video_payload ||
-        c->audio_pps < 0 || c->audio_pps >= c->rate / c->sessions) {
+        c->audio_pps < 0 || c->audio_pps >= c->rate / c->sessions || c->client_loops < 1 ||
+        c->client_loops > 16) {
         fprintf(stderr, "media_bench: inconsistent options\n");
         usage(stderr);
         return -1;
@@ -566,19 +632,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "media_bench: peer_global_init failed\n");
         return 1;
     }
-    loop_pool_t *pool = loop_pool_create(1);
-    R.loop = loop_pool_get(pool, 0);
+    R.n_lanes = R.cfg.client_loops;
+    R.pool = loop_pool_create(R.n_lanes);
+    R.lanes = calloc((size_t)R.n_lanes, sizeof *R.lanes);
+    for (int i = 0; i < R.n_lanes; i++)
+        R.lanes[i].loop = loop_pool_get(R.pool, i);
 
     start_sessions();
     int rc = 1;
     if (R.n_live > 0) {
         mb_snap a, b, c;
-        loop_invoke_sync(R.loop, pacer_start, NULL);
+        for_each_lane(pacer_start);
         g_usleep((gulong)(R.cfg.warmup_s * 1e6));
         snapshot(&a, true);
         g_usleep((gulong)(R.cfg.duration_s * 1e6));
         snapshot(&b, false);
-        loop_invoke_sync(R.loop, pacer_stop, NULL);
+        for_each_lane(pacer_stop);
         g_usleep(G_USEC_PER_SEC);
         snapshot(&c, false);
         report(&a, &b, &c);
@@ -587,9 +656,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "media_bench: no session came up\n");
     }
     stop_sessions();
-    loop_pool_destroy(pool);
+    loop_pool_destroy(R.pool);
     peer_global_deinit();
-    free(R.lat);
+    for (int i = 0; i < R.n_lanes; i++) {
+        free(R.lanes[i].lat);
+        free(R.lanes[i].live);
+    }
+    free(R.lanes);
     free(R.live);
     free(R.sessions);
     return rc;

@@ -9,8 +9,9 @@
  *  - media_bench.c: options, the load generator (paced on the client's loop thread), echo
  *    verification, server CPU sampling and the report.
  *
- * Threads: the main thread; one signalling thread per session (mbs_thread); one client
- * loop thread (core/loop.h) that owns every peer, sends, and receives. Fields marked
+ * Threads: the main thread; one signalling thread per session (mbs_thread); a few client
+ * loop threads (core/loop.h, --client-loops), each owning its sessions' peers and sending
+ * and receiving for them. Fields marked
  * "loop" are only touched on the loop thread; "atomic" ones are shared.
  */
 #ifndef PARLEY_BENCH_MEDIA_BENCH_H
@@ -43,6 +44,7 @@ typedef struct mb_config {
     int audio_payload;
     double warmup_s, duration_s;
     int setup_timeout_ms;
+    int client_loops;    /* loop threads of this client; sessions are spread over them */
     peer_config peer;
     int server_pid;
     const char *label;
@@ -53,6 +55,7 @@ typedef struct mb_session {
     int index;
     const mb_config *cfg;
     loop_t *loop;
+    struct mb_lane *lane; /* the data-path state of that loop (media_bench.c) */
     peer_t *peer;
     uint64_t session_id, handle_id;
 
