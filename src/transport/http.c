@@ -469,6 +469,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     reply_unref(r);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];

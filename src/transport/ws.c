@@ -627,6 +627,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return rc;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
