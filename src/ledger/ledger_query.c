@@ -72,10 +72,11 @@ int ledger_transactions_db(sqlite3 *db, uint64_t user_id, int64_t before, size_t
                         " JOIN ledger_accounts ta ON ta.id = t.to_account"
                         " WHERE (t.from_account IN (SELECT id FROM ledger_accounts WHERE owner=?1)"
                         "  OR t.to_account IN (SELECT id FROM ledger_accounts WHERE owner=?1))"
-                        " AND (?2 = 0 OR t.id < ?2) ORDER BY t.id DESC LIMIT ?3", &st))
+                        " AND t.id < ?2 ORDER BY t.id DESC LIMIT ?3", &st))
         return LEDGER_EDB;
     sqlite3_bind_int64(st, 1, (int64_t)user_id);
-    sqlite3_bind_int64(st, 2, before);
+    /* a plain range (not "?2 = 0 OR ...") lets both indexes (account, id) bound the scan */
+    sqlite3_bind_int64(st, 2, before ? before : INT64_MAX);
     sqlite3_bind_int64(st, 3, (int64_t)limit + 1); /* one more tells whether a page follows */
     size_t n = 0;
     bool more = false;

@@ -355,6 +355,15 @@ static void store_reader_give(store_t *s, sqlite3 *db)
     pthread_mutex_unlock(&s->rmu);
 }
 
+static void store_reader_drop(store_t *s, sqlite3 *db)
+{
+    store_close_db(db);
+    pthread_mutex_lock(&s->rmu);
+    s->nopen--;
+    pthread_cond_signal(&s->rcond);
+    pthread_mutex_unlock(&s->rmu);
+}
+
 int store_read(store_t *s, store_read_fn fn, void *arg)
 {
     if (!s || !fn)
@@ -367,8 +376,14 @@ int store_read(store_t *s, store_read_fn fn, void *arg)
         rc = STORE_EIO;
     } else {
         rc = fn(db, arg);
-        if (!sqlite3_get_autocommit(db))
-            store_exec(db, "COMMIT");
+        if (!sqlite3_get_autocommit(db) && store_exec(db, "COMMIT") != SQLITE_OK)
+            store_exec(db, "ROLLBACK");
+    }
+    if (!sqlite3_get_autocommit(db)) {
+        /* fn left the connection unusable (a statement still running): never pool it */
+        LOG_WARN("store", "dropping a reader stuck in a transaction: %s", sqlite3_errmsg(db));
+        store_reader_drop(s, db);
+        return rc;
     }
     store_reader_give(s, db);
     return rc;
