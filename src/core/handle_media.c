@@ -38,8 +38,8 @@ static const char *const ext_uris[HMEDIA_EXT_COUNT] = {
 /* Immutable once published to the loop. */
 typedef struct media_tables {
     int8_t pt_kind[128];         /* -1 unknown, else plugin_media_kind */
-    uint8_t ext_in[256];         /* negotiated id -> canonical id (0 drops) */
-    uint8_t ext_out[256];        /* canonical id -> negotiated id (0 drops) */
+    uint8_t ext_in[2][256];      /* per kind: negotiated id -> canonical id (0 drops) */
+    uint8_t ext_out[2][256];     /* per kind: canonical id -> negotiated id (0 drops) */
     bool has_kind[2];
     char mid[2][64];             /* mid of the first audio / video m-line */
 } media_tables;
@@ -250,7 +250,7 @@ static void on_rtp(void *user, uint8_t *buf, size_t len)
         m->receiving[kind] = true;
         push_media_event(m, kind, true);
     }
-    if (v.extension && rtp_ext_remap(buf, len, t->ext_in) < 0)
+    if (v.extension && rtp_ext_remap(buf, len, t->ext_in[kind]) < 0)
         return;
     void *ps = plugin_session_of(m);
     const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
@@ -317,6 +317,49 @@ static void apply_tables(void *arg)
     free(sw);
 }
 
+/* The canonical id of uri, or 0. */
+static int canonical_ext(const char *uri)
+{
+    for (int c = 1; c < HMEDIA_EXT_COUNT; c++)
+        if (strcmp(uri, ext_uris[c]) == 0)
+            return c;
+    return 0;
+}
+
+/* True when id names another URI in some other m-line of the session. Some stacks (aiortc
+ * 1.4) keep one id map per transport, so an id reused for two URIs across a BUNDLE group is
+ * read with the wrong meaning there; we never send such an extension. */
+static bool ext_id_ambiguous(const sdp_session *s, uint16_t id, const char *uri)
+{
+    for (size_t i = 0; i < s->n_media; i++) {
+        const sdp_media *md = &s->media[i];
+        if (md->rejected)
+            continue;
+        for (size_t e = 0; e < md->n_extmaps; e++)
+            if (md->extmaps[e].id == id && strcmp(md->extmaps[e].uri, uri) != 0)
+                return true;
+    }
+    return false;
+}
+
+static void add_media_tables(media_tables *t, const sdp_session *s, const sdp_media *md, int kind)
+{
+    if (!t->has_kind[kind] && md->mid)
+        g_strlcpy(t->mid[kind], md->mid, sizeof t->mid[kind]);
+    t->has_kind[kind] = true;
+    for (size_t p = 0; p < md->n_payloads; p++)
+        t->pt_kind[md->payloads[p].pt & 0x7f] = (int8_t)kind;
+    for (size_t e = 0; e < md->n_extmaps; e++) {
+        const sdp_extmap *x = &md->extmaps[e];
+        int c = x->id < 256 ? canonical_ext(x->uri) : 0;
+        if (!c)
+            continue;
+        t->ext_in[kind][x->id] = (uint8_t)c;
+        if (!ext_id_ambiguous(s, x->id, x->uri))
+            t->ext_out[kind][c] = (uint8_t)x->id;
+    }
+}
+
 static media_tables *build_tables(const sdp_session *s)
 {
     media_tables *t = calloc(1, sizeof *t);
@@ -325,23 +368,11 @@ static media_tables *build_tables(const sdp_session *s)
         const sdp_media *md = &s->media[i];
         if (md->rejected || (md->type != SDP_MEDIA_AUDIO && md->type != SDP_MEDIA_VIDEO))
             continue;
-        int kind = md->type == SDP_MEDIA_VIDEO ? PLUGIN_MEDIA_VIDEO : PLUGIN_MEDIA_AUDIO;
-        if (!t->has_kind[kind] && md->mid)
-            g_strlcpy(t->mid[kind], md->mid, sizeof t->mid[kind]);
-        t->has_kind[kind] = true;
-        for (size_t p = 0; p < md->n_payloads; p++)
-            t->pt_kind[md->payloads[p].pt & 0x7f] = (int8_t)kind;
-        for (size_t e = 0; e < md->n_extmaps; e++) {
-            for (int c = 1; c < HMEDIA_EXT_COUNT; c++) {
-                if (md->extmaps[e].id < 256 && strcmp(md->extmaps[e].uri, ext_uris[c]) == 0) {
-                    t->ext_in[md->extmaps[e].id] = (uint8_t)c;
-                    t->ext_out[c] = (uint8_t)md->extmaps[e].id;
-                }
-            }
-        }
+        add_media_tables(t, s, md, md->type == SDP_MEDIA_VIDEO ? PLUGIN_MEDIA_VIDEO : PLUGIN_MEDIA_AUDIO);
     }
     /* The mid value names an m-line of the receiving PeerConnection: never relay it as is. */
-    t->ext_out[HMEDIA_EXT_MID] = 0;
+    t->ext_out[PLUGIN_MEDIA_AUDIO][HMEDIA_EXT_MID] = 0;
+    t->ext_out[PLUGIN_MEDIA_VIDEO][HMEDIA_EXT_MID] = 0;
     return t;
 }
 
@@ -684,7 +715,7 @@ void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *b
         return;
     if (rtp_set_ssrc(buf, len, m->out_ssrc[kind]) != 0)
         return;
-    if ((buf[0] & 0x10) && rtp_ext_remap(buf, len, m->tables->ext_out) < 0)
+    if ((buf[0] & 0x10) && rtp_ext_remap(buf, len, m->tables->ext_out[kind]) < 0)
         return;
     peer_send_rtp(m->peer, buf, len, len + PLUGIN_PACKET_HEADROOM);
 }
