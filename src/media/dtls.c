@@ -26,6 +26,10 @@
 #define DTLS_MTU 1200
 #define DTLS_READ_BUF 16384
 #define FP_MAX 64
+/* Retransmit timer: start at 250 ms (OpenSSL's default is 1 s, slow for a call set-up on a
+ * lossy path), double up to 4 s; OpenSSL gives up after 12 expiries (about 35 s). */
+#define DTLS_TIMER_INITIAL_US 250000u
+#define DTLS_TIMER_MAX_US 4000000u
 
 struct media_dtls {
     SSL *ssl;
@@ -249,6 +253,13 @@ static int verify_peer(int preverify_ok, X509_STORE_CTX *store)
 
 /* ---- per peer ---- */
 
+static unsigned int next_timer_us(SSL *ssl, unsigned int timer_us)
+{
+    if (timer_us == 0)
+        return DTLS_TIMER_INITIAL_US;
+    return timer_us >= DTLS_TIMER_MAX_US / 2 ? DTLS_TIMER_MAX_US : timer_us * 2;
+}
+
 media_dtls *media_dtls_create(bool is_client, const char *remote_fingerprint,
                               const char *profiles, const media_dtls_callbacks *cb)
 {
@@ -279,6 +290,7 @@ media_dtls *media_dtls_create(bool is_client, const char *remote_fingerprint,
     BIO_set_data(wbio, d);
     SSL_set_bio(d->ssl, d->rbio, wbio);
     DTLS_set_link_mtu(d->ssl, DTLS_MTU);
+    DTLS_set_timer_cb(d->ssl, next_timer_us);
     if (is_client)
         SSL_set_connect_state(d->ssl);
     else
