@@ -98,6 +98,13 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(5)
 
+    def sanitizer_clean(self):
+        """A sanitizer build reports memory errors and leaks in the log: any is a failure."""
+        with open(self.log_path, errors="replace") as f:
+            bad = [l for l in f if "AddressSanitizer" in l or "LeakSanitizer" in l or
+                   "runtime error:" in l]
+        check(not bad, f"{self.name}: sanitizer report in the server log: {bad[:3]}")
+
     def kill9(self):
         self.proc.kill()
         self.proc.wait(5)
@@ -542,6 +549,8 @@ def run_main():
         r = expect(call(f"{s.base}/me", token=caller["access_token"]), 200, what="after restart")
         check(r.json["user"]["display_name"] == "Caller \u2603", "data persisted")
         check(wallet(s, caller["access_token"])["available"] == 1300, "wallet persisted")
+        s.stop()
+        s.sanitizer_clean()
     except BaseException:
         print(f"--- last 50 lines of the main server log ({s.log_path}) ---", file=sys.stderr)
         print(s.tail(), file=sys.stderr)
@@ -627,6 +636,8 @@ def run_hook():
         check(statuses == [401, 401, 401, 401, 429], f"limited after 5 attempts: {statuses}")
         r = call(lg, "POST", {"email": "payer@example.com", "password": PASSWORD, "device_id": "d"})
         check(r.status == 429, "even the right password waits")
+        s.stop()
+        s.sanitizer_clean()
     except BaseException:
         print(f"--- last 50 lines of the hook server log ({s.log_path}) ---", file=sys.stderr)
         print(s.tail(), file=sys.stderr)
@@ -681,6 +692,8 @@ def run_crash():
                   r.headers.get("Idempotent-Replayed") == "true", f"replay {key}: {r}")
         check(wallet(s, tok)["available"] == w["available"], "replays credit nothing")
         ledger_ok(s, "after replays")
+        s.stop()
+        s.sanitizer_clean()
         print(f"crash: {len(acked)} purchases acknowledged before kill -9, "
               f"{len(txns)} present after restart", flush=True)
     except BaseException:
