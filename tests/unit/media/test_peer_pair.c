@@ -35,6 +35,8 @@ typedef struct side {
     uint16_t open_sid;
     int texts, binaries, empties, data_bad;
     int gathered;
+    size_t big_len;
+    int big_ok;
     char last_text[128];
 } side;
 
@@ -161,6 +163,12 @@ static void on_data(void *user, uint16_t sid, const char *label, bool binary, co
     g_mutex_lock(&m);
     if (len == 0) {
         s->empties++;
+    } else if (binary && len > 3000) {
+        bool ok = true;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = buf[i] == (uint8_t)(i * 7 + (i >> 11));
+        s->big_len = len;
+        s->big_ok += ok;
     } else if (binary) {
         bool ok = len == 3000;
         for (size_t i = 0; ok && i < len; i++)
@@ -290,6 +298,7 @@ static bool opened_twice(side *a, side *b) { return a->opens >= 2 && b->opens >=
 static bool texts_in(side *a, side *b) { return b->texts >= 1 && b->empties >= 1; }
 static bool binaries_in(side *a, side *b) { return a->binaries >= 1; }
 static bool text_back(side *a, side *b) { return a->texts >= 1; }
+static bool big_in(side *a, side *b) { return b->big_ok >= 1; }
 
 static void exchange_media(side *a, side *b)
 {
@@ -350,6 +359,16 @@ static void exchange_data(side *a, side *b)
     CHECK(wait_for(text_back, a, b));
     CHECK_STR(a->last_text, "ok");
     CHECK_INT(send_data(a, "nope", false, "x", 1), 1);   /* unknown label is refused */
+
+    /* A message far above the SCTP fragment size (browsers allow 256 KiB): reassembled. */
+    size_t big = 200000;
+    uint8_t *huge = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        huge[i] = (uint8_t)(i * 7 + (i >> 11));
+    CHECK_INT(send_data(a, "chat", true, huge, big), 0);
+    CHECK(wait_for(big_in, a, b));
+    CHECK_INT(b->big_len, big);
+    free(huge);
 }
 
 static bool regathered(side *a, side *b) { return a->gathered >= 2 && b->gathered >= 2; }
