@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "proto/rtp.h"
@@ -399,6 +400,7 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
     double cli = b->client_cpu_s - a->client_cpu_s;
     double us_pp = echoed ? srv * 1e6 / (double)echoed : 0;
     double pps_core = us_pp > 0 ? 1e6 / us_pp : 0;
+    double us_sent = sent ? srv * 1e6 / (double)sent : 0;
     double sys_busy = b->sys_total > a->sys_total
         ? 100.0 * (double)(b->sys_busy - a->sys_busy) / (double)(b->sys_total - a->sys_total) : 0;
     size_t n_lat = 0;
@@ -436,7 +438,8 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
            "bad echoes %" PRIu64 ", send errors %" PRIu64 ", pacer fell behind %" PRIu64
            " times\n", c->sent, c->echoed, loss_run, c->bad, c->send_errors, c->ticks_behind);
     printf("server CPU: %.3f s in %.2f s (%.1f %% of one core) -> %.2f us per forwarded "
-           "packet, %.0f packets/s per core\n", srv, win, 100.0 * srv / win, us_pp, pps_core);
+           "packet, %.0f packets/s per core (%.2f us per packet sent)\n", srv, win,
+           100.0 * srv / win, us_pp, pps_core, us_sent);
     printf("client CPU: %.3f s (%.1f %% of one core); machine busy %.1f %% of all cores\n",
            cli, 100.0 * cli / win, sys_busy);
     printf("latency send->echo: p50 %.0f us, p99 %.0f us (%zu samples)\n", l50, l99, n_lat);
@@ -454,10 +457,10 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
            ", echoed per session min %" PRIu64 " max %" PRIu64 "\n", rtcp, dropped, min_e,
            max_e);
     printf("RESULT label=%s sessions_up=%d sessions=%d rate=%d sent=%" PRIu64
-           " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f "
+           " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f us_per_sent=%.3f "
            "pps_per_core=%.0f webrtcup_p50_ms=%.1f webrtcup_p99_ms=%.1f lat_p50_us=%.0f "
            "lat_p99_us=%.0f client_cpu_pct=%.1f machine_busy_pct=%.1f srtp=%s\n",
-           cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp,
+           cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp, us_sent,
            pps_core, su.up_p50, su.up_p99, l50, l99, 100.0 * cli / win, sys_busy,
            profile_name(prof));
     fflush(stdout);
@@ -532,6 +535,26 @@ static void stop_sessions(void)
         if (s->peer)
             peer_unref(s->peer);
     }
+}
+
+/* The client must not be where packets are lost: its peers' UDP sockets (libnice's, so
+ * reached by descriptor) get 4 MB buffers (capped by net.core.[rw]mem_max), so a scheduling
+ * hiccup of this client on a shared machine does not drop echoes. The server's sockets are
+ * left as the server made them. */
+static int enlarge_client_sockets(void)
+{
+    int n = 0, size = 4 * 1024 * 1024;
+    long max_fd = sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 4096); fd++) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        n++;
+    }
+    return n;
 }
 
 /* ---- options ---- */
@@ -642,6 +665,9 @@ int main(int argc, char **argv)
     int rc = 1;
     if (R.n_live > 0) {
         mb_snap a, b, c;
+        int nsock = enlarge_client_sockets();
+        if (R.cfg.verbose)
+            fprintf(stderr, "media_bench: %d client UDP sockets enlarged\n", nsock);
         for_each_lane(pacer_start);
         g_usleep((gulong)(R.cfg.warmup_s * 1e6));
         snapshot(&a, true);
