@@ -3,7 +3,9 @@
  */
 #include "media/ice.h"
 
+#include <netdb.h>
 #include <nice/agent.h>
+#include <sys/socket.h>
 #include <nice/interfaces.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -125,6 +127,72 @@ static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, 
     media_ice *ice = data;
     if (!ice->stopped && ice->cb.recv)
         ice->cb.recv(ice->cb.user, (const uint8_t *)buf, len);
+}
+
+/* ---- server addresses ---- */
+
+#define RESOLVE_TTL_US (300 * G_TIME_SPAN_SECOND)
+
+typedef struct resolved {
+    char ip[64];
+    gint64 at;
+} resolved;
+
+static GMutex resolve_lock;
+static GHashTable *resolve_cache;   /* host -> resolved */
+
+static bool lookup(const char *host, char *out, size_t cap)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return false;
+    /* Prefer IPv4: TURN/STUN servers are reached from any host candidate family libnice
+     * pairs with, and IPv4 is the one every deployment has. */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    bool ok = getnameinfo(pick->ai_addr, pick->ai_addrlen, out, (socklen_t)cap, NULL, 0,
+                          NI_NUMERICHOST) == 0;
+    freeaddrinfo(res);
+    return ok;
+}
+
+bool media_ice_resolve(const char *host, char *out, size_t cap)
+{
+    NiceAddress addr;
+    if (!host || !*host)
+        return false;
+    if (nice_address_set_from_string(&addr, host)) {
+        g_strlcpy(out, host, cap);
+        return true;
+    }
+    gint64 now = g_get_monotonic_time();
+    g_mutex_lock(&resolve_lock);
+    if (!resolve_cache)
+        resolve_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    resolved *r = g_hash_table_lookup(resolve_cache, host);
+    bool fresh = r && now - r->at < RESOLVE_TTL_US;
+    if (fresh)
+        g_strlcpy(out, r->ip, cap);
+    g_mutex_unlock(&resolve_lock);
+    if (fresh)
+        return true;
+    char ip[64];
+    if (!lookup(host, ip, sizeof ip)) {
+        LOG_WARN("ice", "cannot resolve '%s'", host);
+        return false;
+    }
+    g_mutex_lock(&resolve_lock);
+    r = g_new0(resolved, 1);
+    g_strlcpy(r->ip, ip, sizeof r->ip);
+    r->at = now;
+    g_hash_table_replace(resolve_cache, g_strdup(host), r);
+    g_mutex_unlock(&resolve_lock);
+    g_strlcpy(out, ip, cap);
+    return true;
 }
 
 /* ---- set up ---- */

@@ -70,6 +70,12 @@ void media_ice_remote_candidates_done(media_ice *ice);
 int media_ice_restart(media_ice *ice, const char *ufrag, const char *pwd);
 int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len);
 
+/* STUN/TURN servers must be IP addresses for libnice. Returns host itself when it is an IP
+ * literal, else a cached address from getaddrinfo (the cache lives 5 minutes; a lookup
+ * blocks the calling thread, so it is done in peer_create, never on a loop). Writes into out;
+ * false when unresolvable. Any thread. */
+bool media_ice_resolve(const char *host, char *out, size_t cap);
+
 /* Rewrites the address of a host candidate line for NAT 1:1 (sans-IO helper, exposed for
  * tests). Returns false when the line is not a host candidate or does not fit in out. */
 bool media_ice_rewrite_host(const char *candidate, const char *public_ip, char *out, size_t cap);

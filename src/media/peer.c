@@ -532,8 +532,11 @@ peer_t *peer_create(loop_t *loop, const peer_config *cfg, const peer_callbacks *
     p->loop = loop;
     p->cfg = *cfg;
     p->cfg.bind_ips = keep(p, 0, cfg->bind_ips);
-    p->cfg.stun_host = keep(p, 1, cfg->stun_host);
-    p->cfg.turn_host = keep(p, 2, cfg->turn_host);
+    char ip[64];
+    p->cfg.stun_host = cfg->stun_host && media_ice_resolve(cfg->stun_host, ip, sizeof ip)
+                           ? keep(p, 1, ip) : NULL;
+    p->cfg.turn_host = cfg->turn_host && media_ice_resolve(cfg->turn_host, ip, sizeof ip)
+                           ? keep(p, 2, ip) : NULL;
     p->cfg.turn_user = keep(p, 3, cfg->turn_user);
     p->cfg.turn_pwd = keep(p, 4, cfg->turn_pwd);
     p->cfg.nat_1_1_ip = keep(p, 5, cfg->nat_1_1_ip);

@@ -42,6 +42,20 @@ static void test_credentials(void)
     CHECK(strspn(p1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == strlen(p1));
 }
 
+static void test_resolve(void)
+{
+    char out[64];
+    CHECK(media_ice_resolve("192.0.2.1", out, sizeof out));
+    CHECK_STR(out, "192.0.2.1");
+    CHECK(media_ice_resolve("2001:db8::1", out, sizeof out));
+    CHECK_STR(out, "2001:db8::1");
+    CHECK(media_ice_resolve("localhost", out, sizeof out));
+    CHECK(strcmp(out, "127.0.0.1") == 0 || strcmp(out, "::1") == 0);
+    CHECK(media_ice_resolve("localhost", out, sizeof out));   /* from the cache */
+    CHECK(!media_ice_resolve("no-such-host.invalid", out, sizeof out));
+    CHECK(!media_ice_resolve("", out, sizeof out));
+}
+
 static GMutex m;
 static GCond c;
 static bool gathered;
@@ -106,6 +120,7 @@ int main(void)
 {
     test_rewrite();
     test_credentials();
+    test_resolve();
     CHECK_INT(peer_global_init(), PEER_OK);
     loop_pool_t *pool = loop_pool_create(1);
     test_gather(pool);
