@@ -735,6 +735,14 @@ int peer_send_data(peer_t *p, const char *label, uint16_t stream_id, bool binary
     return r == MEDIA_SCTP_EINVAL ? PEER_EINVAL : r == MEDIA_SCTP_ESTATE ? PEER_ESTATE : PEER_EIO;
 }
 
+int peer_close_data_channel(peer_t *p, const char *label, uint16_t stream_id)
+{
+    if (!p->sctp || p->loop_closed)
+        return PEER_ESTATE;
+    int r = media_sctp_close_channel(p->sctp, label, stream_id);
+    return r == MEDIA_SCTP_OK ? PEER_OK : r == MEDIA_SCTP_EINVAL ? PEER_EINVAL : PEER_ESTATE;
+}
+
 peer_state peer_get_state(peer_t *p)
 {
     return (peer_state)atomic_load(&p->state);

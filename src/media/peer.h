@@ -152,6 +152,9 @@ int peer_send_rtcp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
  * the open is posted and 0 is returned.
  * data_open fires when the remote acknowledges it. */
 int peer_open_data_channel(peer_t *p, const char *label);
+/* Closes a data channel (label, or stream_id when label is NULL); data_close fires on both
+ * sides once the remote has reset its stream too. Loop thread only. */
+int peer_close_data_channel(peer_t *p, const char *label, uint16_t stream_id);
 /* Sends on an open data channel with that label (or stream_id when label is NULL). */
 int peer_send_data(peer_t *p, const char *label, uint16_t stream_id, bool binary,
                    const uint8_t *buf, size_t len);

@@ -27,6 +27,7 @@ typedef struct channel {
     uint16_t sid;
     ch_state state;
     bool ours;
+    bool closing;    /* we reset our outgoing stream; waiting for the remote's reset */
     uint8_t type;
     uint32_t reliability;
     char *label;
@@ -473,7 +474,8 @@ static void stream_reset(media_sctp *s, const struct sctp_stream_reset_event *ev
         if (!c)
             continue;
         uint16_t sid = c->sid;
-        reset_outgoing(s, sid);
+        if (!c->closing)
+            reset_outgoing(s, sid);
         if (s->cb.closed && !s->closed)
             s->cb.closed(s->cb.user, sid, c->label);
         if ((c = find_sid(s, sid)))
@@ -735,13 +737,29 @@ int media_sctp_open_channel(media_sctp *s, const char *label, const char *protoc
     return (int)sid;
 }
 
+int media_sctp_close_channel(media_sctp *s, const char *label, uint16_t sid)
+{
+    if (s->closed)
+        return MEDIA_SCTP_ESTATE;
+    channel *c = label ? find_label(s, label) : find_sid(s, sid);
+    if (!c || c->closing)
+        return MEDIA_SCTP_EINVAL;
+    if (c->state == CH_PENDING || !s->up) {
+        remove_channel(s, c);   /* never announced to the remote */
+        return MEDIA_SCTP_OK;
+    }
+    c->closing = true;
+    reset_outgoing(s, c->sid);
+    return MEDIA_SCTP_OK;
+}
+
 int media_sctp_send(media_sctp *s, const char *label, uint16_t sid, bool binary,
                     const uint8_t *buf, size_t len)
 {
     if (s->closed)
         return MEDIA_SCTP_ESTATE;
     channel *c = label ? find_label(s, label) : find_sid(s, sid);
-    if (!c)
+    if (!c || c->closing)
         return MEDIA_SCTP_EINVAL;
     if (c->state == CH_PENDING || !s->up)
         return MEDIA_SCTP_ESTATE;

@@ -70,6 +70,9 @@ bool media_sctp_is_up(const media_sctp *s);
 /* Opens an ordered reliable channel. Before the association is up the OPEN is queued and sent
  * when it comes up. Returns the stream id (>= 0) or a negative MEDIA_SCTP_E*. */
 int media_sctp_open_channel(media_sctp *s, const char *label, const char *protocol);
+/* Closes a channel (RFC 8831 6.7: we reset our outgoing stream, the remote resets its own;
+ * the closed callback fires when the remote's reset arrives). */
+int media_sctp_close_channel(media_sctp *s, const char *label, uint16_t sid);
 /* Sends one message on the channel with that label (or stream id when label is NULL). */
 int media_sctp_send(media_sctp *s, const char *label, uint16_t sid, bool binary,
                     const uint8_t *buf, size_t len);

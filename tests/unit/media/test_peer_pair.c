@@ -36,6 +36,8 @@ typedef struct side {
     int texts, binaries, empties, data_bad;
     int gathered;
     size_t big_len;
+    int closes;
+    char closed_label[64];
     int big_ok;
     char last_text[128];
 } side;
@@ -156,6 +158,16 @@ static void on_data_open(void *user, uint16_t sid, const char *label, const char
     g_mutex_unlock(&m);
 }
 
+static void on_data_close(void *user, uint16_t sid, const char *label)
+{
+    side *s = user;
+    g_mutex_lock(&m);
+    s->closes++;
+    g_strlcpy(s->closed_label, label, sizeof s->closed_label);
+    g_cond_broadcast(&c);
+    g_mutex_unlock(&m);
+}
+
 static void on_data(void *user, uint16_t sid, const char *label, bool binary, const uint8_t *buf,
                     size_t len)
 {
@@ -221,6 +233,13 @@ static void send_rtcp_job(void *arg)
     }
 }
 
+static void close_channel_job(void *arg)
+{
+    job *j = arg;
+    if (peer_close_data_channel(j->s->peer, j->label, 0) != PEER_OK)
+        j->failures++;
+}
+
 static void send_data_job(void *arg)
 {
     job *j = arg;
@@ -260,7 +279,8 @@ static void make_side(side *s, const char *name, loop_t *loop, const char *profi
     peer_config cfg = config(profiles);
     peer_callbacks cb = {.user = s, .local_candidate = on_candidate, .state_changed = on_state,
                          .gathering_done = on_gathered,
-                         .rtp = on_rtp, .rtcp = on_rtcp, .data_open = on_data_open, .data = on_data};
+                         .rtp = on_rtp, .rtcp = on_rtcp, .data_open = on_data_open, .data = on_data,
+                         .data_close = on_data_close};
     s->peer = peer_create(loop, &cfg, &cb);
 }
 
@@ -299,6 +319,7 @@ static bool texts_in(side *a, side *b) { return b->texts >= 1 && b->empties >= 1
 static bool binaries_in(side *a, side *b) { return a->binaries >= 1; }
 static bool text_back(side *a, side *b) { return a->texts >= 1; }
 static bool big_in(side *a, side *b) { return b->big_ok >= 1; }
+static bool both_closed(side *a, side *b) { return a->closes >= 1 && b->closes >= 1; }
 
 static void exchange_media(side *a, side *b)
 {
@@ -369,11 +390,22 @@ static void exchange_data(side *a, side *b)
     CHECK(wait_for(big_in, a, b));
     CHECK_INT(b->big_len, big);
     free(huge);
+
+    /* b closes "files" (stream reset both ways): both sides see it, sending on it fails. */
+    job jc = {.s = b, .label = "files"};
+    loop_invoke_sync(b->loop, close_channel_job, &jc);
+    CHECK_INT(jc.failures, 0);
+    CHECK(wait_for(both_closed, a, b));
+    CHECK_STR(a->closed_label, "files");
+    CHECK_STR(b->closed_label, "files");
+    CHECK_INT(send_data(a, "files", false, "x", 1), 1);
+    CHECK_INT(send_data(b, "files", false, "x", 1), 1);
+    CHECK_INT(send_data(a, "chat", false, "still", 5), 0);   /* the other channel lives on */
 }
 
 static bool regathered(side *a, side *b) { return a->gathered >= 2 && b->gathered >= 2; }
 static bool media_after_restart(side *a, side *b) { return a->rtp_ok >= 150 && b->rtp_ok >= 150; }
-static bool text_after_restart(side *a, side *b) { return b->texts >= 2; }
+static bool text_after_restart(side *a, side *b) { return strcmp(b->last_text, "after restart") == 0; }
 
 static void add_all_candidates(side *to, side *from)
 {
