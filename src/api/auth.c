@@ -225,6 +225,7 @@ static int login_lookup_run(sqlite3 *db, void *arg)
 typedef struct login_unit {
     uint64_t uid;
     const char *device_id, *device_name, *family, *refresh;
+    const char *old_hash, *new_hash;   /* new_hash != NULL: upgrade to the configured cost */
     int64_t now, ttl_ms;
     char old_family[API_FAMILY_LEN + 8];
     json_t *user;
@@ -261,6 +262,19 @@ static int login_run(sqlite3 *db, void *arg)
         return -1;
     if (auth_insert_refresh(db, u->refresh, u->family, u->uid, u->now, u->ttl_ms) != 0)
         return -1;
+    if (u->new_hash) {
+        /* Only if the password did not change meanwhile (compare-and-set on the old hash). */
+        if (sqlite3_prepare_v2(db, "UPDATE users SET password_hash = ? WHERE id = ? AND "
+                               "password_hash = ?", -1, &st, NULL) != SQLITE_OK)
+            return -1;
+        sqlite3_bind_text(st, 1, u->new_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)u->uid);
+        sqlite3_bind_text(st, 3, u->old_hash, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
     u->user = users_load_json(db, u->uid, true);
     return u->user ? 0 : -1;
 }
@@ -315,7 +329,13 @@ int auth_login(api_req *rq, api_resp *rs)
     api_random_b64(refresh, sizeof(refresh), REFRESH_BYTES);
     login_unit u = {.uid = l.id, .device_id = did, .device_name = dname, .family = family,
                     .refresh = refresh, .now = store_now_ms(),
-                    .ttl_ms = (int64_t)p->refresh_ttl_s * 1000};
+                    .ttl_ms = (int64_t)p->refresh_ttl_s * 1000, .old_hash = l.hash};
+    /* The configured cost changed since this hash was made: re-hash now that we know the
+     * password (the only moment we do). */
+    char rehash[PASSWORD_STORED_MAX];
+    if (password_needs_rehash(l.hash, p->kdf_cost) &&
+        password_hash(pw, p->kdf_cost, rehash, sizeof(rehash)) == 0)
+        u.new_hash = rehash;
     int src = store_write(p->store, login_run, &u);
     if (src != 0) {
         json_decref(u.user);

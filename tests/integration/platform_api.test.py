@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -541,11 +542,21 @@ def run_main():
         # a purchase by a host works too (hosts have wallets), and the ledger stays balanced
         expect(purchase(s, hosts[1][1], "host-buys"), 201, what="host purchase")
         ledger_ok(s, "end of main")
-        # tokens survive a clean restart (secret and live families are persistent)
+        # tokens survive a clean restart (secret and live families are persistent); the
+        # restart raises the KDF cost, so the next login re-hashes that user's password
         s.stop()
         with open(s.log_path, "ab") as f:
             f.write(b"\n--- restart ---\n")
+        s.extra.append("--auth.kdf_cost=11")
         s.start()
+        login(s, "h2@example.com", "rehash")
+        db = sqlite3.connect(f"file:{s.data}/parley.db?mode=ro", uri=True)
+        hashes = dict(db.execute("SELECT email, password_hash FROM users").fetchall())
+        db.close()
+        check(hashes["h2@example.com"].startswith("scrypt$11$8$1$"), "re-hashed at cost 11")
+        check(hashes["h3@example.com"].startswith("scrypt$10$8$1$"), "others untouched")
+        check(all(PASSWORD not in h for h in hashes.values()), "no plain passwords")
+        login(s, "h2@example.com", "rehash-2")
         r = expect(call(f"{s.base}/me", token=caller["access_token"]), 200, what="after restart")
         check(r.json["user"]["display_name"] == "Caller \u2603", "data persisted")
         check(wallet(s, caller["access_token"])["available"] == 1300, "wallet persisted")
