@@ -15,8 +15,9 @@
 #       BENCH_TARGETS   "parley janus" (default) or one of them
 #       BENCH_NICE      nice value for both servers and the client (default -10, so that
 #                       other work on a shared machine disturbs the figures less)
-#       BENCH_PERF      1: record `perf record -g` of our server during its run
-#                       (perf.data in the log dir)
+#       BENCH_PERF      1: `perf record -g` each server during its run (perf-<label>.data
+#                       in the log dir; perf report -i ... --no-children --sort dso);
+#                       BENCH_PERF_ARGS overrides "-g" (e.g. "--call-graph dwarf -F 499")
 # Everything runs inside a private network namespace (tests/tools/netns.sh): this script
 # re-executes itself there. Logs go to a temp dir printed at the end.
 set -u
@@ -62,6 +63,18 @@ run_client() { # label port
     return "${PIPESTATUS[0]}"
 }
 
+PERF_PID=""
+perf_start() { # label
+    [ "${BENCH_PERF:-0}" = "1" ] || return 0
+    # shellcheck disable=SC2086
+    perf record ${BENCH_PERF_ARGS:--g} -o "$LOGDIR/perf-$1.data" -p "$SERVER_PID" >"$LOGDIR/perf-$1.log" 2>&1 &
+    PERF_PID=$!
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID"; wait "$PERF_PID"; PERF_PID=""
+}
+
 run_parley() { # loops
     local label="parley-loops$1" dir="$LOGDIR/parley-loops$1"
     if [ -z "$PARLEY_BIN" ] || [ ! -x "$PARLEY_BIN" ]; then
@@ -87,15 +100,10 @@ run_parley() { # loops
         stop_server
         return 1
     fi
-    local perf_pid=""
-    if [ "${BENCH_PERF:-0}" = "1" ]; then
-        perf record -g -o "$LOGDIR/perf-$label.data" -p "$SERVER_PID" \
-            >"$LOGDIR/perf-$label.log" 2>&1 &
-        perf_pid=$!
-    fi
+    perf_start "$label"
     run_client "$label" 19088
     local rc=$?
-    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid"; fi
+    perf_stop
     stop_server
     return $rc
 }
@@ -166,8 +174,10 @@ run_janus() {
         stop_server
         return 1
     fi
+    perf_start janus
     run_client janus 19188
     local rc=$?
+    perf_stop
     stop_server
     return $rc
 }
