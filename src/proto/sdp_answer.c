@@ -148,11 +148,27 @@ static int add_payload(sdp_media *a, const sdp_payload *src, bool twcc)
     return 0;
 }
 
-static int add_extmaps(sdp_media *a, const sdp_media *o, bool twcc)
+/* True when the offer uses id for another URI in some m-line: RFC 8843 9.2 wants one
+ * meaning per id across a BUNDLE group, and stacks that keep one map per transport (aiortc
+ * 1.4) misread such packets, so neither meaning is answered. */
+static bool extmap_id_conflicts(const sdp_session *offer, const sdp_extmap *e)
+{
+    for (size_t m = 0; m < offer->n_media; m++) {
+        const sdp_media *om = &offer->media[m];
+        if (om->rejected)
+            continue;
+        for (size_t i = 0; i < om->n_extmaps; i++)
+            if (om->extmaps[i].id == e->id && strcmp(om->extmaps[i].uri, e->uri) != 0)
+                return true;
+    }
+    return false;
+}
+
+static int add_extmaps(sdp_media *a, const sdp_session *offer, const sdp_media *o, bool twcc)
 {
     for (size_t i = 0; i < o->n_extmaps; i++) {
         const sdp_extmap *e = &o->extmaps[i];
-        if (e->id > 14 || !extmap_supported(e->uri, twcc))
+        if (e->id > 14 || !extmap_supported(e->uri, twcc) || extmap_id_conflicts(offer, e))
             continue;
         sdp_extmap *x = sdp_push_(&a->extmaps, &a->n_extmaps, sizeof(sdp_extmap));
         if (!x)
@@ -164,8 +180,8 @@ static int add_extmaps(sdp_media *a, const sdp_media *o, bool twcc)
     return 0;
 }
 
-static int answer_rtp(sdp_media *a, const sdp_media *o, const sdp_answer_prefs *pr,
-                      const sdp_payload *codec)
+static int answer_rtp(sdp_media *a, const sdp_session *offer, const sdp_media *o,
+                      const sdp_answer_prefs *pr, const sdp_payload *codec)
 {
     bool audio = o->type == SDP_MEDIA_AUDIO;
     a->port = 9;
@@ -174,7 +190,7 @@ static int answer_rtp(sdp_media *a, const sdp_media *o, const sdp_answer_prefs *
     int rtx = pr->allow_rtx ? sdp_media_rtx_pt(o, codec->pt) : -1;
     if (rtx >= 0 && add_payload(a, sdp_media_payload(o, rtx), pr->allow_twcc) < 0)
         return -1;
-    if (add_extmaps(a, o, pr->allow_twcc) < 0)
+    if (add_extmaps(a, offer, o, pr->allow_twcc) < 0)
         return -1;
     a->dir = answer_direction(o->dir, audio ? pr->audio_dir : pr->video_dir);
     a->rtcp_mux = o->rtcp_mux;
@@ -249,8 +265,8 @@ static int reject(sdp_media *a, const sdp_media *o)
 }
 
 /* Fills answer m-line a for offer m-line o; *accepted tells whether it carries media. */
-static int answer_media(sdp_media *a, const sdp_media *o, const sdp_answer_prefs *pr,
-                        bool *accepted)
+static int answer_media(sdp_media *a, const sdp_session *offer, const sdp_media *o,
+                        const sdp_answer_prefs *pr, bool *accepted)
 {
     *accepted = false;
     if (sdp_set_str_(&a->type_name, o->type_name) < 0 || sdp_set_str_(&a->proto, o->proto) < 0 ||
@@ -267,7 +283,7 @@ static int answer_media(sdp_media *a, const sdp_media *o, const sdp_answer_prefs
         codec = choose_codec(o, pr->video_codecs[0] ? pr->video_codecs : default_video);
     if (codec) {
         *accepted = true;
-        return answer_rtp(a, o, pr, codec);
+        return answer_rtp(a, offer, o, pr, codec);
     }
     if (o->type == SDP_MEDIA_APPLICATION && pr->accept_data && offers_datachannel(o)) {
         *accepted = true;
@@ -347,7 +363,7 @@ int sdp_make_answer(const sdp_session *offer, const sdp_answer_prefs *prefs,
         goto fail;
     for (size_t i = 0; i < offer->n_media; i++) {
         a->n_media = i + 1;
-        if (answer_media(&a->media[i], &offer->media[i], prefs, &accepted[i]) < 0)
+        if (answer_media(&a->media[i], offer, &offer->media[i], prefs, &accepted[i]) < 0)
             goto fail;
     }
     if (answer_bundle(a, offer, accepted) < 0)
