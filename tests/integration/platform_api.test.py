@@ -530,6 +530,36 @@ def t_purchases(s, tok):
     expect(call(f"{s.admin}/nope"), 404, "not_found", "admin unknown")
 
 
+JUNK = [b"", b"null", b"{}", b"[]", b"{\"a\":", b"\x00\x01\x02", b"\"str\"", b"1e400",
+        b'{"email":99999999999999999999999,"password":1e400}', b'{"package_id":"\\u0000"}',
+        b'{"audio_rate":9223372036854775807,"video_rate":-9223372036854775808}',
+        b'{"languages":[[[]]],"tags":{"a":1},"bio":null,"do_not_disturb":0}',
+        b'{"refresh_token":"' + b"A" * 5000 + b'"}', b"[" * 3000 + b"]" * 3000,
+        b'{"display_name":"\\ud800","device_id":"\\u00e9"}',
+        '{"email":"é@é.é","password":"ééééééééé",'
+        '"role":"host","display_name":"​"}'.encode()]
+ROUTES = [("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/refresh"),
+          ("GET", "/auth/devices"), ("DELETE", "/auth/devices/%00x"),
+          ("GET", "/me"), ("PATCH", "/me"), ("GET", "/hosts?limit=99999999999999999999"),
+          ("GET", "/hosts/99999999999999999999"), ("GET", "/credit-packages"),
+          ("POST", "/purchases"), ("POST", "/payments/webhook"), ("GET", "/wallet"),
+          ("GET", "/wallet/transactions?cursor=99999999999999999999"), ("GET", "/earnings")]
+
+
+def t_no_5xx(s, caller_tok, host_tok):
+    """Bad input of every shape on every route: 4xx answers, never a 5xx."""
+    n = 0
+    for method, path in ROUTES:
+        for tok in (None, caller_tok, host_tok):
+            for body in JUNK:
+                r = call(f"{s.base}{path}", method, raw=body if method != "GET" else None,
+                         token=tok, headers={"Idempotency-Key": f"junk-{n}"})
+                n += 1
+                check(r.status < 500, f"{method} {path} with {body[:40]!r}: {r}")
+                check(r.status < 300 or r.code(), f"{method} {path}: error shape {r}")
+    ledger_ok(s, "after junk")
+
+
 def run_main():
     s = Server("main", 0, ["--auth.rate_limit_per_min=100000"]).start()
     try:
@@ -539,6 +569,7 @@ def run_main():
         t_roles(s, caller["access_token"], hosts[1][1])
         t_devices(s)
         t_purchases(s, caller["access_token"])
+        t_no_5xx(s, caller["access_token"], hosts[1][1])
         # a purchase by a host works too (hosts have wallets), and the ledger stays balanced
         expect(purchase(s, hosts[1][1], "host-buys"), 201, what="host purchase")
         ledger_ok(s, "end of main")
