@@ -179,6 +179,52 @@ static void srtp_floor(media_srtp_profile profile, const char *name, int packets
     media_srtp_free(rx);
 }
 
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Resident memory per connected pair (both legs of a call: two peers, SRTP + SCTP up). */
+static void memory_per_pair(loop_pool_t *pool, int pairs)
+{
+    side *a = calloc((size_t)pairs, sizeof *a), *b = calloc((size_t)pairs, sizeof *b);
+    long before = rss_kb();
+    int up = 0;
+    for (int i = 0; i < pairs; i++) {
+        make(&a[i], loop_pool_get(pool, 0), NULL, false);
+        make(&b[i], loop_pool_get(pool, 1), NULL, true);
+        a[i].other = &b[i];
+        b[i].other = &a[i];
+        char u[64], p[64];
+        peer_local_credentials(a[i].peer, u, sizeof u, p, sizeof p);
+        peer_set_remote(b[i].peer, u, p, peer_local_fingerprint(), PEER_SETUP_ACTPASS, true, 5000);
+        peer_gather_as_offerer(a[i].peer);
+        peer_local_credentials(b[i].peer, u, sizeof u, p, sizeof p);
+        peer_set_remote(a[i].peer, u, p, peer_local_fingerprint(), PEER_SETUP_ACTIVE, true, 5000);
+        up += secure(&a[i], &b[i]);
+    }
+    g_usleep(300000);   /* let the SCTP associations come up too */
+    long after = rss_kb();
+    printf("memory: %d/%d pairs up, %.0f KiB RSS per connected pair (2 peers, DTLS+SRTP+SCTP)\n",
+           up, pairs, (double)(after - before) / pairs);
+    for (int i = 0; i < pairs; i++) {
+        peer_close(a[i].peer);
+        peer_close(b[i].peer);
+        peer_unref(a[i].peer);
+        peer_unref(b[i].peer);
+    }
+    free(a);
+    free(b);
+}
+
 int main(int argc, char **argv)
 {
     int packets = argc > 1 ? atoi(argv[1]) : 100000;
@@ -189,6 +235,7 @@ int main(int argc, char **argv)
     loop_pool_t *pool = loop_pool_create(2);
     int r = run(pool, "SRTP_AEAD_AES_128_GCM", "AES-GCM", packets);
     r |= run(pool, "SRTP_AES128_CM_SHA1_80", "AES-CM", packets);
+    memory_per_pair(pool, 40);
     loop_pool_destroy(pool);
     peer_global_deinit();
     return r;
