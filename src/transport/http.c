@@ -38,6 +38,8 @@
 
 #define HTTP_CONN_TIMEOUT_S 120
 #define HTTP_CONN_MEMORY (64 * 1024)
+/* Each waiting long-poll holds a connection; the default (FD_SETSIZE - 4) is too low. */
+#define HTTP_MAX_CONNECTIONS 16384
 #define HTTP_CORS_HEADERS "Content-Type, Authorization, Idempotency-Key, X-Requested-With, " \
                           "Accept, Cache-Control"
 #define HTTP_CORS_METHODS "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -94,6 +96,8 @@ struct http_reply {
     reply_header *headers;
     void (*on_close)(void *arg);
     void *on_close_arg;
+    void (*on_release)(void *arg);
+    void *on_release_arg;
     http_reply *prev, *next;     /* suspended list (server lock) */
 };
 
@@ -103,6 +107,8 @@ static void reply_unref(http_reply *r)
 {
     if (atomic_fetch_sub(&r->refs, 1) != 1)
         return;
+    if (r->on_release)
+        r->on_release(r->on_release_arg);
     for (reply_header *h = r->headers, *n; h; h = n) {
         n = h->next;
         free(h->name);
@@ -618,6 +624,14 @@ void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&r->lock);
 }
 
+void http_reply_on_release(http_reply *r, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&r->lock);
+    r->on_release = fn;
+    r->on_release_arg = arg;
+    pthread_mutex_unlock(&r->lock);
+}
+
 /* ---- public API: the server ---- */
 
 static int start_watch(http_server *srv)
@@ -681,6 +695,7 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_ARRAY, pool_opt,
         MHD_OPTION_END);
     if (!srv->daemon) {

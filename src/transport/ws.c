@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -41,6 +42,9 @@
 #define WS_MAX_QUEUE (8u * 1024 * 1024)   /* outgoing bytes per connection before we drop it */
 #define WS_CLOSE_WAIT_MS 2000             /* how long we wait for the peer's close reply */
 #define WS_TICK_MS 250
+/* Upgraded sockets stay counted by libmicrohttpd; its default limit (FD_SETSIZE - 4) would
+ * cap us at about a thousand clients. */
+#define WS_MAX_CONNECTIONS 16384
 
 struct ws_conn {
     atomic_int refs;
@@ -55,6 +59,7 @@ struct ws_conn {
     size_t extra_len;
     bool opened;                 /* on_open ran, so on_close is owed */
     bool close_received;
+    bool close_sent;             /* our close frame is completely written */
     bool read_stopped;           /* after a protocol error or a close: ignore input */
     uint64_t close_deadline;     /* ms, 0 = none */
     ws_conn *prev, *next;        /* the server's list of open connections */
@@ -300,14 +305,18 @@ static void flush(ws_conn *c)
         teardown(c, "write failed");
         return;
     }
-    bool close_out = c->closing && c->close_queued_end && c->out_off == c->out_len;
+    bool closing = c->closing;
+    bool close_out = closing && c->close_queued_end && c->out_off == c->out_len;
     pthread_mutex_unlock(&c->lock);
+    /* From the moment a close is queued the connection has a bounded time to finish,
+     * even if the peer stops reading and our close frame never gets out. */
+    if (closing && !c->close_deadline)
+        c->close_deadline = now_ms() + WS_CLOSE_WAIT_MS;
     if (!close_out)
         return;
+    c->close_sent = true;
     if (c->close_received)
         teardown(c, "close handshake done");
-    else if (!c->close_deadline)
-        c->close_deadline = now_ms() + WS_CLOSE_WAIT_MS;
 }
 
 static void close_with(ws_conn *c, uint16_t code)
@@ -328,7 +337,7 @@ static void on_close_frame(ws_conn *c, uint16_t code)
     /* Echo the peer's code, as RFC 6455 5.5.1 suggests. */
     queue_close(c, code);
     pthread_mutex_unlock(&c->lock);
-    if (we_started && c->close_deadline)
+    if (we_started && c->close_sent)
         teardown(c, "close handshake done");
     else
         flush(c);
@@ -522,6 +531,17 @@ static void *ws_main(void *arg)
 
 /* ---- MHD side: handshake and upgrade ---- */
 
+/* A peer that vanished without a FIN (a phone losing its network) is found by TCP
+ * keepalive within about a minute, instead of lingering until the next write fails. */
+static void set_keepalive(int fd)
+{
+    int on = 1, idle = 30, intvl = 10, cnt = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
 static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_cls,
                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
                        struct MHD_UpgradeResponseHandle *urh)
@@ -550,6 +570,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
     int fl = fcntl(sock, F_GETFL);
     if (fl >= 0)
         fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+    set_keepalive(sock);
     pthread_mutex_lock(&srv->lock);
     bool stopping = srv->stopping;
     if (!stopping) {
@@ -700,6 +721,7 @@ ws_server *ws_server_start(const ws_server_config *cfg, const ws_callbacks *cb)
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)WS_MAX_CONNECTIONS,
         MHD_OPTION_END);
     if (!srv->daemon) {
         LOG_ERROR("ws", "cannot listen on %s:%u", cfg->bind_ip, cfg->port);

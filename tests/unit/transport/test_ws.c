@@ -448,6 +448,46 @@ static void test_server_close(void)
     CHECK_INT(atomic_load(&closes), c + 1);
 }
 
+/* The server closes and the client never answers: the socket goes after the close wait. */
+static void test_close_timeout(void)
+{
+    settle();
+    int c = atomic_load(&closes);
+    int fd = ws_connect();
+    send_frame(fd, 0x81, "bye", 3);
+    frame *f = read_frame(fd);
+    CHECK_INT(close_code(f), 4001);
+    CHECK(socket_closed(fd));   /* within the 5 s receive timeout */
+    close(fd);
+    wait_for(&closes, c + 1);
+    CHECK_INT(atomic_load(&closes), c + 1);
+}
+
+/* More clients than libmicrohttpd's default connection limit (FD_SETSIZE - 4). */
+static void test_many_connections(void)
+{
+    settle();
+    enum { N = 1100 };
+    static int fds[N];
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        fds[i] = ws_connect();
+        if (fds[i] >= 0)
+            ok++;
+    }
+    CHECK_INT(ok, N);
+    /* The last one still works end to end. */
+    if (fds[N - 1] >= 0) {
+        send_frame(fds[N - 1], 0x81, "last", 4);
+        frame *f = read_frame(fds[N - 1]);
+        CHECK(f->opcode == 1 && f->len == 4);
+    }
+    for (int i = 0; i < N; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    settle();
+}
+
 static void test_abrupt_disconnect(void)
 {
     settle();
@@ -526,6 +566,8 @@ int main(void)
     test_errors();
     test_other_thread_sends();
     test_server_close();
+    test_close_timeout();
+    test_many_connections();
     test_abrupt_disconnect();
     test_overflow();
     test_stop(srv);
