@@ -75,10 +75,10 @@ static GPtrArray *all_sessions_ref(session_registry *reg)
     return list;
 }
 
+/* Answers (a no-op when the client already left: that releases the reply) and frees w. */
 static void poll_waiter_finish(poll_waiter *w, int status, const char *body)
 {
-    if (body)
-        http_reply_send(w->reply, status, "application/json", body, strlen(body));
+    http_reply_send(w->reply, status, "application/json", body ? body : "", body ? strlen(body) : 0);
     session_unref(w->session);
     g_free(w);
 }
@@ -344,9 +344,8 @@ static void poll_client_gone(void *arg)
         g_mutex_lock(&w->session->lock);
         g_queue_remove(&w->session->polls, (gpointer)(uintptr_t)w->id);
         g_mutex_unlock(&w->session->lock);
-        poll_waiter_finish(w, 0, NULL);
+        poll_waiter_finish(w, 503, NULL);
     }
-    g_free(ctx);
 }
 
 void session_long_poll(session_registry *reg, janus_session *s, http_reply *reply, int maxev, bool as_array)
@@ -372,18 +371,25 @@ void session_long_poll(session_registry *reg, janus_session *s, http_reply *repl
     w->maxev = maxev;
     w->as_array = as_array;
     w->started_us = g_get_monotonic_time();
+    /* The callbacks go on before the waiter is published: once it is in the table another
+     * thread may answer the reply, after which it must not be touched. A client that leaves
+     * before that finds no waiter; the waiter is then answered (a no-op) by the next event or
+     * the keepalive sweep, which releases the reply. */
     poll_close_ctx *ctx = g_new0(poll_close_ctx, 1);
     ctx->reg = reg;
     g_mutex_lock(&reg->lock);
     w->id = reg->next_poll_id++;
+    g_mutex_unlock(&reg->lock);
     ctx->id = w->id;
+    http_reply_on_close(reply, poll_client_gone, ctx);
+    http_reply_on_release(reply, g_free, ctx);
+    g_mutex_lock(&reg->lock);
     g_hash_table_insert(reg->polls, &w->id, w);
     g_mutex_lock(&s->lock);
     g_queue_push_tail(&s->polls, (gpointer)(uintptr_t)w->id);
     bool raced = s->events.length > 0; /* an event arrived between the check and parking */
     g_mutex_unlock(&s->lock);
     g_mutex_unlock(&reg->lock);
-    http_reply_on_close(reply, poll_client_gone, ctx);
     if (raced) {
         poll_waiter *taken = take_one_poll(reg, s);
         if (taken)

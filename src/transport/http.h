@@ -72,5 +72,9 @@ bool http_reply_is_closed(const http_reply *r);
  * the user's own answer). Set at most once, before returning from the handler. fn still has
  * to make sure the reply gets answered (a no-op then) to release it. */
 void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg);
+/* Called exactly once, on any thread, when the server frees the reply: after it was answered
+ * (or closed and answered as a no-op) and after any on_close call has returned. The place to
+ * free state that on_close's arg points to. Set before returning from the handler. */
+void http_reply_on_release(http_reply *r, void (*fn)(void *arg), void *arg);
 
 #endif
