@@ -4,6 +4,10 @@
  */
 #include <glib.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -116,6 +120,52 @@ static void test_gather(loop_pool_t *pool)
     }
 }
 
+/* A UDP socket on 127.0.0.1 standing in for a STUN or TURN server: we only check that the
+ * agent sends it the right request (binding 0x0001, allocate 0x0003). */
+static int fake_server(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Message type of the first request, or -1; *cookie tells whether it is RFC 5389 style (libnice
+ * asks STUN servers the classic RFC 3489 way, which every server answers). */
+static int first_stun_type(int fd, bool *cookie)
+{
+    uint8_t buf[1500];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 20)
+        return -1;
+    *cookie = buf[4] == 0x21 && buf[5] == 0x12 && buf[6] == 0xa4 && buf[7] == 0x42;
+    return buf[0] << 8 | buf[1];
+}
+
+static void test_servers(loop_pool_t *pool)
+{
+    uint16_t stun_port, turn_port;
+    int stun = fake_server(&stun_port), turn = fake_server(&turn_port);
+    peer_config cfg = {.bind_ips = "127.0.0.1", .stun_host = "127.0.0.1", .stun_port = stun_port,
+                       .turn_host = "localhost", .turn_port = turn_port, .turn_user = "u",
+                       .turn_pwd = "p"};
+    peer_t *p = peer_create(loop_pool_get(pool, 0), &cfg, NULL);
+    CHECK_INT(peer_gather_as_offerer(p), PEER_OK);
+    bool cookie;
+    CHECK_INT(first_stun_type(stun, &cookie), 0x0001);
+    CHECK_INT(first_stun_type(turn, &cookie), 0x0003);
+    CHECK(cookie);   /* TURN is RFC 5766 */
+    peer_close(p);
+    peer_unref(p);
+    close(stun);
+    close(turn);
+}
+
 int main(void)
 {
     test_rewrite();
@@ -124,6 +174,7 @@ int main(void)
     CHECK_INT(peer_global_init(), PEER_OK);
     loop_pool_t *pool = loop_pool_create(1);
     test_gather(pool);
+    test_servers(pool);
     loop_pool_destroy(pool);
     peer_global_deinit();
     return check_summary("media-ice");
