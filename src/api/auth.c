@@ -79,7 +79,16 @@ static int auth_revoke_family_db(sqlite3 *db, const char *family, const char *re
     sqlite3_bind_text(st, 3, family, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? (sqlite3_changes(db) > 0) : -1;
     sqlite3_finalize(st);
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* A dead session receives no notifications. */
+    if (sqlite3_prepare_v2(db, "DELETE FROM push_tokens WHERE family = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, family, -1, SQLITE_STATIC);
+    int drc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return drc == SQLITE_DONE ? rc : -1;
 }
 
 static json_t *auth_token_pair(platform_t *p, const char *access, const char *refresh,

@@ -116,6 +116,9 @@ int auth_devices_list(api_req *rq, api_resp *rs);
 int auth_devices_revoke(api_req *rq, api_resp *rs);
 int auth_load_families(platform_t *p);
 
+int push_put(api_req *rq, api_resp *rs);
+int push_delete(api_req *rq, api_resp *rs);
+
 int users_get_me(api_req *rq, api_resp *rs);
 int users_patch_me(api_req *rq, api_resp *rs);
 /* {id, email, role, display_name, created_at, [host profile fields]} of a user (reader). */

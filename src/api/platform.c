@@ -41,6 +41,8 @@ static const api_route api_routes[] = {
     {"DELETE", "/auth/devices/{}", ROUTE_USER, auth_devices_revoke},
     {"GET", "/me", ROUTE_USER, users_get_me},
     {"PATCH", "/me", ROUTE_USER, users_patch_me},
+    {"PUT", "/me/push-token", ROUTE_USER, push_put},
+    {"DELETE", "/me/push-token", ROUTE_USER, push_delete},
     {"GET", "/hosts", ROUTE_PUBLIC, hosts_list},
     {"GET", "/hosts/{}", ROUTE_PUBLIC, hosts_get},
     {"GET", "/credit-packages", ROUTE_PUBLIC, purchases_packages},

@@ -75,8 +75,19 @@ static const char api_schema_v1[] =
     "  type TEXT NOT NULL,"
     "  received_at INTEGER NOT NULL);";
 
+/* v2: push tokens, one per login (family); they go with the device's session. */
+static const char api_schema_v2[] =
+    "CREATE TABLE push_tokens("
+    "  family TEXT PRIMARY KEY REFERENCES devices(family),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  kind TEXT NOT NULL CHECK(kind IN ('fcm','webpush')),"
+    "  value TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX push_tokens_user ON push_tokens(user_id);";
+
 static const store_migration api_migrations[] = {
     {"api", 1, api_schema_v1},
+    {"api", 2, api_schema_v2},
 };
 
 int api_schema_migrate(store_t *s, char *err, size_t errcap)

@@ -445,6 +445,48 @@ def t_devices(s):
            "refresh after logout")
 
 
+def push_rows(s):
+    db = sqlite3.connect(f"file:{s.data}/parley.db?mode=ro", uri=True)
+    rows = db.execute("SELECT d.device_id, p.kind, p.value FROM push_tokens p "
+                      "JOIN devices d ON d.family = p.family ORDER BY d.device_id").fetchall()
+    db.close()
+    return rows
+
+
+def t_push(s):
+    register(s, "push@example.com", "caller", "Push")
+    a = login(s, "push@example.com", "android")
+    b = login(s, "push@example.com", "browser")
+    url = f"{s.base}/me/push-token"
+    fcm = "fcm:" + "x" * 150 + "'; DROP TABLE push_tokens;--".replace(" ", "_")
+    expect(call(url, "PUT", {"kind": "fcm", "token": fcm}, token=a["access_token"]), 200,
+           what="fcm token")
+    sub = {"endpoint": "https://push.example.net/send/abc", "keys": {"p256dh": "BNc", "auth": "tB"}}
+    expect(call(url, "PUT", {"kind": "webpush", "subscription": sub}, token=b["access_token"]),
+           200, what="webpush subscription")
+    expect(call(url, "PUT", {"kind": "apns", "token": "t"}, token=a["access_token"]), 422,
+           "invalid_value", "unknown kind")
+    expect(call(url, "PUT", {"kind": "fcm", "token": 5}, token=a["access_token"]), 400,
+           "invalid_type", "token type")
+    expect(call(url, "PUT", {"kind": "fcm", "token": "has space"}, token=a["access_token"]), 422,
+           "invalid_value", "token chars")
+    expect(call(url, "PUT", {"kind": "webpush", "subscription": dict(sub, endpoint="http://x.y")},
+                token=b["access_token"]), 422, "invalid_value", "plain http endpoint")
+    expect(call(url, "PUT", {"kind": "webpush", "subscription": "x"}, token=b["access_token"]),
+           400, "invalid_type", "subscription type")
+    expect(call(url, "PUT", {"kind": "fcm", "token": "t"}), 401, "auth_required", "no auth")
+    rows = push_rows(s)
+    check(rows == [("android", "fcm", fcm), ("browser", "webpush", json.dumps(sub, separators=(",", ":")))],
+          f"push rows {rows}")
+    # replacing, deleting, and revocation removing the token
+    expect(call(url, "PUT", {"kind": "fcm", "token": "second"}, token=a["access_token"]), 200)
+    check(push_rows(s)[0] == ("android", "fcm", "second"), "replaced")
+    expect(call(url, "DELETE", token=a["access_token"]), 200, what="delete push token")
+    check([r[0] for r in push_rows(s)] == ["browser"], "android's token deleted")
+    expect(call(f"{s.base}/auth/devices/browser", "DELETE", token=a["access_token"]), 200)
+    check(push_rows(s) == [], "a revoked device keeps no push token")
+
+
 def purchase(s, tok, key, pkg="starter"):
     return call(f"{s.base}/purchases", "POST", {"package_id": pkg}, token=tok,
                 headers={"Idempotency-Key": key} if key is not None else None)
@@ -538,7 +580,7 @@ JUNK = [b"", b"null", b"{}", b"[]", b"{\"a\":", b"\x00\x01\x02", b"\"str\"", b"1
         b'{"display_name":"\\ud800","device_id":"\\u00e9"}',
         '{"email":"é@é.é","password":"ééééééééé",'
         '"role":"host","display_name":"​"}'.encode()]
-ROUTES = [("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/refresh"),
+ROUTES = [("PUT", "/me/push-token"), ("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/refresh"),
           ("GET", "/auth/devices"), ("DELETE", "/auth/devices/%00x"),
           ("GET", "/me"), ("PATCH", "/me"), ("GET", "/hosts?limit=99999999999999999999"),
           ("GET", "/hosts/99999999999999999999"), ("GET", "/credit-packages"),
@@ -568,6 +610,7 @@ def run_main():
         hosts = t_profiles_and_hosts(s)
         t_roles(s, caller["access_token"], hosts[1][1])
         t_devices(s)
+        t_push(s)
         t_purchases(s, caller["access_token"])
         t_no_5xx(s, caller["access_token"], hosts[1][1])
         # a purchase by a host works too (hosts have wallets), and the ledger stays balanced
