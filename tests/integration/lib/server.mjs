@@ -184,12 +184,20 @@ export async function startServer(opts = {}) {
         return lines.slice(-n - 1).join('\n');
       } catch (e) { return `(no log: ${e.message})`; }
     },
+    // Ends the server (SIGTERM, SIGKILL after 5 s) and resolves with how it exited.
     async stop() {
-      if (exited) return;
+      if (exited) return exited;
       child.kill('SIGTERM');
       for (let i = 0; i < 50 && !exited; i++) await sleep(100);
       if (!exited) child.kill('SIGKILL');
       for (let i = 0; i < 20 && !exited; i++) await sleep(100);
+      return exited || { code: null, sig: 'unknown' };
+    },
+    // Sanitizer or crash reports in the log (an ASan/UBSan build makes them visible).
+    sanitizerReports() {
+      let text = '';
+      try { text = fs.readFileSync(logFile, 'utf8'); } catch { return []; }
+      return text.split('\n').filter((l) => /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/.test(l));
     },
   };
 
@@ -216,7 +224,11 @@ export async function withServer(opts, body) {
   try {
     srv = await startServer(opts);
     await body(srv);
-    await srv.stop();
+    assert(!srv.exited(), `the server died during the test: ${JSON.stringify(srv.exited())}`);
+    const how = await srv.stop();
+    assert(how.code === 0, `the server did not exit cleanly on SIGTERM: ${JSON.stringify(how)}`);
+    const reports = srv.sanitizerReports();
+    assert(reports.length === 0, `sanitizer reports in the server log:\n${reports.slice(0, 10).join('\n')}`);
     console.log(`ok (${((Date.now() - t0) / 1000).toFixed(1)}s against ${target()})`);
     process.exit(0);
   } catch (e) {

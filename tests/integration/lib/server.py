@@ -13,6 +13,7 @@ gives the last n log lines. run_test(index, body) wraps a test: exit 0 pass, 77 
 import atexit
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -113,14 +114,26 @@ class Server:
             return f"(no log: {e})"
 
     def stop(self):
+        """Ends the server (SIGTERM, SIGKILL after 5 s); returns its exit status."""
         if self.proc.poll() is not None:
-            return
+            return self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(2)
+        return self.proc.returncode
+
+    def sanitizer_reports(self):
+        """Sanitizer or crash reports in the log (visible with an ASan/UBSan build)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        return [line for line in lines if re.search(
+            r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer", line)]
 
 
 def _http_ready(ports):
@@ -194,7 +207,14 @@ def run_test(index, body, **kw):
     try:
         srv = start_server(index, **kw)
         body(srv)
-        srv.stop()
+        if srv.proc.poll() is not None:
+            raise RuntimeError(f"the server died during the test (status {srv.proc.returncode})")
+        status = srv.stop()
+        if status != 0:
+            raise RuntimeError(f"the server did not exit cleanly on SIGTERM (status {status})")
+        reports = srv.sanitizer_reports()
+        if reports:
+            raise RuntimeError("sanitizer reports in the server log:\n" + "\n".join(reports[:10]))
         print(f"ok ({time.monotonic() - t0:.1f}s against {target()})", flush=True)
         sys.exit(0)
     except Skip as e:
