@@ -192,8 +192,9 @@ int ledger_revenue(store_t *s, int64_t *balance);
 int ledger_revenue_db(sqlite3 *db, int64_t *balance);
 
 /* The invariants. ok is true when all of: sum_of_balances == 0, no negative non-external
- * balance, every hold account equals its open holds' remaining, no hold inconsistent, and
- * every account balance equals the net of its transfers. */
+ * balance, every hold account equals its open holds' remaining, no hold inconsistent, every
+ * account balance equals the net of its transfers, and every operation's transfers add up to
+ * what the operation recorded. Full scans: for the admin API and tests, not per request. */
 typedef struct ledger_check_result {
     bool ok;
     int64_t sum_of_balances;
@@ -204,6 +205,8 @@ typedef struct ledger_check_result {
     int64_t holds_exceeding;    /* holds with captured + released > held, or closed with
                                  * credits remaining, or hold accounts != open remaining */
     int64_t mismatched_balances;/* balance != sum(in) - sum(out) */
+    int64_t ops_mismatched;     /* operations whose transfers do not add up to the recorded
+                                 * amount / host part / fee part */
     int64_t external_balance;   /* minus all credits that entered (and did not leave) */
 } ledger_check_result;
 int ledger_check(store_t *s, ledger_check_result *out);

@@ -277,6 +277,18 @@ int ledger_check_db(sqlite3 *db, ledger_check_result *out)
         (rc = ledger_scalar(db, "SELECT count(*) FROM ledger_ops", &c.ops_count)) ||
         (rc = ledger_check_nets(db, &c.mismatched_balances)) ||
         (rc = ledger_scalar(db,
+              "SELECT count(*) FROM ledger_ops o WHERE"
+              " o.amount <> (SELECT coalesce(sum(amount), 0) FROM ledger_transfers t"
+              "  WHERE t.op_id = o.id AND t.kind <> 'topup')"
+              " OR o.host_amount <> (SELECT coalesce(sum(amount), 0) FROM ledger_transfers t"
+              "  WHERE t.op_id = o.id AND t.kind = 'earning')"
+              " OR o.fee_amount <> (SELECT coalesce(sum(amount), 0) FROM ledger_transfers t"
+              "  WHERE t.op_id = o.id AND t.kind = 'fee')"
+              " OR (o.kind = 'charge' AND o.hold_ref IS NOT NULL AND o.from_wallet <>"
+              "  (SELECT coalesce(sum(amount), 0) FROM ledger_transfers t"
+              "   WHERE t.op_id = o.id AND t.kind = 'topup'))",
+              &c.ops_mismatched)) ||
+        (rc = ledger_scalar(db,
               "SELECT count(*) FROM ledger_holds WHERE captured + released > held"
               " OR (state = 'closed' AND captured + released <> held)", &bad_holds)) ||
         (rc = ledger_scalar(db,
@@ -286,7 +298,7 @@ int ledger_check_db(sqlite3 *db, ledger_check_result *out)
         return rc;
     c.holds_exceeding = bad_holds + bad_hold_accounts;
     c.ok = c.sum_of_balances == 0 && c.negative_wallets == 0 && c.holds_exceeding == 0 &&
-           c.mismatched_balances == 0;
+           c.mismatched_balances == 0 && c.ops_mismatched == 0;
     *out = c;
     return LEDGER_OK;
 }

@@ -45,6 +45,7 @@ static void assert_balanced(store_t *s, int line)
     CHECK_INT(c.negative_wallets, 0);
     CHECK_INT(c.holds_exceeding, 0);
     CHECK_INT(c.mismatched_balances, 0);
+    CHECK_INT(c.ops_mismatched, 0);
 }
 
 static ledger_balance_t bal(store_t *s, uint64_t user)
@@ -397,6 +398,23 @@ static void test_check_detects(void)
     CHECK_INT(store_write(s, tamper, "UPDATE ledger_accounts SET balance = 7 WHERE kind='hold'"), 0);
     CHECK_INT(ledger_check(s, &c), 0);
     CHECK_INT(c.holds_exceeding, 1);
+    store_close(s);
+
+    /* an extra, balanced transfer slipped under an existing operation: balances and nets
+     * agree, only the per-operation audit sees it */
+    s = open_db("tamper2.db");
+    CHECK_INT(ledger_credit_purchase(s, 1, 100, "k1", NULL, NULL), 0);
+    ASSERT_BALANCED(s);
+    CHECK_INT(store_write(s, tamper,
+                          "INSERT INTO ledger_transfers(op_id, from_account, to_account, amount,"
+                          " kind, created_at) SELECT id, 1, 3, 5, 'purchase', 0 FROM ledger_ops;"
+                          "UPDATE ledger_accounts SET balance = balance - 5 WHERE id = 1;"
+                          "UPDATE ledger_accounts SET balance = balance + 5 WHERE id = 3"), 0);
+    CHECK_INT(ledger_check(s, &c), 0);
+    CHECK(!c.ok);
+    CHECK_INT(c.sum_of_balances, 0);
+    CHECK_INT(c.mismatched_balances, 0);
+    CHECK_INT(c.ops_mismatched, 1);
     store_close(s);
 }
 
