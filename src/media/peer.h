@@ -123,7 +123,10 @@ int peer_gather_as_offerer(peer_t *p);
 
 /* The remote description's transport parameters. fingerprint is "sha-256 AB:CD:.." (the
  * value of a=fingerprint). has_sctp: the remote offered an SCTP m-line on sctp_port.
- * Starts gathering on the first call. */
+ * Starts gathering on the first call. Call it again on every renegotiation: later calls only
+ * start the data channel association if has_sctp turned true (an m=application added later);
+ * changed ICE credentials go through peer_ice_restart, and the DTLS fingerprint/role of the
+ * first call stay. Validates its arguments at once (PEER_EINVAL); the rest runs on the loop. */
 int peer_set_remote(peer_t *p, const char *ufrag, const char *pwd, const char *fingerprint,
                     peer_dtls_setup remote_setup, bool has_sctp, uint16_t remote_sctp_port);
 /* A remote candidate line ("candidate:..." with or without "a="). */
