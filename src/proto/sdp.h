@@ -230,7 +230,9 @@ typedef struct sdp_answer_prefs {
     bool allow_rtx;   /* also answer the chosen codec's rtx payload (default false) */
     bool allow_twcc;  /* transport-cc feedback and the transport-wide-cc extmap */
     uint32_t max_message_size; /* data channel; 0 = 262144 */
-    uint64_t session_id;       /* o= session id; 0 = derived from the offer's */
+    uint64_t session_id;       /* o= session id; 0 = derived from the offer's. The o=
+                                * version is the offer's + 1, so it grows with each
+                                * renegotiation the offerer makes. */
 } sdp_answer_prefs;
 
 /* accept all three kinds, default codecs, mirrored direction, no rtx, no twcc. */

@@ -312,7 +312,10 @@ static int answer_session(sdp_session *a, const sdp_session *o, const sdp_answer
     char id[24];
     snprintf(id, sizeof(id), "%llu",
              (unsigned long long)(pr->session_id ? pr->session_id : derive_session_id(o)));
-    a->origin_sess_version = 2;
+    /* The offerer bumps its version on every renegotiation; following it keeps ours
+     * increasing too without state here. */
+    a->origin_sess_version = o->origin_sess_version < UINT64_MAX ? o->origin_sess_version + 1
+                                                                 : o->origin_sess_version;
     if (sdp_set_str_(&a->origin_user, "-") < 0 || sdp_set_str_(&a->origin_sess_id, id) < 0 ||
         sdp_set_str_(&a->origin_nettype, "IN") < 0 ||
         sdp_set_str_(&a->origin_addrtype, "IP4") < 0 ||

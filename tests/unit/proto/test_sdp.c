@@ -321,6 +321,7 @@ static void test_answer_chrome_default(void)
     p.session_id = 12345;
     CHECK_INT(sdp_make_answer(offer, &p, &ans2), 0);
     CHECK_STR(ans2->origin_sess_id, "12345");
+    CHECK_INT(ans2->origin_sess_version, 3); /* Chrome's offer has version 2 */
     sdp_free(ans2);
     sdp_free(ans);
     sdp_free(offer);
