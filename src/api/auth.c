@@ -271,6 +271,16 @@ static int login_run(sqlite3 *db, void *arg)
         return -1;
     if (auth_insert_refresh(db, u->refresh, u->family, u->uid, u->now, u->ttl_ms) != 0)
         return -1;
+    /* Expired refresh tokens can never be presented successfully again (nor detect reuse:
+     * expiry is checked first), so they go, a few per login to keep units small. */
+    if (sqlite3_prepare_v2(db, "DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM "
+                           "refresh_tokens WHERE expires_at < ? LIMIT 16)", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, u->now);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
     if (u->new_hash) {
         /* Only if the password did not change meanwhile (compare-and-set on the old hash). */
         if (sqlite3_prepare_v2(db, "UPDATE users SET password_hash = ? WHERE id = ? AND "
@@ -408,14 +418,14 @@ static int refresh_run(sqlite3 *db, void *arg)
         u->outcome = REFRESH_REVOKED;
         return 1;
     }
+    if (u->now >= expires) {
+        u->outcome = REFRESH_EXPIRED;
+        return 1;
+    }
     if (used) {
         /* Reuse: keep this unit's write (the revocation) and answer 401. */
         u->outcome = REFRESH_REUSED;
         return auth_revoke_family_db(db, u->family, "refresh_reuse", u->now) < 0 ? -1 : 0;
-    }
-    if (u->now >= expires) {
-        u->outcome = REFRESH_EXPIRED;
-        return 1;
     }
     if (sqlite3_prepare_v2(db, "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?", -1,
                            &st, NULL) != SQLITE_OK)

@@ -2,17 +2,16 @@
  * hosts: discovery (GET /hosts) and public profiles (GET /hosts/{id}).
  *
  * Filters: online=true|false (live presence, memory), tag=, language=; sort=newest (default)
- * or rate (audio_rate ascending); keyset pagination with an opaque cursor (base64url of
- * "n.<id>" or "r.<rate>.<id>") so pages stay stable while hosts register; limit 1..100.
+ * or rate (audio_rate ascending); keyset pagination with an opaque cursor (cursor.h) so pages
+ * stay stable while hosts register; limit 1..100.
  * Presence is not in the database: the ids of online users are passed into the query as a
  * JSON array (json_each), so filtering and paging happen in one SQL statement.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/b64.h"
+#include "api/cursor.h"
 #include "api/internal.h"
 #include "api/validate.h"
 
@@ -29,7 +28,7 @@ typedef struct hosts_query {
     char *online_ids;           /* JSON array text */
     api_presence *presence;
     json_t *items;
-    char next[64];
+    char next[CURSOR_MAX];
 } hosts_query;
 
 static const char hosts_where[] =
@@ -56,14 +55,6 @@ static json_t *hosts_card(hosts_query *q, sqlite3_stmt *st)
         "languages", langs ? langs : json_array(), "tags", tags ? tags : json_array(),
         "do_not_disturb", sqlite3_column_int(st, 8),
         "availability", api_availability_name(api_presence_get(q->presence, id)));
-}
-
-static void hosts_make_cursor(hosts_query *q, int64_t rate, int64_t id)
-{
-    char raw[64];
-    int n = q->by_rate ? snprintf(raw, sizeof(raw), "r.%" PRId64 ".%" PRId64, rate, id)
-                       : snprintf(raw, sizeof(raw), "n.%" PRId64, id);
-    b64url_encode((const uint8_t *)raw, (size_t)n, q->next, sizeof(q->next));
 }
 
 static int hosts_list_run(sqlite3 *db, void *arg)
@@ -96,7 +87,7 @@ static int hosts_list_run(sqlite3 *db, void *arg)
     int64_t last_rate = 0, last_id = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         if (n == q->limit) {
-            hosts_make_cursor(q, last_rate, last_id);
+            cursor_encode(q->by_rate, last_rate, last_id, q->next, sizeof(q->next));
             break;
         }
         json_array_append_new(q->items, hosts_card(q, st));
@@ -105,32 +96,6 @@ static int hosts_list_run(sqlite3 *db, void *arg)
         n++;
     }
     sqlite3_finalize(st);
-    return 0;
-}
-
-static int hosts_parse_cursor(const char *c, hosts_query *q)
-{
-    char raw[64];
-    size_t n = strlen(c);
-    if (n == 0 || b64url_decoded_max(n) >= sizeof(raw))
-        return -1;
-    ssize_t len = b64url_decode(c, n, (uint8_t *)raw, sizeof(raw) - 1);
-    if (len <= 0)
-        return -1;
-    raw[len] = '\0';
-    char tail;
-    long long a, b;
-    if (q->by_rate) {
-        if (sscanf(raw, "r.%lld.%lld%c", &a, &b, &tail) != 2 || a < 0 || b <= 0)
-            return -1;
-        q->cur_rate = a;
-        q->cur_id = b;
-    } else {
-        if (sscanf(raw, "n.%lld%c", &b, &tail) != 1 || b <= 0)
-            return -1;
-        q->cur_id = b;
-    }
-    q->has_cursor = true;
     return 0;
 }
 
@@ -166,8 +131,11 @@ static int hosts_parse_query(const http_request *req, hosts_query *q, api_error 
         return api_fail(err, 400, "invalid_query", "tag is not valid");
     if (q->language && validate_language(q->language) != 0)
         return api_fail(err, 400, "invalid_query", "language is not valid");
-    if (cursor && hosts_parse_cursor(cursor, q) != 0)
-        return api_fail(err, 400, "invalid_cursor", "cursor is not valid for this sort");
+    if (cursor) {
+        if (cursor_decode(cursor, q->by_rate, &q->cur_rate, &q->cur_id) != 0)
+            return api_fail(err, 400, "invalid_cursor", "cursor is not valid for this sort");
+        q->has_cursor = true;
+    }
     return 0;
 }
 

@@ -85,9 +85,14 @@ static const char api_schema_v2[] =
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX push_tokens_user ON push_tokens(user_id);";
 
+/* v3: expired refresh tokens are purged a few at a time at login (needs this index). */
+static const char api_schema_v3[] =
+    "CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);";
+
 static const store_migration api_migrations[] = {
     {"api", 1, api_schema_v1},
     {"api", 2, api_schema_v2},
+    {"api", 3, api_schema_v3},
 };
 
 int api_schema_migrate(store_t *s, char *err, size_t errcap)
