@@ -64,6 +64,7 @@ typedef struct mb_run {
     loop_pool_t *pool;
     mb_lane *lanes;
     int n_lanes;
+    int64_t t_load;          /* when the load started */
     uint8_t tmpl_video[MB_MAX_PAYLOAD], tmpl_audio[MB_MAX_PAYLOAD];
 } mb_run;
 
@@ -444,8 +445,15 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
            cli, 100.0 * cli / win, sys_busy);
     printf("latency send->echo: p50 %.0f us, p99 %.0f us (%zu samples)\n", l50, l99, n_lat);
     uint64_t rtcp = 0, dropped = 0, min_e = UINT64_MAX, max_e = 0;
+    int lost_sessions = 0, hangups = 0;
     for (int i = 0; i < R.n_live; i++) {
         mb_session *s = R.live[i];
+        if (atomic_load(&s->failed_later)) {
+            lost_sessions++;
+            printf("session %d: our peer FAILED %.1f s into the load (%s)\n", s->index,
+                   (double)(s->t_failed - R.t_load) / 1e6, "ICE/DTLS; see the server log");
+        }
+        hangups += atomic_load(&s->hangups);
         peer_stats ps;
         peer_get_stats(s->peer, &ps);
         rtcp += s->rtcp_in;
@@ -454,15 +462,16 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
         max_e = s->echoed > max_e ? s->echoed : max_e;
     }
     printf("client side: RTCP in %" PRIu64 ", undecryptable/dropped in %" PRIu64
-           ", echoed per session min %" PRIu64 " max %" PRIu64 "\n", rtcp, dropped, min_e,
-           max_e);
+           ", echoed per session min %" PRIu64 " max %" PRIu64 ", sessions failed under load %d, "
+           "hangups %d\n", rtcp, dropped, min_e, max_e, lost_sessions, hangups);
     printf("RESULT label=%s sessions_up=%d sessions=%d rate=%d sent=%" PRIu64
-           " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f us_per_sent=%.3f "
-           "pps_per_core=%.0f webrtcup_p50_ms=%.1f webrtcup_p99_ms=%.1f lat_p50_us=%.0f "
-           "lat_p99_us=%.0f client_cpu_pct=%.1f machine_busy_pct=%.1f srtp=%s\n",
-           cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp, us_sent,
-           pps_core, su.up_p50, su.up_p99, l50, l99, 100.0 * cli / win, sys_busy,
-           profile_name(prof));
+           " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f "
+           "us_per_sent=%.3f pps_per_core=%.0f webrtcup_p50_ms=%.1f webrtcup_p99_ms=%.1f "
+           "lat_p50_us=%.0f lat_p99_us=%.0f client_cpu_pct=%.1f machine_busy_pct=%.1f "
+           "srtp=%s failed_under_load=%d\n",
+           cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp,
+           us_sent, pps_core, su.up_p50, su.up_p99, l50, l99, 100.0 * cli / win, sys_busy,
+           profile_name(prof), lost_sessions);
     fflush(stdout);
 }
 
@@ -668,6 +677,7 @@ int main(int argc, char **argv)
         int nsock = enlarge_client_sockets();
         if (R.cfg.verbose)
             fprintf(stderr, "media_bench: %d client UDP sockets enlarged\n", nsock);
+        R.t_load = g_get_monotonic_time();
         for_each_lane(pacer_start);
         g_usleep((gulong)(R.cfg.warmup_s * 1e6));
         snapshot(&a, true);

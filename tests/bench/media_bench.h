@@ -60,8 +60,9 @@ typedef struct mb_session {
     uint64_t session_id, handle_id;
 
     /* Signalling timeline, g_get_monotonic_time() us; 0 = not reached. */
-    int64_t t_create, t_answer, t_secure, t_webrtcup;
+    int64_t t_create, t_answer, t_secure, t_webrtcup, t_failed;
     atomic_bool gathered, secure, failed, webrtcup, ready, done, stop;
+    atomic_bool failed_later;  /* our peer went FAILED after the session was up */
     atomic_int hangups, media_events, slowlinks;
     char error[256];
 

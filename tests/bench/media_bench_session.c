@@ -62,6 +62,11 @@ static void cb_state(void *user, peer_state st)
         atomic_store(&s->secure, true);
         mbs_notify();
     } else if (st == PEER_STATE_FAILED) {
+        if (atomic_load(&s->ready)) {
+            /* Failing under load (e.g. ICE consent lost to drops) is a result to report. */
+            s->t_failed = g_get_monotonic_time();
+            atomic_store(&s->failed_later, true);
+        }
         fail(s, "our peer went to FAILED (ICE or DTLS)");
     }
 }

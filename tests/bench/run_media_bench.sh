@@ -13,8 +13,9 @@
 #       BENCH_LOOPS     our --general.loops (default 1, so "per core" is honest; 0 = one
 #                       per core); BENCH_LOOPS="1 0" runs both
 #       BENCH_TARGETS   "parley janus" (default) or one of them
-#       BENCH_NICE      nice value for both servers and the client (default -10, so that
-#                       other work on a shared machine disturbs the figures less)
+#       BENCH_NICE      nice value of both servers, the client and the run's autogroup
+#                       (default -10, so that other work on a shared machine disturbs the
+#                       figures less; 0 to leave scheduling alone)
 #       BENCH_PERF      1: `perf record -g` each server during its run (perf-<label>.data
 #                       in the log dir; perf report -i ... --no-children --sort dso);
 #                       BENCH_PERF_ARGS overrides "-g" (e.g. "--call-graph dwarf -F 499")
@@ -28,13 +29,24 @@ if [ "${PARLEY_NETNS:-}" != "1" ]; then
     exec "$ROOT/tests/tools/netns.sh" "$0" "$@"
 fi
 
+NICE="${BENCH_NICE:--10}"
+# The kernel groups tasks by session ("autogroup") and shares the CPU between groups, so a
+# nice value alone does nothing against other sessions' work on a shared machine: run in a
+# session of our own and give that group the nice value too.
+if [ "${PARLEY_BENCH_SESSION:-}" != "1" ]; then
+    export PARLEY_BENCH_SESSION=1
+    exec setsid -w "$0" "$@"
+fi
+if [ -w /proc/self/autogroup ] && ! echo "$NICE" >/proc/self/autogroup 2>/dev/null; then
+    echo "note: could not set the autogroup nice value" >&2
+fi
+
 SESSIONS="${BENCH_SESSIONS:-10}"
 RATE="${BENCH_RATE:-20000}"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
 LOOPS="${BENCH_LOOPS:-1}"
 TARGETS="${BENCH_TARGETS:-parley janus}"
-NICE="${BENCH_NICE:--10}"
 PARLEY_BIN="${PARLEY_BIN:-$(ls -t "$ROOT"/build*/parley 2>/dev/null | head -n 1)}"
 MEDIA_BENCH="${MEDIA_BENCH:-$(ls -t "$ROOT"/build*/tests/bench/media_bench 2>/dev/null | head -n 1)}"
 if [ -z "$MEDIA_BENCH" ] || [ ! -x "$MEDIA_BENCH" ]; then
