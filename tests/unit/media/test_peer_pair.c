@@ -285,18 +285,18 @@ static void make_side(side *s, const char *name, loop_t *loop, const char *profi
 }
 
 /* a offers (actpass, controlling), b answers (active): the browser -> server shape, inverted. */
-static void connect_pair(side *a, side *b, const char *fp_b_sees_for_a)
+static void connect_pair(side *a, side *b, const char *fp_b_sees_for_a, bool sctp)
 {
     char ufrag[64], pwd[64];
     a->other = b;
     b->other = a;
     peer_local_credentials(a->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
-    CHECK_INT(peer_set_remote(b->peer, ufrag, pwd, fp_b_sees_for_a, PEER_SETUP_ACTPASS, true, 5000), PEER_OK);
+    CHECK_INT(peer_set_remote(b->peer, ufrag, pwd, fp_b_sees_for_a, PEER_SETUP_ACTPASS, sctp, 5000), PEER_OK);
     CHECK_INT(peer_local_setup(b->peer), PEER_SETUP_ACTIVE);
     CHECK_INT(peer_gather_as_offerer(a->peer), PEER_OK);
     CHECK_INT(peer_local_setup(a->peer), PEER_SETUP_ACTPASS);
     peer_local_credentials(b->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
-    CHECK_INT(peer_set_remote(a->peer, ufrag, pwd, peer_local_fingerprint(), PEER_SETUP_ACTIVE, true, 5000), PEER_OK);
+    CHECK_INT(peer_set_remote(a->peer, ufrag, pwd, peer_local_fingerprint(), PEER_SETUP_ACTIVE, sctp, 5000), PEER_OK);
     CHECK_INT(peer_local_setup(a->peer), PEER_SETUP_PASSIVE);
 }
 
@@ -447,13 +447,23 @@ static void ice_restart(side *a, side *b)
     CHECK_STR(b->last_text, "after restart");
 }
 
+/* A renegotiation that adds the m=application line after media is up. */
+static void add_sctp_later(side *a, side *b)
+{
+    char ufrag[64], pwd[64];
+    peer_local_credentials(a->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
+    CHECK_INT(peer_set_remote(b->peer, ufrag, pwd, peer_local_fingerprint(), PEER_SETUP_ACTPASS, true, 5000), PEER_OK);
+    peer_local_credentials(b->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
+    CHECK_INT(peer_set_remote(a->peer, ufrag, pwd, peer_local_fingerprint(), PEER_SETUP_ACTIVE, true, 5000), PEER_OK);
+}
+
 static void run_pair(loop_pool_t *pool, const char *prof_a, const char *prof_b, int expect_profile,
-                     bool restart)
+                     bool restart, bool late_sctp)
 {
     side a, b;
     make_side(&a, "offerer", loop_pool_get(pool, 0), prof_a);
     make_side(&b, "answerer", loop_pool_get(pool, 1), prof_b);
-    connect_pair(&a, &b, peer_local_fingerprint());
+    connect_pair(&a, &b, peer_local_fingerprint(), !late_sctp);
     CHECK(wait_for(both_secure, &a, &b));
     CHECK_INT(a.gathered, 1);
     CHECK_INT(peer_srtp_profile(a.peer), expect_profile);
@@ -464,6 +474,8 @@ static void run_pair(loop_pool_t *pool, const char *prof_a, const char *prof_b, 
         CHECK(b.states[i] > b.states[i - 1]);
     g_mutex_unlock(&m);
     exchange_media(&a, &b);
+    if (late_sctp)
+        add_sctp_later(&a, &b);
     exchange_data(&a, &b);
     if (restart)
         ice_restart(&a, &b);
@@ -479,7 +491,7 @@ static void run_fingerprint_mismatch(loop_pool_t *pool)
     char wrong[160];
     g_strlcpy(wrong, peer_local_fingerprint(), sizeof wrong);
     wrong[8] = wrong[8] == 'A' ? 'B' : 'A';
-    connect_pair(&a, &b, wrong);
+    connect_pair(&a, &b, wrong, true);
     CHECK(wait_for(both_failed, &a, &b));
     g_mutex_lock(&m);
     for (int i = 0; i < b.nstates; i++)
@@ -519,9 +531,9 @@ int main(void)
     loop_pool_t *pool = loop_pool_create(2);
 
     run_bad_arguments(pool);
-    run_pair(pool, NULL, NULL, 7, true);                                    /* GCM preferred */
-    run_pair(pool, "SRTP_AES128_CM_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, false);
-    run_pair(pool, NULL, "SRTP_AES128_CM_SHA1_80", 1, false);               /* mixed -> CM */
+    run_pair(pool, NULL, NULL, 7, true, false);                             /* GCM preferred */
+    run_pair(pool, "SRTP_AES128_CM_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, false, false);
+    run_pair(pool, NULL, "SRTP_AES128_CM_SHA1_80", 1, false, true);         /* mixed -> CM */
     run_fingerprint_mismatch(pool);
 
     loop_pool_destroy(pool);
