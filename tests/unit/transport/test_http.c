@@ -24,6 +24,7 @@ static uint16_t port;
 static char static_root[256];
 static atomic_int handler_calls;
 static atomic_int closes;
+static atomic_int releases;
 
 /* ---- a minimal client ---- */
 
@@ -150,11 +151,24 @@ static void count_close(void *arg)
     atomic_fetch_add(&closes, 1);
 }
 
+static void count_release(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&releases, 1);
+}
+
+static void wait_count(atomic_int *v, int target)
+{
+    for (int i = 0; i < 300 && atomic_load(v) < target; i++)
+        sleep_ms(10);
+}
+
 static void handler(void *user, const http_request *req, http_reply *reply)
 {
     atomic_fetch_add(&handler_calls, 1);
     if (strcmp(req->path, "/later") == 0) {
         http_reply_on_close(reply, count_close, NULL);
+        http_reply_on_release(reply, count_release, NULL);
         defer(reply, 200);
         return;
     }
@@ -165,6 +179,7 @@ static void handler(void *user, const http_request *req, http_reply *reply)
     }
     if (strcmp(req->path, "/hang") == 0) {
         http_reply_on_close(reply, count_close, NULL);
+        http_reply_on_release(reply, count_release, NULL);
         parked = reply;
         return;
     }
@@ -267,6 +282,7 @@ static void test_preflight(void)
 
 static void test_long_poll(void)
 {
+    int rel = atomic_load(&releases);
     double t0 = now_ms();
     response r;
     CHECK_INT(request("GET", "/later", NULL, NULL, &r), 0);
@@ -275,6 +291,8 @@ static void test_long_poll(void)
     CHECK_STR(r.body, "later");
     CHECK(took >= 180);
     CHECK(took < 3000);
+    wait_count(&releases, rel + 1);
+    CHECK_INT(atomic_load(&releases), rel + 1);
 }
 
 static void test_client_leaves(void)
@@ -293,10 +311,16 @@ static void test_client_leaves(void)
         sleep_ms(10);
     CHECK_INT(atomic_load(&closes), before + 1);
     CHECK(parked && http_reply_is_closed(parked));
+    /* Closed but not yet released: the owner has not answered. */
+    int rel = atomic_load(&releases);
+    sleep_ms(50);
+    CHECK_INT(atomic_load(&releases), rel);
     /* Answering a closed reply is a harmless no-op that releases it. */
     if (parked)
         http_reply_send(parked, 200, NULL, "{}", 2);
     parked = NULL;
+    wait_count(&releases, rel + 1);
+    CHECK_INT(atomic_load(&releases), rel + 1);
 }
 
 /* Replies from other threads racing clients that hang up: no crash, no leak (ASan). */
