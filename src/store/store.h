@@ -117,6 +117,15 @@ void store_debug_fail_commit_after(store_t *s, int n);
 enum { STORE_FAULT_WRITE = 1, STORE_FAULT_SYNC = 2 };
 void store_debug_fail_io(int kinds, int n);
 
+/* Power-loss simulation (tests), process-wide. store_debug_power_log(path) starts logging,
+ * for every write/truncate of a store's writing connection, the bytes it replaces, and each
+ * successful fsync (NULL stops). After the process is killed, store_debug_power_loss_replay
+ * (path) — from another process, with no store open on those files — puts back everything
+ * written after each file's last fsync: the files are left as a power cut would leave them.
+ * Both return 0, or -1 on an I/O error. */
+int store_debug_power_log(const char *undo_path);
+int store_debug_power_loss_replay(const char *undo_path);
+
 /* Helpers for units and readers (any connection). */
 /* Runs sql (no parameters, no result rows); SQLITE_OK or the SQLite error code. */
 int store_exec(sqlite3 *db, const char *sql);

@@ -7,6 +7,8 @@
  * on any file opened through it (the database, its WAL, its journal) returns SQLITE_IOERR,
  * once; SQLite then handles a real I/O error on its real code path. Disarmed, the cost is
  * one extra indirect call and an atomic load per I/O call.
+ *
+ * The same seam records, when asked, what a power cut would lose (store_powerloss.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,6 +21,7 @@
 typedef struct fault_file {
     sqlite3_file base;
     sqlite3_file *real; /* lives right after this struct, in the same allocation */
+    const char *name;   /* SQLite keeps it valid until xClose; NULL for temp files */
 } fault_file;
 
 static sqlite3_vfs fault_vfs;
@@ -71,11 +74,13 @@ static int f_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
     if (fault_hit(STORE_FAULT_WRITE))
         return SQLITE_IOERR_WRITE;
+    store_powerloss_before_write(((fault_file *)f)->name, real_of(f), off, amt);
     return real_of(f)->pMethods->xWrite(real_of(f), buf, amt, off);
 }
 
 static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
+    store_powerloss_before_truncate(((fault_file *)f)->name, real_of(f), size);
     return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
 
@@ -83,7 +88,10 @@ static int f_sync(sqlite3_file *f, int flags)
 {
     if (fault_hit(STORE_FAULT_SYNC))
         return SQLITE_IOERR_FSYNC;
-    return real_of(f)->pMethods->xSync(real_of(f), flags);
+    int rc = real_of(f)->pMethods->xSync(real_of(f), flags);
+    if (rc == SQLITE_OK)
+        store_powerloss_synced(((fault_file *)f)->name);
+    return rc;
 }
 
 static int f_size(sqlite3_file *f, sqlite3_int64 *size)
@@ -156,6 +164,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     sqlite3_vfs *parent = vfs->pAppData;
     fault_file *ff = (fault_file *)f;
     ff->real = (sqlite3_file *)(ff + 1);
+    ff->name = name;
     int rc = parent->xOpen(parent, name, ff->real, flags, out);
     /* SQLite calls xClose only if pMethods is set: set it iff the real file is open. Our
      * methods are version 3 (shared memory, mmap), so the real ones must be too. */

@@ -10,7 +10,19 @@
 
 #define STORE_FAULT_VFS "parley-fault"
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
 const char *store_fault_vfs(void);
 void store_fault_arm(int kinds, int n);
+
+/* Power-loss log hooks (store_powerloss.c), called by the VFS; no-ops unless a log is open.
+ * name: the file's full path (NULL for temporary files, which are never durable). */
+bool store_powerloss_active(void);
+void store_powerloss_before_write(const char *name, sqlite3_file *real, int64_t off, int amt);
+void store_powerloss_before_truncate(const char *name, sqlite3_file *real, int64_t size);
+void store_powerloss_synced(const char *name);
 
 #endif
