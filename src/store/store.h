@@ -46,9 +46,11 @@
  * A second backend (PostgreSQL, SPEC 7) would have to provide: the same queue/group-commit
  * semantics (one transaction per group, a SAVEPOINT per unit, one durable COMMIT, every
  * unit told the outcome), snapshot reads, and versioned migrations. What leaks SQLite today
- * is the sqlite3 *db handed to units; the ledger keeps its SQL in ledger.c so that swapping
- * means rewriting those statements against another handle type, not changing callers.
- * Everything else in this header is backend-neutral.
+ * is the sqlite3 *db handed to units (and store_stmt/store_exec); the ledger keeps all its
+ * SQL inside src/ledger behind ledger.h, so swapping means rewriting those statements
+ * against another handle type, not changing the ledger's callers. The debug hooks (commit
+ * hook, fault VFS, power-loss log) are SQLite seams; a second backend would need its own
+ * equivalents to run the same durability tests. The rest of this header is backend-neutral.
  */
 #ifndef PARLEY_STORE_STORE_H
 #define PARLEY_STORE_STORE_H
@@ -62,10 +64,9 @@ typedef struct store store_t;
 
 enum {
     STORE_OK = 0,
-    STORE_EIO = -100,     /* the commit (or the transaction) failed: nothing persisted */
+    STORE_EIO = -100,     /* the commit (or the transaction) failed: not acknowledged */
     STORE_EINVAL = -101,  /* bad call: NULL fn, called from the storage thread, ... */
     STORE_ECLOSED = -102, /* the store is shutting down */
-    STORE_ENOMEM = -103,
 };
 
 #define STORE_QUEUE_CAP 1024 /* queued write units before callers wait */
