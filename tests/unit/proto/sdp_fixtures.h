@@ -208,8 +208,9 @@ static const char FIREFOX_OFFER[] =
     "a=fingerprint:sha-256 " FP_B "\n" \
     "a=setup:actpass\n"
 
-/* aiortc 1.4: real port and address in m=/c=, candidates and end-of-candidates in the offer,
- * no rtcp-rsize, H264 42001f and 42e01f. */
+/* aiortc 1.4 shape: real port and address in m=/c=, candidates and end-of-candidates in the
+ * offer, no rtcp-rsize, H264 42001f and 42e01f. (A real capture, with its per-m-line ICE
+ * credentials and legacy DTLS/SCTP data m-line, is tested by test_sdp_real.c.) */
 static const char AIORTC_OFFER[] =
     "v=0\n"
     "o=- 3908557183 3908557183 IN IP4 0.0.0.0\n"
