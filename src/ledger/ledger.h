@@ -29,7 +29,8 @@
  *
  * Errors: LEDGER_* codes from ledger_rules.h (0 = success) or, for the store flavour, STORE_*
  * codes (STORE_EIO: the commit failed, nothing moved; safe to retry with the same key).
- * Outputs are valid only on 0. User ids are > 0 and <= INT64_MAX (LEDGER_EINVAL otherwise).
+ * Outputs are valid only on 0. User ids are > 0 and <= INT64_MAX, keys and hold refs are 1..256
+ * bytes, a host is never paid from its own hold or wallet (LEDGER_EINVAL otherwise).
  * Ownership: results are copied into caller-provided structs; nothing returned needs freeing.
  */
 #ifndef PARLEY_LEDGER_H
