@@ -462,6 +462,12 @@ static int parse_ssrc_group(parser *p, sdp_span v)
     return 0;
 }
 
+static int keep_attr(parser *p, sdp_attr **attrs, size_t *n, sdp_span name, sdp_span val,
+                     bool has_val);
+
+/* A candidate we cannot parse (an unknown type, a zone in an address...) is kept verbatim
+ * and left out of m->candidates: one odd candidate must not fail a whole call, and the core
+ * only ever sees candidates that sdp_candidate_parse accepts. */
 static int parse_candidate_attr(parser *p, sdp_span name, sdp_span val)
 {
     sdp_media *m = p->m;
@@ -478,7 +484,7 @@ static int parse_candidate_attr(parser *p, sdp_span name, sdp_span val)
     sdp_candidate c;
     if (sdp_candidate_parse(text, &c) != 0) {
         free(text);
-        return fail(p, "bad a=candidate");
+        return keep_attr(p, &m->attrs, &m->n_attrs, name, val, true);
     }
     char **slot = sdp_push_(&m->candidates, &m->n_candidates, sizeof(char *));
     if (!slot) {

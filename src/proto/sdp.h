@@ -10,7 +10,8 @@
  *    least one m= line, well-formed values of the attributes it models, unique mids) and
  *    bounded (SDP_MAX_TEXT bytes, SDP_MAX_MEDIA m-lines and the per-list limits below); it
  *    never reads past len and accepts CRLF or LF line ends. Attributes it does not model (and
- *    lines other than v/o/s/t/m/c/a) are kept verbatim, in order, and written back.
+ *    lines other than v/o/s/t/m/c/a) are kept verbatim, in order, and written back; so is a
+ *    malformed a=candidate (one odd candidate must not fail a call).
  *    Errors: -1 with a one-line, human-readable reason in err (when errcap > 0); *out is
  *    then NULL.
  *  - Ownership: the sdp_session returned by sdp_parse()/sdp_make_answer()/sdp_clone() and
@@ -109,7 +110,8 @@ typedef struct sdp_media {
     char *ice_ufrag, *ice_pwd, *ice_options;
     char *fingerprint;    /* "sha-256 AB:CD:..." */
     char *setup;          /* "actpass", "active", "passive", "holdconn" */
-    char **candidates;    /* "candidate:..." texts without "a=" */
+    char **candidates;    /* "candidate:..." texts without "a=", each accepted by
+                           * sdp_candidate_parse (others are kept verbatim in attrs) */
     size_t n_candidates;
     bool end_of_candidates;
     bool rtcp_mux, rtcp_mux_only, rtcp_rsize;

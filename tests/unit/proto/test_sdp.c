@@ -625,7 +625,6 @@ static void test_malformed(void)
         MIN_HEAD MIN_AUDIO "a=fingerprint:sha-256\n",
         MIN_HEAD MIN_AUDIO "a=ice-ufrag:bad ufrag\n",
         MIN_HEAD MIN_AUDIO "a=ice-ufrag:abcd\na=ice-ufrag:efgh\n",
-        MIN_HEAD MIN_AUDIO "a=candidate:1 1 udp 1 1.2.3.4 99999 typ host\n",
         MIN_HEAD MIN_AUDIO "a=sctp-port:0\n",
         MIN_HEAD MIN_AUDIO "a=max-message-size:big\n",
         MIN_HEAD MIN_AUDIO "hello\n",                               /* not x=... */
@@ -731,6 +730,20 @@ static void test_lenient(void)
     CHECK_INT(map[96], 0);
     CHECK_INT(map[0], -1); /* rejected m-line */
     sdp_free(s);
+
+    /* a malformed candidate is kept verbatim, out of the candidate list */
+    s = parse(MIN_HEAD MIN_AUDIO "a=candidate:1 1 udp 1 1.2.3.4 99999 typ host\n"
+              "a=candidate:2 1 udp 1 1.2.3.4 9 typ host\n");
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(s->media[0].n_candidates, 1);
+        CHECK_INT(s->media[0].n_attrs, 1);
+        CHECK_STR(s->media[0].attrs[0].value, "1 1 udp 1 1.2.3.4 99999 typ host");
+        check_round_trip(s);
+        sdp_strip_transport(s);
+        CHECK_INT(s->media[0].n_attrs, 0);
+        sdp_free(s);
+    }
 
     /* a payload type shared by two m-lines is ambiguous for demux */
     s = parse(MIN_HEAD "m=audio 9 RTP/AVP 0\na=mid:a\nm=audio 9 RTP/AVP 0 8\na=mid:b\n");
