@@ -349,6 +349,37 @@ static void test_snapshot(store_t *s)
     CHECK_INT(lookup(s, "snap"), 2);
 }
 
+/* Statement reuse: an idle statement comes back, a busy one is never handed out twice, and
+ * bindings do not leak from one use to the next. */
+static int stmt_unit(sqlite3 *db, void *p)
+{
+    const char *sql = "SELECT ?1 UNION ALL SELECT 2";
+    sqlite3_stmt *a = store_stmt(db, sql);
+    if (!a)
+        return -1;
+    sqlite3_bind_int(a, 1, 7);
+    CHECK_INT(sqlite3_step(a), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(a, 0), 7);
+    sqlite3_stmt *b = store_stmt(db, sql); /* a is busy: a second statement */
+    CHECK(b != NULL && b != a);
+    store_stmt_release(b);
+    store_stmt_release(a);
+    sqlite3_stmt *c = store_stmt(db, sql); /* idle again: one of the two, not a third */
+    CHECK(c == a || c == b);
+    CHECK_INT(sqlite3_step(c), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_type(c, 0), SQLITE_NULL); /* bindings were cleared */
+    store_stmt_release(c);
+    CHECK(store_stmt(db, "SELEKT nonsense") == NULL);
+    store_stmt_release(NULL);
+    return 0;
+}
+
+static void test_stmt_cache(store_t *s)
+{
+    CHECK_INT(store_write(s, stmt_unit, NULL), 0);
+    CHECK_INT(store_read(s, stmt_unit, NULL), 0);
+}
+
 static void test_open_errors(void)
 {
     char err[256] = "";
@@ -378,6 +409,7 @@ int main(void)
     test_commit_failure(s);
     test_aborted_transaction(s);
     test_snapshot(s);
+    test_stmt_cache(s);
     store_close(s);
 
     /* reopen: everything acknowledged is there, migrations are not re-applied */
