@@ -216,10 +216,11 @@ static bool header_has(const char *headers, size_t hlen, const char *name, const
     return false;
 }
 
-static int parse_response(char *resp, size_t len, char **body_out, char *err, size_t errcap)
+int mb_http_parse_response(char *resp, size_t len, char **body_out, char *err, size_t errcap)
 {
     int status = 0;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
+    *body_out = NULL;
+    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1 || status < 100 || status > 999) {
         set_err(err, errcap, "malformed status line");
         return -1;
     }
@@ -286,7 +287,7 @@ int mb_http_request(const mb_url *url, const char *method, const char *path, con
         set_err(err, errcap, "%s %s: no complete response (timeout or stop)", method, path);
         return -1;
     }
-    int status = parse_response(resp, rlen, body_out, err, errcap);
+    int status = mb_http_parse_response(resp, rlen, body_out, err, errcap);
     free(resp);
     return status;
 }

@@ -27,6 +27,11 @@ typedef struct mb_url {
 
 int mb_url_parse(const char *text, mb_url *out);
 
+/* Parses a complete HTTP/1.x response (resp NUL-terminated at resp[len], modified in
+ * place): returns the status and *body_out (malloc'd, NUL-terminated; chunked bodies are
+ * decoded), or -1 with a reason in err. Exposed for the unit test and the fuzz target. */
+int mb_http_parse_response(char *resp, size_t len, char **body_out, char *err, size_t errcap);
+
 int mb_http_request(const mb_url *url, const char *method, const char *path, const char *body,
                     int timeout_ms, const atomic_bool *stop, char **body_out, char *err,
                     size_t errcap);
