@@ -270,6 +270,8 @@ static peer_config config(const char *profiles)
     return cfg;
 }
 
+static bool lite_next;   /* the next side made is an ICE-lite agent (like Janus with ice_lite) */
+
 static void make_side(side *s, const char *name, loop_t *loop, const char *profiles)
 {
     memset(s, 0, sizeof *s);
@@ -277,6 +279,8 @@ static void make_side(side *s, const char *name, loop_t *loop, const char *profi
     s->loop = loop;
     s->forward_candidates = true;
     peer_config cfg = config(profiles);
+    cfg.ice_lite = lite_next;
+    lite_next = false;
     peer_callbacks cb = {.user = s, .local_candidate = on_candidate, .state_changed = on_state,
                          .gathering_done = on_gathered,
                          .rtp = on_rtp, .rtcp = on_rtcp, .data_open = on_data_open, .data = on_data,
@@ -482,6 +486,19 @@ static void run_pair(loop_pool_t *pool, const char *prof_a, const char *prof_b, 
     teardown(&a, &b);
 }
 
+/* The answerer is ICE-lite (host candidates only, never controlling): full ICE on one side. */
+static void run_ice_lite(loop_pool_t *pool)
+{
+    side a, b;
+    make_side(&a, "offerer", loop_pool_get(pool, 0), NULL);
+    lite_next = true;
+    make_side(&b, "lite answerer", loop_pool_get(pool, 1), NULL);
+    connect_pair(&a, &b, peer_local_fingerprint(), true);
+    CHECK(wait_for(both_secure, &a, &b));
+    exchange_media(&a, &b);
+    teardown(&a, &b);
+}
+
 static void run_fingerprint_mismatch(loop_pool_t *pool)
 {
     side a, b;
@@ -534,6 +551,7 @@ int main(void)
     run_pair(pool, NULL, NULL, 7, true, false);                             /* GCM preferred */
     run_pair(pool, "SRTP_AES128_CM_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, false, false);
     run_pair(pool, NULL, "SRTP_AES128_CM_SHA1_80", 1, false, true);         /* mixed -> CM */
+    run_ice_lite(pool);
     run_fingerprint_mismatch(pool);
 
     loop_pool_destroy(pool);
