@@ -4,7 +4,7 @@
 export async function digest(pc) {
   const out = {
     audio: { packetsReceived: 0, bytesReceived: 0 },
-    video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0 },
+    video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0, packetsLost: 0, nackCount: 0, pliCount: 0, freezeCount: 0 },
     outAudio: 0, outVideo: 0,
     pair: null, remoteCandidates: [], localCandidates: [],
     iceState: pc.iceConnectionState, connState: pc.connectionState,
@@ -17,7 +17,9 @@ export async function digest(pc) {
     if (s.type === 'inbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) {
       out[s.kind].packetsReceived += s.packetsReceived || 0;
       out[s.kind].bytesReceived += s.bytesReceived || 0;
-      if (s.kind === 'video') out.video.framesDecoded += s.framesDecoded || 0;
+      if (s.kind === 'video') {
+        for (const k of ['framesDecoded', 'packetsLost', 'nackCount', 'pliCount', 'freezeCount']) out.video[k] += s[k] || 0;
+      }
     } else if (s.type === 'outbound-rtp') {
       if (s.kind === 'audio') out.outAudio += s.packetsSent || 0;
       if (s.kind === 'video') out.outVideo += s.packetsSent || 0;

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Echotest under packet loss: once the janus.js call runs, iptables in the test's network
+// namespace drops LOSS of the UDP packets going to the server's RTP ports and LOSS of those
+// coming from them. Video must keep decoding through it (feedback - NACK retransmissions,
+// PLI/keyframes - has to work in both directions): decoded frames rise in every 2 s window
+// for 12 s, at no less than half the frame rate measured before the loss, and audio keeps
+// flowing. Needs root inside the namespace (iptables); skips otherwise.
+import { execFileSync } from 'node:child_process';
+import { openBrowser, browserAvailable } from './lib/browser.mjs';
+import { pageStats, sleep } from './lib/echotest.mjs';
+import { assert, skip, withServer } from './lib/server.mjs';
+
+const LOSS = 0.05;
+const WINDOWS = 6;
+
+function iptables(args) {
+  execFileSync('iptables', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function addLoss(range) {
+  const p = String(LOSS);
+  iptables(['-A', 'INPUT', '-p', 'udp', '--dport', range, '-m', 'statistic', '--mode', 'random', '--probability', p, '-j', 'DROP']);
+  iptables(['-A', 'INPUT', '-p', 'udp', '--sport', range, '-m', 'statistic', '--mode', 'random', '--probability', p, '-j', 'DROP']);
+}
+
+function droppedCount() {
+  const out = execFileSync('iptables', ['-L', 'INPUT', '-v', '-n', '-x']).toString();
+  return out.split('\n').filter((l) => l.includes('DROP')).reduce((n, l) => n + Number(l.trim().split(/\s+/)[0] || 0), 0);
+}
+
+await withServer({ index: 7 }, async (srv) => {
+  if (!process.env.PARLEY_NETNS) throw skip('not inside a network namespace (run via tests/integration/run.sh as root)');
+  const why = browserAvailable();
+  if (why) throw skip(why);
+  try { iptables(['-L', 'INPUT', '-n']); } catch (e) { throw skip(`iptables unusable here: ${e.message}`); }
+  const br = await openBrowser();
+  try {
+    await br.page.evaluate((s) => window.echo.start({ server: s }), srv.wsUrl);
+    await sleep(2000); // let the first keyframe and the bandwidth estimate settle
+    const b0 = await pageStats(br);
+    await sleep(4000);
+    const b1 = await pageStats(br);
+    const baseFps = (b1.video.framesDecoded - b0.video.framesDecoded) / 4;
+    assert(baseFps >= 5, `baseline: only ${baseFps} frames/s decoded before any loss`);
+
+    addLoss(`${srv.ports.rtpMin}:${srv.ports.rtpMax}`);
+    const seen = [];
+    let prev = await pageStats(br);
+    const start = prev;
+    for (let i = 0; i < WINDOWS; i++) {
+      await sleep(2000);
+      const cur = await pageStats(br);
+      const fps = (cur.video.framesDecoded - prev.video.framesDecoded) / 2;
+      const aps = (cur.audio.packetsReceived - prev.audio.packetsReceived) / 2;
+      seen.push(`${fps.toFixed(1)}fps/${aps.toFixed(0)}aps`);
+      assert(fps > 0, `video froze in loss window ${i + 1} (${seen.join(' ')})`);
+      assert(aps >= 25, `audio dropped to ${aps} packets/s in loss window ${i + 1}`);
+      prev = cur;
+    }
+    const lossFps = (prev.video.framesDecoded - start.video.framesDecoded) / (2 * WINDOWS);
+    const dropped = droppedCount();
+    assert(dropped > 50, `iptables dropped only ${dropped} packets: the loss was not applied`);
+    assert(lossFps >= baseFps / 2, `video ${lossFps.toFixed(1)} fps under ${LOSS * 100}% loss vs ${baseFps.toFixed(1)} before (${seen.join(' ')})`);
+    const v = prev.video;
+    console.log(`${LOSS * 100}% loss each way (${dropped} packets dropped): video ${baseFps.toFixed(1)} -> ${lossFps.toFixed(1)} frames/s, ` +
+      `windows ${seen.join(' ')}; browser inbound video: lost ${v.packetsLost - start.video.packetsLost}, ` +
+      `NACKs sent ${v.nackCount - start.video.nackCount}, PLIs sent ${v.pliCount - start.video.pliCount}, freezes ${v.freezeCount - start.video.freezeCount}`);
+    await br.page.evaluate(() => window.echo.stop());
+  } catch (e) {
+    console.error(`browser console (last 30):\n${br.console.slice(-30).join('\n')}`);
+    throw e;
+  } finally {
+    try { iptables(['-F', 'INPUT']); } catch { /* the namespace goes away with the run */ }
+    await br.close();
+  }
+});
