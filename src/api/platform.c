@@ -214,12 +214,25 @@ static int platform_load_secret(platform_t *p, const char *configured)
 
 /* ---- lifecycle ---- */
 
+/* mkdir -p: the data dir may be several levels deep (e.g. a fresh Docker volume path). */
 static int platform_mkdir(const char *dir)
 {
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-        return 0;
-    LOG_ERROR("api", "cannot create data dir %s: %s", dir, strerror(errno));
-    return -1;
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+        return -1;
+    for (char *q = path + 1; ; q++) {
+        if (*q != '/' && *q != '\0')
+            continue;
+        char saved = *q;
+        *q = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            LOG_ERROR("api", "cannot create data dir %s: %s", path, strerror(errno));
+            return -1;
+        }
+        *q = saved;
+        if (!saved)
+            return 0;
+    }
 }
 
 platform_t *platform_create(const platform_config *cfg)
