@@ -214,45 +214,67 @@ int rtp_ext_find(const uint8_t *buf, const rtp_view *v, uint8_t id, const uint8_
     return r;
 }
 
+/* One walk over an extension block (the same element rules as ext_next_elem, written as a
+ * tight loop because it runs on every forwarded packet). With map NULL it only validates;
+ * otherwise it rewrites ids and erases elements. Returns the elements kept, or -1. */
+static int remap_walk(uint8_t *blk, size_t len, int form, const uint8_t *map)
+{
+    size_t off = 0;
+    int kept = 0;
+    while (off < len) {
+        uint8_t b = blk[off];
+        uint8_t id;
+        size_t whole;
+        if (form == 1) {
+            id = b >> 4;
+            if (id == 0) { /* padding */
+                off++;
+                continue;
+            }
+            if (id == 15) /* reserved: stop */
+                break;
+            whole = 1 + (size_t)(b & 0x0f) + 1;
+        } else {
+            if (b == 0) {
+                off++;
+                continue;
+            }
+            if (len - off < 2)
+                return -1;
+            id = b;
+            whole = 2 + (size_t)blk[off + 1];
+        }
+        if (whole > len - off)
+            return -1;
+        if (map) {
+            uint8_t nid = map[id];
+            if (nid == 0 || (form == 1 && nid > 14)) {
+                memset(blk + off, 0, whole);
+            } else {
+                blk[off] = form == 1 ? (uint8_t)((nid << 4) | (b & 0x0f)) : nid;
+                kept++;
+            }
+        } else {
+            kept++;
+        }
+        off += whole;
+    }
+    return kept;
+}
+
 int rtp_ext_remap(uint8_t *buf, size_t len, const uint8_t map[256])
 {
     rtp_view v;
     if (!map || rtp_parse(buf, len, &v) != 0)
         return -1;
-    if (!v.extension)
+    int form = v.extension ? ext_form(v.ext_profile) : 0;
+    if (form == 0)
         return 0;
-    rtp_ext_iter it;
-    uint8_t id;
-    size_t off, hdr, n;
-    int r;
-
-    /* Pass 1: validate so that a malformed block is left untouched. */
-    rtp_ext_iter_init(&it, buf, &v);
-    if (it.form == 0)
-        return 0;
-    while ((r = ext_next_elem(&it, &id, &off, &hdr, &n)) == 1)
-        ;
-    if (r < 0)
-        return -1;
-
-    /* Pass 2: rewrite. */
-    int kept = 0;
     uint8_t *blk = buf + v.ext_offset;
-    rtp_ext_iter_init(&it, buf, &v);
-    while (ext_next_elem(&it, &id, &off, &hdr, &n) == 1) {
-        uint8_t nid = map[id];
-        bool erase = nid == 0 || (it.form == 1 && nid > 14);
-        if (erase) {
-            memset(blk + off, 0, hdr + n);
-            continue;
-        }
-        if (it.form == 1)
-            blk[off] = (uint8_t)((nid << 4) | (blk[off] & 0x0f));
-        else
-            blk[off] = nid;
-        kept++;
-    }
-    return kept;
+    /* validate first so that a malformed block is left untouched */
+    if (remap_walk(blk, v.ext_len, form, NULL) < 0)
+        return -1;
+    return remap_walk(blk, v.ext_len, form, map);
 }
 
 rtp_demux rtp_demux_class(uint8_t b)
