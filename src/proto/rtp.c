@@ -149,8 +149,8 @@ void rtp_ext_iter_init(rtp_ext_iter *it, const uint8_t *buf, const rtp_view *v)
     it->form = ext_form(v->ext_profile);
 }
 
-/* One element at it->off; on success elem_off and elem_len give the whole element (header and
- * data) so the remapper can erase it. */
+/* The next element from it->off: its offset in the block, header and data lengths.
+ * remap_walk below applies the same rules in one loop. */
 static int ext_next_elem(rtp_ext_iter *it, uint8_t *id, size_t *elem_off, size_t *hdr_len,
                          size_t *data_len)
 {
