@@ -202,11 +202,11 @@ static int run(server_t *srv)
     listeners l = {0};
     int status = 0;
     if (start_listeners(srv, &l)) {
-        LOG_INFO("main", "parley ready: http %s:%d, websocket %s:%d, admin %s:%d, %d media loops", cfg->http_bind,
+        LOG_NOTICE("main", "parley ready: http %s:%d, websocket %s:%d, admin %s:%d, %d media loops", cfg->http_bind,
                  cfg->http_port, cfg->ws_bind, cfg->ws_port, cfg->admin_bind, cfg->admin_port, nloops);
         int sig = 0;
         sigwait(&set, &sig);
-        LOG_INFO("main", "signal %d: shutting down", sig);
+        LOG_NOTICE("main", "signal %d: shutting down", sig);
     } else {
         status = 1;
     }
@@ -215,7 +215,7 @@ static int run(server_t *srv)
     loop_pool_destroy(srv->loops);
     platform_destroy(srv->platform);
     peer_global_deinit();
-    LOG_INFO("main", "bye");
+    LOG_NOTICE("main", "bye");
     return status;
 }
 

@@ -22,6 +22,8 @@ bool log_enabled(log_level level) { return (int)level <= atomic_load_explicit(&g
 
 const char *log_level_name(log_level level)
 {
+    if (level == LOG_LEVEL_NOTICE)
+        return "notice";
     if ((int)level < 0 || (int)level > LOG_LEVEL_TRACE)
         return "unknown";
     return level_names[level];

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 
 typedef enum log_level {
+    LOG_LEVEL_NOTICE = -1, /* always written, whatever the level: start-up and shutdown lines */
     LOG_LEVEL_ERROR = 0,
     LOG_LEVEL_WARN = 1,
     LOG_LEVEL_INFO = 2,
@@ -33,6 +34,7 @@ bool log_enabled(log_level level);
 void log_msg(log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+#define LOG_NOTICE(mod, ...) log_msg(LOG_LEVEL_NOTICE, mod, __VA_ARGS__)
 #define LOG_ERROR(mod, ...) log_msg(LOG_LEVEL_ERROR, mod, __VA_ARGS__)
 #define LOG_WARN(mod, ...)  log_msg(LOG_LEVEL_WARN, mod, __VA_ARGS__)
 #define LOG_INFO(mod, ...)  do { if (log_enabled(LOG_LEVEL_INFO)) log_msg(LOG_LEVEL_INFO, mod, __VA_ARGS__); } while (0)
