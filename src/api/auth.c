@@ -337,8 +337,9 @@ int auth_login(api_req *rq, api_resp *rs)
             goto out;
         }
     }
-    /* Unknown accounts cost one scrypt too, so timing does not reveal which emails exist. */
-    int match = password_verify(pw, l.found ? l.hash : p->dummy_hash);
+    /* Unknown accounts cost one scrypt too, so timing does not reveal which emails exist.
+     * No stored password is longer than 128 bytes: longer input cannot match. */
+    int match = strlen(pw) > 128 ? 0 : password_verify(pw, l.found ? l.hash : p->dummy_hash);
     if (!l.found || match != 1) {
         api_fail(err, 401, "invalid_credentials", "email or password is wrong");
         goto out;
