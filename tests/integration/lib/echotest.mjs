@@ -45,6 +45,7 @@ export async function runEchotest(srv, br, transport) {
   const flow = await checkMediaFlowing(br, 5, transport);
   assert(flow.last.video.framesDecoded > 0, `video framesDecoded = ${flow.last.video.framesDecoded}`);
   const st = await br.page.evaluate(() => window.echo.state());
+  if (process.env.IT_DEBUG) console.log(`page log:\n${st.log.join('\n')}`);
   assert(st.events.result === 'ok', `echotest result event: ${st.events.result}`);
   assert(st.events.errors.length === 0, `errors: ${st.events.errors.join('; ')}`);
   const rtts = [];

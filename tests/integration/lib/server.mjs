@@ -229,6 +229,7 @@ export async function withServer(opts, body) {
     assert(how.code === 0, `the server did not exit cleanly on SIGTERM: ${JSON.stringify(how)}`);
     const reports = srv.sanitizerReports();
     assert(reports.length === 0, `sanitizer reports in the server log:\n${reports.slice(0, 10).join('\n')}`);
+    fs.rmSync(srv.dir, { recursive: true, force: true }); // kept only when the test failed
     console.log(`ok (${((Date.now() - t0) / 1000).toFixed(1)}s against ${target()})`);
     process.exit(0);
   } catch (e) {

@@ -14,6 +14,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -215,6 +216,7 @@ def run_test(index, body, **kw):
         reports = srv.sanitizer_reports()
         if reports:
             raise RuntimeError("sanitizer reports in the server log:\n" + "\n".join(reports[:10]))
+        shutil.rmtree(srv.dir, ignore_errors=True)  # kept only when the test failed
         print(f"ok ({time.monotonic() - t0:.1f}s against {target()})", flush=True)
         sys.exit(0)
     except Skip as e:
