@@ -55,6 +55,7 @@ struct http_server {
     http_handler_fn handler;
     void *user;
     size_t max_body;
+    bool cors;
     char name[16];
     pthread_mutex_t lock;        /* guards the fields below */
     http_reply *suspended;       /* doubly linked list of suspended replies */
@@ -75,6 +76,7 @@ struct http_reply {
     uint64_t id;
     int fd;
     char remote_ip[INET6_ADDRSTRLEN];
+    bool cors;
     /* request body collection (MHD thread only) */
     char *body;
     size_t body_len;
@@ -130,6 +132,7 @@ static http_reply *reply_new(http_server *srv, struct MHD_Connection *conn)
     atomic_init(&r->refs, 1);
     pthread_mutex_init(&r->lock, NULL);
     r->srv = srv;
+    r->cors = srv->cors;   /* copied: answers may come after the server is gone */
     r->conn = conn;
     r->fd = -1;
     const union MHD_ConnectionInfo *ci =
@@ -142,32 +145,33 @@ static http_reply *reply_new(http_server *srv, struct MHD_Connection *conn)
 
 /* ---- responses ---- */
 
-static void add_common_headers(struct MHD_Response *resp, const char *content_type)
+static void add_common_headers(struct MHD_Response *resp, const char *content_type, bool cors)
 {
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    if (cors)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
 }
 
 static struct MHD_Response *buffer_response(const char *content_type, const char *body,
-                                            size_t len, const reply_header *headers)
+                                            size_t len, const reply_header *headers, bool cors)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return NULL;
-    add_common_headers(resp, content_type ? content_type : "application/json");
+    add_common_headers(resp, content_type ? content_type : "application/json", cors);
     for (const reply_header *h = headers; h; h = h->next)
         MHD_add_response_header(resp, h->name, h->value);
     return resp;
 }
 
-static struct MHD_Response *json_error(const char *code, const char *message)
+static struct MHD_Response *json_error(const char *code, const char *message, bool cors)
 {
     char body[256];
     int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
                      code, message);
-    return buffer_response("application/json", body, (size_t)n, NULL);
+    return buffer_response("application/json", body, (size_t)n, NULL, cors);
 }
 
 static enum MHD_Result queue_and_drop(struct MHD_Connection *conn, unsigned status,
@@ -303,7 +307,7 @@ static enum MHD_Result after_handler(http_reply *r, struct MHD_Connection *conn)
         void *arg = r->on_close_arg;
         pthread_mutex_unlock(&r->lock);
         fire_on_close(r, fn, arg);
-        return queue_and_drop(conn, 503, json_error("unavailable", "server is stopping"));
+        return queue_and_drop(conn, 503, json_error("unavailable", "server is stopping", r->cors));
     }
     r->suspended = true;
     MHD_suspend_connection(conn);
@@ -352,7 +356,7 @@ static enum MHD_Result preflight(http_reply *r, struct MHD_Connection *conn)
                                                                 MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
-    add_common_headers(resp, NULL);
+    add_common_headers(resp, NULL, true);
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", HTTP_CORS_METHODS);
     MHD_add_response_header(resp, "Access-Control-Allow-Headers", HTTP_CORS_HEADERS);
     MHD_add_response_header(resp, "Access-Control-Max-Age", "86400");
@@ -363,7 +367,7 @@ static struct MHD_Response *too_large(const http_server *srv)
 {
     char msg[96];
     snprintf(msg, sizeof msg, "request body exceeds %zu bytes", srv->max_body);
-    return json_error("payload_too_large", msg);
+    return json_error("payload_too_large", msg, srv->cors);
 }
 
 /* First call for a request: headers are in. Answers preflights and oversize declared
@@ -375,7 +379,7 @@ static enum MHD_Result on_headers(http_server *srv, struct MHD_Connection *conn,
     if (!r)
         return MHD_NO;
     *con_cls = r;
-    if (strcmp(method, "OPTIONS") == 0)
+    if (srv->cors && strcmp(method, "OPTIONS") == 0)
         return preflight(r, conn);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -545,7 +549,7 @@ static void deliver(http_reply *r, unsigned status, struct MHD_Response *resp)
     }
     r->answered = true;
     if (!resp)
-        resp = json_error("internal", "could not build the response");
+        resp = json_error("internal", "could not build the response", r->cors);
     if (r->in_handler) {
         r->pending = resp;
         r->pending_status = status;
@@ -571,7 +575,7 @@ void http_reply_send(http_reply *r, int status, const char *content_type, const 
     reply_header *headers = r->headers;
     r->headers = NULL;
     pthread_mutex_unlock(&r->lock);
-    struct MHD_Response *resp = dead ? NULL : buffer_response(content_type, body, len, headers);
+    struct MHD_Response *resp = dead ? NULL : buffer_response(content_type, body, len, headers, r->cors);
     for (reply_header *h = headers, *n; h; h = n) {
         n = h->next;
         free(h->name);
@@ -586,20 +590,20 @@ void http_reply_send_file(http_reply *r, const char *path)
     http_file f;
     http_file_status st = path ? http_file_open(path, &f) : HTTP_FILE_NOT_FOUND;
     if (st == HTTP_FILE_FORBIDDEN) {
-        deliver(r, 403, json_error("forbidden", "path not allowed"));
+        deliver(r, 403, json_error("forbidden", "path not allowed", r->cors));
         return;
     }
     if (st != HTTP_FILE_OK) {
-        deliver(r, 404, json_error("not_found", "no such file"));
+        deliver(r, 404, json_error("not_found", "no such file", r->cors));
         return;
     }
     struct MHD_Response *resp = MHD_create_response_from_fd(f.size, f.fd);
     if (!resp) {
         close(f.fd);
-        deliver(r, 500, json_error("internal", "cannot serve the file"));
+        deliver(r, 500, json_error("internal", "cannot serve the file", r->cors));
         return;
     }
-    add_common_headers(resp, f.content_type);
+    add_common_headers(resp, f.content_type, r->cors);
     pthread_mutex_lock(&r->lock);
     for (const reply_header *h = r->headers; h; h = h->next)
         MHD_add_response_header(resp, h->name, h->value);
@@ -669,6 +673,7 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
     srv->handler = handler;
     srv->user = user;
     srv->max_body = cfg->max_body;
+    srv->cors = !cfg->no_cors;
     snprintf(srv->name, sizeof srv->name, "%s", name);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);
@@ -736,7 +741,7 @@ static void answer_for_stop(http_reply *r)
     pthread_mutex_unlock(&r->lock);
     if (!mine)
         return;
-    queue_and_drop(conn, 503, json_error("unavailable", "server is stopping"));
+    queue_and_drop(conn, 503, json_error("unavailable", "server is stopping", r->cors));
     MHD_resume_connection(conn);
     fire_on_close(r, fn, arg);
 }

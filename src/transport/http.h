@@ -18,8 +18,9 @@
  * http_server_stop answered it with 503): that no-op answer is what releases it. After the
  * answering call returns, the pointer must not be used again.
  *
- * The server answers OPTIONS (CORS preflight) and bodies over max_body (413) itself without
- * calling the handler, and adds Access-Control-Allow-Origin: * to every response.
+ * The server answers bodies over max_body (413) itself without calling the handler. Unless
+ * no_cors is set, it also answers OPTIONS (CORS preflight) itself and adds
+ * Access-Control-Allow-Origin: * to every response.
  */
 #ifndef PARLEY_TRANSPORT_HTTP_H
 #define PARLEY_TRANSPORT_HTTP_H
@@ -53,6 +54,7 @@ typedef struct http_server_config {
     size_t max_body;         /* larger bodies get 413 without calling the handler */
     unsigned threads;        /* libmicrohttpd thread pool size */
     const char *name;        /* for logs: "http", "admin" */
+    bool no_cors;            /* true: no CORS headers, OPTIONS goes to the handler (admin) */
 } http_server_config;
 
 http_server *http_server_start(const http_server_config *cfg, http_handler_fn handler, void *user);

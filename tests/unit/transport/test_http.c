@@ -450,6 +450,37 @@ static void test_stop_pending(http_server *srv)
     parked = NULL;
 }
 
+/* An admin-style server: no CORS headers, OPTIONS is the handler's. */
+static void test_no_cors(void)
+{
+    uint16_t saved = port;
+    http_server_config cfg = {.bind_ip = "127.0.0.1", .max_body = 1024, .threads = 1,
+                              .name = "nocors", .no_cors = true};
+    http_server *srv = NULL;
+    for (int i = 0; i < 50 && !srv; i++) {
+        port = (uint16_t)(30000 + (getpid() * 11 + i * 177 + 3) % 20000);
+        cfg.port = port;
+        srv = http_server_start(&cfg, handler, NULL);
+    }
+    CHECK(srv != NULL);
+    if (!srv) {
+        port = saved;
+        return;
+    }
+    response r;
+    CHECK_INT(request("GET", "/plain", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK(!has_header(&r, "Access-Control-Allow-Origin"));
+    int before = atomic_load(&handler_calls);
+    CHECK_INT(request("OPTIONS", "/admin", NULL, NULL, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK(strncmp(r.body, "OPTIONS|/admin|", 15) == 0);
+    CHECK(!has_header(&r, "Access-Control-Allow-Methods"));
+    CHECK_INT(atomic_load(&handler_calls), before + 1);
+    http_server_stop(srv);
+    port = saved;
+}
+
 static void test_bad_bind(void)
 {
     http_server_config cfg = {.bind_ip = "not-an-ip", .port = 1, .max_body = 10, .threads = 1};
@@ -471,6 +502,7 @@ int main(void)
     test_race();
     test_race_parallel();
     test_static();
+    test_no_cors();
     test_stop_pending(srv);
     test_bad_bind();
     sleep_ms(50);   /* let detached answer threads finish before the leak check */
