@@ -105,6 +105,8 @@ async function negotiate(offerOptions) {
 }
 
 export async function call() {
+  if (st.pc) st.pc.close();
+  st.trickleBuf = [];
   st.pc = new RTCPeerConnection({ iceServers: [] });
   st.pc.onicecandidate = (e) => sendTrickle(e.candidate);
   const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
@@ -149,6 +151,8 @@ export async function iceRestart() {
   const resp = await negotiate({ iceRestart: true });
   return { before, plugindata: resp.plugindata };
 }
+
+export function handleId() { return st.handleId; }
 
 export async function stats() { return { ...(await digest(st.pc)), ufrags: ufrags(st.pc) }; }
 
