@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -98,6 +99,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+    def remove(self):
+        """Called once the server's part passed: failed runs keep their logs and database."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def sanitizer_clean(self):
         """A sanitizer build reports memory errors and leaks in the log: any is a failure."""
@@ -636,6 +641,7 @@ def run_main():
         check(wallet(s, caller["access_token"])["available"] == 1300, "wallet persisted")
         s.stop()
         s.sanitizer_clean()
+        s.remove()
     except BaseException:
         print(f"--- last 50 lines of the main server log ({s.log_path}) ---", file=sys.stderr)
         print(s.tail(), file=sys.stderr)
@@ -723,6 +729,7 @@ def run_hook():
         check(r.status == 429, "even the right password waits")
         s.stop()
         s.sanitizer_clean()
+        s.remove()
     except BaseException:
         print(f"--- last 50 lines of the hook server log ({s.log_path}) ---", file=sys.stderr)
         print(s.tail(), file=sys.stderr)
@@ -779,6 +786,7 @@ def run_crash():
         ledger_ok(s, "after replays")
         s.stop()
         s.sanitizer_clean()
+        s.remove()
         print(f"crash: {len(acked)} purchases acknowledged before kill -9, "
               f"{len(txns)} present after restart", flush=True)
     except BaseException:
