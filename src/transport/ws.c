@@ -159,12 +159,11 @@ static void mark_dirty(ws_conn *c)
 }
 
 /* Appends one encoded frame. Caller holds c->lock. Returns 0, or -1 past the bound. */
-static int append_frame(ws_conn *c, uint8_t opcode, const void *payload, size_t len,
-                        bool bounded)
+static int append_frame(ws_conn *c, uint8_t opcode, const void *payload, size_t len)
 {
     size_t need = ws_frame_size(len);
     size_t queued = c->out_len - c->out_off;
-    if (bounded && (need > WS_MAX_QUEUE || queued > WS_MAX_QUEUE - need))
+    if (need > WS_MAX_QUEUE || queued > WS_MAX_QUEUE - need)
         return -1;
     if (c->out_off && c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
@@ -195,7 +194,7 @@ int ws_conn_send_text(ws_conn *c, const char *text, size_t len)
         pthread_mutex_unlock(&c->lock);
         return -1;
     }
-    if (append_frame(c, WS_OP_TEXT, text, len, true) != 0) {
+    if (append_frame(c, WS_OP_TEXT, text, len) != 0) {
         c->overflow = true;   /* a reader this slow is gone; the ws thread drops it */
         mark_dirty(c);
         pthread_mutex_unlock(&c->lock);
@@ -358,11 +357,13 @@ static bool handle_event(ws_conn *c, const ws_event *ev)
         return false;
     case WS_EV_PING:
         pthread_mutex_lock(&c->lock);
-        if (!c->closing && !c->closed)
-            append_frame(c, WS_OP_PONG, ev->payload, ev->len, false);
+        /* Bounded too: a client that pings without reading must not grow our memory. */
+        if (!c->closing && !c->closed &&
+            append_frame(c, WS_OP_PONG, ev->payload, ev->len) != 0)
+            c->overflow = true;
         pthread_mutex_unlock(&c->lock);
         flush(c);
-        return true;
+        return !c->closed;
     case WS_EV_PONG:
         return true;
     case WS_EV_CLOSE:

@@ -529,6 +529,27 @@ static void test_overflow(void)
     sleep_ms(100);
 }
 
+/* Pings from a client that never reads its pongs: dropped at the queue bound, not kept. */
+static void test_ping_flood(void)
+{
+    settle();
+    int c = atomic_load(&closes);
+    int fd = ws_connect();
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    static uint8_t burst[1000 * 131];
+    uint8_t payload[125];
+    memset(payload, 'q', sizeof payload);
+    size_t n = 0;
+    for (int i = 0; i < 1000; i++)
+        n += masked_frame(burst + n, 0x89, payload, sizeof payload);
+    for (int i = 0; i < 100 && atomic_load(&closes) == c; i++)
+        send_all(fd, burst, n);   /* 13 MB of pongs owed at most */
+    wait_for(&closes, c + 1);
+    CHECK_INT(atomic_load(&closes), c + 1);
+    close(fd);
+}
+
 static void test_stop(ws_server *srv)
 {
     settle();
@@ -570,6 +591,7 @@ int main(void)
     test_many_connections();
     test_abrupt_disconnect();
     test_overflow();
+    test_ping_flood();
     test_stop(srv);
     sleep_ms(50);
     return check_summary("test_ws");
