@@ -426,7 +426,7 @@ static void handle_data(media_sctp *s, queued_event *ev)
                     s->partial_cap = cap;
                 }
             }
-            if (!s->partial_drop) {
+            if (!s->partial_drop && ev->len) {
                 memcpy(s->partial + s->partial_len, ev->data, ev->len);
                 s->partial_len += ev->len;
             }
