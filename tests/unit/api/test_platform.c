@@ -16,12 +16,20 @@
 #include "check.h"
 #include "util/log.h"
 
-static platform_t *open_platform(const char *dir)
+static platform_t *open_platform_ttl(const char *dir, int ttl_s)
 {
     platform_config pc = {.data_dir = dir, .password_kdf_cost = 4, .payment_provider = "dev",
-                          .platform_fee_bps = 2000, .rate_limit_per_min = 0};
+                          .platform_fee_bps = 2000, .rate_limit_per_min = 0,
+                          .access_ttl_s = ttl_s, .refresh_ttl_s = ttl_s};
     return platform_create(&pc);
 }
+
+static platform_t *open_platform(const char *dir)
+{
+    return open_platform_ttl(dir, 0);   /* defaults */
+}
+
+static const char *last_code;   /* error code of the last failed run() */
 
 /* Runs a handler on a body; returns the status and leaves the JSON answer in *out. */
 static int run(platform_t *p, api_handler fn, const char *body, const api_auth *auth,
@@ -39,6 +47,7 @@ static int run(platform_t *p, api_handler fn, const char *body, const api_auth *
     api_resp rs = {0};
     int rc = fn(&rq, &rs);
     *out = rs.body;
+    last_code = rc == 0 ? NULL : rs.err.code;
     return rc == 0 ? rs.status : rs.err.status;
 }
 
@@ -80,6 +89,7 @@ int main(void)
     json_decref(o);
     CHECK_INT(run(p, auth_login, "{\"email\":\"h@x.io\",\"password\":\"wrong word 1\","
                   "\"device_id\":\"d\"}", NULL, NULL, &o), 401);
+    CHECK_STR(last_code, "invalid_credentials");
 
     uint64_t uid = 0;
     CHECK_INT(platform_verify_access_token(p, token, &uid), 0);
@@ -156,6 +166,29 @@ int main(void)
     uid = 0;
     CHECK_INT(platform_verify_access_token(p, token, &uid), 0);
     CHECK(uid == host);
+    platform_destroy(p);
+
+    /* real expiry: 1 s tokens, real clock */
+    snprintf(sub, sizeof(sub), "%s/ttl", dir);
+    p = open_platform_ttl(sub, 1);
+    CHECK(p != NULL);
+    CHECK_INT(run(p, auth_register, "{\"email\":\"t@x.io\",\"password\":\"pass word 1\","
+                  "\"role\":\"caller\",\"display_name\":\"T\"}", NULL, NULL, &o), 201);
+    json_decref(o);
+    CHECK_INT(run(p, auth_login, "{\"email\":\"t@x.io\",\"password\":\"pass word 1\","
+                  "\"device_id\":\"d\"}", NULL, NULL, &o), 200);
+    CHECK_INT(jint(o, "expires_in"), 1);
+    snprintf(token, sizeof(token), "%s", json_string_value(json_object_get(o, "access_token")));
+    char body[200];
+    snprintf(body, sizeof(body), "{\"refresh_token\":\"%s\"}",
+             json_string_value(json_object_get(o, "refresh_token")));
+    json_decref(o);
+    CHECK_INT(platform_verify_access_token(p, token, &uid), 0);
+    usleep(2100 * 1000);   /* exp is whole seconds: 2.1 s is past it whatever the phase */
+    CHECK_INT(platform_verify_access_token(p, token, &uid), -1);
+    CHECK_INT(run(p, auth_refresh, body, NULL, NULL, &o), 401);
+    CHECK_STR(last_code, "refresh_token_expired");
+    json_decref(o);
     platform_destroy(p);
 
     char cmd[200];
