@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -468,6 +469,18 @@ static void test_many_connections(void)
 {
     settle();
     enum { N = 1100 };
+    /* Client and server ends both live in this process: 2 fds per connection. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * N + 200) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < 2 * N + 200) {
+            fprintf(stderr, "test_many_connections skipped: RLIMIT_NOFILE %llu\n",
+                    (unsigned long long)rl.rlim_cur);
+            return;
+        }
+    }
     static int fds[N];
     int ok = 0;
     for (int i = 0; i < N; i++) {
