@@ -481,6 +481,42 @@ static void test_no_cors(void)
     port = saved;
 }
 
+/* "::" takes IPv4 and IPv6 clients (dual stack); the remote address comes out plain. */
+static void test_dual_stack(void)
+{
+    http_server_config cfg = {.bind_ip = "::", .max_body = 1024, .threads = 1, .name = "v6"};
+    http_server *srv = NULL;
+    uint16_t p6 = 0;
+    for (int i = 0; i < 50 && !srv; i++) {
+        p6 = (uint16_t)(30000 + (getpid() * 17 + i * 191 + 5) % 20000);
+        cfg.port = p6;
+        srv = http_server_start(&cfg, handler, NULL);
+    }
+    CHECK(srv != NULL);
+    if (!srv)
+        return;
+    uint16_t saved = port;
+    port = p6;
+    response r;
+    CHECK_INT(request("GET", "/v4", NULL, NULL, &r), 0);
+    CHECK(strstr(r.body, "|127.0.0.1") != NULL);
+    port = saved;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(p6)};
+    inet_pton(AF_INET6, "::1", &sa.sin6_addr);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        const char *req = "GET /v6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        send_all(fd, req, strlen(req));
+        CHECK_INT(read_response(fd, &r), 0);
+        CHECK(strstr(r.body, "|::1") != NULL);
+    } else {
+        fprintf(stderr, "test_dual_stack: no IPv6 loopback, IPv6 half skipped\n");
+    }
+    if (fd >= 0)
+        close(fd);
+    http_server_stop(srv);
+}
+
 static void test_bad_bind(void)
 {
     http_server_config cfg = {.bind_ip = "not-an-ip", .port = 1, .max_body = 10, .threads = 1};
@@ -503,6 +539,7 @@ int main(void)
     test_race_parallel();
     test_static();
     test_no_cors();
+    test_dual_stack();
     test_stop_pending(srv);
     test_bad_bind();
     sleep_ms(50);   /* let detached answer threads finish before the leak check */
