@@ -1,13 +1,16 @@
 /*
  * fuzz_rtp: rtp_parse, extension iteration and find, id remapping (with a map taken from the
  * input) and the demux helpers. After a successful remap the packet must still parse with
- * the same layout and its extension block must still iterate cleanly.
+ * the same layout and its extension block must still iterate cleanly. The receiver
+ * statistics are fed with every 4-byte group of the payload read as (seq, ts low bits) to walk
+ * odd sequence patterns; their report must stay self-consistent.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/rtp.h"
+#include "proto/rtp_stats.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,6 +66,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r < 0 || after != kept)
             abort();
     }
+    rtp_recv_stats st;
+    rtp_recv_stats_init(&st, v.ssrc, v.pt & 1 ? 48000 : 90000);
+    const uint8_t *pl = data + v.payload_offset;
+    for (size_t i = 0; i + 4 <= v.payload_len; i += 4) {
+        uint16_t seq = (uint16_t)(pl[i] << 8 | pl[i + 1]);
+        rtp_recv_stats_update(&st, seq, v.timestamp + pl[i + 2] * 100u, i * 20000u + pl[i + 3]);
+        if (i % 64 == 0) {
+            rtcp_report_block rb;
+            rtp_recv_stats_report(&st, i * 20000u, &rb);
+            if (rb.highest_seq != rtp_recv_stats_extended_max(&st))
+                abort();
+        }
+    }
+    if (rtp_recv_stats_expected(&st) > (uint64_t)UINT32_MAX + 1)
+        abort();
     rtp_set_ssrc(pkt, size, 1);
     rtp_set_seq(pkt, size, 2);
     rtp_set_timestamp(pkt, size, 3);
