@@ -7,7 +7,8 @@
 // and opens one page on it. The page has loaded adapter.js and exposes the ES modules
 // /echo.js (janus.js driven echotest) and /mini.js (hand-written Janus WS client). The
 // returned object owns the browser and the static server: call close() in a finally
-// block. Browser console errors are kept in .console (printed by tests on failure).
+// block; newPage() opens another client page on the same server. Browser console errors
+// are kept in .console (printed by tests on failure).
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -58,18 +59,23 @@ export async function openBrowser() {
     web.close();
     throw e;
   }
-  const page = await browser.newPage();
   const consoleLines = [];
-  page.on('console', (m) => {
-    consoleLines.push(`[${m.type()}] ${m.text()}`);
-    if (consoleLines.length > 200) consoleLines.shift();
-  });
-  page.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
   const url = `http://127.0.0.1:${web.address().port}/`;
-  await page.goto(url);
-  await page.waitForFunction(() => window.pageReady === true, null, { timeout: 10000 });
+  // Each page is one independent client (own module state, own PeerConnection).
+  async function newPage() {
+    const p = await browser.newPage();
+    p.on('console', (m) => {
+      consoleLines.push(`[${m.type()}] ${m.text()}`);
+      if (consoleLines.length > 200) consoleLines.shift();
+    });
+    p.on('pageerror', (e) => consoleLines.push(`[pageerror] ${e.message}`));
+    await p.goto(url);
+    await p.waitForFunction(() => window.pageReady === true, null, { timeout: 10000 });
+    return p;
+  }
+  const page = await newPage();
   return {
-    browser, page, url, console: consoleLines,
+    browser, page, url, console: consoleLines, newPage,
     async close() {
       try { await browser.close(); } catch { /* already gone */ }
       await new Promise((r) => web.close(r));

@@ -34,7 +34,8 @@ export async function checkMediaFlowing(br, seconds, label = '') {
   assert(da >= seconds * 25, `${label} audio packets received over ${seconds}s: ${da} (want >= ${seconds * 25})`);
   assert(dv >= seconds * 10, `${label} video packets received over ${seconds}s: ${dv} (want >= ${seconds * 10})`);
   assert(stalls.length === 0, `${label} media stalled: ${stalls.join(', ')}`);
-  return { audioPps: da / seconds, videoPps: dv / seconds, last };
+  const videoKbps = ((last.video.bytesReceived - first.video.bytesReceived) * 8) / 1000 / seconds;
+  return { audioPps: da / seconds, videoPps: dv / seconds, videoKbps, last };
 }
 
 export async function runEchotest(srv, br, transport) {
@@ -58,6 +59,6 @@ export async function runEchotest(srv, br, transport) {
 
 export function fmtResult(r) {
   return `webrtcup ${r.webrtcupMs.toFixed(0)} ms, data channel open ${r.dataOpenMs.toFixed(0)} ms, ` +
-    `audio ${r.audioPps.toFixed(0)} pkt/s, video ${r.videoPps.toFixed(0)} pkt/s, ` +
+    `audio ${r.audioPps.toFixed(0)} pkt/s, video ${r.videoPps.toFixed(0)} pkt/s ${r.videoKbps.toFixed(0)} kbit/s, ` +
     `frames decoded ${r.last.video.framesDecoded}, data echo rtt ${r.dataRttMs.map((x) => x.toFixed(1)).join('/')} ms`;
 }
