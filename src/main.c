@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,8 +110,9 @@ static bool start_listeners(server_t *srv, listeners *l)
     http_server_config hc = {.bind_ip = c->http_bind, .port = (uint16_t)c->http_port,
                              .max_body = (size_t)c->http_max_body, .threads = (unsigned)c->http_threads, .name = "http"};
     l->http = http_server_start(&hc, public_http, srv);
+    /* No CORS on the admin port: a web page in a browser on this machine must not read it. */
     http_server_config ac = {.bind_ip = c->admin_bind, .port = (uint16_t)c->admin_port,
-                             .max_body = 65536, .threads = 1, .name = "admin"};
+                             .max_body = 65536, .threads = 1, .name = "admin", .no_cors = true};
     l->admin = http_server_start(&ac, admin_handle_http, srv);
     ws_server_config wc = {.bind_ip = c->ws_bind, .port = (uint16_t)c->ws_port, .subprotocol = "janus-protocol",
                            .max_message = (size_t)c->ws_max_message};
@@ -168,6 +170,18 @@ static int handle_config_action(config_action action, const server_config *cfg, 
     }
 }
 
+/* Each WebSocket and each waiting long-poll holds a descriptor: lift the soft limit to the
+ * hard one so the listeners' connection limits are reachable. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            LOG_WARN("main", "cannot raise the open-file limit: %s", strerror(errno));
+    }
+}
+
 /* Blocks the shutdown signals in every thread (threads inherit the mask) so the main thread
  * can collect them synchronously with sigwait. */
 static void block_signals(sigset_t *set)
@@ -184,6 +198,7 @@ static int run(server_t *srv)
     const server_config *cfg = srv->config;
     sigset_t set;
     block_signals(&set);
+    raise_fd_limit();
     if (peer_global_init() != 0) {
         LOG_ERROR("main", "cannot create the DTLS identity");
         return 1;
