@@ -14,6 +14,7 @@
 
 #include "core/loop.h"
 #include "core/plugin_host.h"
+#include "core/rtx_buffer.h"
 #include "core/session.h"
 #include "media/peer.h"
 #include "proto/rtcp.h"
@@ -68,6 +69,8 @@ struct handle_media {
     bool receiving[2];
     bool webrtcup;
     GSource *check_timer;
+    rtx_buffer *rtx[2];          /* what we sent, per kind, to answer NACKs (lazily created) */
+    uint8_t resend[RTX_BUFFER_MAX_PACKET + PLUGIN_PACKET_HEADROOM];
 };
 
 static uint32_t random_u32(void)
@@ -128,6 +131,8 @@ void handle_media_free(handle_media *m)
             loop_invoke_sync(m->loop, stop_media_check, m);
     }
     free(m->tables);
+    rtx_buffer_free(m->rtx[0]);
+    rtx_buffer_free(m->rtx[1]);
     g_ptr_array_free(m->pending_candidates, TRUE);
     g_mutex_clear(&m->trickle_lock);
     free(m);
@@ -279,11 +284,40 @@ static plugin_media_kind rtcp_kind(handle_media *m, const uint8_t *buf, size_t l
     return PLUGIN_MEDIA_AUDIO;
 }
 
+/* Resends from our buffer every packet a NACK in this compound asks for. The NACK still
+ * goes on to the plugin: seqs we never had must reach the original sender. */
+static void answer_nacks(handle_media *m, const uint8_t *buf, size_t len)
+{
+    rtcp_iter it;
+    rtcp_block b;
+    rtcp_iter_init(&it, buf, len);
+    while (rtcp_next(&it, &b) == 1) {
+        if (b.pt != 205 || b.count != 1)
+            continue;
+        uint32_t sender = 0, media = 0;
+        uint16_t seqs[64];
+        int n = rtcp_parse_nack(&b, &sender, &media, seqs, 64);
+        int kind = media == m->out_ssrc[PLUGIN_MEDIA_VIDEO] ? PLUGIN_MEDIA_VIDEO
+                   : media == m->out_ssrc[PLUGIN_MEDIA_AUDIO] ? PLUGIN_MEDIA_AUDIO : -1;
+        if (n <= 0 || kind < 0 || !m->rtx[kind] || !m->peer)
+            continue;
+        for (int i = 0; i < n && i < 64; i++) {
+            size_t plen = 0;
+            const uint8_t *pkt = rtx_buffer_find(m->rtx[kind], seqs[i], &plen);
+            if (!pkt)
+                continue;
+            memcpy(m->resend, pkt, plen);
+            peer_send_rtp(m->peer, m->resend, plen, sizeof m->resend);
+        }
+    }
+}
+
 static void on_rtcp(void *user, uint8_t *buf, size_t len)
 {
     handle_media *m = user;
     if (rtcp_validate(buf, len) != 0)
         return;
+    answer_nacks(m, buf, len);
     void *ps = plugin_session_of(m);
     const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
     if (ps && d->incoming_rtcp)
@@ -717,6 +751,11 @@ void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *b
         return;
     if ((buf[0] & 0x10) && rtp_ext_remap(buf, len, m->tables->ext_out[kind]) < 0)
         return;
+    if (kind == PLUGIN_MEDIA_VIDEO) {
+        if (!m->rtx[kind])
+            m->rtx[kind] = rtx_buffer_new();
+        rtx_buffer_store(m->rtx[kind], (uint16_t)(buf[2] << 8 | buf[3]), buf, len);
+    }
     peer_send_rtp(m->peer, buf, len, len + PLUGIN_PACKET_HEADROOM);
 }
 
