@@ -134,6 +134,26 @@ int rtcp_parse_twcc_header(const rtcp_block *b, rtcp_twcc_header *out);
 /* True when the block is PSFB/AFB carrying the "REMB" identifier. */
 bool rtcp_is_remb(const rtcp_block *b);
 
+/* Transport-wide congestion control feedback (draft-holmer-rmcat-transport-wide-cc-
+ * extensions-01 section 3.1), in rtcp_twcc.c. One entry per reported transport sequence. */
+typedef struct rtcp_twcc_packet {
+    uint16_t seq;
+    bool received;
+    int64_t arrival_us; /* on the feedback sender's clock (reference time + deltas) */
+} rtcp_twcc_packet;
+
+/* Expands every packet status chunk and receive delta. Stores up to cap entries and returns
+ * status_count (which may exceed cap), or -1 when the chunks or deltas run past the block or
+ * use the reserved status. */
+int rtcp_parse_twcc(const rtcp_block *b, rtcp_twcc_header *h, rtcp_twcc_packet *pkts,
+                    size_t cap);
+/* Writes a feedback for transport sequences base_seq .. base_seq + n - 1: arrival_us[i] is
+ * the arrival time (microseconds, any monotonic origin >= 0) or -1 when not received. At
+ * least one must be received; n <= 65535. Returns the length, or -1 when cap is short or two
+ * consecutive arrivals are more than 8.19 s apart (send two feedbacks then). */
+int rtcp_write_twcc(uint8_t *buf, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc,
+                    uint16_t base_seq, const int64_t *arrival_us, size_t n, uint8_t fb_count);
+
 /* Writers: return bytes written or -1 (cap too small / bad arguments). */
 int rtcp_write_pli(uint8_t *buf, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc);
 int rtcp_write_fir(uint8_t *buf, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc,

@@ -258,6 +258,104 @@ static void test_twcc(void)
     CHECK_INT(h.fb_count, 7);
 }
 
+/* Hand-built feedback using all three chunk kinds, lost packets, 1- and 2-byte deltas. */
+static void test_twcc_parse(void)
+{
+    const uint8_t fb[40] = {
+        0x8f, 205, 0, 9, 0, 0, 0, 1, 0, 0, 0, 2,
+        0, 100, 0, 20,                  /* base seq 100, 20 statuses */
+        0, 0, 1, 5,                     /* reference time 1 (64 ms), fb count 5 */
+        0x20, 0x03,                     /* run length: symbol 1 x3 */
+        0xac, 0x01,                     /* 1-bit vector: 1 0 1 1 0 0 0 0 0 0 0 0 0 1 */
+        0xe2, 0x00,                     /* 2-bit vector: 2 0 2 (0 0 0 0) */
+        4, 4, 4, 8, 0, 255, 100,        /* 1-byte deltas */
+        0xff, 0xd8, 0x03, 0xe8,         /* 2-byte deltas: -40, 1000 */
+        0, 0, 0,                        /* padding */
+    };
+    rtcp_iter it;
+    rtcp_block b;
+    rtcp_iter_init(&it, fb, sizeof(fb));
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    rtcp_twcc_header h;
+    rtcp_twcc_packet p[32];
+    CHECK_INT(rtcp_parse_twcc(&b, &h, p, 32), 20);
+    CHECK_INT(h.fb_count, 5);
+    CHECK_INT(p[0].seq, 100);
+    CHECK_INT(p[19].seq, 119);
+    const int recv[] = {0, 1, 2, 3, 5, 6, 16, 17, 19};
+    const int64_t at[] = {65000, 66000, 67000, 69000, 69000, 132750, 157750, 147750, 397750};
+    int k = 0;
+    for (int i = 0; i < 20; i++) {
+        bool r = k < 9 && recv[k] == i;
+        CHECK_INT(p[i].received, r);
+        if (r) {
+            CHECK_INT(p[i].arrival_us, at[k]);
+            k++;
+        }
+    }
+    CHECK_INT(rtcp_parse_twcc(&b, &h, p, 2), 20); /* cap short: still the count */
+
+    /* deltas cut short, chunks missing, reserved symbol: refused */
+    uint8_t bad[40];
+    memcpy(bad, fb, 40);
+    bad[14] = 0xff; /* 65535 statuses: the chunks run out (or into nonsense) */
+    bad[15] = 0xff;
+    rtcp_iter_init(&it, bad, 40);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    CHECK_INT(rtcp_parse_twcc(&b, &h, p, 32), -1);
+    memcpy(bad, fb, 40);
+    bad[24] = 0xf2; /* first symbol 3 */
+    rtcp_iter_init(&it, bad, 40);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    CHECK_INT(rtcp_parse_twcc(&b, &h, p, 32), -1);
+    memcpy(bad, fb, 40);
+    bad[3] = 8; /* block ends before the last 2-byte delta */
+    rtcp_iter_init(&it, bad, 36);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    CHECK_INT(rtcp_parse_twcc(&b, &h, p, 32), -1);
+}
+
+static void test_twcc_round_trip(void)
+{
+    int64_t arr[40];
+    int64_t t = 10 * 64000 + 777; /* not tick-aligned: truncated to 250 us */
+    for (int i = 0; i < 40; i++) {
+        arr[i] = t;
+        t += (i % 5 == 0) ? 70000 : 5000; /* some deltas need 2 bytes */
+    }
+    arr[3] = -1;
+    arr[4] = -1;
+    arr[20] = arr[19] - 3000; /* reordered: negative delta */
+    arr[39] = -1;
+    uint8_t out[256];
+    int n = rtcp_write_twcc(out, sizeof(out), 11, 22, 65530, arr, 40, 9);
+    CHECK(n > 20 && n % 4 == 0);
+    CHECK_INT(rtcp_count_blocks(out, (size_t)n), 1);
+    rtcp_iter it;
+    rtcp_block b;
+    rtcp_iter_init(&it, out, (size_t)n);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    rtcp_twcc_header h;
+    rtcp_twcc_packet p[40];
+    CHECK_INT(rtcp_parse_twcc(&b, &h, p, 40), 40);
+    CHECK_INT(h.sender_ssrc, 11);
+    CHECK_INT(h.media_ssrc, 22);
+    CHECK_INT(h.fb_count, 9);
+    CHECK_INT(h.reference_time, 10);
+    for (int i = 0; i < 40; i++) {
+        CHECK_INT(p[i].seq, (uint16_t)(65530 + i));
+        CHECK_INT(p[i].received, arr[i] >= 0);
+        if (arr[i] >= 0)
+            CHECK_INT(p[i].arrival_us, arr[i] / 250 * 250);
+    }
+    CHECK_INT(rtcp_write_twcc(out, (size_t)n - 1, 11, 22, 0, arr, 40, 9), -1);
+    /* a gap over 8.19 s between consecutive arrivals cannot be expressed */
+    int64_t gap[2] = {0, 9000000};
+    CHECK_INT(rtcp_write_twcc(out, sizeof(out), 1, 2, 0, gap, 2, 0), -1);
+    int64_t none[2] = {-1, -1};
+    CHECK_INT(rtcp_write_twcc(out, sizeof(out), 1, 2, 0, none, 2, 0), -1);
+}
+
 static void test_sdes_bye(void)
 {
     uint8_t out[64];
@@ -371,6 +469,8 @@ int main(void)
     test_pli_fir();
     test_remb();
     test_twcc();
+    test_twcc_parse();
+    test_twcc_round_trip();
     test_sdes_bye();
     test_rewrite();
     return check_summary("test_rtcp");
