@@ -100,6 +100,10 @@ static platform_t *start_platform(const server_config *c)
         .credit_packages = c->billing_credit_packages,
         .rate_limit_per_min = c->auth_rate_limit_per_min,
         .auth_required = c->auth_required,
+        .stun_uris = c->media_stun_uris,
+        .turn_uris = c->media_turn_uris,
+        .turn_secret = c->media_turn_secret,
+        .turn_ttl_s = c->media_turn_ttl,
     };
     return platform_create(&pc);
 }

@@ -22,6 +22,7 @@
 #include "api/apijson.h"
 #include "api/platform.h"
 #include "api/ratelimit.h"
+#include "api/turn.h"
 #include "store/store.h"
 
 #define API_SECRET_MAX 128
@@ -65,6 +66,7 @@ struct platform {
     ratelimit_t *limiter;
     api_families *families;
     api_presence *presence;
+    turn_t *turn;                 /* ICE servers for clients (turn.c) */
     char dummy_hash[128];         /* verified against for unknown emails (equal timing) */
 };
 
@@ -138,6 +140,8 @@ int wallet_earnings(api_req *rq, api_resp *rs);
 
 int admin_ledger_check(api_req *rq, api_resp *rs);
 int admin_revenue(api_req *rq, api_resp *rs);
+
+int turn_ice_servers(api_req *rq, api_resp *rs);
 
 /* The module's tables (schema.c). */
 int api_schema_migrate(store_t *s, char *err, size_t errcap);

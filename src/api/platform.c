@@ -51,6 +51,7 @@ static const api_route api_routes[] = {
     {"GET", "/wallet", ROUTE_USER, wallet_get},
     {"GET", "/wallet/transactions", ROUTE_USER, wallet_transactions},
     {"GET", "/earnings", ROUTE_HOST, wallet_earnings},
+    {"GET", "/ice-servers", ROUTE_USER, turn_ice_servers},
 };
 
 /* The admin port is bound to loopback by default and carries no user auth (SPEC 7). */
@@ -271,6 +272,13 @@ platform_t *platform_create(const platform_config *cfg)
         goto fail;
     if (purchases_load_packages(p, cfg->credit_packages) != 0)
         goto fail;
+    turn_config tc = {.stun_uris = cfg->stun_uris, .turn_uris = cfg->turn_uris,
+                      .secret = cfg->turn_secret, .ttl_s = cfg->turn_ttl_s};
+    char terr[256];
+    if (!(p->turn = turn_create(&tc, terr, sizeof(terr)))) {
+        LOG_ERROR("api", "%s", terr);
+        goto fail;
+    }
     if (password_hash("dummy password for timing", p->kdf_cost, p->dummy_hash,
                       sizeof(p->dummy_hash)) != 0)
         goto fail;
@@ -304,6 +312,7 @@ void platform_destroy(platform_t *p)
     ratelimit_destroy(p->limiter);
     api_families_destroy(p->families);
     api_presence_destroy(p->presence);
+    turn_destroy(p->turn);
     json_decref(p->packages);
     free(p->webhook_secret);
     memset(p->secret, 0, sizeof(p->secret));

@@ -39,6 +39,10 @@ typedef struct platform_config {
     const char *credit_packages;     /* JSON array text: [{"id":"p100","credits":100,"price_cents":99,"currency":"USD"},...] */
     int rate_limit_per_min;          /* register/login/refresh per IP and per account */
     bool auth_required;              /* Janus token check on (default true) */
+    const char *stun_uris;           /* ICE servers for clients (GET /ice-servers), see api/turn.h */
+    const char *turn_uris;
+    const char *turn_secret;         /* coturn static-auth-secret; "" = no TURN entry */
+    int turn_ttl_s;                  /* TURN credential lifetime, default 86400 */
 } platform_config;
 
 /* Opens/creates the database, applies migrations, starts the storage thread. NULL on error
@@ -52,6 +56,14 @@ void platform_handle_admin(platform_t *p, const http_request *req, http_reply *r
 /* 0 and *user_id set when token is a valid, unexpired access JWT of a live device;
  * -1 otherwise. */
 int platform_verify_access_token(platform_t *p, const char *token, uint64_t *user_id);
+
+/* /metrics (admin port): writes Prometheus text lines (HELP, TYPE, sample) for the ledger's
+ * transfer and operation totals and the storage thread's figures into out (NUL-terminated).
+ * Cheap (no table scan). Returns the length, or -1 when cap is too short (4096 is plenty). */
+int platform_metrics(platform_t *p, char *out, size_t cap);
+/* Runs the full ledger invariant check (a scan of every table: callers rate-limit it).
+ * 1 ok, 0 an invariant is broken, -1 the check could not run. */
+int platform_ledger_check_ok(platform_t *p);
 
 /* Presence (memory only): counts live Janus sessions per user. */
 void platform_presence_session_opened(platform_t *p, uint64_t user_id);

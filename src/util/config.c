@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/turn.h"
+
 typedef enum setting_kind { KIND_STR, KIND_INT, KIND_BOOL } setting_kind;
 
 typedef struct setting {
@@ -58,6 +60,10 @@ static const setting settings[] = {
     S("media", "turn_user", media_turn_user, "", "TURN username"),
     SECRET("media", "turn_pwd", media_turn_pwd, "", "TURN password"),
     S("media", "nat_1_1_ip", media_nat_1_1_ip, "", "public IP advertised instead of the host address (1:1 NAT, cloud VMs)"),
+    S("media", "stun_uris", media_stun_uris, "", "comma-separated stun:/stuns: URIs handed to clients by GET /api/v1/ice-servers (stun_server is the server's own)"),
+    S("media", "turn_uris", media_turn_uris, "", "comma-separated turn:/turns: URIs handed to clients with minted credentials (needs turn_secret)"),
+    SECRET("media", "turn_secret", media_turn_secret, "", "shared secret for client TURN credentials (coturn static-auth-secret)"),
+    I("media", "turn_ttl", media_turn_ttl, "86400", 60, 604800, "lifetime in seconds of the TURN credentials handed to clients"),
     B("auth", "required", auth_required, "true", "require a valid access JWT as the Janus 'token'"),
     SECRET("auth", "jwt_secret", auth_jwt_secret, "", "HS256 key for access tokens; empty = generated once and stored in the database"),
     I("auth", "access_ttl", auth_access_ttl, "900", 30, 86400, "access token lifetime in seconds"),
@@ -279,6 +285,13 @@ static bool derive(server_config *cfg, char *err, size_t errcap)
     }
     if (cfg->media_turn_server[0] && !config_split_host_port(cfg->media_turn_server, host, sizeof host, &port, 3478)) {
         snprintf(err, errcap, "media.turn_server: \"%s\" is not host:port", cfg->media_turn_server);
+        return false;
+    }
+    if (turn_uri_list_check(cfg->media_stun_uris, false, "media.stun_uris", err, errcap) < 0 ||
+        turn_uri_list_check(cfg->media_turn_uris, true, "media.turn_uris", err, errcap) < 0)
+        return false;
+    if (cfg->media_turn_uris[strspn(cfg->media_turn_uris, " \t")] && !cfg->media_turn_secret[0]) {
+        snprintf(err, errcap, "media.turn_secret must be set when media.turn_uris is set");
         return false;
     }
     return true;

@@ -48,6 +48,10 @@ typedef struct server_config {
     char *media_turn_user;
     char *media_turn_pwd;
     char *media_nat_1_1_ip;
+    char *media_stun_uris;      /* for clients (GET /api/v1/ice-servers), not libnice */
+    char *media_turn_uris;
+    char *media_turn_secret;
+    int media_turn_ttl;
     /* [auth] */
     bool auth_required;
     char *auth_jwt_secret;
