@@ -212,6 +212,9 @@ int sdp_set_ice_options(sdp_session *s, const char *options);
  * Returns 0 or -1. */
 int sdp_add_ssrc(sdp_media *m, uint32_t ssrc, const char *cname, const char *msid_stream,
                  const char *msid_track);
+/* Removes every a=ssrc, a=ssrc-group and a=msid of m (e.g. before a relay re-offers an
+ * SDP with its own streams). */
+void sdp_clear_ssrcs(sdp_media *m);
 /* Adds a=ssrc-group:<semantics> ssrcs... (e.g. "FID" main rtx). Returns 0 or -1. */
 int sdp_add_ssrc_group(sdp_media *m, const char *semantics, const uint32_t *ssrcs, size_t n);
 /* Sets the direction of m-line idx. Returns 0 or -1. */

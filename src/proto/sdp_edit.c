@@ -304,6 +304,37 @@ int sdp_add_ssrc(sdp_media *m, uint32_t ssrc, const char *cname, const char *msi
     return 0;
 }
 
+void sdp_clear_ssrcs(sdp_media *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_ssrcs; i++) {
+        free(m->ssrcs[i].attr);
+        free(m->ssrcs[i].value);
+    }
+    free(m->ssrcs);
+    m->ssrcs = NULL;
+    m->n_ssrcs = 0;
+    for (size_t i = 0; i < m->n_ssrc_groups; i++)
+        free(m->ssrc_groups[i].semantics);
+    free(m->ssrc_groups);
+    m->ssrc_groups = NULL;
+    m->n_ssrc_groups = 0;
+    free(m->msid);
+    m->msid = NULL;
+    /* further a=msid lines were kept verbatim */
+    size_t kept = 0;
+    for (size_t i = 0; i < m->n_attrs; i++) {
+        if (m->attrs[i].type == 'a' && strcmp(m->attrs[i].name, "msid") == 0) {
+            free(m->attrs[i].name);
+            free(m->attrs[i].value);
+        } else {
+            m->attrs[kept++] = m->attrs[i];
+        }
+    }
+    m->n_attrs = kept;
+}
+
 int sdp_add_ssrc_group(sdp_media *m, const char *semantics, const uint32_t *ssrcs, size_t n)
 {
     if (!m || !safe_token(semantics) || !ssrcs || n == 0 || n > SDP_MAX_GROUP_SSRCS ||

@@ -500,6 +500,14 @@ static void test_transport(void)
     CHECK(has_line(text, "a=ssrc-group:FID 424242 434343"));
     CHECK(has_line(text, "a=ssrc:434343 cname:parley"));
     free(text);
+    sdp_session *copy = sdp_clone(ans);
+    sdp_clear_ssrcs(&copy->media[0]);
+    CHECK_INT(copy->media[0].n_ssrcs, 0);
+    CHECK_INT(copy->media[0].n_ssrc_groups, 0);
+    text = sdp_write_alloc(copy);
+    CHECK(!strstr(text, "a=ssrc") && !strstr(text, "a=msid:"));
+    free(text);
+    sdp_free(copy);
     check_round_trip(ans);
 
     /* a line break smuggled into the model makes writing fail */
@@ -704,6 +712,17 @@ static void test_lenient(void)
     CHECK(s->media[1].rejected);
     CHECK_STR(v->fingerprint, "sha-1 AA:BB:CC:DD");
     CHECK_STR(v->msid, "a b");
+    sdp_session *c = sdp_clone(s);
+    CHECK(c != NULL);
+    if (c) {
+        sdp_clear_ssrcs(&c->media[0]);
+        CHECK(c->media[0].msid == NULL);
+        CHECK_INT(c->media[0].n_attrs, 5); /* the second a=msid went too */
+        char *t = sdp_write_alloc(c);
+        CHECK(t && !strstr(t, "a=msid:"));
+        free(t);
+        sdp_free(c);
+    }
     CHECK_INT(v->n_attrs, 6); /* b=, rtcp-fb:*, fmtp:100, x-google-flag, 2nd msid, 2nd fp */
     char *out = sdp_write_alloc(s);
     CHECK(has_line(out, "i=info"));
