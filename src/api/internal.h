@@ -88,7 +88,8 @@ typedef struct api_req {
 typedef struct api_resp {
     int status;
     json_t *body;                 /* owned; sent as JSON */
-    char *raw;                    /* owned; pre-rendered JSON (idempotent replays) */
+    char *raw;                    /* owned; pre-rendered body (idempotent replays, openapi) */
+    const char *content_type;     /* static; type of raw (NULL = application/json) */
     bool replayed;
     api_error err;                /* used when the handler returns -1 */
 } api_resp;
@@ -142,6 +143,7 @@ int admin_ledger_check(api_req *rq, api_resp *rs);
 int admin_revenue(api_req *rq, api_resp *rs);
 
 int turn_ice_servers(api_req *rq, api_resp *rs);
+int openapi_get(api_req *rq, api_resp *rs);   /* openapi.c */
 
 /* The module's tables (schema.c). */
 int api_schema_migrate(store_t *s, char *err, size_t errcap);

@@ -52,6 +52,7 @@ static const api_route api_routes[] = {
     {"GET", "/wallet/transactions", ROUTE_USER, wallet_transactions},
     {"GET", "/earnings", ROUTE_HOST, wallet_earnings},
     {"GET", "/ice-servers", ROUTE_USER, turn_ice_servers},
+    {"GET", "/openapi.yaml", ROUTE_PUBLIC, openapi_get},
 };
 
 /* The admin port is bound to loopback by default and carries no user auth (SPEC 7). */
@@ -383,6 +384,7 @@ static void platform_send(http_reply *reply, api_resp *rs, int rc)
 {
     char *txt = NULL;
     const char *body;
+    const char *ctype = "application/json";
     int status;
     char ra[16];
     if (rc != 0) {
@@ -396,6 +398,8 @@ static void platform_send(http_reply *reply, api_resp *rs, int rc)
     } else if (rs->raw) {
         status = rs->status;
         body = rs->raw;
+        if (rs->content_type)
+            ctype = rs->content_type;
     } else {
         status = rs->status ? rs->status : 200;
         txt = rs->body ? json_dumps(rs->body, JSON_COMPACT) : NULL;
@@ -404,7 +408,7 @@ static void platform_send(http_reply *reply, api_resp *rs, int rc)
     if (rs->replayed)
         http_reply_add_header(reply, "Idempotent-Replayed", "true");
     http_reply_add_header(reply, "Cache-Control", "no-store");
-    http_reply_send(reply, status, "application/json", body, strlen(body));
+    http_reply_send(reply, status, ctype, body, strlen(body));
     free(txt);
 }
 
