@@ -20,6 +20,7 @@
 
 #include "transport/addr.h"
 #include "transport/http_file.h"
+#include "transport/http_stats.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -57,6 +58,7 @@ struct http_server {
     size_t max_body;
     bool cors;
     char name[16];
+    http_stats_slot *stats;      /* responses by status, for /metrics */
     pthread_mutex_t lock;        /* guards the fields below */
     http_reply *suspended;       /* doubly linked list of suspended replies */
     bool stopping;
@@ -174,13 +176,16 @@ static struct MHD_Response *json_error(const char *code, const char *message, bo
     return buffer_response("application/json", body, (size_t)n, NULL, cors);
 }
 
-static enum MHD_Result queue_and_drop(struct MHD_Connection *conn, unsigned status,
-                                      struct MHD_Response *resp)
+/* Every response of ours goes out here, so this is where they are counted. */
+static enum MHD_Result queue_and_drop(const http_server *srv, struct MHD_Connection *conn,
+                                      unsigned status, struct MHD_Response *resp)
 {
     if (!resp)
         return MHD_NO;
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
+    if (rc == MHD_YES)
+        http_stats_count(srv->stats, status);
     return rc;
 }
 
@@ -286,7 +291,7 @@ static enum MHD_Result after_handler(http_reply *r, struct MHD_Connection *conn)
         unsigned status = r->pending_status;
         r->pending = NULL;
         pthread_mutex_unlock(&r->lock);
-        return queue_and_drop(conn, status, resp);
+        return queue_and_drop(srv, conn, status, resp);
     }
     pthread_mutex_lock(&srv->lock);
     bool stopping = srv->stopping;
@@ -307,7 +312,7 @@ static enum MHD_Result after_handler(http_reply *r, struct MHD_Connection *conn)
         void *arg = r->on_close_arg;
         pthread_mutex_unlock(&r->lock);
         fire_on_close(r, fn, arg);
-        return queue_and_drop(conn, 503, json_error("unavailable", "server is stopping", r->cors));
+        return queue_and_drop(srv, conn, 503, json_error("unavailable", "server is stopping", r->cors));
     }
     r->suspended = true;
     MHD_suspend_connection(conn);
@@ -347,7 +352,7 @@ static enum MHD_Result early_answer(http_reply *r, struct MHD_Connection *conn, 
 {
     r->early = true;
     r->answered = true;
-    return queue_and_drop(conn, status, resp);
+    return queue_and_drop(r->srv, conn, status, resp);
 }
 
 static enum MHD_Result preflight(http_reply *r, struct MHD_Connection *conn)
@@ -562,7 +567,7 @@ static void deliver(http_reply *r, unsigned status, struct MHD_Response *resp)
     r->suspended = false;
     unlist_suspended(r);
     pthread_mutex_unlock(&r->lock);
-    queue_and_drop(conn, status, resp);
+    queue_and_drop(r->srv, conn, status, resp);
     MHD_resume_connection(conn);
     reply_unref(r);
 }
@@ -675,6 +680,7 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
     srv->max_body = cfg->max_body;
     srv->cors = !cfg->no_cors;
     snprintf(srv->name, sizeof srv->name, "%s", name);
+    srv->stats = http_stats_slot_for(srv->name);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);
     srv->watch_ep = srv->watch_wake = -1;
@@ -741,7 +747,7 @@ static void answer_for_stop(http_reply *r)
     pthread_mutex_unlock(&r->lock);
     if (!mine)
         return;
-    queue_and_drop(conn, 503, json_error("unavailable", "server is stopping", r->cors));
+    queue_and_drop(r->srv, conn, 503, json_error("unavailable", "server is stopping", r->cors));
     MHD_resume_connection(conn);
     fire_on_close(r, fn, arg);
 }

@@ -21,6 +21,9 @@
  * The server answers bodies over max_body (413) itself without calling the handler. Unless
  * no_cors is set, it also answers OPTIONS (CORS preflight) itself and adds
  * Access-Control-Allow-Origin: * to every response.
+ *
+ * Every response sent is counted by server name and status code (transport/http_stats.h,
+ * read by /metrics).
  */
 #ifndef PARLEY_TRANSPORT_HTTP_H
 #define PARLEY_TRANSPORT_HTTP_H
