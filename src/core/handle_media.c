@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/loop.h"
+#include "core/media_counters.h"
 #include "core/plugin_host.h"
 #include "core/rtx_buffer.h"
 #include "core/session.h"
@@ -68,10 +69,13 @@ struct handle_media {
     int64_t last_rtp_us[2];
     bool receiving[2];
     bool webrtcup;
+    bool ice_connected;          /* for /metrics: a failure after this and before SECURE is DTLS's */
     GSource *check_timer;
     rtx_buffer *rtx[2];          /* what we sent, per kind, to answer NACKs (lazily created) */
     uint8_t resend[RTX_BUFFER_MAX_PACKET + PLUGIN_PACKET_HEADROOM];
 };
+
+static server_counters *counters_of(handle_media *m) { return &m->h->session->srv->counters; }
 
 static uint32_t random_u32(void)
 {
@@ -121,6 +125,7 @@ void handle_media_free(handle_media *m)
         return;
     if (m->peer) {
         peer_close(m->peer);
+        atomic_fetch_add(&counters_of(m)->peers_closed, 1);
         peer_unref(m->peer);
         loop_release(m->loop);
     }
@@ -231,8 +236,12 @@ static void on_state(void *user, peer_state state)
         void *ps = plugin_session_of(m);
         if (ps && d->setup_media)
             d->setup_media(ps);
+    } else if (state == PEER_STATE_CONNECTED) {
+        m->ice_connected = true;
     } else if (state == PEER_STATE_FAILED) {
         atomic_fetch_add(&srv->counters.peers_failed, 1);
+        if (m->ice_connected && !m->webrtcup)
+            atomic_fetch_add(&srv->counters.dtls_failed, 1);
         LOG_INFO("media", "handle %" G_GUINT64_FORMAT ": PeerConnection failed", h->id);
         handle_push(h, "hangup", json_pack("{s:s}", "reason", m->webrtcup ? "ICE failed" : "Negotiation failed"));
         void *ps = plugin_session_of(m);
@@ -249,6 +258,7 @@ static void on_rtp(void *user, uint8_t *buf, size_t len)
     if (!t || rtp_parse(buf, len, &v) != 0 || t->pt_kind[v.pt] < 0)
         return;
     plugin_media_kind kind = (plugin_media_kind)t->pt_kind[v.pt];
+    media_count_rtp(counters_of(m), MEDIA_DIR_IN, kind, len);
     m->remote_ssrc[kind] = v.ssrc;
     m->last_rtp_us[kind] = g_get_monotonic_time();
     if (!m->receiving[kind]) {
@@ -307,7 +317,8 @@ static void answer_nacks(handle_media *m, const uint8_t *buf, size_t len)
             if (!pkt)
                 continue;
             memcpy(m->resend, pkt, plen);
-            peer_send_rtp(m->peer, m->resend, plen, sizeof m->resend);
+            if (peer_send_rtp(m->peer, m->resend, plen, sizeof m->resend) == 0)
+                media_count_rtp(counters_of(m), MEDIA_DIR_OUT, kind, plen);
         }
     }
 }
@@ -317,6 +328,8 @@ static void on_rtcp(void *user, uint8_t *buf, size_t len)
     handle_media *m = user;
     if (rtcp_validate(buf, len) != 0)
         return;
+    media_rtcp_tally tally = media_rtcp_scan(buf, len);
+    media_count_rtcp(counters_of(m), MEDIA_DIR_IN, &tally);
     answer_nacks(m, buf, len);
     void *ps = plugin_session_of(m);
     const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
@@ -327,6 +340,7 @@ static void on_rtcp(void *user, uint8_t *buf, size_t len)
 static void on_data(void *user, uint16_t stream_id, const char *label, bool binary, const uint8_t *buf, size_t len)
 {
     handle_media *m = user;
+    media_count_data(counters_of(m), MEDIA_DIR_IN, len);
     void *ps = plugin_session_of(m);
     const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
     if (ps && d->incoming_data)
@@ -728,6 +742,8 @@ void handle_media_hangup(plugin_handle *h, const char *reason, bool notify)
     }
     was_up = m->webrtcup;
     m->webrtcup = false;
+    m->ice_connected = false;
+    atomic_fetch_add(&counters_of(m)->peers_closed, 1);
     m->receiving[0] = m->receiving[1] = false;
     peer_unref(peer);
     loop_release(m->loop);
@@ -756,7 +772,16 @@ void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *b
             m->rtx[kind] = rtx_buffer_new();
         rtx_buffer_store(m->rtx[kind], (uint16_t)(buf[2] << 8 | buf[3]), buf, len);
     }
-    peer_send_rtp(m->peer, buf, len, len + PLUGIN_PACKET_HEADROOM);
+    if (peer_send_rtp(m->peer, buf, len, len + PLUGIN_PACKET_HEADROOM) == 0)
+        media_count_rtp(counters_of(m), MEDIA_DIR_OUT, kind, len);
+}
+
+/* peer_send_rtcp protects buf in place: read the plain packet for /metrics first. */
+static void send_rtcp_counted(handle_media *m, uint8_t *buf, size_t len, size_t cap)
+{
+    media_rtcp_tally tally = media_rtcp_scan(buf, len);
+    if (peer_send_rtcp(m->peer, buf, len, cap) == 0)
+        media_count_rtcp(counters_of(m), MEDIA_DIR_OUT, &tally);
 }
 
 typedef struct rtcp_map_ctx {
@@ -781,7 +806,7 @@ void handle_media_relay_rtcp(plugin_handle *h, plugin_media_kind kind, uint8_t *
     rtcp_map_ctx ctx = {.m = m, .kind = kind};
     if (rtcp_rewrite_ssrcs(buf, len, map_relayed_ssrc, &ctx) < 0)
         return;
-    peer_send_rtcp(m->peer, buf, len, len + PLUGIN_PACKET_HEADROOM);
+    send_rtcp_counted(m, buf, len, len + PLUGIN_PACKET_HEADROOM);
 }
 
 void handle_media_relay_data(plugin_handle *h, const char *label, int binary, const uint8_t *buf, size_t len)
@@ -789,7 +814,8 @@ void handle_media_relay_data(plugin_handle *h, const char *label, int binary, co
     handle_media *m = h->media;
     if (!m || !m->peer)
         return;
-    peer_send_data(m->peer, label, 0, binary != 0, buf, len);
+    if (peer_send_data(m->peer, label, 0, binary != 0, buf, len) == 0)
+        media_count_data(counters_of(m), MEDIA_DIR_OUT, len);
 }
 
 void handle_media_send_pli(plugin_handle *h)
@@ -800,7 +826,7 @@ void handle_media_send_pli(plugin_handle *h)
     uint8_t buf[64 + PLUGIN_PACKET_HEADROOM];
     int n = rtcp_write_pli(buf, 64, m->out_ssrc[PLUGIN_MEDIA_VIDEO], m->remote_ssrc[PLUGIN_MEDIA_VIDEO]);
     if (n > 0)
-        peer_send_rtcp(m->peer, buf, (size_t)n, sizeof buf);
+        send_rtcp_counted(m, buf, (size_t)n, sizeof buf);
 }
 
 void handle_media_send_remb(plugin_handle *h, uint32_t bitrate)
@@ -812,7 +838,7 @@ void handle_media_send_remb(plugin_handle *h, uint32_t bitrate)
     uint32_t ssrcs[1] = {m->remote_ssrc[PLUGIN_MEDIA_VIDEO]};
     int n = rtcp_write_remb(buf, 64, m->out_ssrc[PLUGIN_MEDIA_VIDEO], bitrate, ssrcs, 1);
     if (n > 0)
-        peer_send_rtcp(m->peer, buf, (size_t)n, sizeof buf);
+        send_rtcp_counted(m, buf, (size_t)n, sizeof buf);
 }
 
 int handle_media_loop_index(plugin_handle *h)

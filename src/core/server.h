@@ -23,7 +23,24 @@ typedef struct server_counters {
     atomic_uint_fast64_t janus_requests, janus_errors;
     atomic_uint_fast64_t events_dropped;
     atomic_uint_fast64_t peers_created, peers_failed, webrtcup;
+    /* Media path (core/media_counters.h): [MEDIA_DIR_IN/OUT][plugin_media_kind]. */
+    atomic_uint_fast64_t peers_closed;
+    atomic_uint_fast64_t dtls_failed;          /* failed after ICE connected, before SECURE */
+    atomic_uint_fast64_t rtp_packets[2][2], rtp_bytes[2][2];
+    atomic_uint_fast64_t rtcp_packets[2], rtcp_bytes[2];
+    atomic_uint_fast64_t data_messages[2], data_bytes[2];
+    atomic_uint_fast64_t nacks[2], plis[2], firs[2];   /* RTCP feedback blocks */
 } server_counters;
+
+/* /metrics' cache of the ledger invariant check, a full scan run at most every
+ * METRICS_LEDGER_CHECK_INTERVAL_S (core/metrics.c). Zero-initialised = never run. */
+typedef struct metrics_cache {
+    atomic_llong ledger_checked_us;   /* monotonic time of the last check */
+    atomic_llong ledger_checked_unix; /* wall clock of the last check, seconds */
+    atomic_int ledger_state;          /* 0 never ran, 1 broken, 2 ok */
+    atomic_bool ledger_running;       /* one scan at a time; other scrapes use the old value */
+    atomic_uint_fast64_t ledger_errors;  /* checks that could not run */
+} metrics_cache;
 
 typedef struct server {
     const server_config *config;
@@ -33,6 +50,7 @@ typedef struct server {
     platform_t *platform;       /* NULL only in unit tests */
     janus_core *janus;
     server_counters counters;
+    metrics_cache metrics;
 } server_t;
 
 #endif
