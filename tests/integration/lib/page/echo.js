@@ -24,10 +24,11 @@ function initJanus() {
   });
 }
 
-function connect(server) {
+function connect(server, opts) {
   return new Promise((resolve, reject) => {
     janus = new Janus({
-      server, iceServers: [],
+      server, iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy,
+      token: opts.token,
       success: () => resolve(),
       error: (e) => { events.errors.push(`session: ${e}`); reject(new Error(`janus session error: ${e}`)); },
       destroyed: () => note('destroyed'),
@@ -90,10 +91,12 @@ async function waitFor(pred, ms, what) {
   }
 }
 
-export async function start({ server, timeoutMs = 20000 }) {
+// Optional: iceServers (default none), iceTransportPolicy ('relay' = TURN only), token (the
+// Janus API token, i.e. the access JWT when the server requires auth).
+export async function start({ server, timeoutMs = 20000, iceServers, iceTransportPolicy, token }) {
   t0 = performance.now();
   await initJanus();
-  await connect(server);
+  await connect(server, { iceServers, iceTransportPolicy, token });
   note('session created');
   await attach();
   note(`attached ${handle.getId()}`);
