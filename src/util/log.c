@@ -39,19 +39,70 @@ int log_level_parse(const char *name)
     return -1;
 }
 
-/* Escapes a message for a JSON string value; truncates rather than allocating. */
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), or 0 when the bytes there are not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        if (p[0] == 0xE0)
+            lo = 0xA0;
+        else if (p[0] == 0xED)
+            hi = 0x9F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        if (p[0] == 0xF0)
+            lo = 0x90;
+        else if (p[0] == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;   /* also stops at the terminating NUL */
+    return n;
+}
+
+/* Escapes text for a JSON string value: quote, backslash and control characters escaped,
+ * each byte that is not part of valid UTF-8 (a peer's garbage, a cut sequence) replaced by
+ * U+FFFD, so every line parses. Truncates (between characters) rather than allocating. */
 static void json_escape(const char *in, char *out, size_t cap)
 {
+    static const char replacement[] = "\\ufffd";
     size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && o + 7 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
+    for (const unsigned char *p = (const unsigned char *)in; *p;) {
+        size_t n = utf8_len(p);
+        char esc[8];
+        const char *piece = (const char *)p;
+        size_t plen = n;
+        if (n == 0) {
+            piece = replacement;
+            plen = sizeof replacement - 1;
+            n = 1;
+        } else if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            piece = esc;
+            plen = 2;
         } else if (*p < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", *p);
-        } else {
-            out[o++] = (char)*p;
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            piece = esc;
+            plen = 6;
         }
+        if (o + plen >= cap)
+            break;
+        memcpy(out + o, piece, plen);
+        o += plen;
+        p += n;
     }
     out[o] = '\0';
 }
@@ -75,10 +126,11 @@ void log_msg(log_level level, const char *module, const char *fmt, ...)
     snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
 
     if (atomic_load(&g_log_json)) {
-        char esc[4096];
+        char esc[sizeof msg * 6], mod[64];   /* the worst case: every byte as \u00XX */
         json_escape(msg, esc, sizeof esc);
+        json_escape(module ? module : "", mod, sizeof mod);
         fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n", when,
-                log_level_name(level), module, esc);
+                log_level_name(level), mod, esc);
     } else {
         fprintf(stderr, "%s %-5s [%s] %s\n", when, log_level_name(level), module, msg);
     }
