@@ -140,6 +140,25 @@ class Resp:
         return f"<{self.status} {self.text[:300]}>"
 
 
+TRACE_PATH = os.environ.get("PARLEY_API_TRACE")
+TRACE_LOCK = threading.Lock()
+TRACE_HEADERS = ("content-type", "cache-control", "retry-after", "idempotent-replayed")
+
+
+def trace(method, url, data, resp):
+    """With PARLEY_API_TRACE set, appends each response as one JSON line (method, url, status,
+    headers, body, request body) for openapi_validate.test.mjs to check against the document."""
+    if not TRACE_PATH:
+        return
+    line = json.dumps({
+        "method": method, "url": url, "status": resp.status, "body": resp.text,
+        "headers": {h: resp.headers.get(h) for h in TRACE_HEADERS if resp.headers.get(h)},
+        "request": data.decode("utf-8", "replace") if data is not None else None,
+        "source": "platform_api.test.py"})
+    with TRACE_LOCK, open(TRACE_PATH, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
 def call(url, method="GET", body=None, token=None, headers=None, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method=method)
@@ -151,9 +170,11 @@ def call(url, method="GET", body=None, token=None, headers=None, raw=None):
         req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return Resp(r.status, r.read().decode("utf-8"), r.headers)
+            resp = Resp(r.status, r.read().decode("utf-8"), r.headers)
     except urllib.error.HTTPError as e:
-        return Resp(e.code, e.read().decode("utf-8", "replace"), e.headers)
+        resp = Resp(e.code, e.read().decode("utf-8", "replace"), e.headers)
+    trace(method, url, data, resp)
+    return resp
 
 
 def expect(r, status, code=None, what=""):
@@ -607,6 +628,23 @@ def t_no_5xx(s, caller_tok, host_tok):
     ledger_ok(s, "after junk")
 
 
+def t_meta(s, tok):
+    """GET /openapi.yaml serves web/openapi.yaml byte for byte; GET /ice-servers needs a user
+    and, with no STUN/TURN configured, lists nothing."""
+    r = call(f"{s.base}/openapi.yaml")
+    check(r.status == 200 and r.headers.get("Content-Type") == "application/yaml",
+          f"openapi.yaml: {r.status} {r.headers.get('Content-Type')}")
+    root = os.environ.get("PARLEY_ROOT") or os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "web", "openapi.yaml"), encoding="utf-8") as f:
+        check(r.text == f.read(), "the served OpenAPI document equals web/openapi.yaml "
+              "(rebuild the server after editing it)")
+    expect(call(f"{s.base}/openapi.yaml", "POST", {}), 405, "method_not_allowed", "POST doc")
+    expect(call(f"{s.base}/ice-servers"), 401, "auth_required", "ice-servers without token")
+    r = expect(call(f"{s.base}/ice-servers", token=tok), 200, what="ice-servers")
+    check(r.json["ice_servers"] == [] and isinstance(r.json["ttl"], int), f"no ICE servers {r}")
+
+
 def run_main():
     s = Server("main", 0, ["--auth.rate_limit_per_min=100000"]).start()
     try:
@@ -616,6 +654,7 @@ def run_main():
         t_roles(s, caller["access_token"], hosts[1][1])
         t_devices(s)
         t_push(s)
+        t_meta(s, caller["access_token"])
         t_purchases(s, caller["access_token"])
         t_no_5xx(s, caller["access_token"], hosts[1][1])
         # a purchase by a host works too (hosts have wallets), and the ledger stays balanced
@@ -662,10 +701,20 @@ def signed(body, ts=None, secret=HOOK_SECRET):
 def run_hook():
     s = Server("hook", 1, ["--billing.payment_provider=webhook",
                            f"--billing.webhook_secret={HOOK_SECRET}",
-                           "--auth.rate_limit_per_min=5"]).start()
+                           "--auth.rate_limit_per_min=5",
+                           "--media.stun_uris=stun:127.0.0.1:3478",
+                           "--media.turn_uris=turn:127.0.0.1:3478?transport=udp,turns:127.0.0.1",
+                           "--media.turn_secret=turn-secret-0123", "--media.turn_ttl=600"]).start()
     try:
         register(s, "payer@example.com", "caller")
         tok = login(s, "payer@example.com", "d1")["access_token"]
+        r = expect(call(f"{s.base}/ice-servers", token=tok), 200, what="ice-servers")
+        stun, turn = r.json["ice_servers"]
+        check(stun == {"urls": ["stun:127.0.0.1:3478"]} and r.json["ttl"] == 600, f"{r.json}")
+        want = base64.b64encode(hmac.new(b"turn-secret-0123", turn["username"].encode(),
+                                         hashlib.sha1).digest()).decode()
+        check(turn["urls"] == ["turn:127.0.0.1:3478?transport=udp", "turns:127.0.0.1"] and
+              turn["credential"] == want, f"TURN entry {turn}")
         r = expect(purchase(s, tok, "wk-1", "standard"), 201, what="pending purchase")
         p = r.json["purchase"]
         check(p["status"] == "pending" and p["provider"] == "webhook", f"pending: {p}")

@@ -10,16 +10,18 @@
 
 import { assert, target, withServer } from './lib/server.mjs';
 import { wsConnect } from './lib/wsraw.mjs';
+import { traceResponse } from './lib/apitrace.mjs';
 
 const TIMEOUT = 3;
 
 async function api(srv, method, path, body, token) {
   const headers = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(`http://127.0.0.1:${srv.ports.http}/api/v1${path}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const url = `http://127.0.0.1:${srv.ports.http}/api/v1${path}`;
+  const reqBody = body === undefined ? undefined : JSON.stringify(body);
+  const r = await fetch(url, { method, headers, body: reqBody });
   const text = await r.text();
+  traceResponse(method, url, reqBody, r, text);
   return { status: r.status, json: text ? JSON.parse(text) : null };
 }
 
