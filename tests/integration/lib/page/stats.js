@@ -5,7 +5,7 @@ export async function digest(pc) {
   const out = {
     audio: { packetsReceived: 0, bytesReceived: 0 },
     video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0, packetsLost: 0, nackCount: 0, pliCount: 0, freezeCount: 0 },
-    outAudio: 0, outVideo: 0,
+    outAudio: 0, outVideo: 0, outVideoFeedback: { nackCount: 0, pliCount: 0, retransmittedPackets: 0 },
     pair: null, remoteCandidates: [], localCandidates: [],
     iceState: pc.iceConnectionState, connState: pc.connectionState,
   };
@@ -22,7 +22,13 @@ export async function digest(pc) {
       }
     } else if (s.type === 'outbound-rtp') {
       if (s.kind === 'audio') out.outAudio += s.packetsSent || 0;
-      if (s.kind === 'video') out.outVideo += s.packetsSent || 0;
+      if (s.kind === 'video') {
+        out.outVideo += s.packetsSent || 0;
+        // Feedback the server sent us about what we send.
+        out.outVideoFeedback.nackCount += s.nackCount || 0;
+        out.outVideoFeedback.pliCount += s.pliCount || 0;
+        out.outVideoFeedback.retransmittedPackets += s.retransmittedPacketsSent || 0;
+      }
     } else if (s.type === 'transport' && s.selectedCandidatePairId) {
       selectedPairId = s.selectedCandidatePairId;
     } else if (s.type === 'remote-candidate') {
