@@ -114,6 +114,7 @@ if [ "${SKIP_FUZZ:-}" != "1" ]; then
         CC=clang meson setup build-fuzz --buildtype=debugoptimized -Dfuzz=true -Db_sanitize=address,undefined \
             -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
     fi
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
     if ninja -C build-fuzz >build-fuzz.log 2>&1; then
         for f in $(find build-fuzz/tests/fuzz -maxdepth 2 -type f -name 'fuzz_*' -perm -u+x | sort); do
             name="$(basename "$f")"
