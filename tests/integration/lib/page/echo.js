@@ -123,6 +123,8 @@ export async function echoData(text, timeoutMs = 5000) {
 
 export async function stats() { return digest(handle.webrtcStuff.pc); }
 
+export function remoteSdp() { return handle.webrtcStuff.pc.currentRemoteDescription.sdp; }
+
 export function iceUfrags() { return ufrags(handle.webrtcStuff.pc); }
 
 export function state() {
