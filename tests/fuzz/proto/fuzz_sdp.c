@@ -41,7 +41,16 @@ static void exercise_answer(const sdp_session *offer, const sdp_answer_prefs *p)
         abort();
     if (ans->n_media > 0)
         sdp_add_ssrc(&ans->media[0], 1234, "cname", "stream", "track");
+    if (sdp_set_ice_options(ans, "trickle") != 0)
+        abort();
     check_reparse(ans);
+    sdp_session *copy = sdp_clone(ans);
+    if (copy) {
+        for (size_t i = 0; i < copy->n_media; i++)
+            sdp_clear_ssrcs(&copy->media[i]);
+        check_reparse(copy);
+        sdp_free(copy);
+    }
     sdp_free(ans);
 }
 
