@@ -94,6 +94,11 @@ console.log(`responses: ${records.length} recorded, ${validated} validated again
   `(${seen.size} operation/status pairs, ${statuses} of them documented responses), ` +
   `${outside} outside /api/v1 (admin port) not checked`);
 if (missing.length) console.log(`operations no test exercised: ${missing.join(', ')}`);
+const documented = contract.operations.flatMap(({ op, statuses }) => statuses.map((st) => `${op} ${st}`));
+const unexercised = documented.filter((k) => !seen.has(k));
+console.log(`documented responses exercised: ${documented.length - unexercised.length} of ` +
+  `${documented.length} (not: ${unexercised.filter((k) => !/ 50[03]$/.test(k)).join(', ') || 'none'}, ` +
+  `and the 500/503 answers)`);
 
 if (byProblem.size) {
   failed = true;

@@ -645,6 +645,23 @@ def t_meta(s, tok):
     check(r.json["ice_servers"] == [] and isinstance(r.json["ttl"], int), f"no ICE servers {r}")
 
 
+def t_transport_edges(s):
+    """Answers every operation can give besides its own: 401 without a token on each
+    authenticated route, 413 for a body over http.max_body on each route that takes one."""
+    for method, path in [("POST", "/auth/logout"), ("DELETE", "/auth/devices/x"),
+                         ("DELETE", "/me/push-token"), ("GET", "/wallet"),
+                         ("GET", "/wallet/transactions"), ("GET", "/earnings"),
+                         ("GET", "/auth/devices"), ("PATCH", "/me"), ("PUT", "/me/push-token")]:
+        expect(call(f"{s.base}{path}", method), 401, "auth_required", f"{method} {path} no token")
+    big = b'{"x":"' + b"a" * 70000 + b'"}'
+    for method, path in [("POST", "/auth/register"), ("POST", "/auth/login"),
+                         ("POST", "/auth/refresh"), ("POST", "/auth/logout"), ("PATCH", "/me"),
+                         ("PUT", "/me/push-token"), ("POST", "/purchases"),
+                         ("POST", "/payments/webhook")]:
+        expect(call(f"{s.base}{path}", method, raw=big), 413, "payload_too_large",
+               f"{method} {path} oversize")
+
+
 def run_main():
     s = Server("main", 0, ["--auth.rate_limit_per_min=100000"]).start()
     try:
@@ -655,6 +672,7 @@ def run_main():
         t_devices(s)
         t_push(s)
         t_meta(s, caller["access_token"])
+        t_transport_edges(s)
         t_purchases(s, caller["access_token"])
         t_no_5xx(s, caller["access_token"], hosts[1][1])
         # a purchase by a host works too (hosts have wallets), and the ledger stays balanced
@@ -776,6 +794,14 @@ def run_hook():
         check(statuses == [401, 401, 401, 401, 429], f"limited after 5 attempts: {statuses}")
         r = call(lg, "POST", {"email": "payer@example.com", "password": PASSWORD, "device_id": "d"})
         check(r.status == 429, "even the right password waits")
+        # registration and refresh have their own per-IP buckets (5 per minute here)
+        statuses = [call(f"{s.base}/auth/register", "POST",
+                         {"email": f"r{i}@example.com", "password": PASSWORD, "role": "caller",
+                          "display_name": "R"}).status for i in range(5)]
+        check(statuses == [201, 201, 201, 201, 429], f"register limited: {statuses}")
+        statuses = [call(f"{s.base}/auth/refresh", "POST", {"refresh_token": "B" * 43}).status
+                    for _ in range(6)]
+        check(statuses == [401] * 5 + [429], f"refresh limited: {statuses}")
         s.stop()
         s.sanitizer_clean()
         s.remove()
