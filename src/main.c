@@ -250,6 +250,7 @@ int main(int argc, char **argv)
     }
     log_set_level((log_level)log_level_parse(cfg.log_level));
     log_set_json(cfg.log_json);
+    log_route_glib();
     server_t srv = {.config = &cfg};
     rc = run(&srv);
     config_free(&cfg);

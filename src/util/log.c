@@ -4,6 +4,7 @@
  */
 #include "util/log.h"
 
+#include <glib.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -134,4 +135,39 @@ void log_msg(log_level level, const char *module, const char *fmt, ...)
     } else {
         fprintf(stderr, "%s %-5s [%s] %s\n", when, log_level_name(level), module, msg);
     }
+}
+
+static GLogWriterOutput glib_writer(GLogLevelFlags flags, const GLogField *fields, gsize n, gpointer user)
+{
+    (void)user;
+    log_level level = LOG_LEVEL_TRACE;
+    if (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+        level = LOG_LEVEL_ERROR;
+    else if (flags & G_LOG_LEVEL_WARNING)
+        level = LOG_LEVEL_WARN;
+    else if (flags & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+        level = LOG_LEVEL_INFO;
+    if (!log_enabled(level))
+        return G_LOG_WRITER_HANDLED;
+    const char *domain = "glib";
+    char message[2048] = "";
+    for (gsize i = 0; i < n; i++) {
+        if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].value)
+            domain = fields[i].value;
+        else if (strcmp(fields[i].key, "MESSAGE") == 0 && fields[i].value) {
+            size_t len = fields[i].length < 0 ? strlen(fields[i].value) : (size_t)fields[i].length;
+            len = len < sizeof message - 1 ? len : sizeof message - 1;
+            memcpy(message, fields[i].value, len);
+            message[len] = '\0';
+        }
+    }
+    log_msg(level, domain, "%s", message);
+    return G_LOG_WRITER_HANDLED;
+}
+
+void log_route_glib(void)
+{
+    static atomic_bool routed = false;
+    if (!atomic_exchange(&routed, true))
+        g_log_set_writer_func(glib_writer, NULL, NULL);
 }

@@ -34,6 +34,12 @@ bool log_enabled(log_level level);
 void log_msg(log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Sends GLib's log messages (GLib itself, libnice) through log_msg, so they follow the level
+ * and the format (one JSON object per line included) instead of GLib's own text on stderr.
+ * The GLib domain becomes the module; GLib debug maps to trace. Main thread, once at start
+ * (later calls do nothing). */
+void log_route_glib(void);
+
 #define LOG_NOTICE(mod, ...) log_msg(LOG_LEVEL_NOTICE, mod, __VA_ARGS__)
 #define LOG_ERROR(mod, ...) log_msg(LOG_LEVEL_ERROR, mod, __VA_ARGS__)
 #define LOG_WARN(mod, ...)  log_msg(LOG_LEVEL_WARN, mod, __VA_ARGS__)

@@ -5,6 +5,7 @@
  * message intact — quotes, backslashes, control characters, multi-byte UTF-8, invalid bytes
  * (replaced by U+FFFD), truncation, and lines from many threads at once.
  */
+#include <glib.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -243,6 +244,36 @@ static void test_text_mode(void)
     free(text);
 }
 
+/* GLib's messages (libnice logs through them) come out in our format at our level. */
+static void test_glib_routed(void)
+{
+    capture c;
+    log_route_glib();
+    log_route_glib(); /* a second call is harmless */
+    log_set_json(true);
+    log_set_level(LOG_LEVEL_INFO);
+    capture_start(&c);
+    g_log("libnice", G_LOG_LEVEL_WARNING, "agent %d: \"odd\" \xff", 7);
+    g_message("plain message");
+    g_debug("hidden at info");
+    log_set_level(LOG_LEVEL_TRACE);
+    g_log("libnice", G_LOG_LEVEL_DEBUG, "debug as trace");
+    log_set_level(LOG_LEVEL_INFO);
+    char *text = capture_stop(&c);
+    json_t *arr = parse_all(text);
+    CHECK(arr != NULL);
+    CHECK_INT(arr ? json_array_size(arr) : 0, 3);
+    CHECK_STR(member(arr, 0, "module"), "libnice");
+    CHECK_STR(member(arr, 0, "level"), "warn");
+    CHECK_STR(member(arr, 0, "msg"), "agent 7: \"odd\" \xef\xbf\xbd");
+    CHECK_STR(member(arr, 1, "level"), "info");
+    CHECK_STR(member(arr, 1, "msg"), "plain message");
+    CHECK_STR(member(arr, 2, "level"), "trace");
+    CHECK_STR(member(arr, 2, "msg"), "debug as trace");
+    json_decref(arr);
+    free(text);
+}
+
 #define THREADS 4
 #define LINES_PER_THREAD 500
 
@@ -290,5 +321,6 @@ int main(void)
     test_levels();
     test_text_mode();
     test_threads();
+    test_glib_routed();
     return check_summary("test_log");
 }
