@@ -54,8 +54,28 @@ static void exercise_answer(const sdp_session *offer, const sdp_answer_prefs *p)
     sdp_free(ans);
 }
 
+/* The input as one trickled candidate (what the Janus API hands the core). */
+static void check_candidate(const uint8_t *data, size_t size)
+{
+    if (size > SDP_MAX_LINE + 1)
+        return;
+    char *text = malloc(size + 1);
+    memcpy(text, data, size);
+    text[size] = '\0';
+    sdp_candidate c, c2;
+    char out[600];
+    if (sdp_candidate_parse(text, &c) == 0) {
+        if (sdp_candidate_format(&c, out, sizeof(out)) < 0 || sdp_candidate_parse(out, &c2) != 0 ||
+            strcmp(c.address, c2.address) != 0 || c.port != c2.port || c.type != c2.type ||
+            c.priority != c2.priority)
+            abort();
+    }
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_candidate(data, size);
     sdp_session *s = NULL;
     char err[128];
     if (sdp_parse((const char *)data, size, &s, err, sizeof(err)) != 0) {
