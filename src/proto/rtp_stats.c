@@ -80,7 +80,7 @@ int rtp_recv_stats_update(rtp_recv_stats *st, uint16_t seq, uint32_t rtp_ts,
 void rtp_recv_stats_on_sr(rtp_recv_stats *st, uint32_t ntp_sec, uint32_t ntp_frac,
                           uint64_t arrival_us)
 {
-    st->last_sr = rtcp_ntp_compact(ntp_sec, ntp_frac);
+    st->last_sr = rtp_stats_ntp_compact(ntp_sec, ntp_frac);
     st->last_sr_us = arrival_us;
 }
 
@@ -134,7 +134,7 @@ void rtp_recv_stats_report(rtp_recv_stats *st, uint64_t now_us, rtcp_report_bloc
     }
 }
 
-int64_t rtcp_rtt_us(uint32_t now_compact, uint32_t lsr, uint32_t dlsr)
+int64_t rtp_stats_rtt_us(uint32_t now_compact, uint32_t lsr, uint32_t dlsr)
 {
     if (lsr == 0)
         return -1;

@@ -63,13 +63,13 @@ int64_t rtp_recv_stats_lost(const rtp_recv_stats *st);
 uint32_t rtp_recv_stats_jitter(const rtp_recv_stats *st);
 
 /* The middle 32 bits of an NTP timestamp (the LSR/DLSR time base, 1/65536 s). */
-static inline uint32_t rtcp_ntp_compact(uint32_t ntp_sec, uint32_t ntp_frac)
+static inline uint32_t rtp_stats_ntp_compact(uint32_t ntp_sec, uint32_t ntp_frac)
 {
     return (ntp_sec << 16) | (ntp_frac >> 16);
 }
 
 /* Round trip from a report block about our stream: now_compact - LSR - DLSR, in
  * microseconds; -1 when the block has no LSR or the result is negative (clock trouble). */
-int64_t rtcp_rtt_us(uint32_t now_compact, uint32_t lsr, uint32_t dlsr);
+int64_t rtp_stats_rtt_us(uint32_t now_compact, uint32_t lsr, uint32_t dlsr);
 
 #endif

@@ -131,13 +131,13 @@ static void test_lsr_dlsr_rtt(void)
 
     /* the SR sender sees this block 60 ms after we sent it: RTT = 60 ms */
     uint32_t now = rb.lsr + rb.dlsr + (uint32_t)(0.060 * 65536);
-    int64_t rtt = rtcp_rtt_us(now, rb.lsr, rb.dlsr);
+    int64_t rtt = rtp_stats_rtt_us(now, rb.lsr, rb.dlsr);
     CHECK(rtt >= 59900 && rtt <= 60000);
-    CHECK_INT(rtcp_rtt_us(now, 0, rb.dlsr), -1);
-    CHECK_INT(rtcp_rtt_us(rb.lsr, rb.lsr, rb.dlsr), -1); /* before the SR was even answered */
+    CHECK_INT(rtp_stats_rtt_us(now, 0, rb.dlsr), -1);
+    CHECK_INT(rtp_stats_rtt_us(rb.lsr, rb.lsr, rb.dlsr), -1); /* before the SR was even answered */
     /* the compact clock wraps */
-    CHECK(rtcp_rtt_us(0x00000100u, 0xffffff00u, 0) > 0);
-    CHECK_INT(rtcp_ntp_compact(0x0001abcd, 0xef012345), (int64_t)0xabcdef01u);
+    CHECK(rtp_stats_rtt_us(0x00000100u, 0xffffff00u, 0) > 0);
+    CHECK_INT(rtp_stats_ntp_compact(0x0001abcd, 0xef012345), (int64_t)0xabcdef01u);
 }
 
 int main(void)
