@@ -11,6 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import { openBrowser, browserAvailable } from './lib/browser.mjs';
 import { assert, skip, target, withServer } from './lib/server.mjs';
+import { tracePlaywrightResponse } from './lib/apitrace.mjs';
 
 const ACCESS_TTL = 30;   // the smallest the server allows: the page must refresh mid-test
 
@@ -216,6 +217,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const why = browserAvailable();
     if (why) throw skip(why);
     const br = await openBrowser();
+    const traced = [];   // PARLEY_API_TRACE: the page's REST responses, for openapi_validate
+    br.page.on('response', (r) => traced.push(tracePlaywrightResponse(r)));
     try {
       await runDemo(br, {
         base: `http://127.0.0.1:${srv.ports.http}`, ws: srv.wsUrl, httpJanus: srv.httpUrl,
@@ -226,6 +229,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       console.error(`page log:\n${logText}`);
       throw e;
     } finally {
+      await Promise.allSettled(traced);
       await br.close();
     }
   });

@@ -24,3 +24,15 @@ export function traceResponse(method, url, requestBody, response, bodyText) {
     source: path.basename(process.argv[1] || 'node'),
   }) + '\n');
 }
+
+// The same for a response seen by Playwright in a browser page (page.on('response')): only
+// /api/v1 URLs; resolves once the line is written (await them before closing the browser).
+export async function tracePlaywrightResponse(response) {
+  if (!process.env.PARLEY_API_TRACE || !new URL(response.url()).pathname.startsWith('/api/v1')) return;
+  let body;
+  try { body = await response.text(); } catch { return; }   // page gone: nothing to check
+  const req = response.request();
+  const h = response.headers();
+  traceResponse(req.method(), response.url(), req.postData() ?? undefined,
+    { status: response.status(), headers: { get: (k) => (k in h ? h[k] : null) } }, body);
+}
