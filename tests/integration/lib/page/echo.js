@@ -121,7 +121,11 @@ export async function echoData(text, timeoutMs = 5000) {
   return performance.now() - t;
 }
 
-export async function stats() { return digest(handle.webrtcStuff.pc); }
+export async function stats() {
+  const pc = handle && handle.webrtcStuff && handle.webrtcStuff.pc;
+  if (!pc) throw new Error(`the PeerConnection is gone (hangups: ${events.hangups.join(', ') || 'none'}); log:\n${log.slice(-15).join('\n')}`);
+  return digest(pc);
+}
 
 export function remoteSdp() { return handle.webrtcStuff.pc.currentRemoteDescription.sdp; }
 
