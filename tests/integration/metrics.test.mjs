@@ -25,6 +25,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { browserAvailable, openBrowser } from './lib/browser.mjs';
 import { runEchotest, sleep } from './lib/echotest.mjs';
 import { assert, skip, startServer, target, withServer } from './lib/server.mjs';
+import { traceResponse } from './lib/apitrace.mjs';
 
 const INDEX = 21;
 const JSON_INDEX = 22;
@@ -174,9 +175,14 @@ async function api(srv, method, path, body, token) {
   const headers = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   if (method === 'POST' && path === '/purchases') headers['idempotency-key'] = `metrics-${Date.now()}`;
-  const r = await fetch(`http://127.0.0.1:${srv.ports.http}/api/v1${path}`,
-    { method, headers, body: body ? JSON.stringify(body) : undefined });
-  return { status: r.status, json: await r.json().catch(() => null) };
+  const url = `http://127.0.0.1:${srv.ports.http}/api/v1${path}`;
+  const reqBody = body ? JSON.stringify(body) : undefined;
+  const r = await fetch(url, { method, headers, body: reqBody });
+  const text = await r.text();
+  traceResponse(method, url, reqBody, r, text);   // PARLEY_API_TRACE (openapi_validate)
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, json };
 }
 
 async function buyCredits(srv) {

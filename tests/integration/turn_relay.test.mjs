@@ -28,6 +28,7 @@ import path from 'node:path';
 import { browserAvailable, openBrowser } from './lib/browser.mjs';
 import { checkMediaFlowing, pageStats, sleep } from './lib/echotest.mjs';
 import { assert, portsFor, skip, target, withServer } from './lib/server.mjs';
+import { traceResponse } from './lib/apitrace.mjs';
 
 const INDEX = 18;
 const TURN_BIN = '/usr/bin/turnserver';
@@ -44,10 +45,11 @@ function hmacB64(secret, username) {
 async function api(srv, method, p, body, token) {
   const headers = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
-  const r = await fetch(`http://127.0.0.1:${srv.ports.http}/api/v1${p}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const url = `http://127.0.0.1:${srv.ports.http}/api/v1${p}`;
+  const reqBody = body === undefined ? undefined : JSON.stringify(body);
+  const r = await fetch(url, { method, headers, body: reqBody });
   const text = await r.text();
+  traceResponse(method, url, reqBody, r, text);   // PARLEY_API_TRACE (openapi_validate)
   return { status: r.status, json: text ? JSON.parse(text) : null };
 }
 
