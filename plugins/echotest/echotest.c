@@ -142,8 +142,9 @@ static void echotest_setup_media(void *session)
 {
     echo_session *s = session;
     atomic_store(&s->media_up, true);
-    /* The echoed video starts decoding only from a keyframe: ask for one now. */
-    core->send_pli(s->handle);
+    /* The echoed video starts decoding only from a keyframe: ask for one with the first
+     * video packet (before it the sender's SSRC is unknown). */
+    atomic_store(&s->keyframe_wanted, true);
 }
 
 static void echotest_incoming_rtp(void *session, plugin_media_kind kind, uint8_t *buf, size_t len)
