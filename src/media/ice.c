@@ -3,6 +3,7 @@
  */
 #include "media/ice.h"
 
+#include <gio/gio.h>
 #include <netdb.h>
 #include <nice/agent.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "media/txq.h"
 #include "util/log.h"
 
 #define COMPONENT 1
@@ -24,7 +26,19 @@ struct media_ice {
     bool stopped;
     bool gathering;
     char *nat_ip;
-    gulong sig_state, sig_cand, sig_done;
+    gulong sig_state, sig_cand, sig_done, sig_pair;
+
+    /* The direct send path: the selected pair's socket and remote address, read again from
+     * libnice after any selected-pair or state change (dirty). Unusable (fd < 0) for relayed
+     * pairs and whenever the component is not CONNECTED/READY (consent lost, failed,
+     * checking), when nice_agent_send does the job and its checks. */
+    media_txq *txq;
+    bool usable;              /* component CONNECTED or READY */
+    bool dirty;
+    int fd;
+    GSocket *sock;            /* holds the fd open */
+    struct sockaddr_storage to;
+    socklen_t tolen;
 };
 
 /* ICE chars (RFC 5245 15.1): ALPHA / DIGIT / "+" / "/". */
@@ -53,6 +67,8 @@ static void on_state(NiceAgent *agent, guint stream, guint component, guint stat
 {
     media_ice *ice = data;
     LOG_DEBUG("ice", "%p component state %s", (void *)ice, nice_component_state_to_string(state));
+    ice->usable = state == NICE_COMPONENT_STATE_CONNECTED || state == NICE_COMPONENT_STATE_READY;
+    ice->dirty = true;
     if (ice->stopped || !ice->cb.state)
         return;
     switch (state) {
@@ -121,12 +137,44 @@ static void on_gathering_done(NiceAgent *agent, guint stream, gpointer data)
         ice->cb.gathering_done(ice->cb.user);
 }
 
+static void on_selected_pair(NiceAgent *agent, guint stream, guint component,
+                             NiceCandidate *local, NiceCandidate *remote, gpointer data)
+{
+    media_ice *ice = data;
+    ice->dirty = true;
+}
+
+/* GLib blocks a source that is not allowed to recurse for the time of its dispatch: it
+ * removes its fds from the poll set and adds them back, and each of the two writes to the
+ * context's wakeup fd, so the next poll returns at once for nothing. That is two syscalls
+ * and a spurious loop iteration per dispatch of libnice's socket source, i.e. per packet
+ * under light load. Nothing on a loop ever iterates the context recursively (loop.h: no
+ * loop_invoke_sync from a loop thread, and we never call libnice's blocking receive), so
+ * letting the source recurse changes nothing else. */
+static void let_source_recurse(void)
+{
+    GSource *cur = g_main_current_source();
+    if (cur && !g_source_get_can_recurse(cur))
+        g_source_set_can_recurse(cur, TRUE);
+}
+
 static void on_recv(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
                     gpointer data)
 {
     media_ice *ice = data;
+    let_source_recurse();
+    /* What the packet makes us send waits for the end of this loop iteration. */
+    media_txq_open(ice->txq);
     if (!ice->stopped && ice->cb.recv)
         ice->cb.recv(ice->cb.user, (const uint8_t *)buf, len);
+}
+
+static void drop_direct(media_ice *ice)
+{
+    if (ice->sock)
+        g_object_unref(ice->sock);
+    ice->sock = NULL;
+    ice->fd = -1;
 }
 
 /* ---- server addresses ---- */
@@ -268,6 +316,8 @@ media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool cont
         return NULL;
     ice->ctx = ctx;
     ice->cb = *cb;
+    ice->fd = -1;
+    ice->dirty = true;
     NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
     if (cfg->ice_lite)
         opts |= NICE_AGENT_OPTION_LITE_MODE;
@@ -276,6 +326,7 @@ media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool cont
         free(ice);
         return NULL;
     }
+    ice->txq = media_txq_get(ctx);
     g_object_set(ice->agent, "controlling-mode", controlling, "ice-tcp", FALSE, "ice-udp", TRUE,
                  "upnp", FALSE, NULL);
     if (cfg->nat_1_1_ip && *cfg->nat_1_1_ip)
@@ -292,6 +343,8 @@ media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool cont
     ice->sig_cand = g_signal_connect(ice->agent, "new-candidate-full", G_CALLBACK(on_candidate), ice);
     ice->sig_done = g_signal_connect(ice->agent, "candidate-gathering-done",
                                      G_CALLBACK(on_gathering_done), ice);
+    ice->sig_pair = g_signal_connect(ice->agent, "new-selected-pair-full",
+                                     G_CALLBACK(on_selected_pair), ice);
     nice_agent_attach_recv(ice->agent, ice->stream, COMPONENT, ctx, on_recv, ice);
     return ice;
 }
@@ -304,7 +357,12 @@ void media_ice_stop(media_ice *ice)
     g_signal_handler_disconnect(ice->agent, ice->sig_state);
     g_signal_handler_disconnect(ice->agent, ice->sig_cand);
     g_signal_handler_disconnect(ice->agent, ice->sig_done);
+    g_signal_handler_disconnect(ice->agent, ice->sig_pair);
     nice_agent_attach_recv(ice->agent, ice->stream, COMPONENT, ice->ctx, NULL, NULL);
+    /* Queued datagrams name our socket and drop counter: out they go before either is gone. */
+    media_txq_flush(ice->txq);
+    drop_direct(ice);
+    ice->usable = false;
 }
 
 void media_ice_free(media_ice *ice)
@@ -314,6 +372,7 @@ void media_ice_free(media_ice *ice)
     media_ice_stop(ice);
     nice_agent_remove_stream(ice->agent, ice->stream);
     g_object_unref(ice->agent);
+    media_txq_unref(ice->txq);
     free(ice->nat_ip);
     free(ice);
 }
@@ -382,13 +441,42 @@ int media_ice_restart(media_ice *ice, const char *ufrag, const char *pwd)
     if (!nice_agent_restart_stream(ice->agent, ice->stream))
         return MEDIA_ICE_EIO;
     nice_agent_set_local_credentials(ice->agent, ice->stream, ufrag, pwd);
+    ice->dirty = true;
     return MEDIA_ICE_OK;
+}
+
+/* Reads the selected pair again: its local socket (none for a relayed candidate: TURN wraps
+ * what we send) and the remote address. */
+static void refresh_direct(media_ice *ice)
+{
+    ice->dirty = false;
+    drop_direct(ice);
+    NiceCandidate *local = NULL, *remote = NULL;
+    if (!ice->usable ||
+        !nice_agent_get_selected_pair(ice->agent, ice->stream, COMPONENT, &local, &remote) ||
+        !local || !remote || local->type == NICE_CANDIDATE_TYPE_RELAYED ||
+        local->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+        return;
+    GSocket *sock = nice_agent_get_selected_socket(ice->agent, ice->stream, COMPONENT);
+    if (!sock)
+        return;
+    memset(&ice->to, 0, sizeof ice->to);
+    nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&ice->to);
+    ice->tolen = ice->to.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    ice->sock = sock;
+    ice->fd = g_socket_get_fd(sock);
 }
 
 int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len)
 {
     if (ice->stopped)
         return MEDIA_ICE_EIO;
+    if (ice->dirty)
+        refresh_direct(ice);
+    if (ice->fd >= 0)
+        return media_txq_send(ice->txq, ice->fd, (const struct sockaddr *)&ice->to, ice->tolen,
+                              buf, len, ice->cb.dropped_out) == 0 ? MEDIA_ICE_OK : MEDIA_ICE_EIO;
     gint n = nice_agent_send(ice->agent, ice->stream, COMPONENT, (guint)len, (const gchar *)buf);
     return n == (gint)len ? MEDIA_ICE_OK : MEDIA_ICE_EIO;
 }

@@ -9,6 +9,14 @@
  * inside a network namespace with only lo libnice finds nothing by itself. With nat_1_1_ip the
  * host candidates we signal carry that address instead of the local one.
  *
+ * Sending (media_ice_send): on a selected pair whose local candidate is not relayed, while
+ * the component is CONNECTED or READY, datagrams go straight to the pair's socket through
+ * the loop's send queue (txq.h): queued while the loop dispatches received packets (a recv
+ * callback opens the batch), flushed with sendmmsg before the loop polls again; sent at once
+ * otherwise. Relayed pairs and any other state go through nice_agent_send. STUN stays
+ * libnice's: it reads every packet (its recv callback drains the socket until it would block)
+ * and sends its own checks and responses.
+ *
  * Ownership: the creator owns the media_ice; media_ice_free destroys the agent. After
  * media_ice_stop no callback runs (the agent stays allocated until media_ice_free, so it is
  * safe to stop from inside a callback). Errors: negative MEDIA_ICE_E* values.
@@ -17,6 +25,7 @@
 #define PARLEY_MEDIA_ICE_H
 
 #include <glib.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +56,9 @@ typedef struct media_ice_callbacks {
     void (*state)(void *user, media_ice_state state);
     /* A datagram from the selected pair (libnice's buffer, valid during the call). */
     void (*recv)(void *user, const uint8_t *buf, size_t len);
+    /* Counts datagrams media_ice_send accepted that the kernel then refused (full socket
+     * buffer); may be NULL. Must outlive the media_ice. */
+    _Atomic uint64_t *dropped_out;
 } media_ice_callbacks;
 
 /* Fresh random credentials (ufrag MEDIA_ICE_UFRAG_LEN chars, pwd MEDIA_ICE_PWD_LEN chars,
@@ -68,6 +80,8 @@ void media_ice_remote_candidates_done(media_ice *ice);
 /* Restarts with new local credentials (remote candidates are cleared); the caller signals
  * the credentials and the local candidates again and sets the remote's new credentials. */
 int media_ice_restart(media_ice *ice, const char *ufrag, const char *pwd);
+/* 0 when sent or queued; MEDIA_ICE_EIO when refused at once (stopped, no pair, the kernel
+ * said no). */
 int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len);
 
 /* STUN/TURN servers must be IP addresses for libnice. Returns host itself when it is an IP

@@ -64,7 +64,7 @@ struct peer {
 
     counter rtp_packets_in, rtp_bytes_in, rtp_packets_out, rtp_bytes_out;
     counter rtcp_packets_in, rtcp_packets_out, data_messages_in, data_messages_out;
-    counter dropped_in, last_rtp_in_us;
+    counter dropped_in, dropped_out, last_rtp_in_us;
 
     uint8_t rx[RX_CAP];           /* the receive buffer, reused for every packet */
 };
@@ -342,7 +342,7 @@ static void ensure_ice(peer_t *p, bool controlling)
         return;
     media_ice_callbacks cb = {.user = p, .candidate = ice_candidate,
                               .gathering_done = ice_gathering_done, .state = ice_state,
-                              .recv = ice_recv};
+                              .recv = ice_recv, .dropped_out = &p->dropped_out};
     char ufrag[CRED_CAP], pwd[CRED_CAP];
     g_mutex_lock(&p->lock);
     g_strlcpy(ufrag, p->ufrag, sizeof ufrag);
@@ -765,6 +765,7 @@ void peer_get_stats(peer_t *p, peer_stats *out)
     out->data_messages_in = LD(data_messages_in);
     out->data_messages_out = LD(data_messages_out);
     out->dropped_in = LD(dropped_in);
+    out->dropped_out = LD(dropped_out);
     out->last_rtp_in_us = LD(last_rtp_in_us);
 #undef LD
 }

@@ -96,6 +96,8 @@ typedef struct peer_stats {
     uint64_t rtcp_packets_in, rtcp_packets_out;
     uint64_t data_messages_in, data_messages_out;
     uint64_t dropped_in;        /* undecryptable, malformed, unknown first byte */
+    uint64_t dropped_out;       /* accepted by peer_send_* but refused by the kernel when the
+                                   batch was flushed (socket buffer full): never blocks */
     uint64_t last_rtp_in_us;    /* g_get_monotonic_time() of the last RTP received, 0 never */
 } peer_stats;
 
@@ -146,7 +148,9 @@ int peer_set_remote_credentials(peer_t *p, const char *ufrag, const char *pwd);
 int peer_local_candidates(peer_t *p, char *out, size_t cap);
 
 /* Data path (loop thread only). buf holds plain RTP/RTCP and has cap >= len + 64 bytes; it is
- * protected in place and sent. */
+ * protected in place and sent: at once, or, when called while the loop dispatches received
+ * packets (e.g. from an rtp/rtcp callback), copied into the loop's send queue and sent with
+ * sendmmsg before the loop polls again. Either way buf is free again on return. */
 int peer_send_rtp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
 int peer_send_rtcp(peer_t *p, uint8_t *buf, size_t len, size_t cap);
 /* Opens an ordered reliable data channel (DCEP) with that label; the remote must have an

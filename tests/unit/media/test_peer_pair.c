@@ -350,6 +350,7 @@ static void exchange_media(side *a, side *b)
     CHECK_INT(st.rtcp_packets_in, 3);
     CHECK(st.last_rtp_in_us > 0);
     CHECK_INT(st.dropped_in, 0);
+    CHECK_INT(st.dropped_out, 0);
 }
 
 static void exchange_data(side *a, side *b)
