@@ -5,13 +5,16 @@
 // (lib/echotest.mjs: webrtcup, audio and video packets rising every second for 5 s, frames
 // decoded, 5 data-channel echoes).
 //
-// Env: CT_HTTP_PORT, CT_WS_PORT (the container's ports on 127.0.0.1). Must run in the same
-// network namespace as the container. Exit 0 pass, 77 skip (reason printed), 1 fail.
+// Env: CT_HTTP_PORT, CT_WS_PORT (the container's ports), CT_HOST (its address, default
+// 127.0.0.1), CT_TRANSPORTS (default "ws,http"). Must run in the same network namespace as
+// the container. Exit 0 pass, 77 skip (reason printed), 1 fail.
 import { openBrowser, browserAvailable } from '../integration/lib/browser.mjs';
 import { fmtResult, runEchotest } from '../integration/lib/echotest.mjs';
 
 const httpPort = Number(process.env.CT_HTTP_PORT);
 const wsPort = Number(process.env.CT_WS_PORT);
+const host = process.env.CT_HOST || '127.0.0.1';
+const transports = (process.env.CT_TRANSPORTS || 'ws,http').split(',');
 if (!httpPort || !wsPort) {
   console.error('CT_HTTP_PORT and CT_WS_PORT must be set');
   process.exit(1);
@@ -23,10 +26,10 @@ if (why) {
 }
 
 // runEchotest only needs the two URLs of the server under test.
-const srv = { httpUrl: `http://127.0.0.1:${httpPort}/janus`, wsUrl: `ws://127.0.0.1:${wsPort}` };
+const srv = { httpUrl: `http://${host}:${httpPort}/janus`, wsUrl: `ws://${host}:${wsPort}` };
 let br = null;
 try {
-  for (const transport of ['ws', 'http']) {
+  for (const transport of transports) {
     br = await openBrowser();
     const r = await runEchotest(srv, br, transport);
     console.log(`echotest over ${transport === 'ws' ? 'WebSocket' : 'HTTP long-poll'}: ${fmtResult(r)}`);

@@ -51,10 +51,12 @@ finish() {
 inside() {
     local state="$1"
     ct="parley-ct-$$"; vol="parley-ct-data-$$"; log="$(dirname "$state")/container.log"
+    ct_pub="parley-ct-pub-$$"
     figure() { echo "$1=$2" >>"$state"; }
     cleanup_inside() {
         podman logs "$ct" >"$log" 2>&1 || true
         podman rm -f -t 2 "$ct" >/dev/null 2>&1
+        podman rm -f -v -t 0 "$ct_pub" >/dev/null 2>&1
         podman volume rm -f "$vol" >/dev/null 2>&1
     }
     trap cleanup_inside EXIT
@@ -178,7 +180,51 @@ inside() {
     else
         bad persist "after restart: login $login_status (user '$uid2', want '$uid'), GET /me with the old token $me_status ('$uid_me'): $body"
     fi
+    published
     echo "$pass $fail $skipped" >"$state.counts"
+}
+
+# The README's other run line: published ports (no host networking) plus the public-IP
+# setting. The "public" address is 192.0.2.1 (TEST-NET-1) on an extra veth inside the
+# namespace; the server's candidates carry it instead of the container's bridge address,
+# so media can only arrive through the published UDP range (netavark's DNAT rule, whose
+# packet counter must move).
+published() {
+    local ct3="$ct_pub" pub_ip=192.0.2.1 out dnat
+    if ! out="$(ip link add ctpub0 type veth peer name ctpub1 2>&1 && ip addr add $pub_ip/32 dev ctpub0 \
+            && ip link set ctpub0 up && ip link set ctpub1 up)"; then
+        bad published-ports "cannot add the test address: $out"; return
+    fi
+    if ! out="$(podman run -d --pull=never --name "$ct3" \
+            -p $HTTP_PORT:$HTTP_PORT -p $WS_PORT:$WS_PORT -p "$RTP_RANGE:$RTP_RANGE/udp" \
+            -e PARLEY_MEDIA_RTP_PORT_RANGE=$RTP_RANGE -e PARLEY_MEDIA_NAT_1_1_IP=$pub_ip \
+            -e PARLEY_HTTP_PORT=$HTTP_PORT -e PARLEY_WS_PORT=$WS_PORT \
+            "$IMAGE" --auth.required=false 2>&1)"; then
+        bad published-ports "podman run -p failed: $(echo "$out" | grep -v 'level=error' | tail -n 5)"; return
+    fi
+    local saved="$ct"; ct="$ct3"
+    if ! out="$(wait_healthy)"; then
+        bad published-ports "$out"
+    else
+        out="$(CT_HOST=$pub_ip CT_HTTP_PORT=$HTTP_PORT CT_WS_PORT=$WS_PORT CT_TRANSPORTS=ws \
+            timeout --kill-after=10 90 node "$HERE/echotest.mjs" 2>&1)"
+        local rc=$?
+        dnat="$(iptables -t nat -L -v -n -x 2>/dev/null \
+            | awk -v r="dpts:${RTP_RANGE/-/:}" '$3 == "DNAT" && $0 ~ r { n += $1 } END { print n + 0 }')"
+        case $rc in
+            0) if [ "$dnat" -gt 0 ]; then
+                   ok "published-ports (-p HTTP/WS + UDP $RTP_RANGE, NAT_1_1_IP=$pub_ip: echotest over WebSocket; $dnat media flows DNATed)"
+                   echo "$out" | sed 's/^/    /'
+               else
+                   bad published-ports "echotest passed but no media flow went through the published UDP range"
+               fi ;;
+            77) skp published-ports "$(echo "$out" | sed -n 's/^SKIP: //p' | head -n 1)" ;;
+            *) bad published-ports "$(echo "$out" | tail -n 40)"
+               podman logs --tail 30 "$ct3" 2>&1 | sed 's/^/    /' ;;
+        esac
+    fi
+    ct="$saved"
+    podman rm -f -v -t 2 "$ct3" >/dev/null 2>&1
 }
 
 if [ "${1:-}" = "--inside" ]; then
@@ -323,6 +369,24 @@ else
     bad build-cached "second podman build failed: $(tail -n 20 "$work/build2.log")"
 fi
 
+# A code change: only the layers from `COPY src` on are rebuilt (apt layers from cache).
+EDIT_IMAGE="${IMAGE%:*}:edit"
+echo "/* container test: a source edit */" >>"$ctx/src/main.c"
+t0="$(now)"
+if podman build --format docker --pull=never -t "$EDIT_IMAGE" "$ctx" >"$work/build3.log" 2>&1; then
+    build_edit="$(secs "$t0" "$(now)")"
+    # The two apt-get RUN steps (one per stage) must be cache hits.
+    apt_cached="$(grep -A1 'RUN apt-get update' "$work/build3.log" | grep -c '^--> Using cache')"
+    if [ "$apt_cached" = 2 ]; then
+        ok "build-after-edit (${build_edit} s, both apt layers from cache, sources recompiled)"
+    else
+        bad build-after-edit "$apt_cached of 2 apt layers from cache"
+    fi
+else
+    bad build-after-edit "podman build after a source edit failed: $(tail -n 20 "$work/build3.log")"
+fi
+podman rmi -f "$EDIT_IMAGE" >/dev/null 2>&1
+
 size_bytes="$(podman image inspect -f '{{.Size}}' "$IMAGE")"
 size_mb="$(awk -v b="$size_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')"
 # The image's metadata says what the issue asks: user, volume, health check, ports.
@@ -361,6 +425,7 @@ echo "figures (commit $commit; $(nproc) cores; podman $(podman version -f '{{.Cl
 echo "  image size:                      $size_mb MB (podman image inspect -f '{{.Size}}')"
 echo "  build without cache:             ${build_nocache:-?} s (podman build --no-cache, incl. apt downloads)"
 echo "  build with cache:                ${build_cached:-?} s (same sources, every layer cached)"
+echo "  build after a source edit:       ${build_edit:-?} s (apt layers cached, src/ recompiled)"
 echo "  cold start to healthy:           ${cold:-?} s (podman run -> first passing HEALTHCHECK)"
 echo "  restart to healthy:              ${restart:-?} s (podman start, same volume)"
 finish
