@@ -19,6 +19,9 @@ const HERE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const DOC = path.join(repoRoot(), 'web', 'openapi.yaml');
 
 export async function runOpenapiValidation(children) {
+  // run.sh kills a test after PARLEY_TEST_TIMEOUT s: children get what is left of it, so a
+  // slow child is reported here (with its output) rather than the whole test being killed.
+  const deadline = Date.now() + (Number(process.env.PARLEY_TEST_TIMEOUT || 180) - 15) * 1000;
   const contract = await loadContract(DOC);
   if (contract.documentErrors.length) {
     console.error(`${DOC} is not a valid OpenAPI 3.1 document:`);
@@ -36,10 +39,14 @@ export async function runOpenapiValidation(children) {
   const skipped = [];
   for (const c of children) {
     const t0 = Date.now();
-    const r = spawnSync(c.cmd[0], [...c.cmd.slice(1), path.join(HERE, c.file)], {
+    // timeout(1) signals the child's whole process group: its server and browser go too.
+    const budget = Math.max(5, Math.floor((deadline - Date.now()) / 1000));
+    const r = spawnSync('timeout', ['--kill-after=5', String(budget), ...c.cmd,
+      path.join(HERE, c.file)], {
       env: { ...process.env, ...c.env, PARLEY_API_TRACE: trace }, encoding: 'utf8',
-      maxBuffer: 64 << 20, timeout: 170_000,
+      maxBuffer: 64 << 20,
     });
+    if (r.status === 124 || r.status === 137) r.signal = `on the timeout (${budget} s left of PARLEY_TEST_TIMEOUT)`;
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     if (r.status === 77 && c.mayskip) {
       const why = (r.stdout.match(/^SKIP:? *(.*)$/m) || [])[1] || 'no reason given';
@@ -47,7 +54,7 @@ export async function runOpenapiValidation(children) {
       skipped.push(`${c.file}: ${why}`);
     } else if (r.status !== 0) {
       failed = true;
-      console.error(`child ${c.file} exited ${r.status ?? r.signal} after ${secs} s:`);
+      console.error(`child ${c.file} exited ${r.signal || r.status} after ${secs} s:`);
       console.error(`${r.stdout}\n${r.stderr}`.split('\n').slice(-60).join('\n'));
     } else {
       ran++;
