@@ -6,7 +6,7 @@
 // from Chromium: register, login, refresh mid-call, on its own ports), turn_relay.test.mjs
 // (login, GET /ice-servers with and without a token) and metrics.test.mjs (register, login,
 // purchase), the last two on their usual ports (they use several port sets each). Each may
-// skip (no network namespace, no browser, no coturn): then its responses are not checked.
+// skip (no network namespace, no browser, no coturn); what it recorded before is still checked.
 // Every recorded /api/v1 response is checked as in lib/openapi.mjs.
 // Exit 0 pass, 77 skip (Janus target, or every child skipped), 1 fail.
 
