@@ -4,6 +4,7 @@
 #include "media/txq.h"
 
 #include <errno.h>
+#include <netinet/udp.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ struct media_txq {
     GSource source;           /* first: the queue is a GSource */
     bool open;
     unsigned n;
-    uint64_t flush_calls, flushed;
+    uint64_t flush_calls, flushed, gso_segments;
     txq_slot slot[MEDIA_TXQ_MAX];
 };
 
@@ -30,15 +31,100 @@ static void count_drop(_Atomic uint64_t *dropped)
         atomic_fetch_add_explicit(dropped, 1, memory_order_relaxed);
 }
 
-/* Sends msgs[0..n) on fd, dropping what the kernel refuses (never waiting). */
-static void send_run(media_txq *q, int fd, struct mmsghdr *msgs, txq_slot **slots, unsigned n)
+/* UDP GSO (UDP_SEGMENT): a run of equal-size datagrams to one address goes down the stack as
+ * one buffer (one route lookup, one skb) and is cut into datagrams at the device, or in
+ * software where the device cannot. The kernel says EIO when it cannot do it for the route's
+ * device; then we stop asking, process-wide. */
+#define GSO_MAX_SEGMENTS 64        /* the kernel's UDP_MAX_SEGMENTS */
+#define GSO_MAX_SEGMENT 1400       /* leaves room for IPv6 + UDP headers under a 1500 MTU */
+#define GSO_MAX_BYTES 60000
+static atomic_bool gso_off;
+
+typedef struct txq_msg {
+    struct mmsghdr hdr;
+    unsigned first, count;         /* group slots first..first+count */
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } cmsg;
+} txq_msg;
+
+static bool same_dest(const txq_slot *a, const txq_slot *b)
 {
+    return a->tolen == b->tolen && memcmp(&a->to, &b->to, a->tolen) == 0;
+}
+
+/* How many of g[i..k) can go as one GSO message (1: send it alone). */
+static unsigned gso_run(txq_slot **g, unsigned i, unsigned k, bool gso)
+{
+    uint32_t seg = g[i]->len;
+    unsigned j = i + 1;
+    if (!gso || seg > GSO_MAX_SEGMENT)
+        return 1;
+    size_t bytes = seg;
+    /* Every datagram but the last must be exactly seg bytes; the last may be shorter. */
+    while (j < k && j - i < GSO_MAX_SEGMENTS && g[j - 1]->len == seg && g[j]->len <= seg &&
+           bytes + g[j]->len <= GSO_MAX_BYTES && same_dest(g[i], g[j])) {
+        bytes += g[j]->len;
+        j++;
+    }
+    return j - i;
+}
+
+static unsigned build_msgs(txq_msg *m, struct iovec *iov, txq_slot **g, unsigned from,
+                           unsigned k, bool gso)
+{
+    unsigned n = 0;
+    for (unsigned i = from; i < k;) {
+        unsigned run = gso_run(g, i, k, gso);
+        txq_msg *msg = &m[n++];
+        *msg = (txq_msg){.first = i, .count = run};
+        msg->hdr.msg_hdr = (struct msghdr){.msg_name = &g[i]->to, .msg_namelen = g[i]->tolen,
+                                           .msg_iov = &iov[i], .msg_iovlen = run};
+        if (run > 1) {
+            msg->hdr.msg_hdr.msg_control = msg->cmsg.buf;
+            msg->hdr.msg_hdr.msg_controllen = sizeof msg->cmsg.buf;
+            struct cmsghdr *c = CMSG_FIRSTHDR(&msg->hdr.msg_hdr);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t seg = (uint16_t)g[i]->len;
+            memcpy(CMSG_DATA(c), &seg, sizeof seg);
+        }
+        i += run;
+    }
+    return n;
+}
+
+static void drop_slots(txq_slot **g, unsigned first, unsigned count)
+{
+    for (unsigned i = 0; i < count; i++)
+        count_drop(g[first + i]->dropped);
+}
+
+/* Sends the group g[0..k) (one socket, queue order), dropping what the kernel refuses and
+ * never waiting. */
+static void send_group(media_txq *q, int fd, txq_slot **g, unsigned k)
+{
+    txq_msg m[MEDIA_TXQ_MAX];
+    struct iovec iov[MEDIA_TXQ_MAX];
+    for (unsigned i = 0; i < k; i++)
+        iov[i] = (struct iovec){.iov_base = g[i]->data, .iov_len = g[i]->len};
+    bool gso = !atomic_load_explicit(&gso_off, memory_order_relaxed);
+    unsigned n = build_msgs(m, iov, g, 0, k, gso);
+    struct mmsghdr hdrs[MEDIA_TXQ_MAX];
     unsigned i = 0;
     while (i < n) {
-        int r = sendmmsg(fd, msgs + i, n - i, MSG_DONTWAIT);
+        for (unsigned x = i; x < n; x++)
+            hdrs[x] = m[x].hdr;
+        int r = sendmmsg(fd, hdrs + i, n - i, MSG_DONTWAIT);
         q->flush_calls++;
         if (r > 0) {
-            q->flushed += (unsigned)r;
+            for (unsigned x = i; x < i + (unsigned)r; x++) {
+                q->flushed += m[x].count;
+                if (m[x].count > 1)
+                    q->gso_segments += m[x].count;
+            }
             i += (unsigned)r;
             continue;
         }
@@ -47,19 +133,25 @@ static void send_run(media_txq *q, int fd, struct mmsghdr *msgs, txq_slot **slot
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             /* The buffer is full: the rest would fail the same way. */
             for (; i < n; i++)
-                count_drop(slots[i]->dropped);
+                drop_slots(g, m[i].first, m[i].count);
             return;
         }
-        count_drop(slots[i]->dropped);   /* this one is refused (route, firewall...) */
+        if (m[i].count > 1) {
+            /* The segmentation was refused: send the rest one datagram per message. */
+            if (errno == EIO)
+                atomic_store(&gso_off, true);
+            n = build_msgs(m, iov, g, m[i].first, k, false);
+            i = 0;
+            continue;
+        }
+        drop_slots(g, m[i].first, m[i].count);   /* refused (route, firewall...) */
         i++;
     }
 }
 
 void media_txq_flush(media_txq *q)
 {
-    struct mmsghdr msgs[MEDIA_TXQ_MAX];
-    struct iovec iov[MEDIA_TXQ_MAX];
-    txq_slot *slots[MEDIA_TXQ_MAX];
+    txq_slot *group[MEDIA_TXQ_MAX];
     bool done[MEDIA_TXQ_MAX] = {false};
     /* One sendmmsg per socket, in queue order within each socket. */
     for (unsigned i = 0; i < q->n; i++) {
@@ -68,16 +160,12 @@ void media_txq_flush(media_txq *q)
         int fd = q->slot[i].fd;
         unsigned k = 0;
         for (unsigned j = i; j < q->n; j++) {
-            txq_slot *s = &q->slot[j];
-            if (done[j] || s->fd != fd)
+            if (done[j] || q->slot[j].fd != fd)
                 continue;
             done[j] = true;
-            iov[k] = (struct iovec){.iov_base = s->data, .iov_len = s->len};
-            msgs[k] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->to, .msg_namelen = s->tolen,
-                                                   .msg_iov = &iov[k], .msg_iovlen = 1}};
-            slots[k++] = s;
+            group[k++] = &q->slot[j];
         }
-        send_run(q, fd, msgs, slots, k);
+        send_group(q, fd, group, k);
     }
     q->n = 0;
 }
@@ -174,8 +262,8 @@ void media_txq_unref(media_txq *q)
         g_source_unref(&q->source);
 }
 
-void media_txq_stats(const media_txq *q, uint64_t *flush_calls, uint64_t *flushed)
+void media_txq_stats(const media_txq *q, media_txq_counters *out)
 {
-    *flush_calls = q->flush_calls;
-    *flushed = q->flushed;
+    *out = (media_txq_counters){.flush_calls = q->flush_calls, .flushed = q->flushed,
+                                .gso_segments = q->gso_segments};
 }

@@ -10,6 +10,10 @@
  * and counted in the counter the sender passed (NULL: not counted; other threads may read
  * it).
  *
+ * Runs of equal-size datagrams to one address in a flush go as one UDP GSO message
+ * (UDP_SEGMENT), cut into datagrams by the kernel or the device; if the kernel cannot, they go
+ * one by one.
+ *
  * Order is kept per socket. A datagram larger than a queue slot flushes the queue first, then
  * goes out at once.
  *
@@ -45,7 +49,12 @@ int media_txq_send(media_txq *q, int fd, const struct sockaddr *to, socklen_t to
 /* Sends everything queued now; the batch stays open. */
 void media_txq_flush(media_txq *q);
 
-/* Counters for tests and figures: sendmmsg calls and datagrams sent through them. */
-void media_txq_stats(const media_txq *q, uint64_t *flush_calls, uint64_t *flushed);
+/* Counters for tests and figures. */
+typedef struct media_txq_counters {
+    uint64_t flush_calls;     /* sendmmsg calls */
+    uint64_t flushed;         /* datagrams they sent */
+    uint64_t gso_segments;    /* of which inside UDP GSO messages */
+} media_txq_counters;
+void media_txq_stats(const media_txq *q, media_txq_counters *out);
 
 #endif

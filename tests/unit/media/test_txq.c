@@ -80,28 +80,51 @@ static void test_immediate_and_batched(void)
     CHECK_INT(len, 1200);
     CHECK_INT(next_byte(&b, NULL), 3);
     CHECK_INT(next_byte(&c, NULL), 5);
-    uint64_t calls = 0, flushed = 0;
-    media_txq_stats(q, &calls, &flushed);
-    CHECK_INT(calls, 2);       /* one sendmmsg per socket */
-    CHECK_INT(flushed, 4);
+    media_txq_counters st;
+    media_txq_stats(q, &st);
+    CHECK_INT(st.flush_calls, 2);       /* one sendmmsg per socket */
+    CHECK_INT(st.flushed, 4);
+    CHECK_INT(st.gso_segments, 0);      /* no two equal sizes in a row */
 
     /* The prepare closed the batch: immediate again. */
     CHECK_INT(send_byte(q, &a, &b, 6, 10, &dropped), 0);
     CHECK_INT(next_byte(&b, NULL), 6);
 
-    /* A full queue goes out by itself; an oversize datagram flushes what is queued first. */
+    /* A full queue goes out by itself (equal sizes: one GSO message, datagrams intact on the
+     * other side); an oversize datagram flushes what is queued first. */
     media_txq_open(q);
     for (int i = 0; i < MEDIA_TXQ_MAX + 3; i++)
         CHECK_INT(send_byte(q, &a, &b, (uint8_t)(10 + i), 20, &dropped), 0);
     int seen = 0;
-    while (next_byte(&b, NULL) == 10 + seen)
+    while (next_byte(&b, &len) == 10 + seen && len == 20)
         seen++;
     CHECK_INT(seen, MEDIA_TXQ_MAX);
+    media_txq_stats(q, &st);
+    CHECK_INT(st.flush_calls, 3);
+    CHECK_INT(st.gso_segments, MEDIA_TXQ_MAX);   /* loopback takes UDP GSO */
     CHECK_INT(send_byte(q, &a, &b, 99, MEDIA_TXQ_SLOT + 1, &dropped), 0);
     for (int i = 0; i < 3; i++)
         CHECK_INT(next_byte(&b, NULL), 10 + MEDIA_TXQ_MAX + i);
     CHECK_INT(next_byte(&b, &len), 99);
     CHECK_INT(len, MEDIA_TXQ_SLOT + 1);
+
+    /* Equal sizes then a shorter last one make one GSO message; another address or a longer
+     * datagram starts a new one. */
+    media_txq_open(q);
+    size_t sizes[] = {300, 300, 300, 120, 300, 300, 500};
+    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++)
+        CHECK_INT(send_byte(q, &a, i == 5 ? &c : &b, (uint8_t)(40 + i), sizes[i], &dropped), 0);
+    media_txq_flush(q);
+    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        if (i == 5)
+            continue;
+        CHECK_INT(next_byte(&b, &len), 40 + (int)i);
+        CHECK_INT(len, sizes[i]);
+    }
+    CHECK_INT(next_byte(&c, &len), 45);
+    CHECK_INT(len, 300);
+    media_txq_stats(q, &st);
+    CHECK_INT(st.gso_segments, MEDIA_TXQ_MAX + 3 + 4);   /* the 3 left over, 300,300,300,120 */
     CHECK_INT(atomic_load(&dropped), 0);
 
     /* What the kernel refuses is dropped and counted, and does not stop the rest. */
