@@ -65,6 +65,12 @@ int platform_metrics(platform_t *p, char *out, size_t cap);
  * 1 ok, 0 an invariant is broken, -1 the check could not run. */
 int platform_ledger_check_ok(platform_t *p);
 
+/* For requests on an existing Janus session: like platform_verify_access_token, but a token
+ * that is authentic and only expired still counts while its device's login is live. A call
+ * outlives the 15-minute access token; revoking the device (or logging out) still ends it.
+ * 0 and *user_id set, or -1. */
+int platform_verify_session_token(platform_t *p, const char *token, uint64_t *user_id);
+
 /* Presence (memory only): counts live Janus sessions per user. */
 void platform_presence_session_opened(platform_t *p, uint64_t user_id);
 void platform_presence_session_closed(platform_t *p, uint64_t user_id);

@@ -79,7 +79,9 @@ static char *info_json(janus_core *jc, const char *transaction)
     return text;
 }
 
-/* 0 and *user_id when the request may proceed. */
+/* 0 and *user_id when the request may proceed. Opening or claiming a session needs a live
+ * access token; requests on a session the user already holds accept an expired one while the
+ * device's login is live, so a call is not cut when the 15-minute token runs out. */
 static int check_auth(janus_core *jc, const janus_request *req, uint64_t *user_id)
 {
     *user_id = 0;
@@ -87,7 +89,9 @@ static int check_auth(janus_core *jc, const janus_request *req, uint64_t *user_i
         return 0;
     if (!req->token || !jc->srv->platform)
         return -1;
-    return platform_verify_access_token(jc->srv->platform, req->token, user_id);
+    if (req->level == JANUS_LEVEL_ROOT || req->verb == JANUS_VERB_CLAIM)
+        return platform_verify_access_token(jc->srv->platform, req->token, user_id);
+    return platform_verify_session_token(jc->srv->platform, req->token, user_id);
 }
 
 static void do_create(janus_core *jc, origin *o, janus_request *req, uint64_t user_id)
@@ -282,10 +286,10 @@ static void http_long_poll(janus_core *jc, const http_request *req, http_reply *
         reply_error(jc, &o, path->session_id, NULL, JANUS_ERROR_INVALID_REQUEST_PATH, "Unhandled request at this path");
         return;
     }
+    uint64_t uid = 0;
     if (jc->srv->config->auth_required) {
         const char *token = http_request_query(req, "token");
-        uint64_t uid = 0;
-        if (!token || !jc->srv->platform || platform_verify_access_token(jc->srv->platform, token, &uid) != 0) {
+        if (!token || !jc->srv->platform || platform_verify_session_token(jc->srv->platform, token, &uid) != 0) {
             reply_error(jc, &o, path->session_id, NULL, JANUS_ERROR_UNAUTHORIZED, NULL);
             return;
         }
@@ -293,6 +297,11 @@ static void http_long_poll(janus_core *jc, const http_request *req, http_reply *
     janus_session *s = session_find(jc->sessions, path->session_id);
     if (!s) {
         reply_error(jc, &o, 0, NULL, JANUS_ERROR_SESSION_NOT_FOUND, "No such session");
+        return;
+    }
+    if (jc->srv->config->auth_required && s->user_id != uid) {
+        reply_error(jc, &o, s->id, NULL, JANUS_ERROR_UNAUTHORIZED, "Session belongs to another user");
+        session_unref(s);
         return;
     }
     session_touch(s);

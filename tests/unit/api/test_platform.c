@@ -186,6 +186,17 @@ int main(void)
     CHECK_INT(platform_verify_access_token(p, token, &uid), 0);
     usleep(2100 * 1000);   /* exp is whole seconds: 2.1 s is past it whatever the phase */
     CHECK_INT(platform_verify_access_token(p, token, &uid), -1);
+    /* On an existing Janus session the expired token still names its live login... */
+    uid = 0;
+    CHECK_INT(platform_verify_session_token(p, token, &uid), 0);
+    CHECK(uid != 0);
+    /* ...but a tampered one never does. */
+    char forged[sizeof token];
+    snprintf(forged, sizeof forged, "%s", token);
+    size_t flen = strlen(forged);
+    forged[flen - 2] = forged[flen - 2] == 'A' ? 'B' : 'A';
+    CHECK_INT(platform_verify_session_token(p, forged, &uid), -1);
+    CHECK_INT(platform_verify_session_token(p, NULL, &uid), -1);
     CHECK_INT(run(p, auth_refresh, body, NULL, NULL, &o), 401);
     CHECK_STR(last_code, "refresh_token_expired");
     json_decref(o);
