@@ -134,6 +134,25 @@ if [ "${SKIP_FUZZ:-}" != "1" ]; then
     fi
 fi
 
+# The container suite: builds the image from the committed tree with podman and runs the
+# browser echo test against it (skips, with the reason, where podman cannot run).
+if [ "${SKIP_CONTAINER:-}" != "1" ] && [ -x tests/container/run.sh ]; then
+    note "container suite (podman)"
+    out="$(tests/container/run.sh 2>&1)"
+    echo "$out" | grep -E "^(PASS|FAIL|SKIP) " || true
+    line="$(echo "$out" | grep -E '^container: [0-9]+ passed' | tail -n 1)"
+    if [ -z "$line" ]; then
+        echo "$out" | tail -n 60; record_fail "container (runner crashed)"
+    else
+        p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+        s=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped.*/\1/')
+        if [ "$f" != "0" ]; then echo "$out" | tail -n 80; failed_names+=("container"); fi
+        add_counts "$p" "$f" "$s"
+        echo "$line"
+    fi
+fi
+
 if [ ${#failed_names[@]} -gt 0 ]; then
     printf '\nfailures in: %s\n' "${failed_names[*]}"
 fi
