@@ -32,6 +32,10 @@ HTTP_PORT=28088
 WS_PORT=28188
 ADMIN_PORT=27088
 RTP_RANGE=40100-40199
+# The published-ports container runs next to the first one: its own ports.
+PUB_HTTP=29088
+PUB_WS=29188
+PUB_RTP=40200-40299
 
 pass=0; fail=0; skipped=0
 ok() { pass=$((pass + 1)); echo "PASS $1"; }
@@ -196,9 +200,9 @@ published() {
         bad published-ports "cannot add the test address: $out"; return
     fi
     if ! out="$(podman run -d --pull=never --name "$ct3" \
-            -p $HTTP_PORT:$HTTP_PORT -p $WS_PORT:$WS_PORT -p "$RTP_RANGE:$RTP_RANGE/udp" \
-            -e PARLEY_MEDIA_RTP_PORT_RANGE=$RTP_RANGE -e PARLEY_MEDIA_NAT_1_1_IP=$pub_ip \
-            -e PARLEY_HTTP_PORT=$HTTP_PORT -e PARLEY_WS_PORT=$WS_PORT \
+            -p $PUB_HTTP:$PUB_HTTP -p $PUB_WS:$PUB_WS -p "$PUB_RTP:$PUB_RTP/udp" \
+            -e PARLEY_MEDIA_RTP_PORT_RANGE=$PUB_RTP -e PARLEY_MEDIA_NAT_1_1_IP=$pub_ip \
+            -e PARLEY_HTTP_PORT=$PUB_HTTP -e PARLEY_WS_PORT=$PUB_WS \
             "$IMAGE" --auth.required=false 2>&1)"; then
         bad published-ports "podman run -p failed: $(echo "$out" | grep -v 'level=error' | tail -n 5)"; return
     fi
@@ -206,14 +210,14 @@ published() {
     if ! out="$(wait_healthy)"; then
         bad published-ports "$out"
     else
-        out="$(CT_HOST=$pub_ip CT_HTTP_PORT=$HTTP_PORT CT_WS_PORT=$WS_PORT CT_TRANSPORTS=ws \
+        out="$(CT_HOST=$pub_ip CT_HTTP_PORT=$PUB_HTTP CT_WS_PORT=$PUB_WS CT_TRANSPORTS=ws \
             timeout --kill-after=10 90 node "$HERE/echotest.mjs" 2>&1)"
         local rc=$?
         dnat="$(iptables -t nat -L -v -n -x 2>/dev/null \
-            | awk -v r="dpts:${RTP_RANGE/-/:}" '$3 == "DNAT" && $0 ~ r { n += $1 } END { print n + 0 }')"
+            | awk -v r="dpts:${PUB_RTP/-/:}" '$3 == "DNAT" && $0 ~ r { n += $1 } END { print n + 0 }')"
         case $rc in
             0) if [ "$dnat" -gt 0 ]; then
-                   ok "published-ports (-p HTTP/WS + UDP $RTP_RANGE, NAT_1_1_IP=$pub_ip: echotest over WebSocket; $dnat media flows DNATed)"
+                   ok "published-ports (-p HTTP/WS + UDP $PUB_RTP, NAT_1_1_IP=$pub_ip: echotest over WebSocket; $dnat media flows DNATed)"
                    echo "$out" | sed 's/^/    /'
                else
                    bad published-ports "echotest passed but no media flow went through the published UDP range"
