@@ -20,7 +20,8 @@
 # reachable; ../shared/notes/containers.md) and stays in podman's storage, so only the
 # first run pays for it (about 1.5 min). The run phase re-executes this script inside
 # tests/tools/netns.sh: `--network host` then means the namespace's lo + veth0, so the
-# server, Chromium and all media stay on loopback.
+# server, Chromium and all media stay on loopback. Podman state is machine-wide: the suite
+# removes its own image and prunes untagged (dangling) images before and after building.
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -276,7 +277,7 @@ make_base() {
     mirror="$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)"
     [ -n "$mirror" ] || { echo "no URIs: line in /etc/apt/sources.list.d/debian.sources"; return 1; }
     rootfs="$(mktemp -d /var/tmp/parley-ct-rootfs.XXXXXX)"
-    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+    timeout 900 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
         || { tail -n 20 "$rootfs.log"; rm -rf "$rootfs"; return 1; }
     # apt inside builds must reach the same mirror the same way the host does.
     cp /etc/apt/sources.list.d/debian.sources "$rootfs/etc/apt/sources.list.d/"
@@ -348,7 +349,7 @@ podman rmi -f "$IMAGE" >/dev/null 2>&1
 podman image prune -f >/dev/null 2>&1
 # --format docker: the OCI image format has no HEALTHCHECK (podman would drop it).
 t0="$(now)"
-if podman build --format docker --pull=never --no-cache -t "$IMAGE" "$ctx" >"$work/build1.log" 2>&1; then
+if timeout 1200 podman build --format docker --pull=never --no-cache -t "$IMAGE" "$ctx" >"$work/build1.log" 2>&1; then
     build_nocache="$(secs "$t0" "$(now)")"
     ok "build (no cache, ${build_nocache} s)"
 else
@@ -358,7 +359,7 @@ $(grep -v '^\(Get\|Selecting\|Preparing\|Unpacking\|Setting up\|Processing\)' "$
 fi
 id1="$(podman image inspect -f '{{.Id}}' "$IMAGE")"
 t0="$(now)"
-if podman build --format docker --pull=never -t "$IMAGE" "$ctx" >"$work/build2.log" 2>&1; then
+if timeout 600 podman build --format docker --pull=never -t "$IMAGE" "$ctx" >"$work/build2.log" 2>&1; then
     build_cached="$(secs "$t0" "$(now)")"
     id2="$(podman image inspect -f '{{.Id}}' "$IMAGE")"
     steps="$(grep -c 'STEP [0-9]*/' "$work/build2.log")"
@@ -377,7 +378,7 @@ fi
 EDIT_IMAGE="${IMAGE%:*}:edit"
 echo "/* container test: a source edit */" >>"$ctx/src/main.c"
 t0="$(now)"
-if podman build --format docker --pull=never -t "$EDIT_IMAGE" "$ctx" >"$work/build3.log" 2>&1; then
+if timeout 600 podman build --format docker --pull=never -t "$EDIT_IMAGE" "$ctx" >"$work/build3.log" 2>&1; then
     build_edit="$(secs "$t0" "$(now)")"
     # The two apt-get RUN steps (one per stage) must be cache hits.
     apt_cached="$(grep -A1 'RUN apt-get update' "$work/build3.log" | grep -c '^--> Using cache')"
