@@ -116,7 +116,7 @@ inside() {
     else
         ok "health-negative (HEALTHCHECK fails when no server runs: $(echo "$out" | tail -n 1))"
     fi
-    podman rm -f -t 0 "$ct2" >/dev/null 2>&1
+    podman rm -f -v -t 0 "$ct2" >/dev/null 2>&1
 
     # Non-root: the id an exec gets, and the server process itself as the host sees it.
     local uid_exec uid_proc pid
