@@ -458,8 +458,11 @@ static void refresh_direct(media_ice *ice)
         local->transport != NICE_CANDIDATE_TRANSPORT_UDP)
         return;
     GSocket *sock = nice_agent_get_selected_socket(ice->agent, ice->stream, COMPONENT);
-    if (!sock)
+    if (!sock || g_socket_is_closed(sock) || g_socket_get_fd(sock) < 0) {
+        if (sock)
+            g_object_unref(sock);
         return;
+    }
     memset(&ice->to, 0, sizeof ice->to);
     nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&ice->to);
     ice->tolen = ice->to.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -472,7 +475,9 @@ int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len)
 {
     if (ice->stopped)
         return MEDIA_ICE_EIO;
-    if (ice->dirty)
+    /* libnice closes sockets only with their stream, but an fd number is reused at once:
+     * never write to one it has closed. */
+    if (ice->dirty || (ice->sock && g_socket_is_closed(ice->sock)))
         refresh_direct(ice);
     if (ice->fd >= 0)
         return media_txq_send(ice->txq, ice->fd, (const struct sockaddr *)&ice->to, ice->tolen,
