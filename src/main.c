@@ -83,6 +83,7 @@ static void fill_peer_config(server_t *srv)
         p->turn_pwd = c->media_turn_pwd;
     }
     p->nat_1_1_ip = c->media_nat_1_1_ip[0] ? c->media_nat_1_1_ip : NULL;
+    p->consent_freshness = c->media_consent_freshness;
 }
 
 static platform_t *start_platform(const server_config *c)

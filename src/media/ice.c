@@ -318,7 +318,11 @@ media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool cont
     ice->cb = *cb;
     ice->fd = -1;
     ice->dirty = true;
-    NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+    /* Without consent freshness libnice keeps the pair alive with binding indications; with
+     * it, libnice 0.1.21 can fail a live pair under a few percent of packet loss. */
+    NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE;
+    if (cfg->consent_freshness)
+        opts |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
     if (cfg->ice_lite)
         opts |= NICE_AGENT_OPTION_LITE_MODE;
     ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, opts);

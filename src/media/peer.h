@@ -69,6 +69,7 @@ typedef struct peer_config {
     const char *turn_user, *turn_pwd;
     const char *nat_1_1_ip;  /* public IP to advertise instead of the host address; NULL */
     bool ice_lite;           /* false: full ICE (default) */
+    bool consent_freshness;  /* RFC 7675 consent checks; a lost consent fails the peer */
     /* DTLS-SRTP profiles we offer/accept, OpenSSL syntax; NULL = "SRTP_AEAD_AES_128_GCM:
      * SRTP_AES128_CM_SHA1_80" (GCM preferred). Tests restrict it to one profile. */
     const char *srtp_profiles;

@@ -48,6 +48,7 @@ typedef struct server_config {
     char *media_turn_user;
     char *media_turn_pwd;
     char *media_nat_1_1_ip;
+    bool media_consent_freshness;
     char *media_stun_uris;      /* for clients (GET /api/v1/ice-servers), not libnice */
     char *media_turn_uris;
     char *media_turn_secret;
