@@ -47,3 +47,11 @@ void transport_client_address(struct MHD_Connection *conn, char *out, size_t cap
             inet_ntop(AF_INET6, a, out, (socklen_t)cap);
     }
 }
+
+void transport_mhd_log_format(char *line, size_t cap, const char *fmt, va_list ap)
+{
+    vsnprintf(line, cap, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+}

@@ -11,11 +11,16 @@
 #define PARLEY_TRANSPORT_ADDR_H
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 int transport_parse_bind(const char *ip, uint16_t port, struct sockaddr_storage *ss);
 void transport_client_address(struct MHD_Connection *conn, char *out, size_t cap);
+/* Formats one libmicrohttpd log message (its printf format and arguments) into line, without
+ * the trailing newline, for the servers' MHD_OPTION_EXTERNAL_LOGGER callbacks. */
+void transport_mhd_log_format(char *line, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif

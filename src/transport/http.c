@@ -488,10 +488,7 @@ __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
+    transport_mhd_log_format(line, sizeof line, fmt, ap);
     /* Our refusal of a resumed request whose client left is routine, not a warning. */
     if (strstr(line, "Application reported internal error"))
         LOG_DEBUG("http", "%s: libmicrohttpd: %s", (const char *)cls, line);

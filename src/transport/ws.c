@@ -653,10 +653,7 @@ __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
+    transport_mhd_log_format(line, sizeof line, fmt, ap);
     LOG_WARN("ws", "libmicrohttpd: %s", line);
 }
 
