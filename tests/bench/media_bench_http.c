@@ -22,6 +22,7 @@
 
 #define MB_HTTP_MAX_RESPONSE (4u * 1024u * 1024u)
 
+__attribute__((format(printf, 3, 4)))
 static void set_err(char *err, size_t cap, const char *fmt, ...)
 {
     if (!err || cap == 0)
