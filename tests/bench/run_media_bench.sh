@@ -4,8 +4,9 @@
 # of figures and the ratios.
 #
 # Usage: tests/bench/run_media_bench.sh [extra media_bench options...]
-#   env PARLEY_BIN      server binary (default: newest build*/parley)
-#       MEDIA_BENCH     client binary (default: newest build*/tests/bench/media_bench)
+#   env PARLEY_BIN      server binary (default: newest build*/parley that is not a sanitizer
+#                       or fuzz build: those would measure the sanitizer)
+#       MEDIA_BENCH     client binary (default: the same choice for tests/bench/media_bench)
 #       BENCH_SESSIONS  echotest sessions (default 10)
 #       BENCH_RATE      total packets/s sent (default 20000)
 #       BENCH_DURATION  measurement window, s (default 10)
@@ -47,8 +48,8 @@ DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
 LOOPS="${BENCH_LOOPS:-1}"
 TARGETS="${BENCH_TARGETS:-parley janus}"
-PARLEY_BIN="${PARLEY_BIN:-$(ls -t "$ROOT"/build*/parley 2>/dev/null | head -n 1)}"
-MEDIA_BENCH="${MEDIA_BENCH:-$(ls -t "$ROOT"/build*/tests/bench/media_bench 2>/dev/null | head -n 1)}"
+PARLEY_BIN="${PARLEY_BIN:-$(ls -t "$ROOT"/build*/parley 2>/dev/null | grep -v -E 'asan|fuzz|tsan' | head -n 1)}"
+MEDIA_BENCH="${MEDIA_BENCH:-$(ls -t "$ROOT"/build*/tests/bench/media_bench 2>/dev/null | grep -v -E 'asan|fuzz|tsan' | head -n 1)}"
 if [ -z "$MEDIA_BENCH" ] || [ ! -x "$MEDIA_BENCH" ]; then
     echo "run_media_bench: no media_bench binary (build it: ninja -C build tests/bench/media_bench)" >&2
     exit 2
