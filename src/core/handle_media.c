@@ -646,7 +646,9 @@ static void add_our_ssrcs(handle_media *m, sdp_session *s)
 static char **split_lines(char *text, size_t *n)
 {
     GPtrArray *arr = g_ptr_array_new();
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+    char *save = NULL;
+    /* strtok_r: several plugin dispatch threads may answer at once. */
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         if (line[0])
             g_ptr_array_add(arr, line);
     *n = arr->len;

@@ -30,8 +30,12 @@ int main(void)
             }
         }
     }
+    /* Slot 7 holds seq 263 (65799 after the 16-bit wrap); an oversize packet for seq 7 is
+     * skipped and leaves that slot untouched. */
     rtx_buffer_store(b, 7, pkt, RTX_BUFFER_MAX_PACKET + 1);
-    CHECK(rtx_buffer_find(b, 7, &len) == NULL || len <= RTX_BUFFER_MAX_PACKET);
+    CHECK(rtx_buffer_find(b, 7, &len) == NULL);
+    CHECK(rtx_buffer_find(b, 263, &len) != NULL);
+    CHECK_INT(len, 100 + 65799 % 50);
     rtx_buffer_store(b, 7, pkt, RTX_BUFFER_MAX_PACKET);
     CHECK(rtx_buffer_find(b, 7, &len) != NULL);
     CHECK_INT(len, RTX_BUFFER_MAX_PACKET);
