@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "plugin.h"
-#include "proto/sdp.h"
 
 #define ECHOTEST_ERROR_NO_MESSAGE 411
 #define ECHOTEST_ERROR_INVALID_JSON 412
@@ -32,9 +31,9 @@ typedef struct echo_session {
     atomic_bool keyframe_wanted; /* set off the loop, acted on by the next incoming packet */
 } echo_session;
 
-static int echotest_init(const core_callbacks *callbacks, const char *config_dir)
+static int echotest_init(const core_callbacks *callbacks, const plugin_init_info *info)
 {
-    if (!callbacks || callbacks->abi_version != PLUGIN_ABI_VERSION)
+    if (!callbacks || callbacks->abi_version != PLUGIN_ABI_VERSION || callbacks->struct_size < sizeof *callbacks)
         return -1;
     core = callbacks;
     return 0;
@@ -73,31 +72,6 @@ static int read_bool(json_t *body, const char *key, atomic_bool *out)
     return 0;
 }
 
-/* Answers the client's offer; returns the jsep JSON text or NULL. */
-static char *make_answer(const char *jsep_json)
-{
-    json_t *jsep = json_loads(jsep_json, 0, NULL);
-    const char *type = json_string_value(json_object_get(jsep, "type"));
-    const char *sdp = json_string_value(json_object_get(jsep, "sdp"));
-    char *result = NULL;
-    sdp_session *offer = NULL, *answer = NULL;
-    if (type && sdp && strcmp(type, "offer") == 0 && sdp_parse(sdp, strlen(sdp), &offer, NULL, 0) == 0) {
-        sdp_answer_prefs prefs;
-        sdp_answer_prefs_default(&prefs);
-        if (sdp_make_answer(offer, &prefs, &answer) == 0) {
-            char *text = sdp_write_alloc(answer);
-            json_t *out = json_pack("{s:s,s:s}", "type", "answer", "sdp", text ? text : "");
-            result = text ? json_dumps(out, JSON_COMPACT) : NULL;
-            json_decref(out);
-            free(text);
-        }
-    }
-    sdp_free(offer);
-    sdp_free(answer);
-    json_decref(jsep);
-    return result;
-}
-
 static plugin_result echotest_handle_message(void *session, const char *transaction, const char *body_json,
                                              const char *jsep_json)
 {
@@ -125,7 +99,7 @@ static plugin_result echotest_handle_message(void *session, const char *transact
 
     char *answer = NULL;
     if (jsep_json) {
-        answer = make_answer(jsep_json);
+        answer = core->jsep_answer(jsep_json, NULL);
         if (!answer)
             return error_result(ECHOTEST_ERROR_INVALID_SDP, "Error generating the answer (unusable offer)");
     }

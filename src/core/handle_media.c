@@ -46,33 +46,52 @@ typedef struct media_tables {
     char mid[2][64];             /* mid of the first audio / video m-line */
 } media_tables;
 
-struct handle_media {
-    plugin_handle *h;            /* owner (not a reference: the handle owns us) */
+/*
+ * One PeerConnection's loop-side state. Created with its peer on the control path, then
+ * touched only on its loop; the close job frees it there. It holds a reference on the handle
+ * and on the plugin session for its whole life, so peer callbacks never see either freed.
+ * Relays reach it through handle_media.leg (atomic) and use it only after checking that they
+ * run on its loop: a leg is never freed on another thread than its own loop.
+ */
+typedef struct media_leg {
+    handle_media *m;             /* the handle's media (kept by the handle reference) */
+    plugin_handle *h;            /* reference */
+    plugin_session_ref *ps;      /* reference; NULL when the handle has no plugin session */
+    const plugin_descriptor *d;
     loop_t *loop;
-    peer_t *peer;                /* NULL until the first offer/answer, and after hangup */
-    uint32_t out_ssrc[2];        /* our outgoing SSRCs (audio, video), fixed for life */
-    char cname[20], stream_id[40];
-
-    /* Control state (h->lock). */
-    char remote_ufrag[257], remote_pwd[257];
-    bool have_remote, offer_from_us, hung_up;
-    char first_mid[64];
-    GPtrArray *pending_candidates;
-
-    /* Shared between the loop (trickle callbacks) and the control path (answer). */
-    GMutex trickle_lock;
-    bool local_sent, gathering_done;
-
-    /* Loop-thread only. */
+    peer_t *peer;                /* reference */
+    uint32_t gen;                /* which of the handle's legs this is (tables hand-off) */
     media_tables *tables;
     uint32_t remote_ssrc[2];
     int64_t last_rtp_us[2];
     bool receiving[2];
-    bool webrtcup;
+    bool webrtcup, was_up;
     bool ice_connected;          /* for /metrics: a failure after this and before SECURE is DTLS's */
     GSource *check_timer;
     rtx_buffer *rtx[2];          /* what we sent, per kind, to answer NACKs (lazily created) */
     uint8_t resend[RTX_BUFFER_MAX_PACKET + PLUGIN_PACKET_HEADROOM];
+} media_leg;
+
+struct handle_media {
+    plugin_handle *h;            /* owner (not a reference: the handle owns us) */
+    uint32_t out_ssrc[2];        /* our outgoing SSRCs (audio, video), fixed for life */
+    char cname[20], stream_id[40];
+    _Atomic(media_leg *) leg;    /* the live PeerConnection, NULL without one */
+
+    /* Control state (h->lock). */
+    peer_t *peer;                /* == leg->peer while a leg is live; control calls only */
+    media_leg *control_leg;      /* == leg, read under h->lock */
+    loop_t *want_loop;           /* handle_colocate: where the next leg goes (NULL = least loaded) */
+    uint32_t leg_gen;
+    char remote_ufrag[257], remote_pwd[257];
+    bool have_remote, offer_from_us;
+    char first_mid[64];
+    GPtrArray *pending_candidates;
+    plugin_media_state negotiated;
+
+    /* Shared between the loop (trickle callbacks) and the control path (answer). */
+    GMutex trickle_lock;
+    bool local_sent, gathering_done;
 };
 
 static server_counters *counters_of(handle_media *m) { return &m->h->session->srv->counters; }
@@ -90,7 +109,9 @@ static void random_token(char *out, size_t n)
 {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     unsigned char raw[64];
-    RAND_bytes(raw, (int)n);
+    if (RAND_bytes(raw, (int)n) != 1)
+        for (size_t i = 0; i < n; i++)
+            raw[i] = (unsigned char)g_random_int();
     for (size_t i = 0; i < n; i++)
         out[i] = alphabet[raw[i] % (sizeof alphabet - 1)];
     out[n] = '\0';
@@ -104,12 +125,12 @@ static handle_media *media_new(plugin_handle *h)
     m->out_ssrc[PLUGIN_MEDIA_VIDEO] = random_u32();
     random_token(m->cname, 16);
     random_token(m->stream_id, 32);
+    atomic_init(&m->leg, NULL);
+    m->negotiated.loop = -1;
     m->pending_candidates = g_ptr_array_new_with_free_func(g_free);
     g_mutex_init(&m->trickle_lock);
     return m;
 }
-
-static void stop_media_check(void *arg);
 
 /* With h->lock held. */
 static handle_media *media_get(plugin_handle *h)
@@ -119,28 +140,24 @@ static handle_media *media_get(plugin_handle *h)
     return h->media;
 }
 
+/* The last handle reference is gone, so no leg exists (each leg holds one). */
 void handle_media_free(handle_media *m)
 {
     if (!m)
         return;
-    if (m->peer) {
-        peer_close(m->peer);
-        atomic_fetch_add(&counters_of(m)->peers_closed, 1);
-        peer_unref(m->peer);
-        loop_release(m->loop);
-    }
-    if (m->check_timer) {
-        if (loop_is_current(m->loop))
-            stop_media_check(m);
-        else
-            loop_invoke_sync(m->loop, stop_media_check, m);
-    }
-    free(m->tables);
-    rtx_buffer_free(m->rtx[0]);
-    rtx_buffer_free(m->rtx[1]);
     g_ptr_array_free(m->pending_candidates, TRUE);
     g_mutex_clear(&m->trickle_lock);
     free(m);
+}
+
+/* The handle's live leg when the caller runs on its loop, else NULL (relays from a wrong
+ * thread are dropped). */
+static media_leg *leg_here(handle_media *m)
+{
+    if (!m)
+        return NULL;
+    media_leg *leg = atomic_load_explicit(&m->leg, memory_order_acquire);
+    return leg && loop_is_current(leg->loop) ? leg : NULL;
 }
 
 /* ---- events ---- */
@@ -155,21 +172,22 @@ static void push_trickle(handle_media *m, const char *candidate)
     handle_push(m->h, "trickle", json_pack("{s:o}", "candidate", cand));
 }
 
-static void push_media_event(handle_media *m, plugin_media_kind kind, bool receiving)
+static void push_media_event(media_leg *leg, plugin_media_kind kind, bool receiving)
 {
-    const media_tables *t = m->tables;
+    const media_tables *t = leg->tables;
     json_t *extra = json_pack("{s:s,s:b}", "type", kind == PLUGIN_MEDIA_VIDEO ? "video" : "audio", "receiving",
                               receiving);
     if (t && t->mid[kind][0])
         json_object_set_new(extra, "mid", json_string(t->mid[kind]));
-    handle_push(m->h, "media", extra);
+    handle_push(leg->h, "media", extra);
 }
 
 /* ---- peer callbacks (loop thread) ---- */
 
 static void on_local_candidate(void *user, const char *candidate)
 {
-    handle_media *m = user;
+    media_leg *leg = user;
+    handle_media *m = leg->m;
     g_mutex_lock(&m->trickle_lock);
     bool sent = m->local_sent;
     g_mutex_unlock(&m->trickle_lock);
@@ -179,7 +197,8 @@ static void on_local_candidate(void *user, const char *candidate)
 
 static void on_gathering_done(void *user)
 {
-    handle_media *m = user;
+    media_leg *leg = user;
+    handle_media *m = leg->m;
     g_mutex_lock(&m->trickle_lock);
     m->gathering_done = true;
     bool sent = m->local_sent;
@@ -188,101 +207,113 @@ static void on_gathering_done(void *user)
         push_trickle(m, NULL);
 }
 
-static void *plugin_session_of(handle_media *m) { return m->h->plugin_session; }
+/* The plugin session, when calls into it may still be made. */
+static void *live_session(const media_leg *leg)
+{
+    return plugin_session_live(leg->ps) ? leg->ps->session : NULL;
+}
 
 static gboolean media_check(gpointer data)
 {
-    handle_media *m = data;
+    media_leg *leg = data;
     int64_t now = g_get_monotonic_time();
     for (int k = 0; k < 2; k++) {
-        if (m->receiving[k] && now - m->last_rtp_us[k] > MEDIA_SILENCE_US) {
-            m->receiving[k] = false;
-            push_media_event(m, (plugin_media_kind)k, false);
+        if (leg->receiving[k] && now - leg->last_rtp_us[k] > MEDIA_SILENCE_US) {
+            leg->receiving[k] = false;
+            push_media_event(leg, (plugin_media_kind)k, false);
         }
     }
     return G_SOURCE_CONTINUE;
 }
 
-static void start_media_check(handle_media *m)
+static void start_media_check(media_leg *leg)
 {
-    if (m->check_timer)
+    if (leg->check_timer)
         return;
-    m->check_timer = g_timeout_source_new(MEDIA_CHECK_INTERVAL_MS);
-    g_source_set_callback(m->check_timer, media_check, m, NULL);
-    g_source_attach(m->check_timer, loop_context(m->loop));
+    leg->check_timer = g_timeout_source_new(MEDIA_CHECK_INTERVAL_MS);
+    g_source_set_callback(leg->check_timer, media_check, leg, NULL);
+    g_source_attach(leg->check_timer, loop_context(leg->loop));
 }
 
-static void stop_media_check(void *arg)
+static void stop_media_check(media_leg *leg)
 {
-    handle_media *m = arg;
-    if (m->check_timer) {
-        g_source_destroy(m->check_timer);
-        g_source_unref(m->check_timer);
-        m->check_timer = NULL;
+    if (leg->check_timer) {
+        g_source_destroy(leg->check_timer);
+        g_source_unref(leg->check_timer);
+        leg->check_timer = NULL;
     }
+}
+
+static void on_secure(media_leg *leg, server_t *srv)
+{
+    leg->webrtcup = true;
+    leg->was_up = true;
+    atomic_fetch_add(&srv->counters.webrtcup, 1);
+    handle_push(leg->h, "webrtcup", NULL);
+    start_media_check(leg);
+    g_mutex_lock(&leg->h->lock);
+    leg->m->negotiated.up = true;
+    g_mutex_unlock(&leg->h->lock);
+    void *ps = live_session(leg);
+    if (ps && leg->d->setup_media)
+        leg->d->setup_media(ps);
 }
 
 static void on_state(void *user, peer_state state)
 {
-    handle_media *m = user;
-    plugin_handle *h = m->h;
-    const plugin_descriptor *d = plugin_entry_descriptor(h->plugin);
+    media_leg *leg = user;
+    plugin_handle *h = leg->h;
     server_t *srv = h->session->srv;
-    if (state == PEER_STATE_SECURE && !m->webrtcup) {
-        m->webrtcup = true;
-        atomic_fetch_add(&srv->counters.webrtcup, 1);
-        handle_push(h, "webrtcup", NULL);
-        start_media_check(m);
-        void *ps = plugin_session_of(m);
-        if (ps && d->setup_media)
-            d->setup_media(ps);
+    if (state == PEER_STATE_SECURE && !leg->webrtcup) {
+        on_secure(leg, srv);
     } else if (state == PEER_STATE_CONNECTED) {
-        m->ice_connected = true;
+        leg->ice_connected = true;
     } else if (state == PEER_STATE_FAILED) {
         atomic_fetch_add(&srv->counters.peers_failed, 1);
-        if (m->ice_connected && !m->webrtcup)
+        if (leg->ice_connected && !leg->webrtcup)
             atomic_fetch_add(&srv->counters.dtls_failed, 1);
         LOG_INFO("media", "handle %" G_GUINT64_FORMAT ": PeerConnection failed", h->id);
-        handle_push(h, "hangup", json_pack("{s:s}", "reason", m->webrtcup ? "ICE failed" : "Negotiation failed"));
-        void *ps = plugin_session_of(m);
-        if (ps && d->hangup_media)
-            d->hangup_media(ps);
+        handle_push(h, "hangup", json_pack("{s:s}", "reason", leg->webrtcup ? "ICE failed" : "Negotiation failed"));
+        /* An ICE restart may bring it back: SECURE then counts as a new webrtcup. */
+        leg->webrtcup = false;
+        void *ps = live_session(leg);
+        if (ps && leg->d->hangup_media)
+            leg->d->hangup_media(ps);
     }
 }
 
 static void on_rtp(void *user, uint8_t *buf, size_t len)
 {
-    handle_media *m = user;
-    const media_tables *t = m->tables;
+    media_leg *leg = user;
+    const media_tables *t = leg->tables;
     rtp_view v;
     if (!t || rtp_parse(buf, len, &v) != 0 || t->pt_kind[v.pt] < 0)
         return;
     plugin_media_kind kind = (plugin_media_kind)t->pt_kind[v.pt];
-    media_count_rtp(counters_of(m), MEDIA_DIR_IN, kind, len);
-    m->remote_ssrc[kind] = v.ssrc;
-    m->last_rtp_us[kind] = g_get_monotonic_time();
-    if (!m->receiving[kind]) {
-        m->receiving[kind] = true;
-        push_media_event(m, kind, true);
+    media_count_rtp(counters_of(leg->m), MEDIA_DIR_IN, kind, len);
+    leg->remote_ssrc[kind] = v.ssrc;
+    leg->last_rtp_us[kind] = g_get_monotonic_time();
+    if (!leg->receiving[kind]) {
+        leg->receiving[kind] = true;
+        push_media_event(leg, kind, true);
     }
     if (v.extension && rtp_ext_remap(buf, len, t->ext_in[kind]) < 0)
         return;
-    void *ps = plugin_session_of(m);
-    const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
-    if (ps && d->incoming_rtp)
-        d->incoming_rtp(ps, kind, buf, len);
+    void *ps = live_session(leg);
+    if (ps && leg->d->incoming_rtp)
+        leg->d->incoming_rtp(ps, kind, buf, len);
 }
 
 static uint32_t be32_at(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
 /* The kind a compound RTCP packet is about: feedback or report blocks naming our video SSRC,
  * or reports from the remote's video sender, are video; anything else is audio. */
-static plugin_media_kind rtcp_kind(handle_media *m, const uint8_t *buf, size_t len)
+static plugin_media_kind rtcp_kind(media_leg *leg, const uint8_t *buf, size_t len)
 {
     rtcp_iter it;
     rtcp_block b;
     rtcp_iter_init(&it, buf, len);
-    uint32_t our_video = m->out_ssrc[PLUGIN_MEDIA_VIDEO], their_video = m->remote_ssrc[PLUGIN_MEDIA_VIDEO];
+    uint32_t our_video = leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO], their_video = leg->remote_ssrc[PLUGIN_MEDIA_VIDEO];
     while (rtcp_next(&it, &b) == 1) {
         if (b.len >= 8 && their_video && be32_at(b.data + 4) == their_video)
             return PLUGIN_MEDIA_VIDEO;
@@ -296,7 +327,7 @@ static plugin_media_kind rtcp_kind(handle_media *m, const uint8_t *buf, size_t l
 
 /* Resends from our buffer every packet a NACK in this compound asks for. The NACK still
  * goes on to the plugin: seqs we never had must reach the original sender. */
-static void answer_nacks(handle_media *m, const uint8_t *buf, size_t len)
+static void answer_nacks(media_leg *leg, const uint8_t *buf, size_t len)
 {
     rtcp_iter it;
     rtcp_block b;
@@ -307,44 +338,58 @@ static void answer_nacks(handle_media *m, const uint8_t *buf, size_t len)
         uint32_t sender = 0, media = 0;
         uint16_t seqs[64];
         int n = rtcp_parse_nack(&b, &sender, &media, seqs, 64);
-        int kind = media == m->out_ssrc[PLUGIN_MEDIA_VIDEO] ? PLUGIN_MEDIA_VIDEO
-                   : media == m->out_ssrc[PLUGIN_MEDIA_AUDIO] ? PLUGIN_MEDIA_AUDIO : -1;
-        if (n <= 0 || kind < 0 || !m->rtx[kind] || !m->peer)
+        int kind = media == leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO] ? PLUGIN_MEDIA_VIDEO
+                   : media == leg->m->out_ssrc[PLUGIN_MEDIA_AUDIO] ? PLUGIN_MEDIA_AUDIO : -1;
+        if (n <= 0 || kind < 0 || !leg->rtx[kind])
             continue;
         for (int i = 0; i < n && i < 64; i++) {
             size_t plen = 0;
-            const uint8_t *pkt = rtx_buffer_find(m->rtx[kind], seqs[i], &plen);
+            const uint8_t *pkt = rtx_buffer_find(leg->rtx[kind], seqs[i], &plen);
             if (!pkt)
                 continue;
-            memcpy(m->resend, pkt, plen);
-            if (peer_send_rtp(m->peer, m->resend, plen, sizeof m->resend) == 0)
-                media_count_rtp(counters_of(m), MEDIA_DIR_OUT, kind, plen);
+            memcpy(leg->resend, pkt, plen);
+            if (peer_send_rtp(leg->peer, leg->resend, plen, sizeof leg->resend) == 0)
+                media_count_rtp(counters_of(leg->m), MEDIA_DIR_OUT, kind, plen);
         }
     }
 }
 
 static void on_rtcp(void *user, uint8_t *buf, size_t len)
 {
-    handle_media *m = user;
+    media_leg *leg = user;
     if (rtcp_validate(buf, len) != 0)
         return;
     media_rtcp_tally tally = media_rtcp_scan(buf, len);
-    media_count_rtcp(counters_of(m), MEDIA_DIR_IN, &tally);
-    answer_nacks(m, buf, len);
-    void *ps = plugin_session_of(m);
-    const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
-    if (ps && d->incoming_rtcp)
-        d->incoming_rtcp(ps, rtcp_kind(m, buf, len), buf, len);
+    media_count_rtcp(counters_of(leg->m), MEDIA_DIR_IN, &tally);
+    answer_nacks(leg, buf, len);
+    void *ps = live_session(leg);
+    if (ps && leg->d->incoming_rtcp)
+        leg->d->incoming_rtcp(ps, rtcp_kind(leg, buf, len), buf, len);
 }
 
 static void on_data(void *user, uint16_t stream_id, const char *label, bool binary, const uint8_t *buf, size_t len)
 {
-    handle_media *m = user;
-    media_count_data(counters_of(m), MEDIA_DIR_IN, len);
-    void *ps = plugin_session_of(m);
-    const plugin_descriptor *d = plugin_entry_descriptor(m->h->plugin);
-    if (ps && d->incoming_data)
-        d->incoming_data(ps, label ? label : "", binary, buf, len);
+    media_leg *leg = user;
+    media_count_data(counters_of(leg->m), MEDIA_DIR_IN, len);
+    void *ps = live_session(leg);
+    if (ps && leg->d->incoming_data)
+        leg->d->incoming_data(ps, label ? label : "", binary, buf, len);
+}
+
+static void on_data_open(void *user, uint16_t stream_id, const char *label, const char *protocol)
+{
+    media_leg *leg = user;
+    void *ps = live_session(leg);
+    if (ps && leg->d->data_open)
+        leg->d->data_open(ps, label ? label : "");
+}
+
+static void on_data_close(void *user, uint16_t stream_id, const char *label)
+{
+    media_leg *leg = user;
+    void *ps = live_session(leg);
+    if (ps && leg->d->data_close)
+        leg->d->data_close(ps, label ? label : "");
 }
 
 /* ---- tables ---- */
@@ -352,15 +397,21 @@ static void on_data(void *user, uint16_t stream_id, const char *label, bool bina
 /* Holds a handle reference so the handle (and its media) outlive the queued swap. */
 typedef struct tables_swap {
     plugin_handle *h;
+    uint32_t gen;
     media_tables *tables;
 } tables_swap;
 
+/* On the loop of the leg the tables were built for; a leg replaced meanwhile drops them. */
 static void apply_tables(void *arg)
 {
     tables_swap *sw = arg;
-    handle_media *m = sw->h->media;
-    free(m->tables);
-    m->tables = sw->tables;
+    media_leg *leg = leg_here(sw->h->media);
+    if (leg && leg->gen == sw->gen) {
+        free(leg->tables);
+        leg->tables = sw->tables;
+    } else {
+        free(sw->tables);
+    }
     handle_unref(sw->h);
     free(sw);
 }
@@ -424,13 +475,45 @@ static media_tables *build_tables(const sdp_session *s)
     return t;
 }
 
-static void publish_tables(handle_media *m, const sdp_session *s)
+static bool dir_sends(sdp_direction d) { return d == SDP_DIR_NONE || d == SDP_DIR_SENDRECV || d == SDP_DIR_SENDONLY; }
+static bool dir_receives(sdp_direction d) { return d == SDP_DIR_NONE || d == SDP_DIR_SENDRECV || d == SDP_DIR_RECVONLY; }
+
+/* With h->lock held: what flows, from a final description. ours: we wrote s (our answer);
+ * else the client did (its answer to our offer), so its send is our receive. */
+static void record_negotiated(handle_media *m, const sdp_session *s, bool ours)
 {
+    plugin_media_state *n = &m->negotiated;
+    n->audio_send = n->audio_recv = n->video_send = n->video_recv = n->data = false;
+    for (size_t i = 0; i < s->n_media; i++) {
+        const sdp_media *md = &s->media[i];
+        if (md->rejected)
+            continue;
+        if (md->type == SDP_MEDIA_APPLICATION) {
+            n->data = true;
+            continue;
+        }
+        sdp_direction d = sdp_media_direction(md);
+        bool we_send = ours ? dir_sends(d) : dir_receives(d), we_recv = ours ? dir_receives(d) : dir_sends(d);
+        if (md->type == SDP_MEDIA_AUDIO) {
+            n->audio_send |= we_send;
+            n->audio_recv |= we_recv;
+        } else if (md->type == SDP_MEDIA_VIDEO) {
+            n->video_send |= we_send;
+            n->video_recv |= we_recv;
+        }
+    }
+}
+
+/* With h->lock held and a live leg. */
+static void publish_tables(handle_media *m, const sdp_session *s, bool ours)
+{
+    record_negotiated(m, s, ours);
     tables_swap *sw = malloc(sizeof *sw);
     handle_ref(m->h);
     sw->h = m->h;
+    sw->gen = m->control_leg->gen;
     sw->tables = build_tables(s);
-    loop_invoke(m->loop, apply_tables, sw);
+    loop_invoke(m->control_leg->loop, apply_tables, sw);
 }
 
 /* ---- remote description ---- */
@@ -482,17 +565,38 @@ static void flush_pending_candidates(handle_media *m)
     g_ptr_array_set_size(m->pending_candidates, 0);
 }
 
-static int create_peer(plugin_handle *h, handle_media *m)
+/* With h->lock held: a new leg (and peer) on the colocated loop or the least loaded one. */
+static int create_leg(plugin_handle *h, handle_media *m, bool as_offerer)
 {
     server_t *srv = h->session->srv;
-    peer_callbacks cb = {.user = m, .local_candidate = on_local_candidate, .gathering_done = on_gathering_done,
-                         .state_changed = on_state, .rtp = on_rtp, .rtcp = on_rtcp, .data = on_data};
-    m->loop = loop_pool_pick(srv->loops);
-    m->peer = peer_create(m->loop, &srv->peer_cfg, &cb);
-    if (!m->peer) {
-        loop_release(m->loop);
+    media_leg *leg = calloc(1, sizeof *leg);
+    leg->m = m;
+    leg->h = h;
+    leg->d = plugin_entry_descriptor(h->plugin);
+    if (m->want_loop) {
+        leg->loop = m->want_loop;
+        loop_acquire(leg->loop);
+    } else {
+        leg->loop = loop_pool_pick(srv->loops);
+    }
+    peer_callbacks cb = {.user = leg, .local_candidate = on_local_candidate, .gathering_done = on_gathering_done,
+                         .state_changed = on_state, .rtp = on_rtp, .rtcp = on_rtcp, .data = on_data,
+                         .data_open = on_data_open, .data_close = on_data_close};
+    leg->peer = peer_create(leg->loop, &srv->peer_cfg, &cb);
+    if (!leg->peer || (as_offerer && peer_gather_as_offerer(leg->peer) != 0)) {
+        if (leg->peer)
+            peer_unref(leg->peer);
+        loop_release(leg->loop);
+        free(leg);
         return -1;
     }
+    handle_ref(h);
+    leg->ps = plugin_session_get_locked(h);
+    leg->gen = ++m->leg_gen;
+    m->peer = leg->peer;
+    m->control_leg = leg;
+    m->negotiated = (plugin_media_state){.has_peer = true, .loop = loop_index(leg->loop)};
+    atomic_store_explicit(&m->leg, leg, memory_order_release);
     atomic_fetch_add(&srv->counters.peers_created, 1);
     return 0;
 }
@@ -509,9 +613,10 @@ static int apply_remote_transport(plugin_handle *h, handle_media *m, const sdp_s
     if (strlen(t.ice_ufrag) >= sizeof m->remote_ufrag || strlen(t.ice_pwd) >= sizeof m->remote_pwd)
         return fail(err, JANUS_ERROR_JSEP_INVALID_SDP, "Invalid SDP (ICE credentials too long)");
     g_strlcpy(m->first_mid, s->media[idx].mid ? s->media[idx].mid : "0", sizeof m->first_mid);
-    if (!m->peer) {
-        if (create_peer(h, m) != 0)
-            return fail(err, JANUS_ERROR_UNKNOWN, "Could not create the PeerConnection");
+    if (!m->peer && create_leg(h, m, false) != 0)
+        return fail(err, JANUS_ERROR_UNKNOWN, "Could not create the PeerConnection");
+    if (!m->have_remote) {
+        /* A new peer, or ours that offered first: the answer brings the remote transport. */
         uint16_t sctp_port = 0;
         bool has_sctp = find_sctp(s, &sctp_port);
         if (peer_set_remote(m->peer, t.ice_ufrag, t.ice_pwd, t.fingerprint, parse_setup(t.setup), has_sctp,
@@ -556,10 +661,9 @@ int handle_media_remote_jsep(plugin_handle *h, const char *type, const char *sdp
     } else if (is_answer && !m->offer_from_us) {
         fail(err, JANUS_ERROR_UNEXPECTED_ANSWER, "Unexpected ANSWER (did we offer?)");
     } else if ((rc = apply_remote_transport(h, m, s, err)) == 0) {
-        m->hung_up = false;
         if (is_answer) {
             m->offer_from_us = false;
-            publish_tables(m, s);
+            publish_tables(m, s, false);
         }
     }
     g_mutex_unlock(&h->lock);
@@ -634,7 +738,9 @@ static void add_our_ssrcs(handle_media *m, sdp_session *s)
             continue;
         int kind = md->type == SDP_MEDIA_VIDEO ? PLUGIN_MEDIA_VIDEO : PLUGIN_MEDIA_AUDIO;
         sdp_direction d = sdp_media_direction(md);
-        if (done[kind] || (d != SDP_DIR_SENDRECV && d != SDP_DIR_SENDONLY) || md->n_ssrcs)
+        /* A relayed description names the other leg's streams: ours replace them. */
+        sdp_clear_ssrcs(md);
+        if (done[kind] || (d != SDP_DIR_SENDRECV && d != SDP_DIR_SENDONLY && d != SDP_DIR_NONE))
             continue;
         char track[48];
         snprintf(track, sizeof track, "%s%s", kind ? "video" : "audio", m->stream_id + 24);
@@ -691,19 +797,20 @@ json_t *handle_media_local_jsep(plugin_handle *h, const char *jsep_json)
     g_mutex_lock(&h->lock);
     handle_media *m = media_get(h);
     bool is_offer = strcmp(type, "offer") == 0;
-    if (!m->peer && is_offer) {
-        /* We offer first (e.g. the callee leg of a call): the peer starts without remote. */
-        if (create_peer(h, m) != 0)
+    if (!m->peer && is_offer && !h->detached) {
+        /* We offer first (e.g. the callee leg of a call): the peer gathers as the offerer and
+         * the client's answer brings the remote transport (apply_remote_transport). */
+        if (create_leg(h, m, true) != 0)
             LOG_WARN("media", "handle %" G_GUINT64_FORMAT ": could not create a peer for our offer", h->id);
     }
-    if (m->peer) {
+    if (m->peer && (is_offer || m->have_remote)) {
         sdp_strip_transport(s);
         add_our_ssrcs(m, s);
         if (set_local_transport(m, s) == 0) {
             if (is_offer)
                 m->offer_from_us = true;
             else
-                publish_tables(m, s);
+                publish_tables(m, s, true);
             char *text = sdp_write_alloc(s);
             out = json_pack("{s:s,s:s}", "type", type, "sdp", text ? text : "");
             free(text);
@@ -715,47 +822,68 @@ json_t *handle_media_local_jsep(plugin_handle *h, const char *jsep_json)
     return out;
 }
 
+typedef struct leg_close {
+    media_leg *leg;
+    bool notify;
+    char reason[64];
+} leg_close;
+
+/* On the leg's loop: peer_close takes effect at once there (no callback runs after it), so
+ * nothing here waits on another thread. */
+static void close_leg_on_loop(void *arg)
+{
+    leg_close *c = arg;
+    media_leg *leg = c->leg;
+    plugin_handle *h = leg->h;
+    peer_close(leg->peer);
+    stop_media_check(leg);
+    atomic_fetch_add(&counters_of(leg->m)->peers_closed, 1);
+    if (c->notify) {
+        handle_push(h, "hangup", json_pack("{s:s}", "reason", c->reason));
+        void *ps = live_session(leg);
+        if (ps && leg->d->hangup_media && leg->webrtcup)
+            leg->d->hangup_media(ps);
+    }
+    free(leg->tables);
+    rtx_buffer_free(leg->rtx[0]);
+    rtx_buffer_free(leg->rtx[1]);
+    peer_unref(leg->peer);
+    loop_release(leg->loop);
+    plugin_session_put(leg->ps);
+    free(leg);
+    free(c);
+    handle_unref(h);
+}
+
 void handle_media_hangup(plugin_handle *h, const char *reason, bool notify)
 {
     g_mutex_lock(&h->lock);
     handle_media *m = h->media;
-    peer_t *peer = NULL;
-    bool was_up = false;
-    if (m && m->peer && !m->hung_up) {
-        m->hung_up = true;
-        peer = m->peer;
+    media_leg *leg = m ? m->control_leg : NULL;
+    if (leg) {
+        atomic_store_explicit(&m->leg, NULL, memory_order_release);
+        m->control_leg = NULL;
         m->peer = NULL;
         m->have_remote = false;
         m->offer_from_us = false;
         m->remote_ufrag[0] = '\0';
+        m->negotiated = (plugin_media_state){.loop = -1};
         g_mutex_lock(&m->trickle_lock);
         m->local_sent = false;
         m->gathering_done = false;
         g_mutex_unlock(&m->trickle_lock);
     }
     g_mutex_unlock(&h->lock);
-    if (!peer)
+    if (!leg)
         return;
-    peer_close(peer); /* no callback runs after this */
-    if (loop_is_current(m->loop)) {
-        stop_media_check(m);
-    } else {
-        loop_invoke_sync(m->loop, stop_media_check, m);
-    }
-    was_up = m->webrtcup;
-    m->webrtcup = false;
-    m->ice_connected = false;
-    atomic_fetch_add(&counters_of(m)->peers_closed, 1);
-    m->receiving[0] = m->receiving[1] = false;
-    peer_unref(peer);
-    loop_release(m->loop);
-    if (notify) {
-        handle_push(h, "hangup", json_pack("{s:s}", "reason", reason));
-        const plugin_descriptor *d = plugin_entry_descriptor(h->plugin);
-        void *ps = h->plugin_session;
-        if (ps && d->hangup_media && was_up)
-            d->hangup_media(ps);
-    }
+    leg_close *c = calloc(1, sizeof *c);
+    c->leg = leg;
+    c->notify = notify;
+    g_strlcpy(c->reason, reason ? reason : "", sizeof c->reason);
+    if (loop_is_current(leg->loop))
+        close_leg_on_loop(c);
+    else
+        loop_invoke(leg->loop, close_leg_on_loop, c);
 }
 
 /* ---- relay (loop thread of h) ---- */
@@ -763,31 +891,32 @@ void handle_media_hangup(plugin_handle *h, const char *reason, bool notify)
 void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *buf, size_t len)
 {
     handle_media *m = h->media;
-    if (!m || !m->peer || !m->tables || kind > PLUGIN_MEDIA_VIDEO)
+    media_leg *leg = leg_here(m);
+    if (!leg || !leg->tables || kind > PLUGIN_MEDIA_VIDEO)
         return;
     if (rtp_set_ssrc(buf, len, m->out_ssrc[kind]) != 0)
         return;
-    if ((buf[0] & 0x10) && rtp_ext_remap(buf, len, m->tables->ext_out[kind]) < 0)
+    if ((buf[0] & 0x10) && rtp_ext_remap(buf, len, leg->tables->ext_out[kind]) < 0)
         return;
     if (kind == PLUGIN_MEDIA_VIDEO) {
-        if (!m->rtx[kind])
-            m->rtx[kind] = rtx_buffer_new();
-        rtx_buffer_store(m->rtx[kind], (uint16_t)(buf[2] << 8 | buf[3]), buf, len);
+        if (!leg->rtx[kind])
+            leg->rtx[kind] = rtx_buffer_new();
+        rtx_buffer_store(leg->rtx[kind], (uint16_t)(buf[2] << 8 | buf[3]), buf, len);
     }
-    if (peer_send_rtp(m->peer, buf, len, len + PLUGIN_PACKET_HEADROOM) == 0)
+    if (peer_send_rtp(leg->peer, buf, len, len + PLUGIN_PACKET_HEADROOM) == 0)
         media_count_rtp(counters_of(m), MEDIA_DIR_OUT, kind, len);
 }
 
 /* peer_send_rtcp protects buf in place: read the plain packet for /metrics first. */
-static void send_rtcp_counted(handle_media *m, uint8_t *buf, size_t len, size_t cap)
+static void send_rtcp_counted(media_leg *leg, uint8_t *buf, size_t len, size_t cap)
 {
     media_rtcp_tally tally = media_rtcp_scan(buf, len);
-    if (peer_send_rtcp(m->peer, buf, len, cap) == 0)
-        media_count_rtcp(counters_of(m), MEDIA_DIR_OUT, &tally);
+    if (peer_send_rtcp(leg->peer, buf, len, cap) == 0)
+        media_count_rtcp(counters_of(leg->m), MEDIA_DIR_OUT, &tally);
 }
 
 typedef struct rtcp_map_ctx {
-    handle_media *m;
+    media_leg *leg;
     plugin_media_kind kind;
 } rtcp_map_ctx;
 
@@ -795,56 +924,100 @@ static uint32_t map_relayed_ssrc(void *ctx, uint32_t ssrc, rtcp_ssrc_role role)
 {
     rtcp_map_ctx *c = ctx;
     if (role == RTCP_SSRC_SENDER)
-        return c->m->out_ssrc[c->kind];
-    uint32_t remote = c->m->remote_ssrc[c->kind];
+        return c->leg->m->out_ssrc[c->kind];
+    uint32_t remote = c->leg->remote_ssrc[c->kind];
     return remote ? remote : ssrc;
 }
 
 void handle_media_relay_rtcp(plugin_handle *h, plugin_media_kind kind, uint8_t *buf, size_t len)
 {
-    handle_media *m = h->media;
-    if (!m || !m->peer || kind > PLUGIN_MEDIA_VIDEO)
+    media_leg *leg = leg_here(h->media);
+    if (!leg || kind > PLUGIN_MEDIA_VIDEO)
         return;
-    rtcp_map_ctx ctx = {.m = m, .kind = kind};
+    rtcp_map_ctx ctx = {.leg = leg, .kind = kind};
     if (rtcp_rewrite_ssrcs(buf, len, map_relayed_ssrc, &ctx) < 0)
         return;
-    send_rtcp_counted(m, buf, len, len + PLUGIN_PACKET_HEADROOM);
+    send_rtcp_counted(leg, buf, len, len + PLUGIN_PACKET_HEADROOM);
 }
 
 void handle_media_relay_data(plugin_handle *h, const char *label, int binary, const uint8_t *buf, size_t len)
 {
-    handle_media *m = h->media;
-    if (!m || !m->peer)
+    media_leg *leg = leg_here(h->media);
+    if (!leg)
         return;
-    if (peer_send_data(m->peer, label, 0, binary != 0, buf, len) == 0)
-        media_count_data(counters_of(m), MEDIA_DIR_OUT, len);
+    if (peer_send_data(leg->peer, label, 0, binary != 0, buf, len) == 0)
+        media_count_data(counters_of(leg->m), MEDIA_DIR_OUT, len);
 }
 
 void handle_media_send_pli(plugin_handle *h)
 {
-    handle_media *m = h->media;
-    if (!m || !m->peer || !m->remote_ssrc[PLUGIN_MEDIA_VIDEO])
+    media_leg *leg = leg_here(h->media);
+    if (!leg || !leg->remote_ssrc[PLUGIN_MEDIA_VIDEO])
         return;
     uint8_t buf[64 + PLUGIN_PACKET_HEADROOM];
-    int n = rtcp_write_pli(buf, 64, m->out_ssrc[PLUGIN_MEDIA_VIDEO], m->remote_ssrc[PLUGIN_MEDIA_VIDEO]);
+    int n = rtcp_write_pli(buf, 64, leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO], leg->remote_ssrc[PLUGIN_MEDIA_VIDEO]);
     if (n > 0)
-        send_rtcp_counted(m, buf, (size_t)n, sizeof buf);
+        send_rtcp_counted(leg, buf, (size_t)n, sizeof buf);
 }
 
 void handle_media_send_remb(plugin_handle *h, uint32_t bitrate)
 {
-    handle_media *m = h->media;
-    if (!m || !m->peer || !m->remote_ssrc[PLUGIN_MEDIA_VIDEO])
+    media_leg *leg = leg_here(h->media);
+    if (!leg || !leg->remote_ssrc[PLUGIN_MEDIA_VIDEO])
         return;
     uint8_t buf[64 + PLUGIN_PACKET_HEADROOM];
-    uint32_t ssrcs[1] = {m->remote_ssrc[PLUGIN_MEDIA_VIDEO]};
-    int n = rtcp_write_remb(buf, 64, m->out_ssrc[PLUGIN_MEDIA_VIDEO], bitrate, ssrcs, 1);
+    uint32_t ssrcs[1] = {leg->remote_ssrc[PLUGIN_MEDIA_VIDEO]};
+    int n = rtcp_write_remb(buf, 64, leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO], bitrate, ssrcs, 1);
     if (n > 0)
-        send_rtcp_counted(m, buf, (size_t)n, sizeof buf);
+        send_rtcp_counted(leg, buf, (size_t)n, sizeof buf);
 }
 
-int handle_media_loop_index(plugin_handle *h)
+/* ---- loops ---- */
+
+/* The loop of h's live leg, acquired (loop_release it), or NULL. */
+static loop_t *acquire_leg_loop(plugin_handle *h)
 {
-    handle_media *m = h->media;
-    return m && m->loop ? loop_index(m->loop) : -1;
+    g_mutex_lock(&h->lock);
+    media_leg *leg = h->media ? h->media->control_leg : NULL;
+    loop_t *loop = leg ? leg->loop : NULL;
+    if (loop)
+        loop_acquire(loop);
+    g_mutex_unlock(&h->lock);
+    return loop;
+}
+
+int handle_media_colocate(plugin_handle *h, plugin_handle *with)
+{
+    loop_t *loop = acquire_leg_loop(with);   /* one lock at a time: never both handles' */
+    if (!loop)
+        return -1;
+    g_mutex_lock(&h->lock);
+    handle_media *m = media_get(h);
+    m->want_loop = loop;   /* loops live as long as the server: no count held for a wish */
+    loop_release(loop);
+    int rc = m->control_leg && m->control_leg->loop != loop ? 1 : 0;
+    g_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int handle_media_loop_post(plugin_handle *h, plugin_fn fn, void *arg)
+{
+    loop_t *loop = acquire_leg_loop(h);
+    if (!loop)
+        return -1;
+    loop_invoke(loop, fn, arg);
+    loop_release(loop);
+    return 0;
+}
+
+int handle_media_state(plugin_handle *h, plugin_media_state *out)
+{
+    g_mutex_lock(&h->lock);
+    bool gone = h->detached;
+    if (h->media)
+        *out = h->media->negotiated;
+    else
+        *out = (plugin_media_state){.loop = -1};
+    g_mutex_unlock(&h->lock);
+    return gone ? -1 : 0;
 }

@@ -11,11 +11,17 @@
  * mapped to canonical on receive and to the target's negotiated ids on send; extensions the
  * target did not negotiate are removed.
  *
- * Threads: remote_jsep/trickle/local_jsep/hangup from request or plugin threads (they take
- * h->lock); relay_* / send_* on h's loop thread only (lock-free). Peer callbacks run on the
- * loop and call the plugin's incoming_* there.
+ * Each PeerConnection is a "leg": its peer plus the loop-side state (routing tables, NACK
+ * buffer, receive timers), created on the control path on one loop (the least loaded, or the
+ * one handle_media_colocate chose) and closed and freed by a job posted to that loop. So
+ * hangup never waits on a loop, and a handle may get its next PeerConnection on another loop.
+ *
+ * Threads: remote_jsep/trickle/local_jsep/hangup/colocate/loop_post/state from any thread
+ * (they take h->lock, one handle's lock at a time, and never wait); relay_* / send_* on the
+ * loop of h's leg (lock-free; from any other thread the packet is dropped). Peer callbacks
+ * run on the loop and call the plugin's incoming_* there, holding a plugin-session reference.
  * Ownership: handle_media belongs to its handle (freed by handle_unref via
- * handle_media_free); it holds one peer reference.
+ * handle_media_free); a leg holds references on the handle, its plugin session and its peer.
  */
 #ifndef PARLEY_CORE_HANDLE_MEDIA_H
 #define PARLEY_CORE_HANDLE_MEDIA_H
@@ -54,8 +60,9 @@ int handle_media_trickle(plugin_handle *h, json_t *candidate, json_t *candidates
 /* A plugin's jsep (JSON text) on its way to the client: adds ICE credentials, fingerprint,
  * setup, candidates, our SSRCs; records what we negotiated. New reference, or NULL. */
 json_t *handle_media_local_jsep(plugin_handle *h, const char *jsep_json);
-/* Closes the PeerConnection (idempotent). notify: push "hangup" with reason to the client
- * and call the plugin's hangup_media. */
+/* Closes the PeerConnection (idempotent): detaches the leg now and closes it on its loop
+ * (at once when called there). notify: push "hangup" with reason to the client and call the
+ * plugin's hangup_media (when the leg was up). */
 void handle_media_hangup(plugin_handle *h, const char *reason, bool notify);
 void handle_media_free(handle_media *m);
 
@@ -65,6 +72,8 @@ void handle_media_relay_rtcp(plugin_handle *h, plugin_media_kind kind, uint8_t *
 void handle_media_relay_data(plugin_handle *h, const char *label, int binary, const uint8_t *buf, size_t len);
 void handle_media_send_pli(plugin_handle *h);
 void handle_media_send_remb(plugin_handle *h, uint32_t bitrate);
-int handle_media_loop_index(plugin_handle *h);
+int handle_media_colocate(plugin_handle *h, plugin_handle *with);
+int handle_media_loop_post(plugin_handle *h, plugin_fn fn, void *arg);
+int handle_media_state(plugin_handle *h, plugin_media_state *out);
 
 #endif

@@ -1,6 +1,10 @@
 /*
  * plugin_host: see plugin_host.h. Built-in plugins are linked in and listed in
  * builtin_plugins[]; each is checked against PLUGIN_ABI_VERSION before init.
+ *
+ * Each plugin's dispatch thread runs a GMainContext of its own: queued requests, post() and
+ * timers are sources on it, so everything a plugin does on "its thread" is serialised and a
+ * plugin keeps its control state without locks.
  */
 #include "core/plugin_host.h"
 
@@ -8,23 +12,30 @@
 #include <string.h>
 
 #include "core/handle_media.h"
+#include "core/plugin_sdp.h"
 #include "core/session.h"
 #include "util/log.h"
 
 /* Descriptor getters of the plugins compiled into the binary. */
 const plugin_descriptor *echotest_plugin_descriptor(void);
+const plugin_descriptor *calls_plugin_descriptor(void);
 
 typedef const plugin_descriptor *(*descriptor_getter)(void);
 static const descriptor_getter builtin_plugins[] = {
     echotest_plugin_descriptor,
+    /* calls_plugin_descriptor, (wired when plugins/calls lands) */
 };
 
 struct plugin_entry {
     const plugin_descriptor *desc;
-    GAsyncQueue *queue;      /* plugin_message* */
+    plugin_host *host;
+    GMainContext *context;
+    GMainLoop *main_loop;
     GThread *thread;
-    atomic_int queued;
-    bool initialised;
+    atomic_int queued;       /* posted work not yet run (bounded by PLUGIN_QUEUE_MAX) */
+    GMutex lock;             /* guards live_sessions */
+    GCond all_gone;
+    int live_sessions;
 };
 
 struct plugin_host {
@@ -33,8 +44,164 @@ struct plugin_host {
     plugin_entry *entries;
 };
 
+/* plugin_ctx (plugin.h) is the entry itself. */
+static plugin_entry *entry_of(plugin_ctx *self) { return (plugin_entry *)self; }
+
+/* ---- the dispatch thread ---- */
+
+static gpointer dispatch_thread(gpointer data)
+{
+    plugin_entry *pe = data;
+    g_main_context_push_thread_default(pe->context);
+    g_main_loop_run(pe->main_loop);
+    g_main_context_pop_thread_default(pe->context);
+    return NULL;
+}
+
+typedef struct posted_work {
+    plugin_entry *pe;
+    plugin_fn fn;
+    void *arg;
+} posted_work;
+
+static gboolean run_posted(gpointer data)
+{
+    posted_work *w = data;
+    atomic_fetch_sub(&w->pe->queued, 1);
+    w->fn(w->arg);
+    return G_SOURCE_REMOVE;
+}
+
+static int entry_post(plugin_entry *pe, plugin_fn fn, void *arg)
+{
+    if (atomic_fetch_add(&pe->queued, 1) >= PLUGIN_QUEUE_MAX) {
+        atomic_fetch_sub(&pe->queued, 1);
+        return -1;
+    }
+    posted_work *w = g_new(posted_work, 1);
+    *w = (posted_work){.pe = pe, .fn = fn, .arg = arg};
+    GSource *src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(src, run_posted, w, g_free);
+    g_source_attach(src, pe->context);
+    g_source_unref(src);
+    return 0;
+}
+
+static int cb_post(plugin_ctx *self, plugin_fn fn, void *arg)
+{
+    return self && fn ? entry_post(entry_of(self), fn, arg) : -1;
+}
+
+typedef struct timer_work {
+    plugin_fn fn;
+    void *arg;
+} timer_work;
+
+static gboolean run_timer(gpointer data)
+{
+    timer_work *t = data;
+    t->fn(t->arg);
+    return G_SOURCE_REMOVE;
+}
+
+static uint64_t cb_timer_start(plugin_ctx *self, uint32_t ms, plugin_fn fn, void *arg)
+{
+    if (!self || !fn)
+        return 0;
+    timer_work *t = g_new(timer_work, 1);
+    *t = (timer_work){.fn = fn, .arg = arg};
+    GSource *src = g_timeout_source_new(ms);
+    g_source_set_callback(src, run_timer, t, g_free);
+    guint id = g_source_attach(src, entry_of(self)->context);
+    g_source_unref(src);
+    return id;
+}
+
+/* Dispatch thread only (plugin.h): the source cannot be freed under us there. */
+static int cb_timer_cancel(plugin_ctx *self, uint64_t id)
+{
+    if (!self || id == 0 || id > G_MAXUINT)
+        return 0;
+    GSource *src = g_main_context_find_source_by_id(entry_of(self)->context, (guint)id);
+    if (!src || g_source_is_destroyed(src))
+        return 0;
+    g_source_destroy(src);
+    return 1;
+}
+
+/* ---- plugin sessions ---- */
+
+plugin_session_ref *plugin_session_get_locked(plugin_handle *h)
+{
+    plugin_session_ref *ps = h->ps;
+    if (!plugin_session_live(ps))
+        return NULL;
+    atomic_fetch_add(&ps->refs, 1);
+    return ps;
+}
+
+plugin_session_ref *plugin_session_get(plugin_handle *h)
+{
+    g_mutex_lock(&h->lock);
+    plugin_session_ref *ps = plugin_session_get_locked(h);
+    g_mutex_unlock(&h->lock);
+    return ps;
+}
+
+void plugin_session_put(plugin_session_ref *ps)
+{
+    if (!ps || atomic_fetch_sub(&ps->refs, 1) != 1)
+        return;
+    plugin_entry *pe = ps->plugin;
+    int error = 0;
+    pe->desc->destroy_session(ps->session, &error);
+    handle_unref(ps->handle);
+    free(ps);
+    g_mutex_lock(&pe->lock);
+    if (--pe->live_sessions == 0)
+        g_cond_broadcast(&pe->all_gone);
+    g_mutex_unlock(&pe->lock);
+}
+
+int plugin_host_create_session(plugin_handle *h)
+{
+    plugin_entry *pe = h->plugin;
+    int error = 0;
+    void *session = pe->desc->create_session(h, &error);
+    if (!session)
+        return error ? error : 461;
+    plugin_session_ref *ps = calloc(1, sizeof *ps);
+    atomic_init(&ps->refs, 1);
+    atomic_init(&ps->stopped, false);
+    ps->session = session;
+    ps->plugin = pe;
+    handle_ref(h);
+    ps->handle = h;
+    g_mutex_lock(&pe->lock);
+    pe->live_sessions++;
+    g_mutex_unlock(&pe->lock);
+    g_mutex_lock(&h->lock);
+    h->ps = ps;
+    g_mutex_unlock(&h->lock);
+    return 0;
+}
+
+void plugin_host_destroy_session(plugin_handle *h)
+{
+    g_mutex_lock(&h->lock);
+    plugin_session_ref *ps = h->ps;
+    h->ps = NULL;
+    if (ps)
+        atomic_store_explicit(&ps->stopped, true, memory_order_release);
+    g_mutex_unlock(&h->lock);
+    plugin_session_put(ps);
+}
+
+/* ---- requests ---- */
+
 typedef struct plugin_message {
-    plugin_handle *handle;   /* ref; NULL = stop the thread */
+    plugin_handle *handle;   /* ref */
     char *transaction;
     char *body;
     char *jsep;
@@ -42,8 +209,7 @@ typedef struct plugin_message {
 
 static void message_free(plugin_message *m)
 {
-    if (m->handle)
-        handle_unref(m->handle);
+    handle_unref(m->handle);
     free(m->transaction);
     free(m->body);
     free(m->jsep);
@@ -75,28 +241,36 @@ static void deliver_result(plugin_message *m, plugin_result *r)
     free(r->error_reason);
 }
 
-static gpointer dispatch_thread(gpointer data)
+/* On the dispatch thread. The session reference keeps destroy_session from running while
+ * handle_message does (a detach racing the message only marks it stopped). */
+static void run_message(void *arg)
 {
-    plugin_entry *pe = data;
-    for (;;) {
-        plugin_message *m = g_async_queue_pop(pe->queue);
-        atomic_fetch_sub(&pe->queued, 1);
-        if (!m->handle) {
-            message_free(m);
-            break;
-        }
-        plugin_handle *h = m->handle;
-        g_mutex_lock(&h->lock);
-        void *ps = h->detached ? NULL : h->plugin_session;
-        g_mutex_unlock(&h->lock);
-        if (ps) {
-            plugin_result r = pe->desc->handle_message(ps, m->transaction, m->body, m->jsep);
-            deliver_result(m, &r);
-        }
-        message_free(m);
+    plugin_message *m = arg;
+    plugin_session_ref *ps = plugin_session_get(m->handle);
+    if (ps) {
+        plugin_result r = m->handle->plugin->desc->handle_message(ps->session, m->transaction, m->body, m->jsep);
+        deliver_result(m, &r);
+        plugin_session_put(ps);
     }
-    return NULL;
+    message_free(m);
 }
+
+int plugin_host_queue_message(plugin_handle *h, const char *transaction, const char *body_json, const char *jsep_json)
+{
+    plugin_message *m = calloc(1, sizeof *m);
+    handle_ref(h);
+    m->handle = h;
+    m->transaction = transaction ? strdup(transaction) : NULL;
+    m->body = body_json ? strdup(body_json) : NULL;
+    m->jsep = jsep_json ? strdup(jsep_json) : NULL;
+    if (entry_post(h->plugin, run_message, m) != 0) {
+        message_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- start and stop ---- */
 
 static bool descriptor_ok(const plugin_descriptor *d)
 {
@@ -106,6 +280,21 @@ static bool descriptor_ok(const plugin_descriptor *d)
         return false;
     }
     return d->package && d->init && d->create_session && d->handle_message && d->destroy_session;
+}
+
+static gboolean quit_dispatch(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_REMOVE;
+}
+
+static void entry_start(plugin_entry *pe)
+{
+    pe->context = g_main_context_new();
+    pe->main_loop = g_main_loop_new(pe->context, FALSE);
+    g_mutex_init(&pe->lock);
+    g_cond_init(&pe->all_gone);
+    pe->thread = g_thread_new(pe->desc->package, dispatch_thread, pe);
 }
 
 plugin_host *plugin_host_create(server_t *srv, const char *config_dir)
@@ -118,18 +307,39 @@ plugin_host *plugin_host_create(server_t *srv, const char *config_dir)
         const plugin_descriptor *d = builtin_plugins[i]();
         if (!descriptor_ok(d))
             continue;
-        if (d->init(plugin_host_callbacks(), config_dir) != 0) {
+        plugin_entry *pe = &ph->entries[ph->count];
+        pe->desc = d;
+        pe->host = ph;
+        entry_start(pe);
+        char *cfg = srv->config && d->config_section ? config_section_json(srv->config, d->config_section)
+                                                     : strdup("{}");
+        plugin_init_info info = {.self = (plugin_ctx *)pe, .config_dir = config_dir, .config_json = cfg};
+        int rc = d->init(plugin_host_callbacks(), &info);
+        free(cfg);
+        if (rc != 0) {
             LOG_ERROR("plugins", "plugin %s failed to initialise", d->package);
+            g_main_context_invoke(pe->context, quit_dispatch, pe->main_loop);
+            g_thread_join(pe->thread);
             continue;
         }
-        plugin_entry *pe = &ph->entries[ph->count++];
-        pe->desc = d;
-        pe->initialised = true;
-        pe->queue = g_async_queue_new();
-        pe->thread = g_thread_new(d->package, dispatch_thread, pe);
+        ph->count++;
         LOG_INFO("plugins", "loaded %s %s (%s)", d->package, d->version_string, d->name);
     }
     return ph;
+}
+
+/* Sessions of detached handles may still be held by media legs closing on their loops. */
+static void wait_sessions_gone(plugin_entry *pe)
+{
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    g_mutex_lock(&pe->lock);
+    while (pe->live_sessions > 0)
+        if (!g_cond_wait_until(&pe->all_gone, &pe->lock, deadline))
+            break;
+    int left = pe->live_sessions;
+    g_mutex_unlock(&pe->lock);
+    if (left)
+        LOG_WARN("plugins", "%s: %d sessions still alive at shutdown", pe->desc->package, left);
 }
 
 void plugin_host_destroy(plugin_host *ph)
@@ -138,15 +348,15 @@ void plugin_host_destroy(plugin_host *ph)
         return;
     for (size_t i = 0; i < ph->count; i++) {
         plugin_entry *pe = &ph->entries[i];
-        plugin_message *stop = calloc(1, sizeof *stop);
-        g_async_queue_push(pe->queue, stop);
+        wait_sessions_gone(pe);
+        g_main_context_invoke(pe->context, quit_dispatch, pe->main_loop);
         g_thread_join(pe->thread);
-        plugin_message *left;
-        while ((left = g_async_queue_try_pop(pe->queue)))
-            message_free(left);
-        g_async_queue_unref(pe->queue);
         if (pe->desc->destroy)
             pe->desc->destroy();
+        g_main_loop_unref(pe->main_loop);
+        g_main_context_unref(pe->context);
+        g_mutex_clear(&pe->lock);
+        g_cond_clear(&pe->all_gone);
     }
     free(ph->entries);
     free(ph);
@@ -179,55 +389,30 @@ json_t *plugin_host_info_json(plugin_host *ph)
     return o;
 }
 
-int plugin_host_create_session(plugin_handle *h)
+char *plugin_host_admin(plugin_host *ph, const char *name, const char *query)
 {
-    int error = 0;
-    void *ps = h->plugin->desc->create_session(h, &error);
-    if (!ps)
-        return error ? error : 461;
-    g_mutex_lock(&h->lock);
-    h->plugin_session = ps;
-    g_mutex_unlock(&h->lock);
-    return 0;
-}
-
-void plugin_host_destroy_session(plugin_handle *h)
-{
-    g_mutex_lock(&h->lock);
-    void *ps = h->plugin_session;
-    h->plugin_session = NULL;
-    g_mutex_unlock(&h->lock);
-    if (ps) {
-        int error = 0;
-        h->plugin->desc->destroy_session(ps, &error);
+    for (size_t i = 0; i < ph->count; i++) {
+        const plugin_descriptor *d = ph->entries[i].desc;
+        bool match = strcmp(d->package, name) == 0 || (d->config_section && strcmp(d->config_section, name) == 0);
+        if (match)
+            return d->admin ? d->admin(query ? query : "") : NULL;
     }
-}
-
-int plugin_host_queue_message(plugin_handle *h, const char *transaction, const char *body_json, const char *jsep_json)
-{
-    plugin_entry *pe = h->plugin;
-    if (atomic_fetch_add(&pe->queued, 1) >= PLUGIN_QUEUE_MAX) {
-        atomic_fetch_sub(&pe->queued, 1);
-        return -1;
-    }
-    plugin_message *m = calloc(1, sizeof *m);
-    handle_ref(h);
-    m->handle = h;
-    m->transaction = transaction ? strdup(transaction) : NULL;
-    m->body = body_json ? strdup(body_json) : NULL;
-    m->jsep = jsep_json ? strdup(jsep_json) : NULL;
-    g_async_queue_push(pe->queue, m);
-    return 0;
+    return NULL;
 }
 
 /* ---- core_callbacks ---- */
 
-static int cb_push_event(plugin_handle *h, const char *transaction, const char *event_json, const char *jsep_json)
+static bool handle_is_detached(plugin_handle *h)
 {
     g_mutex_lock(&h->lock);
     bool detached = h->detached;
     g_mutex_unlock(&h->lock);
-    if (detached)
+    return detached;
+}
+
+static int cb_push_event(plugin_handle *h, const char *transaction, const char *event_json, const char *jsep_json)
+{
+    if (handle_is_detached(h))
         return -1;
     json_error_t jerr;
     json_t *data = event_json ? json_loads(event_json, 0, &jerr) : json_object();
@@ -257,7 +442,33 @@ static int cb_push_event(plugin_handle *h, const char *transaction, const char *
 static void cb_close_pc(plugin_handle *h) { handle_media_hangup(h, "Close PC", true); }
 static void cb_end_handle(plugin_handle *h) { handle_detach(h, true); }
 static uint64_t cb_handle_id(plugin_handle *h) { return h->id; }
+static uint64_t cb_handle_session_id(plugin_handle *h) { return h->session->id; }
 static uint64_t cb_handle_user_id(plugin_handle *h) { return h->session->user_id; }
+static bool cb_handle_detached(plugin_handle *h) { return handle_is_detached(h); }
+
+static const platform_hooks *hooks_of(plugin_ctx *self)
+{
+    return self ? &entry_of(self)->host->srv->hooks : NULL;
+}
+
+static char *cb_user_info(plugin_ctx *self, uint64_t user_id)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return hk && hk->user_info ? hk->user_info(hk->user, user_id) : NULL;
+}
+
+static void cb_user_set_busy(plugin_ctx *self, uint64_t user_id, bool busy)
+{
+    const platform_hooks *hk = hooks_of(self);
+    if (hk && hk->user_set_busy)
+        hk->user_set_busy(hk->user, user_id, busy);
+}
+
+static int cb_call_record(plugin_ctx *self, const char *record_json)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return hk && hk->call_record && record_json ? hk->call_record(hk->user, record_json) : -1;
+}
 
 static const core_callbacks callbacks = {
     .abi_version = PLUGIN_ABI_VERSION,
@@ -273,8 +484,22 @@ static const core_callbacks callbacks = {
     .handle_ref = handle_ref,
     .handle_unref = handle_unref,
     .handle_id = cb_handle_id,
+    .handle_session_id = cb_handle_session_id,
     .handle_user_id = cb_handle_user_id,
-    .handle_loop_index = handle_media_loop_index,
+    .handle_detached = cb_handle_detached,
+    .handle_colocate = handle_media_colocate,
+    .loop_post = handle_media_loop_post,
+    .handle_media_state = handle_media_state,
+    .post = cb_post,
+    .timer_start = cb_timer_start,
+    .timer_cancel = cb_timer_cancel,
+    .jsep_describe = plugin_sdp_describe,
+    .jsep_answer = plugin_sdp_answer,
+    .jsep_offer = plugin_sdp_offer,
+    .jsep_relay_offer = plugin_sdp_relay_offer,
+    .user_info = cb_user_info,
+    .user_set_busy = cb_user_set_busy,
+    .call_record = cb_call_record,
 };
 
 const core_callbacks *plugin_host_callbacks(void) { return &callbacks; }

@@ -7,6 +7,7 @@
 #define PARLEY_CORE_SERVER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/loop.h"
@@ -42,6 +43,16 @@ typedef struct metrics_cache {
     atomic_uint_fast64_t ledger_errors;  /* checks that could not run */
 } metrics_cache;
 
+/* What plugins may ask of the platform (core_callbacks user_info, user_set_busy, call_record),
+ * filled in by main.c so that the core never calls up into src/api. NULL members: the
+ * service is absent (unit tests), and the plugin gets NULL / -1. */
+typedef struct platform_hooks {
+    void *user;
+    char *(*user_info)(void *user, uint64_t user_id);
+    void (*user_set_busy)(void *user, uint64_t user_id, bool busy);
+    int (*call_record)(void *user, const char *record_json);
+} platform_hooks;
+
 typedef struct server {
     const server_config *config;
     loop_pool_t *loops;
@@ -49,6 +60,7 @@ typedef struct server {
     char stun_host[256], turn_host[256];
     platform_t *platform;       /* NULL only in unit tests */
     janus_core *janus;
+    platform_hooks hooks;
     server_counters counters;
     metrics_cache metrics;
 } server_t;

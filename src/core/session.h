@@ -52,9 +52,9 @@ struct plugin_handle {
     atomic_int refs;
     janus_session *session;       /* ref held */
     plugin_entry *plugin;
-    void *plugin_session;         /* the plugin's state; NULL after destroy_session */
+    struct plugin_session_ref *ps; /* the plugin's state (core/plugin_host.h); NULL after detach */
     char *opaque_id;
-    GMutex lock;                  /* guards detached and media setup from request threads */
+    GMutex lock;                  /* guards detached, ps and media setup from request threads */
     bool detached;
     handle_media *media;          /* NULL until the first jsep; owned by the handle */
 };

@@ -217,6 +217,11 @@ int sdp_add_ssrc(sdp_media *m, uint32_t ssrc, const char *cname, const char *msi
 void sdp_clear_ssrcs(sdp_media *m);
 /* Adds a=ssrc-group:<semantics> ssrcs... (e.g. "FID" main rtx). Returns 0 or -1. */
 int sdp_add_ssrc_group(sdp_media *m, const char *semantics, const uint32_t *ssrcs, size_t n);
+/* Removes payload type pt from m (its rtpmap/fmtp/rtcp-fb and its m= format token).
+ * 0, or -1 when m has no such payload. */
+int sdp_media_remove_payload(sdp_media *m, int pt);
+/* Removes every verbatim a=<name> attribute of m (e.g. "simulcast", "rid"). */
+void sdp_media_remove_attrs(sdp_media *m, const char *name);
 /* Sets the direction of m-line idx. Returns 0 or -1. */
 int sdp_set_direction(sdp_session *s, size_t idx, sdp_direction d);
 

@@ -361,3 +361,43 @@ int sdp_set_direction(sdp_session *s, size_t idx, sdp_direction d)
     s->media[idx].dir = d;
     return 0;
 }
+
+/* ---- trimming a description for a relay ---- */
+
+int sdp_media_remove_payload(sdp_media *m, int pt)
+{
+    int found = -1;
+    for (size_t i = 0; i < m->n_payloads; i++)
+        if (m->payloads[i].pt == pt)
+            found = (int)i;
+    if (found < 0)
+        return -1;
+    sdp_payload_clear_(&m->payloads[found]);
+    memmove(&m->payloads[found], &m->payloads[found + 1], (m->n_payloads - (size_t)found - 1) * sizeof *m->payloads);
+    m->n_payloads--;
+    char token[8];
+    snprintf(token, sizeof token, "%d", pt);
+    size_t kept = 0;
+    for (size_t i = 0; i < m->n_formats; i++) {
+        if (strcmp(m->formats[i], token) == 0)
+            free(m->formats[i]);
+        else
+            m->formats[kept++] = m->formats[i];
+    }
+    m->n_formats = kept;
+    return 0;
+}
+
+void sdp_media_remove_attrs(sdp_media *m, const char *name)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < m->n_attrs; i++) {
+        if (m->attrs[i].type == 'a' && strcmp(m->attrs[i].name, name) == 0) {
+            free(m->attrs[i].name);
+            free(m->attrs[i].value);
+        } else {
+            m->attrs[kept++] = m->attrs[i];
+        }
+    }
+    m->n_attrs = kept;
+}

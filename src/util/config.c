@@ -4,6 +4,8 @@
  */
 #include "util/config.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -76,6 +78,8 @@ static const setting settings[] = {
     SECRET("billing", "webhook_secret", billing_webhook_secret, "", "HMAC-SHA256 key of the payment webhook"),
     I("billing", "webhook_window", billing_webhook_window, "300", 1, 86400, "seconds a webhook timestamp stays valid"),
     S("billing", "credit_packages", billing_credit_packages, default_packages, "JSON array of {id, credits, price_cents, currency}"),
+    I("calls", "ring_timeout_s", calls_ring_timeout_s, "45", 3, 600, "seconds a call rings before it ends with no_answer"),
+    I("calls", "reconnect_grace_s", calls_reconnect_grace_s, "20", 0, 600, "seconds a call waits for a leg whose PeerConnection failed before it ends with peer_gone"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
@@ -444,4 +448,22 @@ bool config_split_host_port(const char *in, char *host, size_t hostcap, uint16_t
         *port = (uint16_t)p;
     }
     return true;
+}
+
+char *config_section_json(const server_config *cfg, const char *section)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting *s = &settings[i];
+        if (strcmp(s->section, section) != 0)
+            continue;
+        const void *p = field_cptr(cfg, s);
+        json_t *v = s->kind == KIND_STR    ? json_string(*(char *const *)p ? *(char *const *)p : "")
+                    : s->kind == KIND_INT ? json_integer(*(const int *)p)
+                                          : json_boolean(*(const bool *)p);
+        json_object_set_new(o, s->key, v);
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
 }

@@ -66,6 +66,9 @@ typedef struct server_config {
     char *billing_webhook_secret;
     int billing_webhook_window;
     char *billing_credit_packages;
+    /* [calls] (handed to the calls plugin as its config section) */
+    int calls_ring_timeout_s;
+    int calls_reconnect_grace_s;
 } server_config;
 
 typedef enum config_action {
@@ -82,6 +85,9 @@ config_action config_load(server_config *cfg, int argc, char **argv, char **envp
 void config_free(server_config *cfg);
 /* Prints the effective settings as INI with secrets masked, into out (NUL-terminated). */
 void config_dump(const server_config *cfg, char *out, size_t cap);
+/* The settings of one section as a JSON object text {"key":value,...} (secrets included:
+ * for a plugin's init, never for logs). malloc'd; "{}" for an unknown section. */
+char *config_section_json(const server_config *cfg, const char *section);
 /* Prints --help text to stdout. */
 void config_print_help(const char *argv0);
 
