@@ -64,6 +64,18 @@ static void public_http(void *user, const http_request *req, http_reply *r)
     }
 }
 
+/* What plugins may ask of the platform, through the core (core_callbacks): wired here so
+ * that src/core never calls up into src/api. */
+static char *hook_user_info(void *user, uint64_t user_id) { return platform_user_info(user, user_id); }
+static void hook_set_busy(void *user, uint64_t user_id, bool busy) { platform_presence_set_busy(user, user_id, busy); }
+static int hook_call_record(void *user, const char *json) { return platform_call_record(user, json); }
+
+static void wire_platform_hooks(server_t *srv)
+{
+    srv->hooks = (platform_hooks){.user = srv->platform, .user_info = hook_user_info,
+                                  .user_set_busy = hook_set_busy, .call_record = hook_call_record};
+}
+
 static void fill_peer_config(server_t *srv)
 {
     const server_config *c = srv->config;
@@ -218,6 +230,7 @@ static int run(server_t *srv)
     int nloops = cfg->loops > 0 ? cfg->loops : (int)g_get_num_processors();
     srv->loops = loop_pool_create(nloops);
     fill_peer_config(srv);
+    wire_platform_hooks(srv);
     janus_core_create(srv, NULL);
     listeners l = {0};
     int status = 0;

@@ -1,7 +1,8 @@
 /*
  * platform: creation, routing and authentication of the /api/v1 and /admin requests, and the
  * small helpers every handler uses. The handlers themselves live one concern per file
- * (auth.c, users.c, hosts.c, purchases.c, wallet.c, admin.c). See platform.h / internal.h.
+ * (auth.c, users.c, hosts.c, purchases.c, wallet.c, calls.c, admin.c). See platform.h /
+ * internal.h.
  */
 #include <errno.h>
 #include <openssl/rand.h>
@@ -51,6 +52,8 @@ static const api_route api_routes[] = {
     {"GET", "/wallet", ROUTE_USER, wallet_get},
     {"GET", "/wallet/transactions", ROUTE_USER, wallet_transactions},
     {"GET", "/earnings", ROUTE_HOST, wallet_earnings},
+    {"GET", "/calls", ROUTE_USER, calls_list},
+    {"GET", "/calls/{}", ROUTE_USER, calls_get},
     {"GET", "/ice-servers", ROUTE_USER, turn_ice_servers},
     {"GET", "/openapi.yaml", ROUTE_PUBLIC, openapi_get},
 };
@@ -292,7 +295,8 @@ platform_t *platform_create(const platform_config *cfg)
         goto fail;
     }
     if (ledger_migrate(p->store, err, sizeof(err)) != 0 ||
-        api_schema_migrate(p->store, err, sizeof(err)) != 0) {
+        api_schema_migrate(p->store, err, sizeof(err)) != 0 ||
+        calls_schema_migrate(p->store, err, sizeof(err)) != 0) {
         LOG_ERROR("api", "migrations failed: %s", err);
         goto fail;
     }

@@ -76,4 +76,27 @@ void platform_presence_session_opened(platform_t *p, uint64_t user_id);
 void platform_presence_session_closed(platform_t *p, uint64_t user_id);
 void platform_presence_set_busy(platform_t *p, uint64_t user_id, bool busy);
 
+/* Calls (calls.c): what the calls plugin records through the core, read back by its two
+ * parties with GET /api/v1/calls[/{id}]. Any thread except a media loop (both may wait on
+ * the database for a few ms).
+ *
+ * Records a call's life; record_json is one of
+ *   {"op":"create","call_id":"<uuid>","caller_id":N,"host_id":N,"kind":"audio"|"video"}
+ *   {"op":"ring","call_id":"<uuid>","devices":N}                    (0..1000 devices rang)
+ *   {"op":"accept","call_id":"<uuid>","session_id":N,"handle_id":N[,"device_id":"..."]}
+ *   {"op":"kind","call_id":"<uuid>","kind":"audio"|"video"}
+ *   {"op":"end","call_id":"<uuid>","reason":"[a-z_]{1,32}"}    ("answered_elsewhere" refused)
+ * Times are the server's. One store_write unit each (group commit): durable when it returns 0.
+ * Duplicates are harmless and return 0: the same create (same parties), an accept by the
+ * device that already answered, a kind equal to the current one, any end of an ended call
+ * (the first end stays). -1, with the reason logged and nothing written: not JSON, unknown
+ * op or field, bad UUID or value, unknown user, unknown call, ring/accept/kind after the end,
+ * an accept by another device, a storage error. */
+int platform_call_record(platform_t *p, const char *record_json);
+/* A user's public record as malloc'd JSON text (free it), or NULL when no such user:
+ * {"id","role":"caller"|"host","display_name","avatar_url"(string or null),"do_not_disturb",
+ *  "audio_rate","video_rate","message_rate" (0 for callers),"online","busy"}; online/busy
+ * from the in-memory presence (busy implies online). */
+char *platform_user_info(platform_t *p, uint64_t user_id);
+
 #endif

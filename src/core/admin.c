@@ -11,6 +11,7 @@
 #include "api/platform.h"
 #include "core/janus_core.h"
 #include "core/metrics.h"
+#include "core/plugin_host.h"
 #include "core/session.h"
 #include "util/log.h"
 
@@ -59,6 +60,18 @@ static void metrics_route(server_t *srv, const http_request *req, http_reply *r)
     g_free(text);
 }
 
+/* GET /admin/plugins/<section or package>[?q=...]: the plugin's own admin hook. */
+static void plugin_route(server_t *srv, const http_request *req, http_reply *r)
+{
+    char *text = plugin_host_admin(janus_core_plugins(srv->janus), req->path + 15, http_request_query(req, "q"));
+    if (!text) {
+        send_error(r, 404, "not_found", "no such plugin, or it has no admin view");
+        return;
+    }
+    send_json(r, 200, text);
+    free(text);
+}
+
 void admin_handle_http(void *user, const http_request *req, http_reply *r)
 {
     server_t *srv = user;
@@ -70,6 +83,8 @@ void admin_handle_http(void *user, const http_request *req, http_reply *r)
         free(list);
     } else if (strcmp(req->path, "/admin/log_level") == 0) {
         log_level_route(req, r);
+    } else if (strncmp(req->path, "/admin/plugins/", 15) == 0) {
+        plugin_route(srv, req, r);
     } else if (strncmp(req->path, "/admin/", 7) == 0 && srv->platform) {
         platform_handle_admin(srv->platform, req, r);
     } else {

@@ -7,8 +7,9 @@ bad JSON, wrong types, oversize body, unknown ids, SQL metacharacters and non-AS
 kept intact), refresh rotation and reuse detection, independent devices and revocation,
 idempotent purchases (10 concurrent identical requests -> one credit), the signed payment
 webhook (5 deliveries -> one credit; bad signature / stale -> nothing moves), rate limiting
-(429 + Retry-After), and a kill -9 during a burst of purchases followed by a restart
-(ledger invariants hold, every acknowledged purchase is there).
+(429 + Retry-After), the call history (rows written as the calls plugin records them), and
+a kill -9 during a burst of purchases followed by a restart (ledger invariants hold, every
+acknowledged purchase is there).
 
 Three servers, one after another, each with its own ports and data dir:
   main  (dev provider, known JWT secret so the test can forge tokens)
@@ -598,6 +599,79 @@ def t_purchases(s, tok):
     expect(call(f"{s.admin}/nope"), 404, "not_found", "admin unknown")
 
 
+def t_calls(s):
+    """GET /calls and /calls/{id}: errors, the empty list, then calls as the calls plugin
+    records them (platform_call_record), written straight into the database since no plugin
+    runs here: paging newest first, each party's role, nobody else sees a call."""
+    register(s, "calls-c@example.com", "caller", "Call Caller")
+    register(s, "calls-h@example.com", "host", NASTY)
+    register(s, "calls-x@example.com", "caller", "Call Other")
+    c, h, x = (login(s, f"calls-{k}@example.com", "calls") for k in "chx")
+    ctok, htok, xtok = c["access_token"], h["access_token"], x["access_token"]
+    url = f"{s.base}/calls"
+    r = expect(call(url, token=ctok), 200, what="no calls yet")
+    check(r.json == {"calls": [], "next_cursor": None}, f"empty call list {r}")
+    expect(call(url), 401, "auth_required", "calls without token")
+    expect(call(f"{url}?limit=0", token=ctok), 400, "invalid_query", "calls limit 0")
+    expect(call(f"{url}?limit=101", token=ctok), 400, "invalid_query", "calls limit 101")
+    expect(call(f"{url}?cursor=abc", token=ctok), 400, "invalid_cursor", "calls cursor")
+    expect(call(f"{url}?cursor=12", token=ctok), 400, "invalid_cursor", "numeric cursor")
+    expect(call(url, "POST", {}, token=ctok), 405, "method_not_allowed", "POST /calls")
+    for bad in ("not-a-uuid", "1", "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"):
+        expect(call(f"{url}/{bad}", token=ctok), 404, "not_found", f"GET /calls/{bad}")
+
+    ids = {"c": c["user"]["id"], "h": h["user"]["id"], "x": x["user"]["id"]}
+    now = int(time.time() * 1000)
+    first, second, other = ("%08x-1c3d-4e5f-8a9b-0c1d2e3f4a5b" % i for i in (1, 2, 3))
+    db = sqlite3.connect(f"{s.data}/parley.db", timeout=10)
+    db.execute("PRAGMA foreign_keys = ON")
+    with db:
+        # answered, upgraded to video at +1 s, ended by a hangup at +61 s
+        db.execute("INSERT INTO calls(call_id, caller_id, host_id, kind, state, devices_rung, "
+                   "created_at, accepted_at, ended_at, end_reason, duration_ms, "
+                   "answer_session_id, answer_handle_id) VALUES (?, ?, ?, 'video', 'ended', 2, "
+                   "?, ?, ?, 'hangup', 60000, 11, 12)",
+                   (first, ids["c"], ids["h"], now - 90000, now - 89000, now - 29000))
+        db.executemany("INSERT INTO call_kind_changes(call_id, kind, at) VALUES (?, ?, ?)",
+                       [(first, "audio", now - 90000), (first, "video", now - 88000)])
+        db.execute("INSERT INTO calls(call_id, caller_id, host_id, kind, state, created_at) "
+                   "VALUES (?, ?, ?, 'audio', 'ringing', ?)", (second, ids["c"], ids["h"], now))
+        db.execute("INSERT INTO call_kind_changes(call_id, kind, at) VALUES (?, 'audio', ?)",
+                   (second, now))
+        db.execute("INSERT INTO calls(call_id, caller_id, host_id, kind, state, created_at) "
+                   "VALUES (?, ?, ?, 'audio', 'ringing', ?)", (other, ids["x"], ids["h"], now))
+        db.execute("INSERT INTO call_kind_changes(call_id, kind, at) VALUES (?, 'audio', ?)",
+                   (other, now))
+    db.close()
+
+    r1 = expect(call(f"{url}?limit=1", token=ctok), 200, what="calls page 1")
+    check([c_["id"] for c_ in r1.json["calls"]] == [second] and r1.json["next_cursor"],
+          f"newest first, one a page: {r1}")
+    r2 = expect(call(f"{url}?limit=1&cursor={urllib.parse.quote(r1.json['next_cursor'])}",
+                     token=ctok), 200, what="calls page 2")
+    check([c_["id"] for c_ in r2.json["calls"]] == [first] and r2.json["next_cursor"] is None,
+          f"second and last page: {r2}")
+    got = r2.json["calls"][0]
+    check(got["role"] == "caller" and got["state"] == "ended" and got["kind"] == "video" and
+          got["end_reason"] == "hangup" and got["duration_ms"] == 60000 and
+          [k["kind"] for k in got["kinds"]] == ["audio", "video"] and
+          got["kinds"][0]["at"] == got["created_at"] and
+          got["caller"] == {"id": ids["c"], "display_name": "Call Caller"} and
+          got["host"] == {"id": ids["h"], "display_name": NASTY}, f"ended call {got}")
+    ringing = r1.json["calls"][0]
+    check(ringing["state"] == "ringing" and ringing["accepted_at"] is None and
+          ringing["ended_at"] is None and ringing["end_reason"] is None and
+          ringing["duration_ms"] == 0, f"ringing call {ringing}")
+    r = expect(call(url, token=htok), 200, what="host's calls")
+    check([c_["id"] for c_ in r.json["calls"]] == [other, second, first] and
+          all(c_["role"] == "host" for c_ in r.json["calls"]), f"host sees all three {r}")
+    r = expect(call(f"{url}/{first.upper()}", token=htok), 200, what="GET one call as host")
+    check(r.json["call"]["id"] == first and r.json["call"]["role"] == "host", f"{r}")
+    expect(call(f"{url}/{first}", token=xtok), 404, "not_found", "another user's call")
+    r = expect(call(url, token=xtok), 200, what="third user's calls")
+    check([c_["id"] for c_ in r.json["calls"]] == [other], f"only its own {r}")
+
+
 JUNK = [b"", b"null", b"{}", b"[]", b"{\"a\":", b"\x00\x01\x02", b"\"str\"", b"1e400",
         b'{"email":99999999999999999999999,"password":1e400}', b'{"package_id":"\\u0000"}',
         b'{"audio_rate":9223372036854775807,"video_rate":-9223372036854775808}',
@@ -611,7 +685,8 @@ ROUTES = [("PUT", "/me/push-token"), ("POST", "/auth/register"), ("POST", "/auth
           ("GET", "/me"), ("PATCH", "/me"), ("GET", "/hosts?limit=99999999999999999999"),
           ("GET", "/hosts/99999999999999999999"), ("GET", "/credit-packages"),
           ("POST", "/purchases"), ("POST", "/payments/webhook"), ("GET", "/wallet"),
-          ("GET", "/wallet/transactions?cursor=99999999999999999999"), ("GET", "/earnings")]
+          ("GET", "/wallet/transactions?cursor=99999999999999999999"), ("GET", "/earnings"),
+          ("GET", "/calls?limit=99999999999999999999&cursor=%ff%00"), ("GET", "/calls/%00x")]
 
 
 def t_no_5xx(s, caller_tok, host_tok):
@@ -651,7 +726,8 @@ def t_transport_edges(s):
     for method, path in [("POST", "/auth/logout"), ("DELETE", "/auth/devices/x"),
                          ("DELETE", "/me/push-token"), ("GET", "/wallet"),
                          ("GET", "/wallet/transactions"), ("GET", "/earnings"),
-                         ("GET", "/auth/devices"), ("PATCH", "/me"), ("PUT", "/me/push-token")]:
+                         ("GET", "/auth/devices"), ("PATCH", "/me"), ("PUT", "/me/push-token"),
+                         ("GET", "/calls"), ("GET", "/calls/x")]:
         expect(call(f"{s.base}{path}", method), 401, "auth_required", f"{method} {path} no token")
     big = b'{"x":"' + b"a" * 70000 + b'"}'
     for method, path in [("POST", "/auth/register"), ("POST", "/auth/login"),
@@ -674,6 +750,7 @@ def run_main():
         t_meta(s, caller["access_token"])
         t_transport_edges(s)
         t_purchases(s, caller["access_token"])
+        t_calls(s)
         t_no_5xx(s, caller["access_token"], hosts[1][1])
         # a purchase by a host works too (hosts have wallets), and the ledger stays balanced
         expect(purchase(s, hosts[1][1], "host-buys"), 201, what="host purchase")
