@@ -244,6 +244,31 @@ static void trim_for_relay(sdp_media *md)
             sdp_media_remove_payload(md, md->payloads[i].pt);
 }
 
+/* True when an m-line before `upto` maps id to another URI. */
+static bool extmap_id_taken(const sdp_session *s, size_t upto, const sdp_extmap *e)
+{
+    for (size_t i = 0; i < upto; i++) {
+        const sdp_media *md = &s->media[i];
+        for (size_t k = 0; !md->rejected && k < md->n_extmaps; k++)
+            if (md->extmaps[k].id == e->id && strcmp(md->extmaps[k].uri, e->uri) != 0)
+                return true;
+    }
+    return false;
+}
+
+/* Some stacks (aiortc 1.4) number extensions per m-line, so one id names two URIs across a
+ * BUNDLE group; browsers refuse such an offer. The later use of the id is dropped: the other
+ * leg's answer then lacks it too, so both legs agree without renumbering. */
+static void drop_bundle_extmap_collisions(sdp_session *s)
+{
+    for (size_t i = 1; i < s->n_media; i++) {
+        sdp_media *md = &s->media[i];
+        for (size_t k = md->n_extmaps; !md->rejected && k-- > 0;)
+            if (extmap_id_taken(s, i, &md->extmaps[k]))
+                sdp_media_remove_extmap(md, k);
+    }
+}
+
 char *plugin_sdp_relay_offer(const char *offer_jsep, const plugin_media_desc *want)
 {
     sdp_session *s = parse_jsep(offer_jsep, "offer", NULL, 0);
@@ -264,6 +289,7 @@ char *plugin_sdp_relay_offer(const char *offer_jsep, const plugin_media_desc *wa
             sdp_set_direction(s, i, sdp_dir_of(k ? want->video : want->audio));
         seen[k] = true;
     }
+    drop_bundle_extmap_collisions(s);
     char *text = jsep_text("offer", s);
     sdp_free(s);
     return text;

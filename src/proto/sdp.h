@@ -220,6 +220,8 @@ int sdp_add_ssrc_group(sdp_media *m, const char *semantics, const uint32_t *ssrc
 /* Removes payload type pt from m (its rtpmap/fmtp/rtcp-fb and its m= format token).
  * 0, or -1 when m has no such payload. */
 int sdp_media_remove_payload(sdp_media *m, int pt);
+/* Removes the idx-th a=extmap of m. 0, or -1 when out of range. */
+int sdp_media_remove_extmap(sdp_media *m, size_t idx);
 /* Removes every verbatim a=<name> attribute of m (e.g. "simulcast", "rid"). */
 void sdp_media_remove_attrs(sdp_media *m, const char *name);
 /* Sets the direction of m-line idx. Returns 0 or -1. */

@@ -401,3 +401,14 @@ void sdp_media_remove_attrs(sdp_media *m, const char *name)
     }
     m->n_attrs = kept;
 }
+
+int sdp_media_remove_extmap(sdp_media *m, size_t idx)
+{
+    if (idx >= m->n_extmaps)
+        return -1;
+    free(m->extmaps[idx].uri);
+    free(m->extmaps[idx].params);
+    memmove(&m->extmaps[idx], &m->extmaps[idx + 1], (m->n_extmaps - idx - 1) * sizeof *m->extmaps);
+    m->n_extmaps--;
+    return 0;
+}
