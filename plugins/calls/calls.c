@@ -1,0 +1,1322 @@
+/*
+ * calls: janus.plugin.videocall-compatible 1:1 paid calls. Callers call hosts; every device a
+ * host registered rings; the first to accept wins; media is relayed between the two legs on
+ * one loop (media.c). Requests, events and error codes are those of Janus 1.1.2's videocall
+ * (list, register, call, accept, set, hangup; registered, calling, incomingcall, accepted,
+ * update, set, hangup), plus our rules and a call_id on every call event.
+ *
+ * Error codes ({"videocall":"event","error_code":N,"error":"..."}, pushed with the request's
+ * transaction as Janus does):
+ *   Janus videocall (same codes, same texts):
+ *     470 No message??
+ *     471 JSON error: not an object
+ *     472 Unknown request (<request>)
+ *     473 Register a username first
+ *     474 Invalid element type (<name> should be <a string|a boolean|a positive integer>)
+ *     475 Missing mandatory element (<name>)
+ *     476 Username '<username>' already taken              (auth off only)
+ *     477 Already registered (<username>)
+ *     478 Username '<username>' doesn't exist              (auth off only)
+ *     479 You can't call yourself... use the EchoTest for that
+ *     480 Already in a call
+ *     481 No incoming call to accept
+ *     482 Missing SDP
+ *     483 Error parsing offer: <why> / Error parsing answer: <why>
+ *     499 <internal failure> (Janus's "unknown error")
+ *   Ours:
+ *     490 With authentication the username must be your user id (<id>)
+ *     491 Only callers can place calls
+ *     492 User <id> is not a host
+ *     493 No such user (<username>)
+ *     494 A call needs an offer (got <type>)
+ *     495 The offer has neither audio nor video (or none with a codec the server knows)
+ *     496 Accept needs an answer (got <type>)
+ *     497 No active call to renegotiate
+ *     498 Unexpected answer: no renegotiation in progress
+ *     500 A renegotiation is already in progress
+ *     501 Could not record the call
+ *
+ * Hangup reasons (result.reason of a "hangup" event): Janus's texts for a plain hangup of an
+ * active call ("Explicit hangup" to whoever asked, the request's "reason" or "We did the
+ * hangup" to the other party); otherwise one of call.h's reasons: declined, no_answer,
+ * cancelled, busy, unavailable, answered_elsewhere, peer_gone.
+ *
+ * Decline policy: a ringing device's hangup declines the call for the host: the caller hears
+ * "declined" and every other ringing device gets hangup "declined" (a device that merely
+ * detaches stops ringing alone; the call ends with peer_gone when it was the last one).
+ *
+ * Busy policy: a host is busy while it is a party of an active call (ringing is not busy),
+ * but a handle rings for one call at a time (it carries one PeerConnection, so one offer):
+ * a caller finding every handle of the host ringing for someone else also gets "busy".
+ * Accepting a call ends the host's other ringing calls with "busy".
+ *
+ * Billing hooks in at the "Billing seam" below (pre-authorisation, meter start, meter stop).
+ *
+ * Threads (plugin.h): handle_message, timers and posted work run on the plugin's dispatch
+ * thread, one at a time: the registry, the calls and the sessions' dispatch fields live there
+ * without locks. Loop callbacks (media.c) and destroy_session hand their work over with
+ * vc_run_on_dispatch. query_session and admin run on any thread: they read under
+ * view_lock, which the dispatch thread takes only around the writes they read (a call step,
+ * linking a call, a session's username/call) and never while calling the core.
+ * Ownership: see session.h for sessions; calls are malloc'd here, live in live_calls until
+ * they end, and are freed by finish_call.
+ *
+ * Names: plugins are linked whole into the server, whose core exports session_*, rtcp_* and
+ * calls_*: every symbol this plugin exports starts with vc_ (videocall), except its
+ * descriptor getter calls_plugin_descriptor.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "call.h"
+#include "media.h"
+#include "plugin.h"
+#include "registry.h"
+#include "session.h"
+
+#define ERR_NO_MESSAGE 470
+#define ERR_INVALID_JSON 471
+#define ERR_INVALID_REQUEST 472
+#define ERR_REGISTER_FIRST 473
+#define ERR_INVALID_ELEMENT 474
+#define ERR_MISSING_ELEMENT 475
+#define ERR_USERNAME_TAKEN 476
+#define ERR_ALREADY_REGISTERED 477
+#define ERR_NO_SUCH_USERNAME 478
+#define ERR_USE_ECHO_TEST 479
+#define ERR_ALREADY_IN_CALL 480
+#define ERR_NO_CALL 481
+#define ERR_MISSING_SDP 482
+#define ERR_INVALID_SDP 483
+#define ERR_UNKNOWN 499
+#define ERR_NOT_YOUR_ID 490
+#define ERR_NOT_A_CALLER 491
+#define ERR_NOT_A_HOST 492
+#define ERR_NO_SUCH_USER 493
+#define ERR_NOT_AN_OFFER 494
+#define ERR_NO_MEDIA 495
+#define ERR_NOT_AN_ANSWER 496
+#define ERR_NO_ACTIVE_CALL 497
+#define ERR_NO_RENEGOTIATION 498
+#define ERR_GLARE 500
+#define ERR_NOT_RECORDED 501
+
+#define JANUS_OWN_HANGUP "Explicit hangup"
+#define JANUS_PEER_HANGUP "We did the hangup"
+
+const core_callbacks *vc_core;
+plugin_ctx *vc_self;
+calls_counters vc_stats;
+
+static struct {
+    uint32_t ring_timeout_ms;
+    uint32_t reconnect_grace_ms;
+} config;
+
+static atomic_bool running;
+static registry *directory;     /* dispatch thread only */
+static call *live_calls;        /* oldest first; linked/unlinked under view_lock */
+static pthread_mutex_t view_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small helpers                                                                               */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool auth_on(const calls_session *s) { return s->user_id != 0; }
+
+/* Calls between platform users are recorded and billed; with auth off there are no users. */
+static bool call_is_recorded(const call *c) { return c->caller_id != 0 && c->host_id != 0; }
+
+static char *dump_and_free(json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* {"videocall":"event","result":result} (steals result). */
+static char *event_text(json_t *result)
+{
+    return dump_and_free(json_pack("{s:s,s:o}", "videocall", "event", "result", result));
+}
+
+static plugin_result reply(json_t *result)
+{
+    return (plugin_result){.kind = PLUGIN_RESULT_EVENT, .json = event_text(result)};
+}
+
+__attribute__((format(printf, 2, 3)))
+static plugin_result refuse(int code, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:s,s:i,s:s}", "videocall", "event", "error_code", code, "error", text);
+    return (plugin_result){.kind = PLUGIN_RESULT_EVENT, .json = dump_and_free(o)};
+}
+
+/* Pushes a transaction-less event (steals result). */
+static void notify(calls_session *to, json_t *result, const char *jsep)
+{
+    char *text = event_text(result);
+    if (text)
+        vc_core->push_event(to->handle, NULL, text, jsep);
+    free(text);
+}
+
+static json_t *hangup_result(const char *username, const char *reason, const char *call_id)
+{
+    json_t *r = json_pack("{s:s,s:s?,s:s}", "event", "hangup", "username", username, "reason", reason);
+    if (call_id)
+        json_object_set_new(r, "call_id", json_string(call_id));
+    return r;
+}
+
+static void record(json_t *rec)
+{
+    char *text = dump_and_free(rec);
+    if (!text || vc_core->call_record(vc_self, text) != 0)
+        atomic_fetch_add(&vc_stats.record_failures, 1);
+    free(text);
+}
+
+static int record_checked(json_t *rec)
+{
+    char *text = dump_and_free(rec);
+    int rc = text ? vc_core->call_record(vc_self, text) : -1;
+    if (rc != 0)
+        atomic_fetch_add(&vc_stats.record_failures, 1);
+    free(text);
+    return rc;
+}
+
+static void record_end(const call *c)
+{
+    if (call_is_recorded(c))
+        record(json_pack("{s:s,s:s,s:s}", "op", "end", "call_id", c->id, "reason",
+                         vc_call_reason_name(c->reason)));
+}
+
+static void record_kind(const call *c)
+{
+    if (call_is_recorded(c))
+        record(json_pack("{s:s,s:s,s:s}", "op", "kind", "call_id", c->id, "kind", vc_call_kind_name(c->kind)));
+}
+
+/* ---- JSEP ---- */
+
+/* The "type" of a JSEP ("offer", "answer", ...) into out ("" when unreadable). */
+static void jsep_type(const char *jsep_json, char *out, size_t n)
+{
+    out[0] = '\0';
+    json_t *j = jsep_json ? json_loads(jsep_json, 0, NULL) : NULL;
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (type)
+        snprintf(out, n, "%s", type);
+    json_decref(j);
+}
+
+static bool dir_flows(plugin_media_dir d)
+{
+    return d == PLUGIN_DIR_SENDRECV || d == PLUGIN_DIR_SENDONLY || d == PLUGIN_DIR_RECVONLY;
+}
+
+/* A call is a video call when the caller's offer sends video. */
+static call_kind kind_of_offer(const plugin_media_desc *offer)
+{
+    bool sends = offer->video == PLUGIN_DIR_SENDRECV || offer->video == PLUGIN_DIR_SENDONLY;
+    return sends ? CALL_KIND_VIDEO : CALL_KIND_AUDIO;
+}
+
+/* After a negotiation completed: video flows when the answer kept it in some direction. */
+static call_kind kind_of_answer(const plugin_media_desc *answer)
+{
+    return dir_flows(answer->video) ? CALL_KIND_VIDEO : CALL_KIND_AUDIO;
+}
+
+/* ---- request parameters, validated as Janus's JANUS_VALIDATE_JSON_OBJECT does ---- */
+
+typedef enum { PARAM_STRING, PARAM_BOOL, PARAM_POSITIVE_INT } param_type;
+typedef struct {
+    const char *name;
+    param_type type;
+    bool required;
+} param_spec;
+
+static bool param_valid(json_t *v, param_type type)
+{
+    switch (type) {
+    case PARAM_STRING: return json_is_string(v);
+    case PARAM_BOOL: return json_is_boolean(v);
+    case PARAM_POSITIVE_INT: return json_is_integer(v) && json_integer_value(v) >= 0;
+    }
+    return false;
+}
+
+static const char *param_type_name(param_type type)
+{
+    switch (type) {
+    case PARAM_STRING: return "a string";
+    case PARAM_BOOL: return "a boolean";
+    case PARAM_POSITIVE_INT: return "a positive integer";
+    }
+    return "?";
+}
+
+/* true when body satisfies specs; otherwise *err is the Janus error. */
+static bool params_ok(json_t *body, const param_spec *specs, size_t n, plugin_result *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(body, specs[i].name);
+        if (!v) {
+            if (!specs[i].required)
+                continue;
+            *err = refuse(ERR_MISSING_ELEMENT, "Missing mandatory element (%s)", specs[i].name);
+            return false;
+        }
+        if (!param_valid(v, specs[i].type)) {
+            *err = refuse(ERR_INVALID_ELEMENT, "Invalid element type (%s should be %s)", specs[i].name,
+                          param_type_name(specs[i].type));
+            return false;
+        }
+    }
+    return true;
+}
+
+#define PARAMS_OK(body, specs, err) params_ok(body, specs, sizeof(specs) / sizeof((specs)[0]), err)
+
+static const param_spec request_params[] = {{"request", PARAM_STRING, true}};
+static const param_spec username_params[] = {{"username", PARAM_STRING, true}};
+static const param_spec call_id_params[] = {{"call_id", PARAM_STRING, false}};
+static const param_spec set_params[] = {
+    {"audio", PARAM_BOOL, false},   {"video", PARAM_BOOL, false},     {"bitrate", PARAM_POSITIVE_INT, false},
+    {"record", PARAM_BOOL, false},  {"filename", PARAM_STRING, false}, {"restart", PARAM_BOOL, false},
+};
+
+/* ---- users (auth on) ---- */
+
+/* A user id written the one canonical way (decimal, no sign, no leading zero), or 0. */
+static uint64_t parse_user_id(const char *text)
+{
+    if (!text[0] || text[0] == '0' || strlen(text) > 20)
+        return 0;
+    uint64_t id = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        uint64_t next = id * 10 + (uint64_t)(*p - '0');
+        if (next / 10 != id)
+            return 0;
+        id = next;
+    }
+    return id;
+}
+
+static void format_user_id(uint64_t id, char out[24]) { snprintf(out, 24, "%" PRIu64, id); }
+
+/* The platform's record of a user (parsed), or NULL. */
+static json_t *user_profile(uint64_t id)
+{
+    char *text = vc_core->user_info(vc_self, id);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (o && !json_is_object(o)) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static bool profile_role_is(json_t *profile, const char *role)
+{
+    const char *r = json_string_value(json_object_get(profile, "role"));
+    return r && strcmp(r, role) == 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Billing seam (the billing plugin, next issue, hooks in here and only here):                 */
+/*   - billing_preauthorise: before a call rings (a hold on the caller's wallet for the first  */
+/*     minutes at the host's rate for the call's kind); refusing ends the call request with    */
+/*     billing's own error code;                                                               */
+/*   - billing_meter_start: when both legs' media are up for the first time (call_outcome's    */
+/*     meter_start), not at accept: nobody pays for a call that never connected;               */
+/*   - billing_meter_stop: when the call ends, whatever the reason (releases the hold of a     */
+/*     call that never metered); kind changes (record_kind) switch the rate.                   */
+/* Today they do nothing.                                                                      */
+
+static bool billing_preauthorise(uint64_t caller_id, uint64_t host_id, call_kind kind)
+{
+    (void)caller_id, (void)host_id, (void)kind;
+    return true;
+}
+
+static void billing_meter_start(const call *c) { (void)c; }
+static void billing_meter_stop(const call *c) { (void)c; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Live calls (dispatch thread; the list and the fields readers see change under view_lock)   */
+
+static void link_call(call *c)
+{
+    pthread_mutex_lock(&view_lock);
+    call **p = &live_calls;
+    while (*p)
+        p = &(*p)->next;
+    *p = c;
+    c->next = NULL;
+    pthread_mutex_unlock(&view_lock);
+}
+
+static void unlink_call(call *c)
+{
+    pthread_mutex_lock(&view_lock);
+    for (call **p = &live_calls; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&view_lock);
+}
+
+static void set_session_call(calls_session *s, call *c)
+{
+    pthread_mutex_lock(&view_lock);
+    s->call = c;
+    pthread_mutex_unlock(&view_lock);
+}
+
+static void step(call *c, call_input in, calls_session *leg, call_outcome *out)
+{
+    pthread_mutex_lock(&view_lock);
+    vc_call_step(c, in, leg, out);
+    pthread_mutex_unlock(&view_lock);
+}
+
+static void change_kind(call *c, call_kind kind)
+{
+    pthread_mutex_lock(&view_lock);
+    bool changed = vc_call_set_kind(c, kind);
+    if (changed)
+        c->kind_since_ms = wall_ms();
+    pthread_mutex_unlock(&view_lock);
+    if (changed)
+        record_kind(c);
+}
+
+static calls_session *caller_of(const call *c) { return c->legs[CALL_LEG_CALLER].session; }
+static calls_session *answerer_of(const call *c) { return c->legs[CALL_LEG_HOST].session; }
+
+/* The username of whoever's act or loss it was: the caller's, or the host's for a device. */
+static const char *name_of(const call *c, const void *leg)
+{
+    return leg && leg == caller_of(c) ? c->caller_name : c->host_name;
+}
+
+/* Calls ringing device s (collected first: carrying out a step may free calls). */
+static size_t calls_ringing(const calls_session *s, const char *call_id, call **out, size_t max)
+{
+    size_t n = 0;
+    for (call *c = live_calls; c && n < max; c = c->next)
+        if (vc_call_is_ringing(c, s) && (!call_id || strcmp(call_id, c->id) == 0))
+            out[n++] = c;
+    return n;
+}
+
+/* A device rings for one call at a time (free_devices); scans allow more, as a bound. */
+#define MAX_RINGING_PER_DEVICE 64
+
+/* A user is in a call when it is a party of an active call or places one that rings. A host
+ * whose devices merely ring is not (a free device of it may ring for another caller). */
+static bool user_in_call(const char *username)
+{
+    for (call *c = live_calls; c; c = c->next) {
+        if (strcmp(c->caller_name, username) == 0)
+            return true;
+        if (c->state == CALL_ACTIVE && strcmp(c->host_name, username) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool session_involved(const calls_session *s)
+{
+    call *ringing[1];
+    return s->call || calls_ringing(s, NULL, ringing, 1) > 0;
+}
+
+/* ---- timers ---- */
+
+static void carry_out(call *c, call_outcome *out, calls_session *replied, const char *hangup_text);
+
+static void on_ring_timeout(void *arg)
+{
+    call *c = arg;
+    c->ring_timer = 0;
+    call_outcome out;
+    step(c, CALL_IN_RING_TIMEOUT, NULL, &out);
+    carry_out(c, &out, NULL, NULL);
+}
+
+static void on_grace_expired(void *arg)
+{
+    call_leg *leg = arg;
+    leg->grace_timer = 0;
+    call_outcome out;
+    step(leg->owner, CALL_IN_GRACE_EXPIRED, leg->session, &out);
+    carry_out(leg->owner, &out, NULL, NULL);
+}
+
+static void cancel_timer(uint64_t *id)
+{
+    if (*id)
+        vc_core->timer_cancel(vc_self, *id);
+    *id = 0;
+}
+
+/* A leg lost its PeerConnection: its next one must land on the other leg's loop, and it has
+ * reconnect_grace_s to come back. */
+static void start_grace(call *c, int i)
+{
+    call_leg *leg = &c->legs[i];
+    calls_session *lost = leg->session, *other = c->legs[1 - i].session;
+    if (lost && other)
+        vc_core->handle_colocate(lost->handle, other->handle);
+    cancel_timer(&leg->grace_timer);
+    leg->grace_timer = vc_core->timer_start(vc_self, config.reconnect_grace_ms, on_grace_expired, leg);
+}
+
+/* ---- the end of a call ---- */
+
+static void tell_parties_it_ended(call *c, calls_session *by, calls_session *replied, const char *hangup_text)
+{
+    calls_session *parties[2] = {caller_of(c), answerer_of(c)};
+    for (int i = 0; i < 2; i++) {
+        calls_session *p = parties[i];
+        if (!p || p == replied)
+            continue;
+        const char *reason = vc_call_reason_name(c->reason);
+        if (c->reason == CALL_REASON_HANGUP)
+            reason = hangup_text ? hangup_text : JANUS_PEER_HANGUP;
+        notify(p, hangup_result(name_of(c, by), reason, c->id), NULL);
+    }
+}
+
+static void finish_call(call *c, calls_session *by, calls_session *replied, const char *hangup_text)
+{
+    calls_session *caller = caller_of(c), *answerer = answerer_of(c);
+    tell_parties_it_ended(c, by, replied, hangup_text);
+    cancel_timer(&c->ring_timer);
+    for (int i = 0; i < 2; i++)
+        cancel_timer(&c->legs[i].grace_timer);
+    if (answerer) {
+        /* Unlink while the PeerConnections still exist: the release then runs on their loop. */
+        vc_session_unlink_peer(caller);
+        vc_session_unlink_peer(answerer);
+        vc_session_reset_switches(caller);
+        vc_session_reset_switches(answerer);
+        vc_core->close_pc(answerer->handle);
+        if (call_is_recorded(c))
+            vc_core->user_set_busy(vc_self, c->host_id, false);
+    }
+    /* As Janus: both PeerConnections close with the call (a new call negotiates anew). */
+    vc_core->close_pc(caller->handle);
+    billing_meter_stop(c);
+    record_end(c);
+    unlink_call(c);
+    pthread_mutex_lock(&view_lock);
+    if (caller->call == c)
+        caller->call = NULL;
+    if (answerer && answerer->call == c)
+        answerer->call = NULL;
+    pthread_mutex_unlock(&view_lock);
+    atomic_fetch_add(&vc_stats.calls_ended, 1);
+    vc_call_free(c);
+    free(c);
+}
+
+/* Carries out what a step reported. replied: the session whose request gets its own reply
+ * (not an extra hangup event); hangup_text: the reason its peer hears for a plain hangup. */
+static void carry_out(call *c, call_outcome *out, calls_session *replied, const char *hangup_text)
+{
+    for (size_t i = 0; i < out->n_released; i++) {
+        calls_session *device = out->released[i];
+        notify(device, hangup_result(c->caller_name, vc_call_reason_name(out->release_reason), c->id), NULL);
+        /* Its PeerConnection carried this call's offer, unless it is in another call now. */
+        if (!device->call)
+            vc_core->close_pc(device->handle);
+    }
+    if (out->start_grace >= 0)
+        start_grace(c, out->start_grace);
+    if (out->cancel_grace >= 0)
+        cancel_timer(&c->legs[out->cancel_grace].grace_timer);
+    if (out->meter_start)
+        billing_meter_start(c);
+    if (out->ended)
+        finish_call(c, out->ended_by, replied, hangup_text);
+    vc_call_outcome_clear(out);
+}
+
+/* The host took call `taken`: its other calls still ringing end with busy. */
+static void end_calls_ringing_host(const call *taken)
+{
+    call *others[MAX_RINGING_PER_DEVICE];
+    size_t n = 0;
+    for (call *c = live_calls; c && n < MAX_RINGING_PER_DEVICE; c = c->next)
+        if (c != taken && c->state == CALL_RINGING && strcmp(c->host_name, taken->host_name) == 0)
+            others[n++] = c;
+    for (size_t i = 0; i < n; i++) {
+        call_outcome out;
+        step(others[i], CALL_IN_HOST_BUSY, NULL, &out);
+        carry_out(others[i], &out, NULL, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Requests                                                                                    */
+
+static plugin_result handle_list(void)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < vc_registry_name_count(directory); i++)
+        json_array_append_new(list, json_string(vc_registry_name_at(directory, i)));
+    return reply(json_pack("{s:o}", "list", list));
+}
+
+static plugin_result handle_register(calls_session *s, json_t *body)
+{
+    if (s->username)
+        return refuse(ERR_ALREADY_REGISTERED, "Already registered (%s)", s->username);
+    plugin_result err;
+    if (!PARAMS_OK(body, username_params, &err))
+        return err;
+    const char *username = json_string_value(json_object_get(body, "username"));
+    if (auth_on(s)) {
+        /* A user's devices all register under its id: that is how callers reach it. */
+        char own[24];
+        format_user_id(s->user_id, own);
+        if (strcmp(username, own) != 0)
+            return refuse(ERR_NOT_YOUR_ID, "With authentication the username must be your user id (%s)", own);
+    } else {
+        void *const *devices;
+        if (vc_registry_devices(directory, username, &devices) > 0)
+            return refuse(ERR_USERNAME_TAKEN, "Username '%s' already taken", username);
+    }
+    char *copy = strdup(username);
+    if (!copy || vc_registry_add(directory, username, s) != 0) {
+        free(copy);
+        return refuse(ERR_UNKNOWN, "Out of memory");
+    }
+    pthread_mutex_lock(&view_lock);
+    s->username = copy;
+    pthread_mutex_unlock(&view_lock);
+    return reply(json_pack("{s:s,s:s}", "event", "registered", "username", username));
+}
+
+/* Who is being called, as far as the call request needs to know. */
+typedef struct call_target {
+    const char *name;           /* registry username */
+    uint64_t host_id;           /* 0 with auth off */
+    bool do_not_disturb;
+    char caller_display[128];
+} call_target;
+
+/* Auth on: a caller calls a host by id. 0, or an error in *err. */
+static int check_paid_call(calls_session *s, const char *username, call_target *t, plugin_result *err)
+{
+    json_t *me = user_profile(s->user_id);
+    if (!me) {
+        *err = refuse(ERR_UNKNOWN, "Could not read your profile");
+        return -1;
+    }
+    bool is_caller = profile_role_is(me, "caller");
+    const char *display = json_string_value(json_object_get(me, "display_name"));
+    snprintf(t->caller_display, sizeof t->caller_display, "%s", display ? display : "");
+    json_decref(me);
+    if (!is_caller) {
+        *err = refuse(ERR_NOT_A_CALLER, "Only callers can place calls");
+        return -1;
+    }
+    uint64_t host_id = parse_user_id(username);
+    json_t *host = host_id ? user_profile(host_id) : NULL;
+    if (!host) {
+        *err = refuse(ERR_NO_SUCH_USER, "No such user (%s)", username);
+        return -1;
+    }
+    bool is_host = profile_role_is(host, "host");
+    t->do_not_disturb = json_is_true(json_object_get(host, "do_not_disturb"));
+    json_decref(host);
+    if (!is_host) {
+        *err = refuse(ERR_NOT_A_HOST, "User %s is not a host", username);
+        return -1;
+    }
+    t->name = username;
+    t->host_id = host_id;
+    return 0;
+}
+
+/* Whether the server knows a codec of the offer's audio or video: jsep_describe does not look
+ * at codecs, but the core's own answer rejects a kind none of whose codecs it knows (an offer
+ * of only unknown codecs would ring devices that can never get media). */
+static bool offer_has_known_codec(const char *offer)
+{
+    plugin_media_desc want = {.audio = PLUGIN_DIR_SENDRECV, .video = PLUGIN_DIR_SENDRECV, .data = true};
+    char *answer = vc_core->jsep_answer(offer, &want);
+    plugin_media_desc got;
+    bool known = answer && vc_core->jsep_describe(answer, &got) == 0 && (dir_flows(got.audio) || dir_flows(got.video));
+    free(answer);
+    return known;
+}
+
+/* The caller's offer: present, an offer, readable, with audio or video. Sets *relay (the offer
+ * as the devices get it) and *kind. 0, or an error in *err. */
+static int check_offer(const char *jsep, char **relay, call_kind *kind, plugin_result *err)
+{
+    if (!jsep) {
+        *err = refuse(ERR_MISSING_SDP, "Missing SDP");
+        return -1;
+    }
+    char type[16];
+    jsep_type(jsep, type, sizeof type);
+    if (strcasecmp(type, "offer") != 0) {
+        *err = refuse(ERR_NOT_AN_OFFER, "A call needs an offer (got %s)", type[0] ? type : "none");
+        return -1;
+    }
+    plugin_media_desc desc;
+    if (vc_core->jsep_describe(jsep, &desc) != 0) {
+        *err = refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "unusable session description");
+        return -1;
+    }
+    if ((!dir_flows(desc.audio) && !dir_flows(desc.video)) || !offer_has_known_codec(jsep)) {
+        *err = refuse(ERR_NO_MEDIA, "The offer has neither audio nor video");
+        return -1;
+    }
+    if (!(*relay = vc_core->jsep_relay_offer(jsep, NULL))) {
+        *err = refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "cannot be relayed");
+        return -1;
+    }
+    /* What survives the relay (kinds with no codec we can forward are rejected there). */
+    plugin_media_desc relayed;
+    if (vc_core->jsep_describe(*relay, &relayed) != 0 || (!dir_flows(relayed.audio) && !dir_flows(relayed.video))) {
+        free(*relay);
+        *relay = NULL;
+        *err = refuse(ERR_NO_MEDIA, "The offer has neither audio nor video");
+        return -1;
+    }
+    *kind = kind_of_offer(&relayed);
+    return 0;
+}
+
+/* A refused call: as Janus, the caller's half-made PeerConnection for it is closed (but never
+ * one a live call of this session uses). */
+static plugin_result refuse_call(calls_session *s, const char *jsep, plugin_result err)
+{
+    if (jsep && !session_involved(s))
+        vc_core->close_pc(s->handle);
+    return err;
+}
+
+/* The call ends before ringing (busy, unavailable): recorded, and the caller hears why. */
+static plugin_result end_before_ringing(calls_session *s, call *c, call_reason why)
+{
+    c->reason = why;
+    c->state = CALL_ENDED;
+    record_end(c);
+    vc_core->close_pc(s->handle);
+    plugin_result r = reply(hangup_result(c->host_name, vc_call_reason_name(why), c->id));
+    vc_call_free(c);
+    free(c);
+    return r;
+}
+
+/* Places the device's next PeerConnection on the caller's loop, so the relay is a plain call. */
+static void colocate_with_caller(calls_session *device, calls_session *caller)
+{
+    if (vc_core->handle_colocate(device->handle, caller->handle) == 1) {
+        /* The device still has a PeerConnection (an earlier call) on another loop. */
+        vc_core->close_pc(device->handle);
+        vc_core->handle_colocate(device->handle, caller->handle);
+    }
+}
+
+static void ring_device(calls_session *device, const call *c, const call_target *t, const char *relay_offer)
+{
+    colocate_with_caller(device, caller_of(c));
+    json_t *result = json_pack("{s:s,s:s,s:s}", "event", "incomingcall", "username", c->caller_name,
+                               "call_id", c->id);
+    if (c->caller_id)
+        json_object_set_new(result, "caller", json_pack("{s:I,s:s}", "id", (json_int_t)c->caller_id,
+                                                        "display_name", t->caller_display));
+    notify(device, result, relay_offer);
+}
+
+/* The host's devices: *registered counts those still attached; out gets the free ones (not
+ * ringing for another call, not in a call): a handle carries one offer at a time. */
+static size_t free_devices(const char *host_name, size_t *registered, void **out, size_t max)
+{
+    void *const *devices;
+    size_t n = vc_registry_devices(directory, host_name, &devices), k = 0;
+    *registered = 0;
+    for (size_t i = 0; i < n; i++) {
+        calls_session *d = devices[i];
+        if (d->gone || vc_core->handle_detached(d->handle))
+            continue;
+        (*registered)++;
+        if (k < max && !session_involved(d))
+            out[k++] = d;
+    }
+    return k;
+}
+
+#define MAX_DEVICES 64
+
+static call *new_call(calls_session *s, const call_target *t, call_kind kind, void *const *devices, size_t n)
+{
+    char id[CALL_ID_LEN + 1];
+    call *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    if (vc_call_new_id(id) != 0 ||
+        vc_call_init(c, id, s, s->username, s->user_id, t->name, t->host_id, kind, devices, n) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->created_ms = c->kind_since_ms = wall_ms();
+    return c;
+}
+
+static plugin_result handle_call(calls_session *s, json_t *body, const char *jsep)
+{
+    if (!s->username)
+        return refuse_call(s, jsep, refuse(ERR_REGISTER_FIRST, "Register a username first"));
+    /* One live call per caller: per user, so a caller's two devices cannot call twice. */
+    if (session_involved(s) || user_in_call(s->username))
+        return refuse_call(s, jsep, refuse(ERR_ALREADY_IN_CALL, "Already in a call"));
+    plugin_result err;
+    if (!PARAMS_OK(body, username_params, &err))
+        return refuse_call(s, jsep, err);
+    const char *username = json_string_value(json_object_get(body, "username"));
+    if (strcmp(username, s->username) == 0)
+        return refuse_call(s, jsep, refuse(ERR_USE_ECHO_TEST, "You can't call yourself... use the EchoTest for that"));
+
+    call_target t = {.name = username};
+    if (auth_on(s)) {
+        if (check_paid_call(s, username, &t, &err) != 0)
+            return refuse_call(s, jsep, err);
+    } else {
+        void *const *devices;
+        if (vc_registry_devices(directory, username, &devices) == 0)
+            return refuse_call(s, jsep, refuse(ERR_NO_SUCH_USERNAME, "Username '%s' doesn't exist", username));
+    }
+    char *relay_offer = NULL;
+    call_kind kind;
+    if (check_offer(jsep, &relay_offer, &kind, &err) != 0)
+        return refuse_call(s, jsep, err);
+    plugin_result result = {0};
+    void *devices[MAX_DEVICES];
+    size_t registered;
+    size_t n = free_devices(t.name, &registered, devices, MAX_DEVICES);
+    call *c = NULL;
+    /* BILLING: pre-authorisation, before anything is recorded or rings. */
+    if (auth_on(s) && !billing_preauthorise(s->user_id, t.host_id, kind)) {
+        result = refuse_call(s, jsep, refuse(ERR_UNKNOWN, "Call not authorised"));
+        goto out;
+    }
+    if (!(c = new_call(s, &t, kind, devices, n))) {
+        result = refuse_call(s, jsep, refuse(ERR_UNKNOWN, "Out of memory"));
+        goto out;
+    }
+    atomic_fetch_add(&vc_stats.calls_created, 1);
+    if (call_is_recorded(c) &&
+        record_checked(json_pack("{s:s,s:s,s:I,s:I,s:s}", "op", "create", "call_id", c->id, "caller_id",
+                                 (json_int_t)c->caller_id, "host_id", (json_int_t)c->host_id, "kind",
+                                 vc_call_kind_name(kind))) != 0) {
+        vc_call_free(c);
+        free(c);
+        result = refuse_call(s, jsep, refuse(ERR_NOT_RECORDED, "Could not record the call"));
+        goto out;
+    }
+    call_reason admission = vc_call_admit(user_in_call(t.name), t.do_not_disturb, registered, n);
+    if (admission != CALL_REASON_NONE) {
+        result = end_before_ringing(s, c, admission);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        ring_device(devices[i], c, &t, relay_offer);
+    link_call(c);
+    set_session_call(s, c);
+    if (call_is_recorded(c))
+        record(json_pack("{s:s,s:s,s:I}", "op", "ring", "call_id", c->id, "devices", (json_int_t)n));
+    c->ring_timer = vc_core->timer_start(vc_self, config.ring_timeout_ms, on_ring_timeout, c);
+    result = reply(json_pack("{s:s,s:s,s:s}", "event", "calling", "username", t.name, "call_id", c->id));
+out:
+    free(relay_offer);
+    return result;
+}
+
+/* The call ringing s that an accept/hangup means: the named one, else the newest. */
+static call *ringing_call_for(const calls_session *s, const char *call_id)
+{
+    call *found[MAX_RINGING_PER_DEVICE];
+    size_t n = calls_ringing(s, call_id, found, MAX_RINGING_PER_DEVICE);
+    return n ? found[n - 1] : NULL;
+}
+
+/* Both legs' PeerConnections may already be up when the call is answered. */
+static void note_media_already_up(call *c)
+{
+    for (int i = 0; i < 2 && c->state == CALL_ACTIVE; i++) {
+        plugin_media_state ms;
+        calls_session *leg = c->legs[i].session;
+        if (vc_core->handle_media_state(leg->handle, &ms) == 0 && ms.up) {
+            call_outcome out;
+            step(c, CALL_IN_MEDIA_UP, leg, &out);
+            carry_out(c, &out, NULL, NULL);
+        }
+    }
+}
+
+static plugin_result handle_accept(calls_session *s, json_t *body, const char *jsep)
+{
+    plugin_result err;
+    if (!PARAMS_OK(body, call_id_params, &err))
+        return err;
+    call *c = ringing_call_for(s, json_string_value(json_object_get(body, "call_id")));
+    if (!c)
+        return refuse(ERR_NO_CALL, "No incoming call to accept");
+    if (!jsep)
+        return refuse(ERR_MISSING_SDP, "Missing SDP");
+    char type[16];
+    jsep_type(jsep, type, sizeof type);
+    if (strcasecmp(type, "answer") != 0)
+        return refuse(ERR_NOT_AN_ANSWER, "Accept needs an answer (got %s)", type[0] ? type : "none");
+    plugin_media_desc answer;
+    if (vc_core->jsep_describe(jsep, &answer) != 0)
+        return refuse(ERR_INVALID_SDP, "Error parsing answer: %s", "unusable session description");
+
+    call_outcome out;
+    step(c, CALL_IN_ACCEPT, s, &out);
+    if (out.refusal != CALL_OK)
+        return refuse(ERR_NO_CALL, "No incoming call to accept");
+    calls_session *caller = caller_of(c);
+    pthread_mutex_lock(&view_lock);
+    s->call = c;
+    c->answered_ms = wall_ms();
+    pthread_mutex_unlock(&view_lock);
+    atomic_fetch_add(&vc_stats.calls_answered, 1);
+    cancel_timer(&c->ring_timer);
+    vc_session_link_peer(caller, s);
+    vc_session_link_peer(s, caller);
+    atomic_store(&caller->keyframe_wanted, true);
+    atomic_store(&s->keyframe_wanted, true);
+    /* The core turns the device's answer into ours to the caller's offer. */
+    notify(caller, json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->host_name, "call_id", c->id), jsep);
+    if (call_is_recorded(c)) {
+        record(json_pack("{s:s,s:s,s:I,s:I}", "op", "accept", "call_id", c->id, "session_id",
+                         (json_int_t)vc_core->handle_session_id(s->handle), "handle_id",
+                         (json_int_t)vc_core->handle_id(s->handle)));
+        vc_core->user_set_busy(vc_self, c->host_id, true);
+    }
+    change_kind(c, kind_of_answer(&answer));
+    json_t *result = json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->caller_name, "call_id", c->id);
+    carry_out(c, &out, NULL, NULL); /* the other devices: answered_elsewhere */
+    end_calls_ringing_host(c);
+    note_media_already_up(c);
+    return reply(result);
+}
+
+/* set + JSEP during an active call: an offer goes to the other party as "update" (an upgrade,
+ * an ICE restart), its answer comes back the same way. */
+static int renegotiate(calls_session *s, const char *jsep, plugin_result *err)
+{
+    call *c = s->call;
+    if (!c || c->state != CALL_ACTIVE) {
+        *err = refuse(ERR_NO_ACTIVE_CALL, "No active call to renegotiate");
+        return -1;
+    }
+    calls_session *peer = vc_registry_other_leg(c, s);
+    char type[16];
+    jsep_type(jsep, type, sizeof type);
+    if (strcasecmp(type, "offer") == 0) {
+        if (c->reneg_from && c->reneg_from != s) {
+            *err = refuse(ERR_GLARE, "A renegotiation is already in progress");
+            return -1;
+        }
+        char *relay = vc_core->jsep_relay_offer(jsep, NULL);
+        if (!relay) {
+            *err = refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "cannot be relayed");
+            return -1;
+        }
+        vc_call_reneg_offer(c, s);
+        /* A lost leg offering again is reconnecting: a fresh grace for this negotiation to
+         * complete (setup_media ends it); cancelling outright could leave a dead leg forever. */
+        int i = vc_call_party_index(c, s);
+        if (c->legs[i].lost)
+            start_grace(c, i);
+        notify(peer, json_pack("{s:s,s:s}", "event", "update", "call_id", c->id), relay);
+        free(relay);
+        return 0;
+    }
+    if (strcasecmp(type, "answer") == 0) {
+        plugin_media_desc answer;
+        if (vc_core->jsep_describe(jsep, &answer) != 0) {
+            *err = refuse(ERR_INVALID_SDP, "Error parsing answer: %s", "unusable session description");
+            return -1;
+        }
+        void *initiator;
+        if (vc_call_reneg_answer(c, s, &initiator) != CALL_OK) {
+            *err = refuse(ERR_NO_RENEGOTIATION, "Unexpected answer: no renegotiation in progress");
+            return -1;
+        }
+        notify(initiator, json_pack("{s:s,s:s}", "event", "update", "call_id", c->id), jsep);
+        change_kind(c, kind_of_answer(&answer));
+        return 0;
+    }
+    *err = refuse(ERR_INVALID_SDP, "Error parsing %s: %s", type[0] ? type : "SDP", "not an offer or an answer");
+    return -1;
+}
+
+static plugin_result handle_set(calls_session *s, json_t *body, const char *jsep)
+{
+    plugin_result err;
+    if (!PARAMS_OK(body, set_params, &err))
+        return err;
+    if (jsep && renegotiate(s, jsep, &err) != 0)
+        return err;
+    json_t *audio = json_object_get(body, "audio"), *video = json_object_get(body, "video");
+    json_t *bitrate = json_object_get(body, "bitrate");
+    if (audio)
+        atomic_store(&s->audio_on, json_is_true(audio));
+    if (video) {
+        bool was_on = atomic_exchange(&s->video_on, json_is_true(video));
+        if (!was_on && json_is_true(video))
+            atomic_store(&s->keyframe_wanted, true); /* the peer's decoder restarts from a keyframe */
+    }
+    if (bitrate) {
+        atomic_store(&s->bitrate, (unsigned)json_integer_value(bitrate));
+        atomic_store(&s->remb_due, true);
+    }
+    call *c = s->call;
+    calls_session *peer = c ? vc_registry_other_leg(c, s) : NULL;
+    if (peer && (audio || video))
+        notify(peer, json_pack("{s:s,s:s,s:b,s:b,s:s}", "event", "media_state", "username", s->username, "audio",
+                               atomic_load(&s->audio_on), "video", atomic_load(&s->video_on), "call_id", c->id),
+               NULL);
+    return reply(json_pack("{s:s}", "event", "set"));
+}
+
+static plugin_result handle_hangup(calls_session *s, json_t *body)
+{
+    json_t *why = json_object_get(body, "reason");
+    const char *hangup_text = json_is_string(why) ? json_string_value(why) : JANUS_PEER_HANGUP;
+    json_t *id = json_object_get(body, "call_id");
+    const char *call_id = json_is_string(id) ? json_string_value(id) : NULL;
+    const char *reply_call_id = NULL;
+    char reply_id[CALL_ID_LEN + 1];
+    call *c = s->call;
+    if (c && (!call_id || strcmp(call_id, c->id) == 0)) {
+        snprintf(reply_id, sizeof reply_id, "%s", c->id);
+        reply_call_id = reply_id;
+        call_outcome out;
+        step(c, CALL_IN_HANGUP, s, &out);
+        carry_out(c, &out, s, hangup_text);
+    } else {
+        /* A ringing device declines (the call ringing it, or the one named). */
+        call *ringing[MAX_RINGING_PER_DEVICE];
+        size_t n = calls_ringing(s, call_id, ringing, MAX_RINGING_PER_DEVICE);
+        if (n == 1) {
+            snprintf(reply_id, sizeof reply_id, "%s", ringing[0]->id);
+            reply_call_id = reply_id;
+        }
+        for (size_t i = 0; i < n; i++) {
+            call_outcome out;
+            step(ringing[i], CALL_IN_HANGUP, s, &out);
+            carry_out(ringing[i], &out, s, hangup_text);
+        }
+    }
+    /* Janus closes the PeerConnection of whoever hangs up, in a call or not. */
+    vc_core->close_pc(s->handle);
+    return reply(hangup_result(s->username, JANUS_OWN_HANGUP, reply_call_id));
+}
+
+static plugin_result calls_handle_message(void *session, const char *transaction, const char *body_json,
+                                          const char *jsep_json)
+{
+    (void)transaction; /* replies go back as PLUGIN_RESULT_EVENT for this transaction */
+    calls_session *s = session;
+    if (!body_json)
+        return refuse(ERR_NO_MESSAGE, "No message??");
+    json_t *body = json_loads(body_json, 0, NULL);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return refuse(ERR_INVALID_JSON, "JSON error: not an object");
+    }
+    plugin_result r;
+    if (!PARAMS_OK(body, request_params, &r)) {
+        json_decref(body);
+        return r;
+    }
+    const char *request = json_string_value(json_object_get(body, "request"));
+    if (strcasecmp(request, "list") == 0)
+        r = handle_list();
+    else if (strcasecmp(request, "register") == 0)
+        r = handle_register(s, body);
+    else if (strcasecmp(request, "call") == 0)
+        r = handle_call(s, body, jsep_json);
+    else if (strcasecmp(request, "accept") == 0)
+        r = handle_accept(s, body, jsep_json);
+    else if (strcasecmp(request, "set") == 0)
+        r = handle_set(s, body, jsep_json);
+    else if (strcasecmp(request, "hangup") == 0)
+        r = handle_hangup(s, body);
+    else
+        r = refuse(ERR_INVALID_REQUEST, "Unknown request (%s)", request);
+    json_decref(body);
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Work handed over from loops and from destroy_session (dispatch thread)                     */
+
+void vc_leg_media_up(void *arg)
+{
+    calls_session *s = arg;
+    call *c = s->call;
+    plugin_media_state ms;
+    /* A late event of an earlier PeerConnection is not news: trust the current state. */
+    if (!s->gone && c && c->state == CALL_ACTIVE && vc_core->handle_media_state(s->handle, &ms) == 0 && ms.up) {
+        call_outcome out;
+        step(c, CALL_IN_MEDIA_UP, s, &out);
+        carry_out(c, &out, NULL, NULL);
+    }
+    vc_session_unref(s);
+}
+
+/* Whether a hangup_media still describes the session's PeerConnection: not when a newer one
+ * already came up (or, for a ringing caller, any newer one exists). */
+static bool media_really_lost(calls_session *s, const call *c)
+{
+    plugin_media_state ms;
+    if (vc_core->handle_media_state(s->handle, &ms) != 0)
+        return true;
+    return !(ms.has_peer && (ms.up || c->state == CALL_RINGING));
+}
+
+void vc_leg_media_down(void *arg)
+{
+    calls_session *s = arg;
+    call *c = s->call;
+    if (!s->gone && c && media_really_lost(s, c)) {
+        call_outcome out;
+        step(c, CALL_IN_MEDIA_LOST, s, &out);
+        carry_out(c, &out, NULL, NULL);
+    }
+    vc_session_unref(s);
+}
+
+/* The handle detached (or its Janus session went away): no grace, the call ends now. */
+static void on_session_gone(void *arg)
+{
+    calls_session *s = arg;
+    s->gone = true;
+    call *c = s->call;
+    if (c) {
+        call_outcome out;
+        step(c, CALL_IN_DETACHED, s, &out);
+        carry_out(c, &out, NULL, NULL);
+    }
+    call *ringing[MAX_RINGING_PER_DEVICE];
+    size_t n = calls_ringing(s, NULL, ringing, MAX_RINGING_PER_DEVICE);
+    for (size_t i = 0; i < n; i++) {
+        call_outcome out;
+        step(ringing[i], CALL_IN_DETACHED, s, &out);
+        carry_out(ringing[i], &out, NULL, NULL);
+    }
+    if (s->username)
+        vc_registry_remove(directory, s->username, s);
+    vc_session_unlink_peer(s);
+    vc_session_unref(s); /* the core's reference, handed over by destroy_session */
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Descriptor                                                                                  */
+
+/* A config value as an integer in [lo, hi], else def (the core's config table validates it
+ * already; this only guards against a missing or odd value). */
+static uint32_t config_seconds(json_t *cfg, const char *key, long long def, long long lo, long long hi)
+{
+    json_t *v = json_object_get(cfg, key);
+    long long x = def;
+    if (json_is_integer(v))
+        x = json_integer_value(v);
+    else if (json_is_string(v))
+        x = strtoll(json_string_value(v), NULL, 10);
+    if (x < lo || x > hi)
+        x = def;
+    return (uint32_t)x * 1000u;
+}
+
+static bool core_is_complete(const core_callbacks *c)
+{
+    return c->abi_version == PLUGIN_ABI_VERSION && c->struct_size >= sizeof(core_callbacks) && c->push_event &&
+           c->relay_rtp && c->relay_rtcp && c->relay_data && c->send_pli && c->send_remb && c->close_pc &&
+           c->handle_ref && c->handle_unref && c->handle_id && c->handle_session_id && c->handle_user_id &&
+           c->handle_detached && c->handle_colocate && c->loop_post && c->handle_media_state && c->post &&
+           c->timer_start && c->timer_cancel && c->jsep_describe && c->jsep_answer && c->jsep_relay_offer && c->user_info &&
+           c->user_set_busy && c->call_record;
+}
+
+static int calls_init(const core_callbacks *callbacks, const plugin_init_info *info)
+{
+    if (!callbacks || !info || !core_is_complete(callbacks))
+        return -1;
+    json_t *cfg = json_loads(info->config_json ? info->config_json : "{}", 0, NULL);
+    config.ring_timeout_ms = config_seconds(cfg, "ring_timeout_s", 45, 1, 3600);
+    config.reconnect_grace_ms = config_seconds(cfg, "reconnect_grace_s", 20, 0, 3600);
+    json_decref(cfg);
+    if (!(directory = vc_registry_create()))
+        return -1;
+    vc_core = callbacks;
+    vc_self = info->self;
+    live_calls = NULL;
+    atomic_store(&running, true);
+    return 0;
+}
+
+/* Runs after every session was destroyed and the dispatch thread stopped: whatever is left
+ * was never going to be carried out; free it without calling the core. */
+static void calls_destroy(void)
+{
+    atomic_store(&running, false);
+    while (live_calls) {
+        call *c = live_calls;
+        live_calls = c->next;
+        vc_call_free(c);
+        free(c);
+    }
+    vc_registry_destroy(directory);
+    directory = NULL;
+}
+
+static void *calls_create_session(plugin_handle *h, int *error)
+{
+    calls_session *s = atomic_load(&running) ? vc_session_new(h) : NULL;
+    if (!s && error)
+        *error = -1;
+    return s;
+}
+
+static void calls_destroy_session(void *session, int *error)
+{
+    if (error)
+        *error = 0;
+    /* The call state is the dispatch thread's: hand it the core's reference. */
+    vc_run_on_dispatch(on_session_gone, session);
+}
+
+static const char *session_state_name(const calls_session *s, const call *c, bool ringing)
+{
+    if (!c)
+        return ringing ? "ringing" : "idle";
+    if (c->state == CALL_RINGING)
+        return "calling";
+    int i = vc_call_party_index(c, s);
+    return i >= 0 && c->legs[i].lost ? "reconnecting" : "incall";
+}
+
+static char *calls_query_session(void *session)
+{
+    calls_session *s = session;
+    json_t *o = json_object();
+    pthread_mutex_lock(&view_lock);
+    call *c = s->call, *ringing = NULL;
+    if (!c)
+        for (call *r = live_calls; r; r = r->next)
+            if (vc_call_is_ringing(r, s))
+                ringing = r;
+    const call *shown = c ? c : ringing;
+    json_object_set_new(o, "username", s->username ? json_string(s->username) : json_null());
+    json_object_set_new(o, "state", json_string(session_state_name(s, c, ringing != NULL)));
+    if (shown) {
+        json_object_set_new(o, "call_id", json_string(shown->id));
+        json_object_set_new(o, "peer", json_string(s == caller_of(shown) ? shown->host_name : shown->caller_name));
+        json_object_set_new(o, "kind", json_string(vc_call_kind_name(shown->kind)));
+        json_object_set_new(o, "kind_since", json_integer(shown->kind_since_ms / 1000));
+        json_object_set_new(o, "call_state", json_string(vc_call_state_name(shown->state)));
+    }
+    pthread_mutex_unlock(&view_lock);
+    json_object_set_new(o, "audio_active", json_boolean(atomic_load(&s->audio_on)));
+    json_object_set_new(o, "video_active", json_boolean(atomic_load(&s->video_on)));
+    json_object_set_new(o, "bitrate", json_integer(atomic_load(&s->bitrate)));
+    json_object_set_new(o, "relaying", json_boolean(atomic_load(&s->peer) != NULL));
+    int channels = atomic_load(&s->data_channels);
+    json_object_set_new(o, "data_channels", json_integer(channels > 0 ? channels : 0));
+    return dump_and_free(o);
+}
+
+static char *calls_admin(const char *query)
+{
+    (void)query;
+    json_t *list = json_array();
+    pthread_mutex_lock(&view_lock);
+    for (call *c = live_calls; c; c = c->next)
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "call_id", c->id,
+                                              "caller", c->caller_name, "host", c->host_name, "state",
+                                              vc_call_state_name(c->state), "kind", vc_call_kind_name(c->kind),
+                                              "kind_since", (json_int_t)(c->kind_since_ms / 1000), "started",
+                                              (json_int_t)(c->created_ms / 1000), "answered",
+                                              (json_int_t)(c->answered_ms / 1000), "ringing",
+                                              (json_int_t)c->n_ringing));
+    pthread_mutex_unlock(&view_lock);
+    json_t *counters = json_pack("{s:I,s:I,s:I,s:I,s:I}", "created", (json_int_t)atomic_load(&vc_stats.calls_created),
+                                 "answered", (json_int_t)atomic_load(&vc_stats.calls_answered), "ended",
+                                 (json_int_t)atomic_load(&vc_stats.calls_ended), "record_failures",
+                                 (json_int_t)atomic_load(&vc_stats.record_failures), "post_fallbacks",
+                                 (json_int_t)atomic_load(&vc_stats.post_fallbacks));
+    return dump_and_free(json_pack("{s:o,s:o}", "calls", list, "counters", counters));
+}
+
+static const plugin_descriptor calls_descriptor = {
+    .abi_version = PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(plugin_descriptor),
+    .package = "janus.plugin.videocall",
+    .name = "Calls (VideoCall-compatible)",
+    .description = "1:1 calls from callers to hosts, every device of the host rings; "
+                   "Janus VideoCall API.",
+    .author = "parley contributors",
+    .version = 1,
+    .version_string = "0.1.0",
+    .config_section = "calls",
+    .init = calls_init,
+    .destroy = calls_destroy,
+    .create_session = calls_create_session,
+    .handle_message = calls_handle_message,
+    .setup_media = vc_media_setup,
+    .incoming_rtp = vc_media_rtp,
+    .incoming_rtcp = vc_media_rtcp,
+    .incoming_data = vc_media_data,
+    .data_open = vc_media_data_open,
+    .data_close = vc_media_data_close,
+    .hangup_media = vc_media_hangup,
+    .destroy_session = calls_destroy_session,
+    .query_session = calls_query_session,
+    .admin = calls_admin,
+};
+
+const plugin_descriptor *calls_plugin_descriptor(void);
+const plugin_descriptor *calls_plugin_descriptor(void) { return &calls_descriptor; }
