@@ -18,6 +18,7 @@
 #include "build_config.h"
 #include "core/admin.h"
 #include "core/janus_core.h"
+#include "core/limits.h"
 #include "core/server.h"
 #include "media/peer.h"
 #include "transport/http.h"
@@ -199,6 +200,58 @@ static void raise_fd_limit(void)
     }
 }
 
+/* limits.max_peers when configured 0: from the descriptors left (RLIMIT_NOFILE after
+ * raise_fd_limit, minus those open now and the reserve) and the size of the port range. */
+static int derive_max_peers(const server_t *srv, bool log_it)
+{
+    const server_config *c = srv->config;
+    int per_peer = peer_descriptors_per_peer(&srv->peer_cfg);
+    struct rlimit rl;
+    long long fd_limit = -1;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fd_limit = (long long)rl.rlim_cur;
+    int open_now = limits_count_open_fds();
+    int ports = c->media_rtp_port_max - c->media_rtp_port_min + 1;
+    int by_fds = 0, by_ports = 0;
+    int derived =
+        limits_derive_max_peers(fd_limit, open_now, c->limits_fd_reserve, per_peer, ports, &by_fds, &by_ports);
+    if (!log_it)
+        return derived;
+    LOG_NOTICE("main", "limits: max_peers %d%s (descriptors: limit %lld, %d open, reserve %d, %d per PeerConnection "
+               "-> %d; ports: %d in media.rtp_port_range, one per local address per PeerConnection -> %d); "
+               "per user %d sessions, %d PeerConnections; %d handles per session",
+               c->limits_max_peers > 0 ? c->limits_max_peers : derived,
+               c->limits_max_peers > 0 ? " (configured)" : " (derived)", fd_limit, open_now, c->limits_fd_reserve,
+               per_peer, by_fds, ports, by_ports, c->limits_sessions_per_user, c->limits_peers_per_user,
+               c->limits_handles_per_session);
+    if (c->limits_max_peers > derived)
+        LOG_WARN("main", "limits.max_peers=%d is above what descriptors and ports allow (%d): offers beyond that "
+                 "are refused by the descriptor reserve check or get no candidates", c->limits_max_peers, derived);
+    return derived;
+}
+
+/* The caps of core/limits.h, in force before any request can arrive. */
+static limits *start_limits(server_t *srv)
+{
+    const server_config *c = srv->config;
+    limits_config lc = {.sessions_per_user = c->limits_sessions_per_user,
+                        .handles_per_session = c->limits_handles_per_session,
+                        .peers_per_user = c->limits_peers_per_user,
+                        .max_peers = c->limits_max_peers > 0 ? c->limits_max_peers : derive_max_peers(srv, false),
+                        .fd_reserve = c->limits_fd_reserve,
+                        .fds_per_peer = peer_descriptors_per_peer(&srv->peer_cfg)};
+    return limits_create(&lc);
+}
+
+/* Once the listeners hold their descriptors: a derived cap is derived again counting them,
+ * and the result is logged. */
+static void settle_limits(server_t *srv)
+{
+    int derived = derive_max_peers(srv, true);
+    if (srv->config->limits_max_peers == 0)
+        limits_set_max_peers(srv->limits, derived);
+}
+
 /* Blocks the shutdown signals in every thread (threads inherit the mask) so the main thread
  * can collect them synchronously with sigwait. */
 static void block_signals(sigset_t *set)
@@ -230,11 +283,13 @@ static int run(server_t *srv)
     int nloops = cfg->loops > 0 ? cfg->loops : (int)g_get_num_processors();
     srv->loops = loop_pool_create(nloops);
     fill_peer_config(srv);
+    srv->limits = start_limits(srv);
     wire_platform_hooks(srv);
     janus_core_create(srv, NULL);
     listeners l = {0};
     int status = 0;
     if (start_listeners(srv, &l)) {
+        settle_limits(srv);
         LOG_NOTICE("main", "parley ready: http %s:%d, websocket %s:%d, admin %s:%d, %d media loops", cfg->http_bind,
                  cfg->http_port, cfg->ws_bind, cfg->ws_port, cfg->admin_bind, cfg->admin_port, nloops);
         int sig = 0;
@@ -246,6 +301,8 @@ static int run(server_t *srv)
     stop_listeners(&l);
     janus_core_destroy(srv->janus);
     loop_pool_destroy(srv->loops);
+    limits_destroy(srv->limits);   /* after the loops: closing legs release their count */
+    srv->limits = NULL;
     platform_destroy(srv->platform);
     peer_global_deinit();
     LOG_NOTICE("main", "bye");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/limits.h"
 #include "core/loop.h"
 #include "core/media_counters.h"
 #include "core/plugin_host.h"
@@ -565,10 +566,17 @@ static void flush_pending_candidates(handle_media *m)
     g_ptr_array_set_size(m->pending_candidates, 0);
 }
 
-/* With h->lock held: a new leg (and peer) on the colocated loop or the least loaded one. */
-static int create_leg(plugin_handle *h, handle_media *m, bool as_offerer)
+/* With h->lock held: a new leg (and peer) on the colocated loop or the least loaded one,
+ * if core/limits.h admits one more PeerConnection for this user (err says why not). */
+static int create_leg(plugin_handle *h, handle_media *m, bool as_offerer, janus_error *err)
 {
     server_t *srv = h->session->srv;
+    limit_kind k = limits_peer_acquire(srv->limits, h->session->user_id, h->session->id);
+    if (k != LIMIT_NONE) {
+        err->code = JANUS_ERROR_UNKNOWN;
+        limits_reason(srv->limits, k, h->session->user_id, err->reason, sizeof err->reason);
+        return -1;
+    }
     media_leg *leg = calloc(1, sizeof *leg);
     leg->m = m;
     leg->h = h;
@@ -588,7 +596,8 @@ static int create_leg(plugin_handle *h, handle_media *m, bool as_offerer)
             peer_unref(leg->peer);
         loop_release(leg->loop);
         free(leg);
-        return -1;
+        limits_peer_release(srv->limits, h->session->user_id, h->session->id);
+        return fail(err, JANUS_ERROR_UNKNOWN, "Could not create the PeerConnection");
     }
     handle_ref(h);
     leg->ps = plugin_session_get_locked(h);
@@ -613,8 +622,8 @@ static int apply_remote_transport(plugin_handle *h, handle_media *m, const sdp_s
     if (strlen(t.ice_ufrag) >= sizeof m->remote_ufrag || strlen(t.ice_pwd) >= sizeof m->remote_pwd)
         return fail(err, JANUS_ERROR_JSEP_INVALID_SDP, "Invalid SDP (ICE credentials too long)");
     g_strlcpy(m->first_mid, s->media[idx].mid ? s->media[idx].mid : "0", sizeof m->first_mid);
-    if (!m->peer && create_leg(h, m, false) != 0)
-        return fail(err, JANUS_ERROR_UNKNOWN, "Could not create the PeerConnection");
+    if (!m->peer && create_leg(h, m, false, err) != 0)
+        return -1;
     if (!m->have_remote) {
         /* A new peer, or ours that offered first: the answer brings the remote transport. */
         uint16_t sctp_port = 0;
@@ -800,8 +809,9 @@ json_t *handle_media_local_jsep(plugin_handle *h, const char *jsep_json)
     if (!m->peer && is_offer && !h->detached) {
         /* We offer first (e.g. the callee leg of a call): the peer gathers as the offerer and
          * the client's answer brings the remote transport (apply_remote_transport). */
-        if (create_leg(h, m, true) != 0)
-            LOG_WARN("media", "handle %" G_GUINT64_FORMAT ": could not create a peer for our offer", h->id);
+        janus_error err = {0};
+        if (create_leg(h, m, true, &err) != 0)
+            LOG_WARN("media", "handle %" G_GUINT64_FORMAT ": no peer for our offer: %s", h->id, err.reason);
     }
     if (m->peer && (is_offer || m->have_remote)) {
         sdp_strip_transport(s);
@@ -849,6 +859,7 @@ static void close_leg_on_loop(void *arg)
     rtx_buffer_free(leg->rtx[1]);
     peer_unref(leg->peer);
     loop_release(leg->loop);
+    limits_peer_release(h->session->srv->limits, h->session->user_id, h->session->id);
     plugin_session_put(leg->ps);
     free(leg);
     free(c);

@@ -11,6 +11,7 @@
 #include "api/platform.h"
 #include "build_config.h"
 #include "core/handle_media.h"
+#include "core/limits.h"
 #include "core/plugin_host.h"
 #include "core/session.h"
 #include "proto/janus_api.h"
@@ -94,10 +95,27 @@ static int check_auth(janus_core *jc, const janus_request *req, uint64_t *user_i
     return platform_verify_session_token(jc->srv->platform, req->token, user_id);
 }
 
+/* A refusal of core/limits.h as the Janus error code. */
+static void reply_limit(janus_core *jc, origin *o, uint64_t session_id, const char *transaction, int code,
+                        limit_kind k, uint64_t user_id)
+{
+    char reason[128];
+    limits_reason(jc->srv->limits, k, user_id, reason, sizeof reason);
+    reply_error(jc, o, session_id, transaction, code, reason);
+}
+
 static void do_create(janus_core *jc, origin *o, janus_request *req, uint64_t user_id)
 {
+    /* 472 as Janus answers when it does not accept sessions: janus.js hands the reason to the
+     * app's error callback, and 403 would read as a bad token (re-login loops). */
+    limit_kind k = limits_session_acquire(jc->srv->limits, user_id);
+    if (k != LIMIT_NONE) {
+        reply_limit(jc, o, 0, req->transaction, JANUS_ERROR_NOT_ACCEPTING_SESSIONS, k, user_id);
+        return;
+    }
     janus_session *s = session_create(jc->sessions, req->requested_id, user_id);
     if (!s) {
+        limits_session_release(jc->srv->limits, user_id);
         reply_error(jc, o, 0, req->transaction, JANUS_ERROR_SESSION_CONFLICT, NULL);
         return;
     }
@@ -117,8 +135,15 @@ static void do_attach(janus_core *jc, origin *o, janus_request *req, janus_sessi
         reply_error(jc, o, s->id, req->transaction, JANUS_ERROR_PLUGIN_NOT_FOUND, NULL);
         return;
     }
+    limit_kind k = limits_handle_acquire(jc->srv->limits, s->id);
+    if (k != LIMIT_NONE) {
+        reply_limit(jc, o, s->id, req->transaction, JANUS_ERROR_PLUGIN_ATTACH, k, s->user_id);
+        return;
+    }
+    /* From here the count is the handle's: handle_detach gives it back. */
     plugin_handle *h = handle_create(s, pe, req->opaque_id, req->requested_id);
     if (!h) {
+        limits_handle_release(jc->srv->limits, s->id);
         reply_error(jc, o, s->id, req->transaction, JANUS_ERROR_PLUGIN_ATTACH, "Could not create handle");
         return;
     }

@@ -18,6 +18,7 @@
 #include "api/platform.h"
 #include "build_config.h"
 #include "core/janus_core.h"
+#include "core/limits.h"
 #include "core/session.h"
 #include "transport/http_stats.h"
 
@@ -117,6 +118,22 @@ static void janus_counters(GString *o, server_counters *c)
     one(o, "parley_dtls_failures_total", "counter",
         "PeerConnections that failed after ICE connected and before DTLS completed.", get(&c->dtls_failed));
     one(o, "parley_webrtcup_total", "counter", "PeerConnections that became secure (webrtcup).", get(&c->webrtcup));
+}
+
+/* core/limits.h: refusals per limit (every label always present) and the PeerConnection cap. */
+static void limits_section(GString *o, server_t *srv)
+{
+    if (!srv->limits)
+        return;
+    family(o, "parley_limit_refusals_total", "counter",
+           "Requests refused by a limit (limits.* settings; fd_reserve: too few descriptors left).");
+    for (int k = LIMIT_NONE + 1; k < LIMIT_KIND_COUNT; k++)
+        g_string_append_printf(o, "parley_limit_refusals_total{limit=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                               limit_kind_name((limit_kind)k), limits_refusals(srv->limits, (limit_kind)k));
+    one(o, "parley_limit_peers_live", "gauge", "PeerConnections counted against limits.max_peers.",
+        (uint64_t)limits_peers_live(srv->limits));
+    one(o, "parley_limit_peers_max", "gauge", "The PeerConnection cap (limits.max_peers, or derived at start).",
+        (uint64_t)limits_max_peers(srv->limits));
 }
 
 /* A counter family with one sample per direction (and per kind when per_kind). */
@@ -280,6 +297,7 @@ char *metrics_render(server_t *srv, size_t *len)
     build_info(o);
     live_objects(o, srv);
     janus_counters(o, &srv->counters);
+    limits_section(o, srv);
     media_counters(o, &srv->counters);
     http_counters(o);
     platform_section(o, srv);

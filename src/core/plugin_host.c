@@ -246,14 +246,11 @@ static void deliver_result(plugin_message *m, plugin_result *r)
 static void run_message(void *arg)
 {
     plugin_message *m = arg;
-    /* TEMPORARY REVERT (pre-153afa9 behaviour): pointer read under the lock, no reference. */
-    g_mutex_lock(&m->handle->lock);
-    plugin_session_ref *ps = m->handle->ps;
-    void *session = plugin_session_live(ps) ? ps->session : NULL;
-    g_mutex_unlock(&m->handle->lock);
-    if (session) {
-        plugin_result r = m->handle->plugin->desc->handle_message(session, m->transaction, m->body, m->jsep);
+    plugin_session_ref *ps = plugin_session_get(m->handle);
+    if (ps) {
+        plugin_result r = m->handle->plugin->desc->handle_message(ps->session, m->transaction, m->body, m->jsep);
         deliver_result(m, &r);
+        plugin_session_put(ps);
     }
     message_free(m);
 }

@@ -16,6 +16,7 @@
 
 typedef struct platform platform_t;
 typedef struct janus_core janus_core;
+typedef struct limits limits;   /* core/limits.h */
 
 /* Counters for /metrics and the admin API; relaxed atomics, written from any thread. */
 typedef struct server_counters {
@@ -60,6 +61,7 @@ typedef struct server {
     char stun_host[256], turn_host[256];
     platform_t *platform;       /* NULL only in unit tests */
     janus_core *janus;
+    limits *limits;             /* per-user and server-wide caps; NULL (unit tests) = none */
     platform_hooks hooks;
     server_counters counters;
     metrics_cache metrics;

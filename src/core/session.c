@@ -15,6 +15,7 @@
 #include "api/platform.h"
 #include "core/handle_media.h"
 #include "core/janus_core.h"
+#include "core/limits.h"
 #include "core/plugin_host.h"
 #include "proto/janus_api.h"
 #include "util/log.h"
@@ -200,6 +201,7 @@ void session_destroy(session_registry *reg, janus_session *s)
     if (removed) {
         if (reg->srv->platform && s->user_id)
             platform_presence_session_closed(reg->srv->platform, s->user_id);
+        limits_session_release(reg->srv->limits, s->user_id);
         session_unref(s);
     }
 }
@@ -559,6 +561,8 @@ void handle_detach(plugin_handle *h, bool send_detached)
     g_mutex_lock(&s->lock);
     bool removed = g_hash_table_remove(s->handles, &h->id);
     g_mutex_unlock(&s->lock);
+    if (removed)
+        limits_handle_release(s->srv->limits, s->id);
     if (send_detached)
         handle_push(h, "detached", NULL);
     if (removed)

@@ -245,7 +245,10 @@ bool media_ice_resolve(const char *host, char *out, size_t cap)
 
 /* ---- set up ---- */
 
-static void add_address(media_ice *ice, GHashTable *seen, const char *ip)
+typedef void (*address_fn)(void *user, NiceAddress *addr);
+
+/* Calls fn for ip unless it was seen already or does not parse. */
+static void visit_address(GHashTable *seen, const char *ip, address_fn fn, void *user)
 {
     if (g_hash_table_contains(seen, ip))
         return;
@@ -256,7 +259,7 @@ static void add_address(media_ice *ice, GHashTable *seen, const char *ip)
         return;
     }
     g_hash_table_add(seen, g_strdup(ip));
-    nice_agent_add_local_address(ice->agent, &addr);
+    fn(user, &addr);
 }
 
 static bool usable_interface_ip(const char *ip, bool ipv6)
@@ -267,9 +270,10 @@ static bool usable_interface_ip(const char *ip, bool ipv6)
     return true;
 }
 
-/* Adding any address turns libnice's own discovery off, so with loopback wanted we list the
- * interfaces ourselves and add everything. */
-static void add_local_addresses(media_ice *ice, const peer_config *cfg)
+/* Each distinct local address an agent gathers on, once. Adding any address turns libnice's
+ * own discovery off, so with loopback wanted we list the interfaces ourselves and add
+ * everything. */
+static void each_local_address(const peer_config *cfg, address_fn fn, void *user)
 {
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     if (cfg->bind_ips && *cfg->bind_ips) {
@@ -277,22 +281,49 @@ static void add_local_addresses(media_ice *ice, const peer_config *cfg)
         for (gchar **ip = ips; *ip; ip++) {
             g_strstrip(*ip);
             if (**ip && usable_interface_ip(*ip, cfg->ipv6))
-                add_address(ice, seen, *ip);
+                visit_address(seen, *ip, fn, user);
         }
         g_strfreev(ips);
     } else if (cfg->allow_loopback) {
         GList *ips = nice_interfaces_get_local_ips(FALSE);
         for (GList *l = ips; l; l = l->next)
             if (usable_interface_ip(l->data, cfg->ipv6))
-                add_address(ice, seen, l->data);
+                visit_address(seen, l->data, fn, user);
         g_list_free_full(ips, g_free);
     }
     if (cfg->allow_loopback) {
-        add_address(ice, seen, "127.0.0.1");
+        visit_address(seen, "127.0.0.1", fn, user);
         if (cfg->ipv6)
-            add_address(ice, seen, "::1");
+            visit_address(seen, "::1", fn, user);
     }
     g_hash_table_destroy(seen);
+}
+
+static void add_to_agent(void *user, NiceAddress *addr)
+{
+    media_ice *ice = user;
+    nice_agent_add_local_address(ice->agent, addr);
+}
+
+static void add_local_addresses(media_ice *ice, const peer_config *cfg) { each_local_address(cfg, add_to_agent, ice); }
+
+static void count_address(void *user, NiceAddress *addr)
+{
+    (void)addr;
+    (*(int *)user)++;
+}
+
+int media_ice_local_address_count(const peer_config *cfg)
+{
+    int n = 0;
+    each_local_address(cfg, count_address, &n);
+    if (n == 0) {
+        /* None added: libnice discovers the interfaces itself when gathering. */
+        GList *ips = nice_interfaces_get_local_ips(FALSE);
+        n = (int)g_list_length(ips);
+        g_list_free_full(ips, g_free);
+    }
+    return n;
 }
 
 static void set_servers(media_ice *ice, const peer_config *cfg)

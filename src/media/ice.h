@@ -65,6 +65,10 @@ typedef struct media_ice_callbacks {
  * NUL-terminated; buffers of at least those lengths + 1). Any thread. */
 void media_ice_make_credentials(char *ufrag, char *pwd);
 
+/* How many local addresses an agent made with cfg gathers on (one UDP socket and one port
+ * of the range each, for its single component). Any thread. */
+int media_ice_local_address_count(const peer_config *cfg);
+
 media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool controlling,
                             const char *ufrag, const char *pwd, const media_ice_callbacks *cb);
 void media_ice_stop(media_ice *ice);

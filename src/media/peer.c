@@ -93,6 +93,8 @@ void peer_global_deinit(void)
 
 const char *peer_local_fingerprint(void) { return media_dtls_local_fingerprint(); }
 
+int peer_descriptors_per_peer(const peer_config *cfg) { return media_ice_local_address_count(cfg) + 1; }
+
 /* ---- state ---- */
 
 /* States only move forward; FAILED and CLOSED are final. */

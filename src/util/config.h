@@ -37,6 +37,12 @@ typedef struct server_config {
     /* [admin] */
     char *admin_bind;
     int admin_port;
+    /* [limits] (core/limits.h) */
+    int limits_sessions_per_user;
+    int limits_handles_per_session;
+    int limits_peers_per_user;
+    int limits_max_peers;       /* 0 = derived at start (main.c) */
+    int limits_fd_reserve;
     /* [media] */
     char *media_bind_ips;
     bool media_allow_loopback;
