@@ -326,33 +326,21 @@ static plugin_media_kind rtcp_kind(media_leg *leg, const uint8_t *buf, size_t le
     return PLUGIN_MEDIA_AUDIO;
 }
 
-/* Resends from our buffer every packet a NACK in this compound asks for. The NACK still
- * goes on to the plugin: seqs we never had must reach the original sender. */
-static void answer_nacks(media_leg *leg, const uint8_t *buf, size_t len)
+/* Resends seq from our buffer when we have it: the loss was on our leg towards this
+ * receiver, where the original sender's own retransmission would be an SRTP replay for us. */
+static bool resend_from_buffer(void *ctx, uint32_t media, uint16_t seq)
 {
-    rtcp_iter it;
-    rtcp_block b;
-    rtcp_iter_init(&it, buf, len);
-    while (rtcp_next(&it, &b) == 1) {
-        if (b.pt != 205 || b.count != 1)
-            continue;
-        uint32_t sender = 0, media = 0;
-        uint16_t seqs[64];
-        int n = rtcp_parse_nack(&b, &sender, &media, seqs, 64);
-        int kind = media == leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO] ? PLUGIN_MEDIA_VIDEO
-                   : media == leg->m->out_ssrc[PLUGIN_MEDIA_AUDIO] ? PLUGIN_MEDIA_AUDIO : -1;
-        if (n <= 0 || kind < 0 || !leg->rtx[kind])
-            continue;
-        for (int i = 0; i < n && i < 64; i++) {
-            size_t plen = 0;
-            const uint8_t *pkt = rtx_buffer_find(leg->rtx[kind], seqs[i], &plen);
-            if (!pkt)
-                continue;
-            memcpy(leg->resend, pkt, plen);
-            if (peer_send_rtp(leg->peer, leg->resend, plen, sizeof leg->resend) == 0)
-                media_count_rtp(counters_of(leg->m), MEDIA_DIR_OUT, kind, plen);
-        }
-    }
+    media_leg *leg = ctx;
+    int kind = media == leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO] ? PLUGIN_MEDIA_VIDEO
+               : media == leg->m->out_ssrc[PLUGIN_MEDIA_AUDIO] ? PLUGIN_MEDIA_AUDIO : -1;
+    size_t plen = 0;
+    const uint8_t *pkt = kind >= 0 && leg->rtx[kind] ? rtx_buffer_find(leg->rtx[kind], seq, &plen) : NULL;
+    if (!pkt)
+        return false;
+    memcpy(leg->resend, pkt, plen);
+    if (peer_send_rtp(leg->peer, leg->resend, plen, sizeof leg->resend) == 0)
+        media_count_rtp(counters_of(leg->m), MEDIA_DIR_OUT, kind, plen);
+    return true;
 }
 
 static void on_rtcp(void *user, uint8_t *buf, size_t len)
@@ -362,7 +350,9 @@ static void on_rtcp(void *user, uint8_t *buf, size_t len)
         return;
     media_rtcp_tally tally = media_rtcp_scan(buf, len);
     media_count_rtcp(counters_of(leg->m), MEDIA_DIR_IN, &tally);
-    answer_nacks(leg, buf, len);
+    /* What we resent is not asked of the original sender; the rest of the NACK goes on. */
+    if (tally.nacks && (len = rtcp_nack_filter(buf, len, resend_from_buffer, leg)) == 0)
+        return;
     void *ps = live_session(leg);
     if (ps && leg->d->incoming_rtcp)
         leg->d->incoming_rtcp(ps, rtcp_kind(leg, buf, len), buf, len);

@@ -510,3 +510,63 @@ int rtcp_rewrite_ssrcs(uint8_t *buf, size_t len, rtcp_ssrc_map_fn map, void *ctx
         rewrite_block(buf + b.offset, b.len, map, ctx, &changed);
     return changed;
 }
+
+/*
+ * Generic NACK filtering (RFC 4585 6.2.1). Each FCI entry covers a window of 17 sequence
+ * numbers (PID and the 16 after it, BLP bit i = PID+i+1). Whatever remains of a window after
+ * the answered seqs are removed still fits in one entry, so a block only ever shrinks:
+ *
+ *    0                   1                   2                   3
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *   |            PID                |             BLP               |
+ *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
+static bool nack_entry_filter(uint8_t *fci, uint32_t media, rtcp_nack_answered_fn answered, void *ctx)
+{
+    uint16_t pid = rd16(fci), blp = rd16(fci + 2);
+    uint32_t left = 0; /* bit k: pid + k still wanted, k = 0..16 */
+    for (unsigned k = 0; k <= 16; k++) {
+        bool wanted = k == 0 || (blp & (1u << (k - 1)));
+        if (wanted && !answered(ctx, media, (uint16_t)(pid + k)))
+            left |= 1u << k;
+    }
+    if (!left)
+        return false;
+    unsigned first = (unsigned)__builtin_ctz(left);
+    wr16(fci, (uint16_t)(pid + first));
+    wr16(fci + 2, (uint16_t)(left >> (first + 1)));
+    return true;
+}
+
+/* Filters one NACK block in place; returns its new length (0: nothing left to ask for). */
+static size_t nack_block_filter(uint8_t *blk, size_t blen, rtcp_nack_answered_fn answered, void *ctx)
+{
+    uint32_t media = rd32(blk + 8);
+    size_t out = 12;
+    for (size_t off = 12; off + 4 <= blen; off += 4) {
+        if (nack_entry_filter(blk + off, media, answered, ctx)) {
+            memmove(blk + out, blk + off, 4);
+            out += 4;
+        }
+    }
+    if (out == 12)
+        return 0;
+    wr16(blk + 2, (uint16_t)(out / 4 - 1));
+    return out;
+}
+
+size_t rtcp_nack_filter(uint8_t *buf, size_t len, rtcp_nack_answered_fn answered, void *ctx)
+{
+    if (rtcp_validate(buf, len) != 0)
+        return len;
+    size_t in = 0, out = 0;
+    while (in < len) {
+        size_t blen = 4u * ((size_t)rd16(buf + in + 2) + 1);
+        bool nack = buf[in + 1] == RTCP_PT_RTPFB && (buf[in] & 0x1f) == RTCP_RTPFB_NACK && !(buf[in] & 0x20) &&
+                    blen >= 12;
+        memmove(buf + out, buf + in, blen);
+        out += nack ? nack_block_filter(buf + out, blen, answered, ctx) : blen;
+        in += blen;
+    }
+    return out;
+}

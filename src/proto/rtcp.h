@@ -124,6 +124,12 @@ int rtcp_parse_rr(const rtcp_block *b, rtcp_rr *out);
  * only the first cap are stored), or -1. */
 int rtcp_parse_nack(const rtcp_block *b, uint32_t *sender_ssrc, uint32_t *media_ssrc,
                     uint16_t *seqs, size_t cap);
+/* Removes from every generic NACK of a compound packet (in place) the sequence numbers for
+ * which answered(ctx, media_ssrc, seq) returns true; a NACK left asking for nothing is removed.
+ * answered is called once per requested seq, in order. Returns the new length (0 when
+ * nothing is left); a malformed compound is returned untouched (len). */
+typedef bool (*rtcp_nack_answered_fn)(void *ctx, uint32_t media_ssrc, uint16_t seq);
+size_t rtcp_nack_filter(uint8_t *buf, size_t len, rtcp_nack_answered_fn answered, void *ctx);
 int rtcp_parse_pli(const rtcp_block *b, uint32_t *sender_ssrc, uint32_t *media_ssrc);
 /* FIR (PSFB FMT 4): stores up to cap entries and returns how many the packet holds, or -1. */
 int rtcp_parse_fir(const rtcp_block *b, uint32_t *sender_ssrc, rtcp_fir_entry *entries,

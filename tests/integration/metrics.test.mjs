@@ -213,11 +213,15 @@ async function waitGauges(srv, zero, ms) {
 
 function logText(srv) { return fs.readFileSync(srv.logFile, 'utf8'); }
 
-// Random loss of what the server's RTP ports send (the browser then asks for the packets
-// again with NACKs, which the echotest also relays back to it). Rules are removed by spec.
+// Random loss both ways at the server's RTP ports. The browser NACKs what it missed: a packet
+// the server sent and lost on the way is resent from the relay's buffer (NACK counted in, not
+// relayed); one the server never received is asked of the browser as sender (NACK counted out).
+// Rules are removed by spec.
 function lossRule(op, range) {
-  execFileSync('iptables', [op, 'INPUT', '-p', 'udp', '--sport', range, '-m', 'statistic', '--mode', 'random',
-    '--probability', LOSS, '-j', 'DROP'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  for (const port of ['--sport', '--dport']) {
+    execFileSync('iptables', [op, 'INPUT', '-p', 'udp', port, range, '-m', 'statistic', '--mode', 'random',
+      '--probability', LOSS, '-j', 'DROP'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
 }
 
 // ---- server B: JSON logs ----

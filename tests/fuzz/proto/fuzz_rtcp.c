@@ -55,6 +55,8 @@ static void check_twcc(const rtcp_block *b)
     }
 }
 
+static bool odd_answered(void *ctx, uint32_t media, uint16_t seq) { return seq & 1; }
+
 static void parse_block(const rtcp_block *b)
 {
     uint8_t out[1024];
@@ -131,6 +133,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (memcmp(copy, data, size) != 0)
             abort();
     }
+    /* NACK filtering: answer every odd seq. A valid compound stays valid (or becomes empty)
+     * and never grows; an invalid one is left alone. */
+    memcpy(copy, data, size);
+    size_t kept = rtcp_nack_filter(copy, size, odd_answered, NULL);
+    if (kept > size || (blocks < 0 && (kept != size || memcmp(copy, data, size) != 0)) ||
+        (blocks >= 0 && kept > 0 && rtcp_count_blocks(copy, kept) < 1))
+        abort();
     free(copy);
     return 0;
 }

@@ -2,6 +2,8 @@
  * test_rtcp: compound iteration, SR/RR/NACK/PLI/FIR/REMB/TWCC parsing against hand-built
  * bytes, writer round trips, NACK bitmask expansion and packing, SSRC rewriting.
  */
+#include <string.h>
+
 #include "check.h"
 #include "proto/rtcp.h"
 
@@ -460,8 +462,78 @@ static void test_rewrite(void)
     CHECK(memcmp(before, copy, off) == 0);
 }
 
+/* The relay answered the seqs in its set; the filter must leave exactly the others. */
+typedef struct answered_set {
+    const uint16_t *seqs;
+    size_t n;
+    int calls;
+} answered_set;
+
+static bool in_answered(void *ctx, uint32_t media, uint16_t seq)
+{
+    answered_set *a = ctx;
+    a->calls++;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->seqs[i] == seq && media == 2)
+            return true;
+    return false;
+}
+
+static void test_nack_filter(void)
+{
+    /* SR-less compound: RR(ssrc 1) + NACK{100,101,103,116 | 65535,0} + PLI */
+    uint8_t buf[] = {0x80, 201, 0x00, 0x01, 0, 0, 0, 1,
+                     0x81, 205, 0x00, 0x04, 0, 0, 0, 1, 0, 0, 0, 2,
+                     0x00, 100, 0x80, 0x05, 0xff, 0xff, 0x00, 0x01,
+                     0x81, 206, 0x00, 0x02, 0, 0, 0, 1, 0, 0, 0, 2};
+    /* 100 and 101 answered: the first entry becomes PID 103 with 116 in its bitmask; the
+     * whole second window answered: that entry goes, the block shrinks by 4 bytes. */
+    const uint16_t got[] = {100, 101, 65535, 0};
+    answered_set a = {got, 4, 0};
+    size_t n = rtcp_nack_filter(buf, sizeof buf, in_answered, &a);
+    CHECK_INT(n, sizeof buf - 4);
+    CHECK_INT(a.calls, 6);
+    CHECK_INT(rtcp_count_blocks(buf, n), 3);
+    rtcp_iter it;
+    rtcp_block b;
+    rtcp_iter_init(&it, buf, n);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    CHECK_INT(b.pt, 201);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    uint32_t snd, med;
+    uint16_t seqs[8];
+    CHECK_INT(rtcp_parse_nack(&b, &snd, &med, seqs, 8), 2);
+    CHECK_INT(seqs[0], 103);
+    CHECK_INT(seqs[1], 116);
+    CHECK_INT(rtcp_next(&it, &b), 1);
+    CHECK_INT(rtcp_parse_pli(&b, &snd, &med), 0);
+
+    /* Everything answered: the NACK block disappears, the others stay. */
+    const uint16_t all[] = {103, 116};
+    answered_set b2 = {all, 2, 0};
+    size_t m = rtcp_nack_filter(buf, n, in_answered, &b2);
+    CHECK_INT(m, 8 + 12);
+    CHECK_INT(rtcp_count_blocks(buf, m), 2);
+
+    /* A lone NACK fully answered: nothing left to send. */
+    uint8_t lone[] = {0x81, 205, 0x00, 0x03, 0, 0, 0, 1, 0, 0, 0, 2, 0x00, 7, 0x00, 0x00};
+    const uint16_t seven[] = {7};
+    answered_set c = {seven, 1, 0};
+    CHECK_INT(rtcp_nack_filter(lone, sizeof lone, in_answered, &c), 0);
+    /* Another media SSRC: nothing is answered, the packet is unchanged. */
+    uint8_t other[] = {0x81, 205, 0x00, 0x03, 0, 0, 0, 1, 0, 0, 0, 9, 0x00, 7, 0x00, 0x01};
+    uint8_t copy[sizeof other];
+    memcpy(copy, other, sizeof other);
+    CHECK_INT(rtcp_nack_filter(other, sizeof other, in_answered, &c), sizeof other);
+    CHECK(memcmp(copy, other, sizeof other) == 0);
+    /* Malformed compound: returned untouched. */
+    uint8_t bad[] = {0x81, 205, 0x00, 0x09, 0, 0, 0, 1};
+    CHECK_INT(rtcp_nack_filter(bad, sizeof bad, in_answered, &c), sizeof bad);
+}
+
 int main(void)
 {
+    test_nack_filter();
     test_sr_rr();
     test_malformed_compound();
     test_nack();
