@@ -1,6 +1,8 @@
 /*
- * rtx_buffer: see rtx_buffer.h. Slot = seq modulo the slot count; a slot remembers which
- * seq it holds, so a lookup of an overwritten seq misses instead of returning a newer packet.
+ * rtx_buffer: see rtx_buffer.h. Packets are appended to the ring at an ever-growing absolute
+ * byte position (a packet never straddles the end: it starts over at the ring's beginning);
+ * an index entry remembers its seq, position and length, so a lookup misses when the slot
+ * was reused by a newer seq or when the ring has written over the packet's bytes since.
  */
 #include "core/rtx_buffer.h"
 
@@ -8,15 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct rtx_slot {
-    bool used;
+typedef struct rtx_entry {
+    uint64_t pos;      /* absolute byte position of the packet */
     uint16_t seq;
-    uint16_t len;
-    uint8_t data[RTX_BUFFER_MAX_PACKET];
-} rtx_slot;
+    uint16_t len;      /* 0 = empty */
+} rtx_entry;
 
 struct rtx_buffer {
-    rtx_slot slots[RTX_BUFFER_SLOTS];
+    uint64_t write_pos;   /* absolute position of the next byte to write */
+    rtx_entry index[RTX_BUFFER_SLOTS];
+    uint8_t ring[RTX_BUFFER_BYTES];
 };
 
 rtx_buffer *rtx_buffer_new(void) { return calloc(1, sizeof(rtx_buffer)); }
@@ -24,22 +27,26 @@ void rtx_buffer_free(rtx_buffer *b) { free(b); }
 
 void rtx_buffer_store(rtx_buffer *b, uint16_t seq, const uint8_t *packet, size_t len)
 {
-    if (!b || len > RTX_BUFFER_MAX_PACKET)
+    if (!b || len == 0 || len > RTX_BUFFER_MAX_PACKET)
         return;
-    rtx_slot *s = &b->slots[seq % RTX_BUFFER_SLOTS];
-    s->used = true;
-    s->seq = seq;
-    s->len = (uint16_t)len;
-    memcpy(s->data, packet, len);
+    size_t at = (size_t)(b->write_pos % RTX_BUFFER_BYTES);
+    if (at + len > RTX_BUFFER_BYTES) {
+        b->write_pos += RTX_BUFFER_BYTES - at;   /* skip the tail: packets stay contiguous */
+        at = 0;
+    }
+    memcpy(b->ring + at, packet, len);
+    b->index[seq % RTX_BUFFER_SLOTS] = (rtx_entry){.pos = b->write_pos, .seq = seq, .len = (uint16_t)len};
+    b->write_pos += len;
 }
 
 const uint8_t *rtx_buffer_find(const rtx_buffer *b, uint16_t seq, size_t *len)
 {
     if (!b)
         return NULL;
-    const rtx_slot *s = &b->slots[seq % RTX_BUFFER_SLOTS];
-    if (!s->used || s->seq != seq)
+    const rtx_entry *e = &b->index[seq % RTX_BUFFER_SLOTS];
+    /* Still intact when nothing written since its start reached a full ring further on. */
+    if (e->len == 0 || e->seq != seq || b->write_pos - e->pos > RTX_BUFFER_BYTES)
         return NULL;
-    *len = s->len;
-    return s->data;
+    *len = e->len;
+    return b->ring + (size_t)(e->pos % RTX_BUFFER_BYTES);
 }
