@@ -4,8 +4,9 @@
 # browsers and aiortc, inside a private network namespace) on both binaries, and every
 # libFuzzer target for a bounded time. Ends with one line: "N passed, N failed, N skipped".
 #
-# Environment knobs: FUZZ_SECONDS (default 20 per target), SKIP_ASAN=1, SKIP_FUZZ=1,
+# Environment knobs: FUZZ_SECONDS (default 20 per target), SKIP_ASAN=1, SKIP_TSAN=1, SKIP_FUZZ=1,
 # SKIP_INTEGRATION=1 (for quick local runs; CI runs everything).
+# build-tsan (ThreadSanitizer) runs the unit tests of suite 'concurrency' only.
 set -u
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -106,6 +107,20 @@ if [ "${SKIP_ASAN:-}" != "1" ]; then
         record_fail "build-asan"
     fi
     unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+fi
+
+if [ "${SKIP_TSAN:-}" != "1" ]; then
+    note "build (TSan)"
+    # tests/tsan.supp: GLib-internal races only; GLib's locks are made visible to TSan by
+    # tests/unit/core/tsan_glib.c, linked into the concurrency tests of this build.
+    export TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1"
+    if build_dir build-tsan --buildtype=debug -Db_sanitize=thread -Db_lundef=false; then
+        note "concurrency tests (TSan)"
+        run_meson_suite build-tsan concurrency "concurrency-tsan"
+    else
+        record_fail "build-tsan"
+    fi
+    unset TSAN_OPTIONS
 fi
 
 if [ "${SKIP_FUZZ:-}" != "1" ]; then
