@@ -16,7 +16,7 @@
  *     475 Missing mandatory element (<name>)
  *     476 Username '<username>' already taken              (auth off only)
  *     477 Already registered (<username>)
- *     478 Username '<username>' doesn't exist              (auth off only)
+ *     478 Username '<username>' doesn't exist              (with auth: no user with that id)
  *     479 You can't call yourself... use the EchoTest for that
  *     480 Already in a call
  *     481 No incoming call to accept
@@ -27,7 +27,6 @@
  *     490 With authentication the username must be your user id (<id>)
  *     491 Only callers can place calls
  *     492 User <id> is not a host
- *     493 No such user (<username>)
  *     494 A call needs an offer (got <type>)
  *     495 The offer has neither audio nor video (or none with a codec the server knows)
  *     496 Accept needs an answer (got <type>)
@@ -99,7 +98,6 @@
 #define ERR_NOT_YOUR_ID 490
 #define ERR_NOT_A_CALLER 491
 #define ERR_NOT_A_HOST 492
-#define ERR_NO_SUCH_USER 493
 #define ERR_NOT_AN_OFFER 494
 #define ERR_NO_MEDIA 495
 #define ERR_NOT_AN_ANSWER 496
@@ -655,7 +653,7 @@ static int check_paid_call(calls_session *s, const char *username, call_target *
     uint64_t host_id = parse_user_id(username);
     json_t *host = host_id ? user_profile(host_id) : NULL;
     if (!host) {
-        *err = refuse(ERR_NO_SUCH_USER, "No such user (%s)", username);
+        *err = refuse(ERR_NO_SUCH_USERNAME, "Username '%s' doesn't exist", username);
         return -1;
     }
     bool is_host = profile_role_is(host, "host");

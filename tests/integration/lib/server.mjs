@@ -54,6 +54,8 @@ function janusConfigs(dir, ports, opts) {
   fs.mkdirSync(transports);
   // Private folders hold only what the tests use, so Janus loads nothing else.
   fs.symlinkSync(`${JANUS_LIB}/plugins/libjanus_echotest.so`, `${plugins}/libjanus_echotest.so`);
+  // The reference for the calls tests (our calls plugin answers as janus.plugin.videocall).
+  fs.symlinkSync(`${JANUS_LIB}/plugins/libjanus_videocall.so`, `${plugins}/libjanus_videocall.so`);
   for (const t of ['libjanus_http.so', 'libjanus_websockets.so']) {
     fs.symlinkSync(`${JANUS_LIB}/transports/${t}`, `${transports}/${t}`);
   }
@@ -104,6 +106,7 @@ admin: { admin_ws = false }
 cors: { }
 `);
   fs.writeFileSync(path.join(dir, 'janus.plugin.echotest.jcfg'), 'general: { }\n');
+  fs.writeFileSync(path.join(dir, 'janus.plugin.videocall.jcfg'), 'general: { }\n');
 }
 
 async function httpReady(ports) {

@@ -62,6 +62,8 @@ def _janus_configs(d, ports, session_timeout):
     os.mkdir(plugins)
     os.mkdir(transports)
     os.symlink(f"{JANUS_LIB}/plugins/libjanus_echotest.so", f"{plugins}/libjanus_echotest.so")
+    # The reference for the calls tests (our calls plugin answers as janus.plugin.videocall).
+    os.symlink(f"{JANUS_LIB}/plugins/libjanus_videocall.so", f"{plugins}/libjanus_videocall.so")
     for t in ("libjanus_http.so", "libjanus_websockets.so"):
         os.symlink(f"{JANUS_LIB}/transports/{t}", f"{transports}/{t}")
     with open(os.path.join(d, "janus.jcfg"), "w") as f:
@@ -98,6 +100,8 @@ events: {{ }}
         f.write(f'general: {{\n  ws = true\n  ws_port = {ports["ws"]}\n  wss = false\n}}\n'
                 'admin: { admin_ws = false }\ncors: { }\n')
     with open(os.path.join(d, "janus.plugin.echotest.jcfg"), "w") as f:
+        f.write("general: { }\n")
+    with open(os.path.join(d, "janus.plugin.videocall.jcfg"), "w") as f:
         f.write("general: { }\n")
 
 

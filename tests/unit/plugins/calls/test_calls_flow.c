@@ -481,8 +481,8 @@ static void test_errors(void)
     CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":7}"), 474);
     CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"7\"}"), 479);
     CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"8\"}"), 492);
-    CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"12345\"}"), 493);
-    CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"09\"}"), 493);
+    CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"12345\"}"), 478);
+    CHECK_INT(expect_error(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"09\"}"), 478);
     CHECK_INT(expect_error(host, OFFER_AV, "{\"request\":\"call\",\"username\":\"7\"}"), 491);
     CHECK_INT(expect_error(caller, NULL, "{\"request\":\"call\",\"username\":\"9\"}"), 482);
     CHECK_INT(expect_error(caller, ANSWER_AV, "{\"request\":\"call\",\"username\":\"9\"}"), 494);
