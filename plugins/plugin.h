@@ -261,6 +261,12 @@ typedef struct plugin_descriptor {
     /* Admin hook: GET /admin/plugins/<config_section or package>; returns JSON (malloc'd) or
      * NULL. Any thread. May be NULL. */
     char *(*admin)(const char *query);
+    /* Lossy link on the handle's PeerConnection (loop thread; at most once per kind every
+     * few seconds, when `lost` packets in the last second reached media.slowlink_threshold):
+     * uplink = packets from the client to us were lost (gaps in what we received), else the
+     * client reported losses of what we sent it (its NACKs). The client also gets Janus's
+     * {"janus":"slowlink"} event. May be NULL. */
+    void (*slow_link)(void *session, bool uplink, plugin_media_kind kind, uint32_t lost);
 } plugin_descriptor;
 
 #endif

@@ -1314,6 +1314,7 @@ static const plugin_descriptor calls_descriptor = {
     .destroy_session = calls_destroy_session,
     .query_session = calls_query_session,
     .admin = calls_admin,
+    .slow_link = vc_media_slow_link,
 };
 
 const plugin_descriptor *calls_plugin_descriptor(void);

@@ -11,6 +11,8 @@
  *     the cap that user set, our own REMB with the cap follows it. A user's own cap is also
  *     repeated about once a second from its RTCP (as echotest does), and announced at the
  *     first packet after `set` changed it.
+ *   - slow_link: the user whose link loses packets gets Janus's videocall "slow_link" event
+ *     (media, current-bitrate = its cap, 0 = none) plus ours: uplink and lost.
  *   - setup_media / hangup_media: hand the event to the dispatch thread (call state lives
  *     there) with a session reference.
  *
@@ -18,6 +20,7 @@
  */
 #include "media.h"
 
+#include <stdio.h>
 #include <time.h>
 
 #include "feedback.h"
@@ -131,4 +134,15 @@ void vc_media_hangup(void *session)
     atomic_store(&s->data_channels, 0);
     vc_session_ref(s);
     vc_run_on_dispatch(vc_leg_media_down, s);
+}
+
+void vc_media_slow_link(void *session, bool uplink, plugin_media_kind kind, uint32_t lost)
+{
+    calls_session *s = session;
+    char text[192];
+    snprintf(text, sizeof text,
+             "{\"videocall\":\"event\",\"result\":{\"event\":\"slow_link\",\"media\":\"%s\","
+             "\"current-bitrate\":%u,\"uplink\":%s,\"lost\":%u}}",
+             kind == PLUGIN_MEDIA_VIDEO ? "video" : "audio", atomic_load(&s->bitrate), uplink ? "true" : "false", lost);
+    vc_core->push_event(s->handle, NULL, text, NULL);
 }

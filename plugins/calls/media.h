@@ -8,6 +8,7 @@
 #ifndef PARLEY_CALLS_MEDIA_H
 #define PARLEY_CALLS_MEDIA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ void vc_media_rtcp(void *session, plugin_media_kind kind, uint8_t *buf, size_t l
 void vc_media_data(void *session, const char *label, int binary, const uint8_t *buf, size_t len);
 void vc_media_data_open(void *session, const char *label);
 void vc_media_data_close(void *session, const char *label);
+void vc_media_slow_link(void *session, bool uplink, plugin_media_kind kind, uint32_t lost);
 
 /* Dispatch thread; arg is a calls_session whose reference the function drops. */
 void vc_leg_media_up(void *arg);

@@ -26,6 +26,8 @@
 
 #define MEDIA_CHECK_INTERVAL_MS 500
 #define MEDIA_SILENCE_US (1 * G_USEC_PER_SEC)
+#define SLOWLINK_WINDOW_US (1 * G_USEC_PER_SEC)
+#define SLOWLINK_REPEAT_US (5 * G_USEC_PER_SEC)   /* one event per kind and way at most this often */
 #define MAX_PENDING_CANDIDATES 64
 
 static const char *const ext_uris[HMEDIA_EXT_COUNT] = {
@@ -70,6 +72,12 @@ typedef struct media_leg {
     bool ice_connected;          /* for /metrics: a failure after this and before SECURE is DTLS's */
     GSource *check_timer;
     rtx_buffer *rtx[2];          /* what we sent, per kind, to answer NACKs (lazily created) */
+    /* Slow-link detection, per kind: packets lost this second on the way to us (gaps in the
+     * sequence numbers we received) and on the way to the client (seqs its NACKs name). */
+    uint16_t last_seq[2];
+    bool have_seq[2];
+    uint32_t lost_up[2], lost_down[2];
+    int64_t loss_window_us, last_slowlink_us[2][2];
     uint8_t resend[RTX_BUFFER_MAX_PACKET + PLUGIN_PACKET_HEADROOM];
 } media_leg;
 
@@ -214,10 +222,45 @@ static void *live_session(const media_leg *leg)
     return plugin_session_live(leg->ps) ? leg->ps->session : NULL;
 }
 
+static void report_slowlink(media_leg *leg, bool uplink, plugin_media_kind kind, uint32_t lost)
+{
+    const media_tables *t = leg->tables;
+    json_t *extra = json_pack("{s:b,s:s,s:i}", "uplink", uplink, "media", kind == PLUGIN_MEDIA_VIDEO ? "video" : "audio",
+                              "lost", (json_int_t)lost);
+    if (t && t->mid[kind][0])
+        json_object_set_new(extra, "mid", json_string(t->mid[kind]));
+    handle_push(leg->h, "slowlink", extra);
+    void *ps = live_session(leg);
+    if (ps && leg->d->slow_link)
+        leg->d->slow_link(ps, uplink, kind, lost);
+}
+
+/* Once a second: losses over the threshold become a slowlink (Janus's event and the plugin's
+ * slow_link), at most once per kind and way every SLOWLINK_REPEAT_US. */
+static void check_slowlink(media_leg *leg, int64_t now)
+{
+    if (now - leg->loss_window_us < SLOWLINK_WINDOW_US)
+        return;
+    int threshold = leg->h->session->srv->config ? leg->h->session->srv->config->media_slowlink_threshold : 0;
+    for (int k = 0; threshold > 0 && k < 2; k++) {
+        uint32_t lost[2] = {leg->lost_down[k], leg->lost_up[k]};
+        for (int up = 0; up < 2; up++) {
+            if (lost[up] >= (uint32_t)threshold && now - leg->last_slowlink_us[up][k] >= SLOWLINK_REPEAT_US) {
+                leg->last_slowlink_us[up][k] = now;
+                report_slowlink(leg, up, (plugin_media_kind)k, lost[up]);
+            }
+        }
+    }
+    memset(leg->lost_up, 0, sizeof leg->lost_up);
+    memset(leg->lost_down, 0, sizeof leg->lost_down);
+    leg->loss_window_us = now;
+}
+
 static gboolean media_check(gpointer data)
 {
     media_leg *leg = data;
     int64_t now = g_get_monotonic_time();
+    check_slowlink(leg, now);
     for (int k = 0; k < 2; k++) {
         if (leg->receiving[k] && now - leg->last_rtp_us[k] > MEDIA_SILENCE_US) {
             leg->receiving[k] = false;
@@ -294,6 +337,13 @@ static void on_rtp(void *user, uint8_t *buf, size_t len)
     media_count_rtp(counters_of(leg->m), MEDIA_DIR_IN, kind, len);
     leg->remote_ssrc[kind] = v.ssrc;
     leg->last_rtp_us[kind] = g_get_monotonic_time();
+    uint16_t ahead = (uint16_t)(v.seq - leg->last_seq[kind]);
+    if (!leg->have_seq[kind] || ahead < 0x8000) {   /* older (reordered, resent) seqs are not gaps */
+        if (leg->have_seq[kind] && ahead > 1 && ahead < 1000)
+            leg->lost_up[kind] += ahead - 1u;
+        leg->last_seq[kind] = v.seq;
+        leg->have_seq[kind] = true;
+    }
     if (!leg->receiving[kind]) {
         leg->receiving[kind] = true;
         push_media_event(leg, kind, true);
@@ -333,6 +383,8 @@ static bool resend_from_buffer(void *ctx, uint32_t media, uint16_t seq)
     media_leg *leg = ctx;
     int kind = media == leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO] ? PLUGIN_MEDIA_VIDEO
                : media == leg->m->out_ssrc[PLUGIN_MEDIA_AUDIO] ? PLUGIN_MEDIA_AUDIO : -1;
+    if (kind >= 0)
+        leg->lost_down[kind]++;   /* the client missed it: slow-link accounting */
     size_t plen = 0;
     const uint8_t *pkt = kind >= 0 && leg->rtx[kind] ? rtx_buffer_find(leg->rtx[kind], seq, &plen) : NULL;
     if (!pkt)

@@ -55,6 +55,7 @@ typedef struct server_config {
     char *media_turn_pwd;
     char *media_nat_1_1_ip;
     bool media_consent_freshness;
+    int media_slowlink_threshold;
     char *media_stun_uris;      /* for clients (GET /api/v1/ice-servers), not libnice */
     char *media_turn_uris;
     char *media_turn_secret;

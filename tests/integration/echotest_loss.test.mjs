@@ -4,11 +4,13 @@
 // coming from them. Video must keep decoding through it (feedback - NACK retransmissions,
 // PLI/keyframes - has to work in both directions): over 14 s no three 2 s windows in a row
 // without a decoded frame, no less than half the frame rate measured before the loss, and
-// audio keeps flowing. Needs root inside the namespace (iptables); skips otherwise.
+// audio keeps flowing. Our server runs with media.slowlink_threshold=1, so the loss must also
+// be reported as janus.js slowLink callbacks both ways (uplink: our receive gaps; downlink: the
+// browser's NACKs). Needs root inside the namespace (iptables); skips otherwise.
 import { execFileSync } from 'node:child_process';
 import { openBrowser, browserAvailable } from './lib/browser.mjs';
 import { pageStats, sleep } from './lib/echotest.mjs';
-import { assert, skip, withServer } from './lib/server.mjs';
+import { assert, skip, target, withServer } from './lib/server.mjs';
 
 const LOSS = 0.03;
 const WINDOWS = 7;
@@ -28,7 +30,7 @@ function droppedCount() {
   return out.split('\n').filter((l) => l.includes('DROP')).reduce((n, l) => n + Number(l.trim().split(/\s+/)[0] || 0), 0);
 }
 
-await withServer({ index: 7 }, async (srv) => {
+await withServer({ index: 7, extraArgs: ['--media.slowlink_threshold=1'] }, async (srv) => {
   if (!process.env.PARLEY_NETNS) throw skip('not inside a network namespace (run via tests/integration/run.sh as root)');
   const why = browserAvailable();
   if (why) throw skip(why);
@@ -74,6 +76,10 @@ await withServer({ index: 7 }, async (srv) => {
     const dropped = droppedCount();
     assert(dropped > 50, `iptables dropped only ${dropped} packets: the loss was not applied`);
     assert(lossFps >= baseFps / 2, `video ${lossFps.toFixed(1)} fps under ${LOSS * 100}% loss vs ${baseFps.toFixed(1)} before (${seen.join(' ')}); ${feedback()}`);
+    const { events } = await br.page.evaluate(() => window.echo.state());
+    const up = events.slowlinks.filter((e) => e.uplink).length, down = events.slowlinks.length - up;
+    if (target() === 'parley') assert(up >= 1 && down >= 1, `slowlink events: ${up} uplink, ${down} downlink (want both)`);
+    console.log(`slowlink events: ${up} uplink, ${down} downlink`);
     console.log(`${LOSS * 100}% loss each way (${dropped} packets dropped): video ${baseFps.toFixed(1)} -> ${lossFps.toFixed(1)} frames/s, ` +
       `windows ${seen.join(' ')}; ${feedback()}`);
     await br.page.evaluate(() => window.echo.stop());

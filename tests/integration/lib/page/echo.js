@@ -14,7 +14,7 @@ let handle = null;
 let t0 = 0;
 const received = [];
 export const log = [];
-const events = { webrtcup: null, dataopen: null, result: null, errors: [], hangups: [], media: [] };
+const events = { webrtcup: null, dataopen: null, result: null, errors: [], hangups: [], media: [], slowlinks: [] };
 
 function note(what) { log.push(`${(performance.now() - t0).toFixed(0)}ms ${what}`); }
 
@@ -48,6 +48,7 @@ function attach() {
         if (!on) events.hangups.push(reason || 'down');
       },
       iceState: (s) => note(`iceState ${s}`),
+      slowLink: (uplink, lost, mid) => { events.slowlinks.push({ uplink, lost, mid }); note(`slowLink ${uplink} ${lost} ${mid}`); },
       mediaState: (medium, on, mid) => { events.media.push({ medium, on, mid }); note(`media ${medium} ${on} ${mid}`); },
       onmessage: (msg, jsep) => {
         note(`message ${JSON.stringify(msg)}${jsep ? ` jsep=${jsep.type}` : ''}`);
