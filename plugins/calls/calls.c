@@ -876,16 +876,18 @@ static call *ringing_call_for(const calls_session *s, const char *call_id)
 }
 
 /* Both legs' PeerConnections may already be up when the call is answered. */
-static void note_media_already_up(call *c)
+/* At accept: a leg whose PeerConnection is already up counts as up; one that is not yet up
+ * gets the reconnect grace to come up (as a lost leg would), so a call whose media never
+ * connects ends with peer_gone instead of staying active forever. */
+static void start_connect_watch(call *c)
 {
     for (int i = 0; i < 2 && c->state == CALL_ACTIVE; i++) {
         plugin_media_state ms;
         calls_session *leg = c->legs[i].session;
-        if (vc_core->handle_media_state(leg->handle, &ms) == 0 && ms.up) {
-            call_outcome out;
-            step(c, CALL_IN_MEDIA_UP, leg, &out);
-            carry_out(c, &out, NULL, NULL);
-        }
+        bool up = vc_core->handle_media_state(leg->handle, &ms) == 0 && ms.up;
+        call_outcome out;
+        step(c, up ? CALL_IN_MEDIA_UP : CALL_IN_MEDIA_LOST, leg, &out);
+        carry_out(c, &out, NULL, NULL);
     }
 }
 
@@ -934,7 +936,7 @@ static plugin_result handle_accept(calls_session *s, json_t *body, const char *j
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->caller_name, "call_id", c->id);
     carry_out(c, &out, NULL, NULL); /* the other devices: answered_elsewhere */
     end_calls_ringing_host(c);
-    note_media_already_up(c);
+    start_connect_watch(c);
     return reply(result);
 }
 

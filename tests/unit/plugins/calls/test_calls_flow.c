@@ -732,6 +732,15 @@ static void test_reconnect_and_detach(void)
     CHECK(e && !strcmp(result_str(e->data, "reason"), "peer_gone"));
     CHECK(e && !strcmp(result_str(e->data, "username"), "9"));
 
+    /* A new call whose media never comes up after accept: peer_gone once the grace ran out. */
+    ev0 = n_events;
+    json_decref(request(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"9\"}"));
+    json_decref(request(host, ANSWER_AV, "{\"request\":\"accept\"}"));
+    CHECK(!last_event(caller, "hangup", ev0));
+    fire(last_live_timer(20000));
+    e = last_event(caller, "hangup", ev0);
+    CHECK(e && !strcmp(result_str(e->data, "reason"), "peer_gone"));
+
     /* A new call; the caller detaches during it: the host hears peer_gone at once. */
     ev0 = n_events;
     json_decref(request(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"9\"}"));
