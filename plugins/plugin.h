@@ -163,8 +163,11 @@ typedef struct core_callbacks {
      * there, 1 when h has a PeerConnection elsewhere (close it with close_pc and negotiate
      * again to move it), -1 when with has no PeerConnection. */
     int (*handle_colocate)(plugin_handle *h, plugin_handle *with);
-    /* Runs fn(arg) on the loop thread owning h's PeerConnection, soon (FIFO per caller).
-     * Returns -1 (fn not called) when h has none. The core does not own arg. */
+    /* Runs fn(arg) on the loop thread owning h's PeerConnection, soon (FIFO per caller); when
+     * that PeerConnection was closed, on the loop it lived on, after its last callback
+     * returned. So it is a barrier: once fn runs, no incoming_* of h started before this call
+     * is still running. Returns -1 (fn not called) when h never had a PeerConnection (then no
+     * callback of h can be running). The core does not own arg. */
     int (*loop_post)(plugin_handle *h, plugin_fn fn, void *arg);
     /* What h's PeerConnection negotiated; 0, or -1 when the handle is gone. */
     int (*handle_media_state)(plugin_handle *h, plugin_media_state *out);

@@ -2,8 +2,8 @@
  * session.c: calls_session lifetime and the peer link between the two legs (see session.h).
  *
  * Threads: vc_session_new/ref/unref on any thread; vc_session_link_peer / vc_session_unlink_peer on the
- * dispatch thread (the link is read by the leg's loop); the deferred release on the loop (or,
- * without a PeerConnection, on the dispatch thread a second later).
+ * dispatch thread (the link is read by the leg's loop); the deferred release on the loop (or
+ * at once when the handle never had a PeerConnection).
  */
 #include "session.h"
 
@@ -42,18 +42,15 @@ void vc_session_unref(calls_session *s)
 
 static void release_later(void *arg) { vc_session_unref(arg); }
 
-#define RELEASE_FALLBACK_MS 1000
-
 static void release_peer_later(calls_session *s, calls_session *old)
 {
     if (!old)
         return;
-    /* Packets of s are handled on s's loop only: once this posted function runs there, no
-     * incoming_* of s still holds `old`. When s has no PeerConnection (lost, or being torn
-     * down as we speak), a packet callback of its last one may still be finishing on some
-     * loop: let a second pass on the dispatch thread drop the reference instead. */
+    /* Packets of s are handled on s's loop only, and loop_post is a barrier there (also for
+     * a PeerConnection being torn down): once release_later runs, no incoming_* of s still
+     * holds `old`. Without any PeerConnection ever, no callback can hold it: release now. */
     if (vc_core->loop_post(s->handle, release_later, old) != 0)
-        vc_core->timer_start(vc_self, RELEASE_FALLBACK_MS, release_later, old);
+        vc_session_unref(old);
 }
 
 void vc_session_link_peer(calls_session *s, calls_session *peer)

@@ -91,6 +91,7 @@ struct handle_media {
     peer_t *peer;                /* == leg->peer while a leg is live; control calls only */
     media_leg *control_leg;      /* == leg, read under h->lock */
     loop_t *want_loop;           /* handle_colocate: where the next leg goes (NULL = least loaded) */
+    loop_t *last_loop;           /* loop of the newest leg, live or closed (loop_post's barrier) */
     uint32_t leg_gen;
     char remote_ufrag[257], remote_pwd[257];
     bool have_remote, offer_from_us;
@@ -646,6 +647,7 @@ static int create_leg(plugin_handle *h, handle_media *m, bool as_offerer, janus_
     leg->gen = ++m->leg_gen;
     m->peer = leg->peer;
     m->control_leg = leg;
+    m->last_loop = leg->loop;
     m->negotiated = (plugin_media_state){.has_peer = true, .loop = loop_index(leg->loop)};
     atomic_store_explicit(&m->leg, leg, memory_order_release);
     atomic_fetch_add(&srv->counters.peers_created, 1);
@@ -910,6 +912,10 @@ static void close_leg_on_loop(void *arg)
 
 void handle_media_hangup(plugin_handle *h, const char *reason, bool notify)
 {
+    leg_close *c = calloc(1, sizeof *c);
+    c->notify = notify;
+    g_strlcpy(c->reason, reason ? reason : "", sizeof c->reason);
+    bool close_here = false;
     g_mutex_lock(&h->lock);
     handle_media *m = h->media;
     media_leg *leg = m ? m->control_leg : NULL;
@@ -925,18 +931,18 @@ void handle_media_hangup(plugin_handle *h, const char *reason, bool notify)
         m->local_sent = false;
         m->gathering_done = false;
         g_mutex_unlock(&m->trickle_lock);
+        c->leg = leg;
+        /* Posted under the lock, so that a loop_post that finds no live leg afterwards is
+         * queued behind this close on the same loop (plugin.h: loop_post is a barrier). */
+        close_here = loop_is_current(leg->loop);
+        if (!close_here)
+            loop_invoke(leg->loop, close_leg_on_loop, c);
     }
     g_mutex_unlock(&h->lock);
     if (!leg)
-        return;
-    leg_close *c = calloc(1, sizeof *c);
-    c->leg = leg;
-    c->notify = notify;
-    g_strlcpy(c->reason, reason ? reason : "", sizeof c->reason);
-    if (loop_is_current(leg->loop))
+        free(c);
+    else if (close_here)
         close_leg_on_loop(c);
-    else
-        loop_invoke(leg->loop, close_leg_on_loop, c);
 }
 
 /* ---- relay (loop thread of h) ---- */
@@ -1053,14 +1059,16 @@ int handle_media_colocate(plugin_handle *h, plugin_handle *with)
     return rc;
 }
 
+/* The live leg's loop, else the loop of the last one (whose close job, posted under the same
+ * lock, runs first): either way fn runs after every callback that could have been running. */
 int handle_media_loop_post(plugin_handle *h, plugin_fn fn, void *arg)
 {
-    loop_t *loop = acquire_leg_loop(h);
-    if (!loop)
-        return -1;
-    loop_invoke(loop, fn, arg);
-    loop_release(loop);
-    return 0;
+    g_mutex_lock(&h->lock);
+    loop_t *loop = h->media ? h->media->last_loop : NULL;
+    if (loop)
+        loop_invoke(loop, fn, arg);
+    g_mutex_unlock(&h->lock);
+    return loop ? 0 : -1;
 }
 
 int handle_media_state(plugin_handle *h, plugin_media_state *out)
