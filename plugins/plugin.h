@@ -48,6 +48,9 @@
  *   - Packet buffers passed to incoming_* belong to the core, are writable in place, valid
  *     during the call only, and have at least PLUGIN_PACKET_HEADROOM spare bytes after len
  *     (so relay_* can SRTP-protect in place without a copy).
+ *   - Identifiers in packets are in a canonical space shared by all handles, so a packet can
+ *     go to another leg as is: RTP header-extension ids, and RTCP SSRCs (the client's streams
+ *     and ours it reports on become per-kind tokens); relay_* maps them to the target's.
  */
 #ifndef PARLEY_PLUGIN_H
 #define PARLEY_PLUGIN_H

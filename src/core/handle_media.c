@@ -396,6 +396,28 @@ static bool resend_from_buffer(void *ctx, uint32_t media, uint16_t seq)
     return true;
 }
 
+/*
+ * RTCP crosses the plugin boundary with its SSRCs in a canonical space, as header extensions
+ * do: the client's own streams (sender role) and ours that it reports on (media role) become
+ * fixed per-kind tokens, which the relay turns into the target leg's SSRCs per field. One
+ * compound often mixes kinds (Chromium sends one RR with report blocks on our audio and our
+ * video), so a per-packet kind alone would give one of them the other's SSRC.
+ */
+static const uint32_t canon_sender_ssrc[2] = {0x7ec0a5e1u, 0x7ec0a5e2u};
+static const uint32_t canon_media_ssrc[2] = {0x7ec0a5d1u, 0x7ec0a5d2u};
+
+static uint32_t to_canonical_ssrc(void *ctx, uint32_t ssrc, rtcp_ssrc_role role)
+{
+    media_leg *leg = ctx;
+    for (int k = 0; k < 2; k++) {
+        if (role == RTCP_SSRC_SENDER && leg->remote_ssrc[k] && ssrc == leg->remote_ssrc[k])
+            return canon_sender_ssrc[k];
+        if (role == RTCP_SSRC_MEDIA && ssrc == leg->m->out_ssrc[k])
+            return canon_media_ssrc[k];
+    }
+    return ssrc;
+}
+
 static void on_rtcp(void *user, uint8_t *buf, size_t len)
 {
     media_leg *leg = user;
@@ -407,8 +429,11 @@ static void on_rtcp(void *user, uint8_t *buf, size_t len)
     if (tally.nacks && (len = rtcp_nack_filter(buf, len, resend_from_buffer, leg)) == 0)
         return;
     void *ps = live_session(leg);
-    if (ps && leg->d->incoming_rtcp)
-        leg->d->incoming_rtcp(ps, rtcp_kind(leg, buf, len), buf, len);
+    if (!ps || !leg->d->incoming_rtcp)
+        return;
+    plugin_media_kind kind = rtcp_kind(leg, buf, len);
+    rtcp_rewrite_ssrcs(buf, len, to_canonical_ssrc, leg);
+    leg->d->incoming_rtcp(ps, kind, buf, len);
 }
 
 static void on_data(void *user, uint16_t stream_id, const char *label, bool binary, const uint8_t *buf, size_t len)
@@ -979,12 +1004,18 @@ typedef struct rtcp_map_ctx {
     plugin_media_kind kind;
 } rtcp_map_ctx;
 
+/* Canonical tokens (see on_rtcp) become this leg's SSRCs of their own kind; anything else
+ * (a receive-only client's RTCP SSRC, an SSRC we never saw) takes the packet's kind. */
 static uint32_t map_relayed_ssrc(void *ctx, uint32_t ssrc, rtcp_ssrc_role role)
 {
     rtcp_map_ctx *c = ctx;
+    int kind = (int)c->kind;
+    for (int k = 0; k < 2; k++)
+        if (ssrc == (role == RTCP_SSRC_SENDER ? canon_sender_ssrc[k] : canon_media_ssrc[k]))
+            kind = k;
     if (role == RTCP_SSRC_SENDER)
-        return c->leg->m->out_ssrc[c->kind];
-    uint32_t remote = c->leg->remote_ssrc[c->kind];
+        return c->leg->m->out_ssrc[kind];
+    uint32_t remote = c->leg->remote_ssrc[kind];
     return remote ? remote : ssrc;
 }
 

@@ -75,6 +75,14 @@ await withServer(callsServerOpts(23), async (srv) => {
       const flow = await flowing([cc, hc], 5, { what: 'call' });
       console.log(`call: ringing after ${ringMs} ms, accepted + webrtcup after ${acceptedMs} ms (page clocks: caller up ${upC.toFixed(0)} ms, host up ${upH.toFixed(0)} ms)`);
       console.log(`media both ways over 5 s: ${fmtFlow(flow)}`);
+      // The relayed RTCP reports must make sense on each leg: each browser computes a round
+      // trip time for what it sends (its SR answered by the other side's RR through us).
+      const [rc, rh] = [await cc.stats(), await hc.stats()];
+      const rtts = `caller audio ${rc.rtt.audio} s, video ${rc.rtt.video} s; host audio ${rh.rtt.audio} s, video ${rh.rtt.video} s`;
+      for (const v of [rc.rtt.audio, rc.rtt.video, rh.rtt.audio, rh.rtt.video]) {
+        assert(typeof v === 'number' && v >= 0 && v < 1, `round trip times from RTCP: ${rtts}`);
+      }
+      console.log(`round trip times from RTCP: ${rtts}`);
 
       // The caller mutes its audio: the host stops receiving it, video goes on.
       let m = await hc.mark();

@@ -7,6 +7,7 @@ export async function digest(pc) {
     video: { packetsReceived: 0, bytesReceived: 0, framesDecoded: 0, packetsLost: 0, nackCount: 0, pliCount: 0, freezeCount: 0 },
     outAudio: 0, outVideo: 0, outVideoFeedback: { nackCount: 0, pliCount: 0, retransmittedPackets: 0 },
     pair: null, remoteCandidates: [], localCandidates: [],
+    rtt: { audio: null, video: null }, // seconds, from the RTCP reports about what we send
     iceState: pc.iceConnectionState, connState: pc.connectionState,
   };
   const report = await pc.getStats();
@@ -29,6 +30,8 @@ export async function digest(pc) {
         out.outVideoFeedback.pliCount += s.pliCount || 0;
         out.outVideoFeedback.retransmittedPackets += s.retransmittedPacketsSent || 0;
       }
+    } else if (s.type === 'remote-inbound-rtp' && (s.kind === 'audio' || s.kind === 'video')) {
+      if (typeof s.roundTripTime === 'number') out.rtt[s.kind] = s.roundTripTime;
     } else if (s.type === 'transport' && s.selectedCandidatePairId) {
       selectedPairId = s.selectedCandidatePairId;
     } else if (s.type === 'remote-candidate') {
