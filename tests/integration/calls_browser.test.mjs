@@ -16,6 +16,9 @@ import {
 } from './lib/calls.mjs';
 import { assert, skip, withServer } from './lib/server.mjs';
 
+// Audio + video + a data channel (janus.js tracks).
+const AVD = [{ type: 'audio', capture: true, recv: true }, { type: 'video', capture: true, recv: true }, { type: 'data' }];
+
 // What a finished call looks like in GET /api/v1/calls (parley).
 const ENDED_STATE = 'ended';
 
@@ -40,7 +43,7 @@ await withServer(callsServerOpts(23), async (srv) => {
       // Call with audio + video.
       const hMark = await hc.mark();
       const t0 = Date.now();
-      const cMark = await cc.call(host.username);
+      const cMark = await cc.call(host.username, AVD);
       const calling = await cc.waitEvent({ replyOrError: true }, cMark);
       assert(calling.result && calling.result.event === 'calling', `call answered ${JSON.stringify(calling)}`);
       const inc = await hc.waitEvent({ event: 'incomingcall' }, hMark);
@@ -59,7 +62,7 @@ await withServer(callsServerOpts(23), async (srv) => {
       const ringMs = Date.now() - t0;
 
       // Accept.
-      const aMark = await hc.accept();
+      const aMark = await hc.accept(AVD);
       const accH = await hc.waitEvent({ replyOrError: true }, aMark);
       assert(accH.result && accH.result.event === 'accepted', `accept answered ${JSON.stringify(accH)}`);
       const accC = await cc.waitEvent({ event: 'accepted' }, cMark);
@@ -83,6 +86,12 @@ await withServer(callsServerOpts(23), async (srv) => {
         assert(typeof v === 'number' && v >= 0 && v < 1, `round trip times from RTCP: ${rtts}`);
       }
       console.log(`round trip times from RTCP: ${rtts}`);
+      // In-call text: the data channels are relayed between the legs.
+      await cc.sendData('hello host');
+      await hc.waitData('hello host');
+      await hc.sendData('hello caller');
+      await cc.waitData('hello caller');
+      console.log('data channel: a message each way relayed between the legs');
 
       // The caller mutes its audio: the host stops receiving it, video goes on.
       let m = await hc.mark();

@@ -179,6 +179,10 @@ export class CallClient {
 
   hangup() { return this.ev(() => window.call.hangup()); }
 
+  sendData(text) { return this.ev((t) => window.call.sendData(t), text); }
+
+  waitData(text) { return this.ev((t) => window.call.waitData(t), text); }
+
   stats() { return this.ev(() => window.call.stats()); }
 
   hasPc() { return this.ev(() => window.call.hasPc()); }

@@ -19,7 +19,7 @@ import { digest } from '/stats.js';
 const st = {
   janus: null, handle: null, t0: performance.now(), events: [], log: [], errors: [],
   webrtcUp: null, webrtcDowns: [], media: [], remoteTracks: [], incoming: null,
-  pendingUpdate: null, autoAnswerUpdates: true, monitor: null,
+  pendingUpdate: null, autoAnswerUpdates: true, monitor: null, dataOpen: null, dataIn: [],
 };
 
 function now() { return performance.now() - st.t0; }
@@ -129,6 +129,8 @@ function attach(plugin) {
       slowLink: (uplink, lost, mid) => note(`slowLink uplink=${uplink} lost=${lost} mid=${mid}`),
       onmessage: onMessage,
       onremotetrack: (track, mid, on) => { st.remoteTracks.push({ t: now(), kind: track.kind, mid, on }); note(`remotetrack ${track.kind} ${mid} ${on}`); },
+      ondataopen: (label) => { if (st.dataOpen === null) st.dataOpen = now(); note(`dataopen ${label}`); },
+      ondata: (data) => { st.dataIn.push(String(data)); note(`data ${String(data).slice(0, 40)}`); },
       oncleanup: () => note('cleanup'),
       ondetached: () => note('detached'),
     });
@@ -212,6 +214,27 @@ function makeOffer(tracks, extra = {}) {
 }
 
 export const AV = [{ type: 'audio', capture: true, recv: true }, { type: 'video', capture: true, recv: true }];
+// Audio + video + a data channel (in-call text, relayed between the legs as Janus's videocall does).
+export const AVD = [...AV, { type: 'data' }];
+
+// Sends text on the data channel once it is open (waits up to timeoutMs for it).
+export async function sendData(text, timeoutMs = 10000) {
+  const end = performance.now() + timeoutMs;
+  while (st.dataOpen === null) {
+    if (performance.now() > end) throw new Error('data channel not open');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((resolve, reject) => st.handle.data({ text, success: resolve, error: (e) => reject(new Error(`data: ${e}`)) }));
+}
+
+// Waits until text was received on the data channel.
+export async function waitData(text, timeoutMs = 10000) {
+  const end = performance.now() + timeoutMs;
+  while (!st.dataIn.includes(text)) {
+    if (performance.now() > end) throw new Error(`data "${text}" not received (got ${JSON.stringify(st.dataIn.slice(-5))})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 export async function register(username) {
   const since = send({ request: 'register', username });
