@@ -131,6 +131,24 @@ await withServer(callsServerOpts(23), async (srv) => {
       console.log(`caller muted: host received ${mutedAudio} audio packets in 2.5 s (caller still got ${hostAudioAtCaller} from the host); ` +
         `unmuted: ${back.host.audioPps.toFixed(0)} pkt/s again`);
 
+      // The caller caps what it sends (REMB from the server): the host's inbound video follows.
+      s = await cc.send({ request: 'set', bitrate: 150000 });
+      r = await cc.waitEvent({ replyOrError: true }, s);
+      assert(r.result && r.result.event === 'set', `set bitrate answered ${JSON.stringify(r)}`);
+      await sleep(4000);
+      const capped = await flowing([hc], 3, { what: 'with a 150 kbit/s cap' });
+      assert(capped.host.kbps <= 230, `the caller's 150 kbit/s cap does not hold: the host receives ${capped.host.kbps.toFixed(0)} kbit/s of video`);
+      s = await cc.send({ request: 'set', bitrate: 0 });
+      await cc.waitEvent({ replyOrError: true }, s);
+      console.log(`bitrate cap 150 kbit/s: the host receives ${capped.host.kbps.toFixed(0)} kbit/s of video (${capped.host.fps.toFixed(1)} frames/s)`);
+
+      if (isParley()) {
+        // The operator's view of the plugin (admin port): the live call is listed.
+        const view = await (await fetch(`http://127.0.0.1:${srv.ports.admin}/admin/plugins/calls`)).json();
+        const live = view.calls.find((x) => x.call_id === callId);
+        assert(live && live.state === 'active', `/admin/plugins/calls does not list the call as active: ${JSON.stringify(view).slice(0, 300)}`);
+      }
+
       // The caller hangs up.
       m = await hc.mark();
       s = await cc.hangup();
