@@ -7,29 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__has_include)
-#if __has_include("check.h")
 #include "check.h"
-#define HAVE_CHECK_H 1
-#endif
-#endif
-#ifndef HAVE_CHECK_H
-static int check_failures, check_count;
-#define CHECK(cond) do { check_count++; if (!(cond)) { check_failures++; \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
-#define CHECK_INT(a, b) do { long long va_ = (long long)(a), vb_ = (long long)(b); check_count++; \
-    if (va_ != vb_) { check_failures++; fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", \
-    __FILE__, __LINE__, #a, va_, #b, vb_); } } while (0)
-#define CHECK_STR(a, b) do { const char *sa_ = (a), *sb_ = (b); check_count++; \
-    if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) { check_failures++; \
-    fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-    sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)"); } } while (0)
-static int check_summary(const char *name)
-{
-    fprintf(stderr, "%s: %d checks, %d failed\n", name, check_count, check_failures);
-    return check_failures ? 1 : 0;
-}
-#endif
 
 #include "call.h"
 #include "feedback.h"

@@ -15,18 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "plugin.h"
-
-static int check_failures, check_count;
-#define CHECK(cond) do { check_count++; if (!(cond)) { check_failures++; \
-    fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); } } while (0)
-#define CHECK_INT(a, b) do { long long va_ = (long long)(a), vb_ = (long long)(b); check_count++; \
-    if (va_ != vb_) { check_failures++; fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", \
-    __FILE__, __LINE__, #a, va_, #b, vb_); } } while (0)
-#define CHECK_STR(a, b) do { const char *sa_ = (a), *sb_ = (b); check_count++; \
-    if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) { check_failures++; \
-    fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
-    sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)"); } } while (0)
 
 const plugin_descriptor *calls_plugin_descriptor(void);
 static const plugin_descriptor *P;
@@ -890,6 +880,5 @@ int main(void)
     }
     for (int i = 0; i < n_records; i++)
         free(records[i]);
-    fprintf(stderr, "test_calls_flow: %d checks, %d failed\n", check_count, check_failures);
-    return check_failures ? 1 : 0;
+    return check_summary("test_calls_flow");
 }
