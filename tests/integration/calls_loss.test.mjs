@@ -12,8 +12,8 @@
 // sender) and frames/s before and during the loss. The rules are removed in a finally block.
 // Needs root inside the namespace (iptables); skips otherwise.
 import { execFileSync } from 'node:child_process';
-import { openBrowser, browserAvailable } from './lib/browser.mjs';
-import { callsServerOpts, firstFrames, isParley, newUser, openClient, sleep, withClients } from './lib/calls.mjs';
+import { browserAvailable } from './lib/browser.mjs';
+import { callsServerOpts, firstFrames, isParley, sleep, withCallerAndHost } from './lib/calls.mjs';
 import { feedback, fmtFeedback } from './lib/calls_media.mjs';
 import { assert, skip, withServer } from './lib/server.mjs';
 
@@ -45,19 +45,10 @@ await withServer(callsServerOpts(INDEX), async (srv) => {
   if (why) throw skip(why);
   try { iptables(['-L', 'INPUT', '-n']); } catch (e) { throw skip(`iptables unusable here: ${e.message}`); }
   const range = `${srv.ports.rtpMin}:${srv.ports.rtpMax}`;
-  const caller = await newUser(srv, 'caller', 'LossCaller');
-  const host = await newUser(srv, 'host', 'LossHost');
-  const br = await openBrowser();
-  const clients = [];
   const added = [];
   try {
-    const cc = await openClient(br, 'caller');
-    const hc = await openClient(br, 'host');
-    clients.push(cc, hc);
-    await withClients(clients, async () => {
-      await Promise.all([cc.start(srv.wsUrl, caller.token), hc.start(srv.httpUrl, host.token)]);
-      await hc.register(host.username);
-      await cc.register(caller.username);
+    await withCallerAndHost(srv, async ({ cc, hc, host }) => {
+      const clients = [cc, hc];
       const hMark = await hc.mark();
       const cMark = await cc.call(host.username);
       const calling = await cc.waitEvent({ replyOrError: true }, cMark);
@@ -133,11 +124,10 @@ await withServer(callsServerOpts(INDEX), async (srv) => {
       await cc.waitEvent({ event: 'hangup' }, hs, 5000);
       await hc.waitEvent({ event: 'hangup' }, hm, 5000);
       await Promise.all([cc.stop(), hc.stop()]);
-    });
+    }, { callerName: 'LossCaller', hostName: 'LossHost' });
   } finally {
     for (const rule of added) {
       try { iptables(['-D', ...rule]); } catch (e) { console.error(`could not remove iptables rule ${rule.join(' ')}: ${e.message}`); }
     }
-    await br.close();
   }
 });

@@ -12,9 +12,9 @@
 // counter (getStats every 50 ms, on both sides; pauses of the page itself not counted)
 // stays under 300 ms.
 // Runs unchanged against Janus 1.1.2 except for the token and the parley-only call_id checks.
-import { openBrowser, browserAvailable } from './lib/browser.mjs';
+import { browserAvailable } from './lib/browser.mjs';
 import {
-  callsServerOpts, firstFrames, flowing, fmtFlow, isParley, loadNote, newUser, openClient, sleep, withClients,
+  callsServerOpts, firstFrames, flowing, fmtFlow, isParley, loadNote, sleep, withCallerAndHost,
 } from './lib/calls.mjs';
 import { assert, skip, withServer } from './lib/server.mjs';
 
@@ -136,38 +136,24 @@ await withServer(callsServerOpts(24), async (srv) => {
   if (!process.env.PARLEY_NETNS) throw skip('not inside a network namespace (run via tests/integration/run.sh as root)');
   const why = browserAvailable();
   if (why) throw skip(why);
-  const caller = await newUser(srv, 'caller', 'Caller');
-  const host = await newUser(srv, 'host', 'Host');
-  const br = await openBrowser();
-  const clients = [];
-  try {
-    const cc = await openClient(br, 'caller');
-    const hc = await openClient(br, 'host');
-    clients.push(cc, hc);
-    await withClients(clients, async () => {
-      await Promise.all([cc.start(srv.wsUrl, caller.token), hc.start(srv.httpUrl, host.token)]);
-      await hc.register(host.username);
-      await cc.register(caller.username);
-      const ctx = { cc, hc, caller, host };
-      // A call whose measurement the busy machine spoiled (the page itself did not sample)
-      // is tried once more; any other failure fails at once.
-      const attempt = async (name, opts) => {
-        try {
-          await oneCall(name, opts);
-        } catch (e) {
-          if (!e.unmeasured) throw e;
-          console.log(`${e.message}: trying this call once more`);
-          await endCall(cc, hc);
-          await oneCall(`${name}, second attempt`, opts);
-        }
-      };
-      await attempt('A (audio-only offer, the caller adds video)', { ...ctx, offerTracks: AUDIO_ONLY, upgrader: cc, videoBefore: false, selfCheck: true });
-      await attempt('B (video recvonly offer, the caller starts sending video)', { ...ctx, offerTracks: VIDEO_RECVONLY, upgrader: cc, videoBefore: true });
-      await attempt('C (audio-only offer, the host adds video)', { ...ctx, offerTracks: AUDIO_ONLY, upgrader: hc, videoBefore: false });
-      await Promise.all([cc.stop(), hc.stop()]);
-    });
-  } finally {
-    await br.close();
-  }
+  await withCallerAndHost(srv, async ({ cc, hc, caller, host }) => {
+    const ctx = { cc, hc, caller, host };
+    // A call whose measurement the busy machine spoiled (the page itself did not sample)
+    // is tried once more; any other failure fails at once.
+    const attempt = async (name, opts) => {
+      try {
+        await oneCall(name, opts);
+      } catch (e) {
+        if (!e.unmeasured) throw e;
+        console.log(`${e.message}: trying this call once more`);
+        await endCall(cc, hc);
+        await oneCall(`${name}, second attempt`, opts);
+      }
+    };
+    await attempt('A (audio-only offer, the caller adds video)', { ...ctx, offerTracks: AUDIO_ONLY, upgrader: cc, videoBefore: false, selfCheck: true });
+    await attempt('B (video recvonly offer, the caller starts sending video)', { ...ctx, offerTracks: VIDEO_RECVONLY, upgrader: cc, videoBefore: true });
+    await attempt('C (audio-only offer, the host adds video)', { ...ctx, offerTracks: AUDIO_ONLY, upgrader: hc, videoBefore: false });
+    await Promise.all([cc.stop(), hc.stop()]);
+  });
   if (!isParley()) console.log(`skipped against ${srv.target} (parley only): call_id in incomingcall`);
 });

@@ -25,6 +25,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { openBrowser } from './browser.mjs';
 import { assert, target } from './server.mjs';
 import { traceResponse } from './apitrace.mjs';
 
@@ -298,5 +299,26 @@ export async function withClients(clientsRef, body) {
     for (const c of clientsRef) console.error(await c.dump());
     console.error(`browser console (last 60):\n${consoleTail(60)}`);
     throw e;
+  }
+}
+
+// A Caller and a Host, each signed up over REST and registered from its own page (the caller
+// over WebSocket, the host over HTTP long-poll), for body({ br, cc, hc, caller, host }).
+// Failures print both clients' state; the browser is closed afterwards either way.
+export async function withCallerAndHost(srv, body, { callerName = 'Caller', hostName = 'Host' } = {}) {
+  const caller = await newUser(srv, 'caller', callerName);
+  const host = await newUser(srv, 'host', hostName);
+  const br = await openBrowser();
+  try {
+    const cc = await openClient(br, 'caller');
+    const hc = await openClient(br, 'host');
+    await withClients([cc, hc], async () => {
+      await Promise.all([cc.start(srv.wsUrl, caller.token), hc.start(srv.httpUrl, host.token)]);
+      await hc.register(host.username);
+      await cc.register(caller.username);
+      await body({ br, cc, hc, caller, host });
+    });
+  } finally {
+    await br.close();
   }
 }
