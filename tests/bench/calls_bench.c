@@ -20,17 +20,18 @@
  */
 #include "calls_bench.h"
 
-#include <dirent.h>
 #include <getopt.h>
 #include <glib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench_pacer.h"
+#include "bench_proc.h"
+#include "bench_stats.h"
+#include "bench_wire.h"
 #include "proto/rtp.h"
 #include "util/log.h"
 
@@ -85,8 +86,7 @@ typedef struct cb_lane {
     bool measuring;          /* arrivals now count as relayed in the window */
     uint64_t sent, send_errors, late_skips;
     uint64_t sent_win[2], recv_win[2], late_win, recv_arrivals_win, recv_total, bad;
-    uint32_t *lat;           /* one-way latency samples (us) of the window's packets */
-    size_t n_lat, cap_lat;
+    bench_samples lat;       /* one-way latency samples (us) of the window's packets */
     uint8_t pkt[RTP_HEADER_MIN + CB_MAX_PAYLOAD + 128];
 } cb_lane;
 
@@ -107,28 +107,6 @@ typedef struct cb_run {
 
 static cb_run R;
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 static int payload_len(int kind)
 {
     return kind == CB_AUDIO ? R.cfg.audio_payload : R.cfg.video_payload;
@@ -148,7 +126,7 @@ void cb_on_rtp(cb_leg *leg, uint8_t *buf, size_t len)
     size_t n = v.payload_len;
     int kind = p[13];
     /* From this call's other leg, of a kind we send, of that kind's length and content. */
-    if (get32(p + 4) != CB_MAGIC || get32(p + 8) != (uint32_t)leg->call->index ||
+    if (bench_get_be32(p + 4) != CB_MAGIC || bench_get_be32(p + 8) != (uint32_t)leg->call->index ||
         p[12] != (uint8_t)(1 - leg->role) || (kind != CB_AUDIO && kind != CB_VIDEO) ||
         n != (size_t)payload_len(kind) ||
         memcmp(p + CB_HDR_BYTES, R.tmpl + CB_HDR_BYTES, n - CB_HDR_BYTES) != 0) {
@@ -158,7 +136,7 @@ void cb_on_rtp(cb_leg *leg, uint8_t *buf, size_t len)
     }
     if (v.pt != leg->pt[kind])
         leg->rx_wrong_pt++;
-    uint32_t counter = get32(p + 16);
+    uint32_t counter = bench_get_be32(p + 16);
     if (counter < leg->rx_next[kind])
         leg->rx_reordered++;
     else
@@ -167,21 +145,13 @@ void cb_on_rtp(cb_leg *leg, uint8_t *buf, size_t len)
     L->recv_total++;
     if (L->measuring)
         L->recv_arrivals_win++;
-    int64_t st = (int64_t)get64(p + 20);
+    int64_t st = (int64_t)bench_get_be64(p + 20);
     if (st >= L->win_start && st < L->win_end) {
         L->recv_win[kind]++;
         if (now - st > (int64_t)R.cfg.late_ms * 1000)
             L->late_win++;
-        if (L->n_lat == L->cap_lat) {
-            size_t nc = L->cap_lat ? L->cap_lat * 2 : 65536;
-            uint32_t *nl = realloc(L->lat, nc * sizeof *nl);
-            if (!nl)
-                return;
-            L->lat = nl;
-            L->cap_lat = nc;
-        }
         int64_t d = now - st;
-        L->lat[L->n_lat++] = d < 0 ? 0 : (uint32_t)d;
+        bench_samples_add(&L->lat, d < 0 ? 0 : (uint32_t)d);
     }
 }
 
@@ -209,8 +179,8 @@ static void send_packet(cb_lane *L, cb_stream *s, int64_t now)
     b[1] = (uint8_t)(leg->pt[s->kind] | (marker ? 0x80 : 0));
     b[2] = (uint8_t)(s->seq >> 8);
     b[3] = (uint8_t)s->seq;
-    put32(b + 4, s->ts);
-    put32(b + 8, s->ssrc);
+    bench_put_be32(b + 4, s->ts);
+    bench_put_be32(b + 8, s->ssrc);
     s->seq++;
     uint8_t *p = b + RTP_HEADER_MIN;
     memcpy(p, R.tmpl, plen);
@@ -230,13 +200,13 @@ static void send_packet(cb_lane *L, cb_stream *s, int64_t now)
             s->frame_pkt++;
         }
     }
-    put32(p + 4, CB_MAGIC);
-    put32(p + 8, (uint32_t)leg->call->index);
+    bench_put_be32(p + 4, CB_MAGIC);
+    bench_put_be32(p + 8, (uint32_t)leg->call->index);
     p[12] = (uint8_t)leg->role;
     p[13] = (uint8_t)s->kind;
     p[14] = p[15] = 0;
-    put32(p + 16, s->counter++);
-    put64(p + 20, (uint64_t)now);
+    bench_put_be32(p + 16, s->counter++);
+    bench_put_be64(p + 20, (uint64_t)now);
     if (peer_send_rtp(leg->peer, b, RTP_HEADER_MIN + plen, sizeof L->pkt) != 0) {
         L->send_errors++;
         return;
@@ -318,20 +288,13 @@ static void pacer_start(void *arg)
         L->heap[i]->next_due = now + (int64_t)g_random_int_range(0, (gint32)L->heap[i]->interval_us);
     for (size_t i = L->n_heap / 2 + 1; i-- > 0;)
         heap_down(L, i);
-    L->pacer = g_timeout_source_new(1);
-    g_source_set_priority(L->pacer, G_PRIORITY_HIGH);
-    g_source_set_callback(L->pacer, pacer_tick, L, NULL);
-    g_source_attach(L->pacer, loop_context(L->loop));
+    L->pacer = bench_pacer_attach(L->loop, pacer_tick, L);
 }
 
 static void pacer_stop(void *arg)
 {
     cb_lane *L = arg;
-    if (L->pacer) {
-        g_source_destroy(L->pacer);
-        g_source_unref(L->pacer);
-        L->pacer = NULL;
-    }
+    bench_pacer_detach(&L->pacer);
 }
 
 static void sleep_until(int64_t t)
@@ -349,160 +312,14 @@ static void for_each_lane(loop_fn fn)
 
 /* ---- server and machine accounting ---- */
 
-static double proc_cpu_seconds(int pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    /* Fields after ") ": state(3) ... utime(14) stime(15), all threads of the process. */
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* VmRSS (kB) and Threads of /proc/<pid>/status; -1 when unreadable. */
-static long proc_status_value(int pid, const char *key)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long v = -1;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-            v = strtol(line + kl + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-/* CPU seconds of every thread of the server (/proc/<pid>/task/<tid>/stat), to show how the
- * load spreads over its threads (loop balance; Janus's thread per handle). */
-typedef struct cb_thread_cpu {
-    int tid;
-    char comm[24];
-    double cpu_s;
-} cb_thread_cpu;
-
-static int cmp_thread_tid(const void *a, const void *b)
-{
-    const cb_thread_cpu *x = a, *y = b;
-    return x->tid < y->tid ? -1 : x->tid > y->tid;
-}
-
-static int cmp_thread_cpu_desc(const void *a, const void *b)
-{
-    const cb_thread_cpu *x = a, *y = b;
-    return x->cpu_s > y->cpu_s ? -1 : x->cpu_s < y->cpu_s;
-}
-
-static size_t server_threads_cpu(int pid, cb_thread_cpu **out)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int tid = atoi(e->d_name);
-        if (tid <= 0)
-            continue;
-        char p2[96], buf[1024];
-        snprintf(p2, sizeof p2, "/proc/%d/task/%d/stat", pid, tid);
-        FILE *f = fopen(p2, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-        unsigned long long ut = 0, st = 0;
-        if (!open || !close || close < open ||
-            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                   &st) != 2)
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            cb_thread_cpu *nt = realloc(*out, nc * sizeof *nt);
-            if (!nt)
-                break;
-            *out = nt;
-            cap = nc;
-        }
-        cb_thread_cpu *t = &(*out)[n++];
-        t->tid = tid;
-        size_t cl = (size_t)(close - open - 1);
-        if (cl >= sizeof t->comm)
-            cl = sizeof t->comm - 1;
-        memcpy(t->comm, open + 1, cl);
-        t->comm[cl] = '\0';
-        t->cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-    }
-    closedir(d);
-    qsort(*out, n, sizeof **out, cmp_thread_tid);
-    return n;
-}
-
-static void system_jiffies(uint64_t *busy, uint64_t *total)
-{
-    unsigned long long v[8] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    *busy = *total = 0;
-    if (!f)
-        return;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) == 8) {
-        for (int i = 0; i < 8; i++)
-            *total += v[i];
-        *busy = *total - v[3] - v[4];
-    }
-    fclose(f);
-}
-
-static double loadavg1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
-static double self_cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
-
 typedef struct cb_snap {
     int64_t t_us;
     uint64_t sent, send_errors, late_skips, recv_total, bad, arrivals_win, late_win;
     uint64_t sent_win[2], recv_win[2];
     double server_cpu_s, client_cpu_s;
     long server_rss_kb, server_threads;
-    uint64_t sys_busy, sys_total;
-    cb_thread_cpu *threads;  /* sorted by tid (malloc'd) */
+    bench_jiffies sys;
+    bench_thread_cpu *threads; /* the server's, sorted by tid (malloc'd) */
     size_t n_threads;
 } cb_snap;
 
@@ -538,12 +355,12 @@ static void snap_on_loop(void *arg)
 static void snapshot(cb_snap *sn, int action)
 {
     *sn = (cb_snap){0};
-    sn->server_cpu_s = proc_cpu_seconds(R.cfg.server_pid);
-    sn->n_threads = server_threads_cpu(R.cfg.server_pid, &sn->threads);
-    sn->server_rss_kb = proc_status_value(R.cfg.server_pid, "VmRSS");
-    sn->server_threads = proc_status_value(R.cfg.server_pid, "Threads");
-    sn->client_cpu_s = self_cpu_seconds();
-    system_jiffies(&sn->sys_busy, &sn->sys_total);
+    sn->server_cpu_s = bench_proc_cpu_seconds(R.cfg.server_pid);
+    sn->n_threads = bench_proc_threads_cpu(R.cfg.server_pid, &sn->threads);
+    sn->server_rss_kb = bench_proc_status_value(R.cfg.server_pid, "VmRSS");
+    sn->server_threads = bench_proc_status_value(R.cfg.server_pid, "Threads");
+    sn->client_cpu_s = bench_self_cpu_seconds();
+    sn->sys = bench_system_jiffies();
     sn->t_us = g_get_monotonic_time();
     for (int i = 0; i < R.n_lanes; i++) {
         cb_snap_call c = {.lane = &R.lanes[i], .snap = sn, .action = action};
@@ -552,39 +369,6 @@ static void snapshot(cb_snap *sn, int action)
 }
 
 /* ---- statistics ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static double pct_i64(const int64_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (k < 1)
-        k = 1;
-    return (double)v[k > n ? n - 1 : k - 1];
-}
-
-static double pct_u32(const uint32_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (k < 1)
-        k = 1;
-    return (double)v[k > n ? n - 1 : k - 1];
-}
 
 typedef struct cb_setup_stats {
     double up_p50, up_p99, up_max, incoming_p50, answer_p50;
@@ -604,24 +388,17 @@ static cb_setup_stats setup_stats(void)
         inc[i] = c->t_incoming - c->t_call;
         ans[i] = c->t_answer - c->t_call;
     }
-    qsort(up, n, sizeof *up, cmp_i64);
-    qsort(inc, n, sizeof *inc, cmp_i64);
-    qsort(ans, n, sizeof *ans, cmp_i64);
-    st.up_p50 = pct_i64(up, n, 50) / 1000.0;
-    st.up_p99 = pct_i64(up, n, 99) / 1000.0;
-    st.up_max = n ? (double)up[n - 1] / 1000.0 : 0;
-    st.incoming_p50 = pct_i64(inc, n, 50) / 1000.0;
-    st.answer_p50 = pct_i64(ans, n, 50) / 1000.0;
+    bench_spread up_ms = bench_spread_i64(up, n, 1000.0);
+    st.up_p50 = up_ms.p50;
+    st.up_p99 = up_ms.p99;
+    st.up_max = up_ms.max;
+    st.incoming_p50 = bench_spread_i64(inc, n, 1000.0).p50;
+    st.answer_p50 = bench_spread_i64(ans, n, 1000.0).p50;
 out:
     free(up);
     free(inc);
     free(ans);
     return st;
-}
-
-static const char *profile_name(int p)
-{
-    return p == 7 ? "AEAD_AES_128_GCM" : p == 1 ? "AES128_CM_HMAC_SHA1_80" : "unknown";
 }
 
 /* The server's busiest threads over the window: "name:% of one core" for the top ones
@@ -632,18 +409,19 @@ static double busiest_threads(const cb_snap *a, const cb_snap *b, double win, ch
     out[0] = '\0';
     if (!b->n_threads || win <= 0)
         return 0;
-    cb_thread_cpu *d = malloc(b->n_threads * sizeof *d);
+    bench_thread_cpu *d = malloc(b->n_threads * sizeof *d);
     if (!d)
         return 0;
     for (size_t i = 0; i < b->n_threads; i++) {
         d[i] = b->threads[i];
-        cb_thread_cpu key = {.tid = b->threads[i].tid};
-        const cb_thread_cpu *was = a->n_threads
-            ? bsearch(&key, a->threads, a->n_threads, sizeof key, cmp_thread_tid) : NULL;
+        bench_thread_cpu key = {.tid = b->threads[i].tid};
+        const bench_thread_cpu *was = a->n_threads
+            ? bsearch(&key, a->threads, a->n_threads, sizeof key, bench_thread_cpu_cmp_tid)
+            : NULL;
         if (was)
             d[i].cpu_s -= was->cpu_s;
     }
-    qsort(d, b->n_threads, sizeof *d, cmp_thread_cpu_desc);
+    qsort(d, b->n_threads, sizeof *d, bench_thread_cpu_cmp_busiest);
     size_t used = 0;
     for (size_t i = 0; i < b->n_threads && i < 4 && used + 1 < cap; i++) {
         int w = snprintf(out + used, cap - used, "%s%s:%.1f%%", i ? ", " : "", d[i].comm,
@@ -685,22 +463,15 @@ static void report(const cb_snap *a, const cb_snap *b, const cb_snap *c, double 
         ? (double)(b->server_rss_kb - R.rss_idle_kb) / R.n_live : 0;
     char top_threads[256];
     double busiest = busiest_threads(a, b, win, top_threads, sizeof top_threads);
-    double sys_busy = b->sys_total > a->sys_total
-        ? 100.0 * (double)(b->sys_busy - a->sys_busy) / (double)(b->sys_total - a->sys_total) : 0;
-    size_t n_lat = 0;
+    double sys_busy = bench_machine_busy_pct(a->sys, b->sys);
+    bench_samples lat = {0};
     for (int i = 0; i < R.n_lanes; i++)
-        n_lat += R.lanes[i].n_lat;
-    uint32_t *lat = malloc((n_lat + 1) * sizeof *lat);
-    size_t k = 0;
-    for (int i = 0; lat && i < R.n_lanes; i++) {
-        memcpy(lat + k, R.lanes[i].lat, R.lanes[i].n_lat * sizeof *lat);
-        k += R.lanes[i].n_lat;
-    }
-    n_lat = lat ? n_lat : 0;
-    qsort(lat, n_lat, sizeof *lat, cmp_u32);
-    double l50 = pct_u32(lat, n_lat, 50), l99 = pct_u32(lat, n_lat, 99);
-    double lmax = n_lat ? (double)lat[n_lat - 1] : 0;
-    free(lat);
+        bench_samples_append(&lat, &R.lanes[i].lat);
+    bench_samples_sort(&lat);
+    size_t n_lat = lat.n;
+    double l50 = bench_pct_u32(lat.v, n_lat, 50), l99 = bench_pct_u32(lat.v, n_lat, 99);
+    double lmax = n_lat ? (double)lat.v[n_lat - 1] : 0;
+    bench_samples_free(&lat);
 
     int prof = R.n_live ? R.live[0]->leg[0].srtp_profile : 0;
     bool mixed = false;
@@ -716,8 +487,8 @@ static void report(const cb_snap *a, const cb_snap *b, const cb_snap *c, double 
             wrong_pt += l->rx_wrong_pt;
             reordered += l->rx_reordered;
             bad += l->rx_bad;
-            hangups += atomic_load(&l->hangups);
-            slowlinks += atomic_load(&l->slowlinks);
+            hangups += atomic_load(&l->events.hangups);
+            slowlinks += atomic_load(&l->events.slowlinks);
             if (atomic_load(&l->failed_later)) {
                 failed_later++;
                 printf("call %d %s: peer FAILED %.1f s into the load\n", call->index,
@@ -744,7 +515,7 @@ static void report(const cb_snap *a, const cb_snap *b, const cb_snap *c, double 
            cfg->audio_payload, cfg->video_fps, cfg->video_pps, cfg->video_payload,
            (double)cfg->video_pps * cfg->video_payload * 8 / 1e6, win, cfg->warmup_s,
            R.n_lanes);
-    printf("srtp: %s%s\n", profile_name(prof), mixed ? " (mixed across legs)" : "");
+    printf("srtp: %s%s\n", bench_srtp_profile_name(prof), mixed ? " (mixed across legs)" : "");
     printf("setup call->both up: p50 %.1f ms, p99 %.1f ms, max %.1f ms (call->incomingcall "
            "p50 %.1f ms, call->accepted p50 %.1f ms)\n", su.up_p50, su.up_p99, su.up_max,
            su.incoming_p50, su.answer_p50);
@@ -781,7 +552,7 @@ static void report(const cb_snap *a, const cb_snap *b, const cb_snap *c, double 
            cores, us_pp, calls_per_core, R.rss_idle_kb, b->server_rss_kb, rss_call_kb,
            b->server_threads, su.up_p50, su.up_p99, l50, l99, late, send_pct, 100.0 * cli / win,
            sys_busy,
-           load1, profile_name(prof), bad, wrong_pt, failed_later, busiest);
+           load1, bench_srtp_profile_name(prof), bad, wrong_pt, failed_later, busiest);
     fflush(stdout);
 }
 
@@ -808,6 +579,12 @@ static const char *call_state(cb_call *c)
              c->t_incoming ? "yes" : "no", c->t_accept ? "yes" : "no",
              c->t_answer ? "yes" : "no", atomic_load(&a->secure), atomic_load(&b->secure));
     return buf;
+}
+
+/* ms from t to the leg's webrtcup; -1 when it has not come. */
+static double leg_ms_since(const cb_leg *l, int64_t t)
+{
+    return l->events.t_webrtcup ? (double)(l->events.t_webrtcup - t) / 1e3 : -1;
 }
 
 static void start_calls(void)
@@ -874,8 +651,7 @@ static void start_calls(void)
                 (double)(c->t_answer - c->t_call) / 1e3,
                 (double)(c->leg[0].t_secure - c->t_call) / 1e3,
                 (double)(c->leg[1].t_secure - c->t_call) / 1e3,
-                c->leg[0].t_webrtcup ? (double)(c->leg[0].t_webrtcup - c->t_call) / 1e3 : -1,
-                c->leg[1].t_webrtcup ? (double)(c->leg[1].t_webrtcup - c->t_call) / 1e3 : -1);
+                leg_ms_since(&c->leg[0], c->t_call), leg_ms_since(&c->leg[1], c->t_call));
     }
     R.live = calloc((size_t)cfg->calls, sizeof *R.live);
     for (int i = 0; i < R.n_lanes; i++)
@@ -910,25 +686,6 @@ static void stop_calls(void)
             if (c->leg[r].peer)
                 peer_unref(c->leg[r].peer);
     }
-}
-
-/* The client must not be where packets are lost: every UDP socket of this process (the
- * peers' libnice sockets) gets 4 MB buffers (capped by net.core.[rw]mem_max). The server's
- * sockets are left as the server made them. */
-static int enlarge_client_sockets(void)
-{
-    int n = 0, size = 4 * 1024 * 1024;
-    long max_fd = sysconf(_SC_OPEN_MAX);
-    for (int fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 4096); fd++) {
-        int type = 0;
-        socklen_t len = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-        n++;
-    }
-    return n;
 }
 
 /* ---- options ---- */
@@ -1025,7 +782,7 @@ static int parse_options(int argc, char **argv, cb_config *c)
         usage(stderr);
         return -1;
     }
-    if (c->server_pid <= 0 || proc_cpu_seconds(c->server_pid) < 0) {
+    if (c->server_pid <= 0 || bench_proc_cpu_seconds(c->server_pid) < 0) {
         fprintf(stderr, "calls_bench: --pid must name the running server process\n");
         return -1;
     }
@@ -1037,11 +794,10 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &R.cfg) != 0)
         return 2;
     log_set_level(R.cfg.verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
-    for (size_t i = 0; i < sizeof R.tmpl; i++)
-        R.tmpl[i] = (uint8_t)(i * 31u + 7u);
+    bench_fill_pattern(R.tmpl, sizeof R.tmpl);
     /* The server before any of our sessions exists: the base of the per-call memory. */
-    R.rss_idle_kb = proc_status_value(R.cfg.server_pid, "VmRSS");
-    R.threads_idle = (int)proc_status_value(R.cfg.server_pid, "Threads");
+    R.rss_idle_kb = bench_proc_status_value(R.cfg.server_pid, "VmRSS");
+    R.threads_idle = (int)bench_proc_status_value(R.cfg.server_pid, "Threads");
     if (peer_global_init() != 0) {
         fprintf(stderr, "calls_bench: peer_global_init failed\n");
         return 1;
@@ -1062,7 +818,8 @@ int main(int argc, char **argv)
     int rc = 1;
     if (R.n_live > 0) {
         cb_snap a, b, c;
-        int nsock = enlarge_client_sockets();
+        /* The client must not be where packets are lost. */
+        int nsock = bench_enlarge_own_udp_buffers();
         if (R.cfg.verbose)
             fprintf(stderr, "calls_bench: %d client UDP sockets enlarged\n", nsock);
         R.t_load = g_get_monotonic_time();
@@ -1080,7 +837,7 @@ int main(int argc, char **argv)
         snapshot(&a, 1);
         sleep_until(we);
         snapshot(&b, 2);
-        double load1 = loadavg1();
+        double load1 = bench_loadavg1();
         g_usleep((gulong)(R.cfg.drain_s * 1e6));
         snapshot(&c, 0);
         /* The per-leg whole-run figures read the legs' counters from this thread: stop
@@ -1099,7 +856,7 @@ int main(int argc, char **argv)
     loop_pool_destroy(R.pool);
     peer_global_deinit();
     for (int i = 0; i < R.n_lanes; i++) {
-        free(R.lanes[i].lat);
+        bench_samples_free(&R.lanes[i].lat);
         free(R.lanes[i].heap);
     }
     free(R.lanes);

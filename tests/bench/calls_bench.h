@@ -6,6 +6,8 @@
  *
  * Pieces:
  *  - media_bench_http.c (shared with media_bench): the blocking HTTP/1.1 client.
+ *  - bench_janus.c, bench_proc.c, bench_stats.c (shared with media_bench): the Janus API
+ *    session and signalling helpers, /proc readers, percentiles.
  *  - calls_bench_call.c: the signalling of one leg (caller or callee) on its own thread:
  *    create/attach/register, the caller's offer and "call", the callee's answer to the
  *    server's offer and "accept", trickled candidates, long-polling until the end, teardown.
@@ -31,13 +33,14 @@
 
 #include "core/loop.h"
 #include "media/peer.h"
+#include "bench_janus.h"
 #include "media_bench_http.h"
 
 #define CB_MAGIC 0x50524c43u /* "PRLC" */
 #define CB_HDR_BYTES 28u
 #define CB_MAX_PAYLOAD 1400u
 
-enum { CB_AUDIO = 0, CB_VIDEO = 1 };
+enum { CB_AUDIO = BENCH_AUDIO, CB_VIDEO = BENCH_VIDEO };
 enum { CB_CALLER = 0, CB_CALLEE = 1 };
 
 typedef struct cb_config {
@@ -75,13 +78,12 @@ typedef struct cb_leg {
     int role;                /* CB_CALLER or CB_CALLEE */
     char username[64];
     peer_t *peer;
-    uint64_t session_id, handle_id;
 
     /* Signalling timeline, g_get_monotonic_time() us; 0 = not reached. */
-    int64_t t_registered, t_remote, t_secure, t_webrtcup, t_failed;
-    atomic_bool registered, gathered, remote_set, secure, webrtcup, failed;
+    int64_t t_registered, t_remote, t_secure, t_failed;
+    atomic_bool registered, gathered, secure, failed;
     atomic_bool failed_later; /* our peer went FAILED after the call was up */
-    atomic_int hangups, media_events, slowlinks;
+    bench_janus_events events; /* webrtcup (t_webrtcup), hangups, media, slowlinks */
     char error[256];
 
     /* Negotiated (signalling thread before the load; read-only afterwards). */

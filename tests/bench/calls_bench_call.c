@@ -27,17 +27,14 @@
 
 #include "proto/sdp.h"
 
-#define CBL_MAX_PENDING 64
-#define CBL_POLL_TIMEOUT_MS 40000
 #define CBL_GATHER_TIMEOUT_US (5 * G_USEC_PER_SEC)
 
 typedef struct cbl_ctx {
     cb_leg *leg;
     cb_call *call;
     const cb_config *cfg;
-    char *pending[CBL_MAX_PENDING]; /* trickled candidates that came before the description */
-    int n_pending;
-    bool pending_done;
+    bench_janus janus;
+    bench_remote_cands cands;  /* cands.applied: the remote description is on our peer */
     char *offer;       /* callee: the server's offer, until it has been answered */
     bool accepted;     /* callee: "accept" sent */
     int re_offers;     /* descriptions after the first one (renegotiations): ignored */
@@ -118,70 +115,12 @@ static peer_t *make_peer(cbl_ctx *c)
     return peer_create(c->call->loop, &c->cfg->peer, &cb);
 }
 
-/* ---- Janus API helpers ---- */
+/* ---- Janus API ---- */
 
-/* POSTs a JSON object (stolen) to path; returns the parsed response or NULL (leg failed). */
-static json_t *post_json(cbl_ctx *c, const char *path, json_t *req)
+static void janus_failed(void *user, const char *reason)
 {
-    char *text = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    char *body = NULL, err[160] = "";
-    int st = mb_http_request(&c->cfg->url, "POST", path, text, 10000, NULL, &body, err,
-                             sizeof err);
-    free(text);
-    if (st != 200) {
-        cb_fail(c->leg, "POST %s: status %d %s %.100s", path, st, err, body ? body : "");
-        free(body);
-        return NULL;
-    }
-    json_t *resp = json_loads(body, 0, NULL);
-    free(body);
-    if (!resp)
-        cb_fail(c->leg, "POST %s: response is not JSON", path);
-    return resp;
-}
-
-static uint64_t data_id(cbl_ctx *c, json_t *resp, const char *what)
-{
-    const char *j = json_string_value(json_object_get(resp, "janus"));
-    json_t *id = json_object_get(json_object_get(resp, "data"), "id");
-    if (!j || strcmp(j, "success") != 0 || !json_is_integer(id)) {
-        char *t = json_dumps(resp, JSON_COMPACT);
-        cb_fail(c->leg, "%s failed: %.200s", what, t ? t : "?");
-        free(t);
-        return 0;
-    }
-    return (uint64_t)json_integer_value(id);
-}
-
-static void on_event(cbl_ctx *c, json_t *ev);
-
-/* Sends a videocall request (body stolen) with an optional JSEP; the response (an ack, or
- * a synchronous event) goes through on_event. Returns 0, or -1 with the leg failed. */
-static int plugin_request(cbl_ctx *c, json_t *body, const char *jsep_type, const char *sdp)
-{
-    cb_leg *l = c->leg;
-    char path[256];
-    snprintf(path, sizeof path, "%s/%" PRIu64 "/%" PRIu64, c->cfg->url.path, l->session_id,
-             l->handle_id);
-    json_t *req = json_pack("{s:s,s:s,s:o}", "janus", "message", "transaction", "m", "body",
-                            body);
-    if (jsep_type)
-        json_object_set_new(req, "jsep", json_pack("{s:s,s:s}", "type", jsep_type, "sdp", sdp));
-    json_t *r = post_json(c, path, req);
-    if (!r)
-        return -1;
-    const char *j = json_string_value(json_object_get(r, "janus"));
-    if (!j || (strcmp(j, "ack") != 0 && strcmp(j, "event") != 0 && strcmp(j, "success") != 0)) {
-        char *t = json_dumps(r, JSON_COMPACT);
-        cb_fail(l, "request not acknowledged: %.200s", t ? t : "?");
-        free(t);
-        json_decref(r);
-        return -1;
-    }
-    on_event(c, r);
-    json_decref(r);
-    return 0;
+    cbl_ctx *c = user;
+    cb_fail(c->leg, "%s", reason);
 }
 
 /* ---- SDP ---- */
@@ -191,120 +130,26 @@ static int plugin_request(cbl_ctx *c, json_t *body, const char *jsep_type, const
 static char *build_offer(cbl_ctx *c)
 {
     cb_leg *l = c->leg;
-    char ufrag[64], pwd[64], cands[8192];
-    peer_local_credentials(l->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
-    if (peer_local_candidates(l->peer, cands, sizeof cands) <= 0)
-        return NULL;
-    GString *cl = g_string_new(NULL);
-    char *save = NULL;
-    for (char *line = strtok_r(cands, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        if (*line)
-            g_string_append_printf(cl, "a=%s\r\n", line);
-    const char *fp = peer_local_fingerprint();
     int idx = c->call->index;
-    GString *o = g_string_new(NULL);
-    g_string_append_printf(o,
-        "v=0\r\no=- %" PRIu64 " 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-        "a=group:BUNDLE 0 1\r\na=msid-semantic: WMS call%da\r\n",
-        (uint64_t)g_random_int() * 100000u + (uint64_t)idx, idx);
-    static const char *const kinds[2] = {"audio", "video"};
-    for (int m = 0; m < 2; m++) {
-        g_string_append_printf(o,
-            "m=%s 9 UDP/TLS/RTP/SAVPF %d\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n"
-            "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=fingerprint:%s\r\na=setup:actpass\r\n"
-            "a=mid:%d\r\na=sendrecv\r\na=msid:call%da %s%da\r\na=rtcp-mux\r\n",
-            kinds[m], m == CB_AUDIO ? 111 : 96, ufrag, pwd, fp, m, idx, kinds[m], idx);
-        if (m == CB_AUDIO)
-            g_string_append(o, "a=rtpmap:111 opus/48000/2\r\n"
-                               "a=fmtp:111 minptime=10;useinbandfec=1\r\n");
-        else
-            g_string_append(o, "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 ccm fir\r\n"
-                               "a=rtcp-fb:96 nack\r\na=rtcp-fb:96 nack pli\r\n");
-        g_string_append_printf(o, "a=ssrc:%u cname:call%da\r\na=ssrc:%u msid:call%da %s%da\r\n",
-                               l->tx[m].ssrc, idx, l->tx[m].ssrc, idx, kinds[m], idx);
-        if (m == 0)
-            g_string_append(o, cl->str);
-        g_string_append(o, "a=end-of-candidates\r\n");
-    }
-    g_string_free(cl, TRUE);
-    return g_string_free(o, FALSE);
-}
-
-static peer_dtls_setup setup_of(const char *v)
-{
-    if (v && strcmp(v, "active") == 0)
-        return PEER_SETUP_ACTIVE;
-    if (v && strcmp(v, "passive") == 0)
-        return PEER_SETUP_PASSIVE;
-    return PEER_SETUP_ACTPASS;
-}
-
-static void add_candidate(cbl_ctx *c, const char *cand)
-{
-    cb_leg *l = c->leg;
-    if (!atomic_load(&l->remote_set)) {
-        if (c->n_pending < CBL_MAX_PENDING)
-            c->pending[c->n_pending++] = g_strdup(cand);
-        return;
-    }
-    if (peer_add_remote_candidate(l->peer, cand) != 0 && c->cfg->verbose)
-        fprintf(stderr, "call %d %s: candidate refused: %s\n", c->call->index, role_name(l),
-                cand);
-}
-
-static void candidates_done(cbl_ctx *c)
-{
-    if (!atomic_load(&c->leg->remote_set))
-        c->pending_done = true;
-    else
-        peer_remote_candidates_done(c->leg->peer);
+    char stream[32], track[16];
+    snprintf(stream, sizeof stream, "call%da", idx);
+    snprintf(track, sizeof track, "%da", idx);
+    uint32_t ssrc[2] = {l->tx[CB_AUDIO].ssrc, l->tx[CB_VIDEO].ssrc};
+    return bench_janus_offer(l->peer, (uint64_t)g_random_int() * 100000u + (uint64_t)idx,
+                             stream, track, ssrc, true);
 }
 
 /* Hands a parsed remote description (the server's offer to the callee, or its answer to
- * the caller) to our peer: the payload types per kind, the transport of the first usable
- * m-line (BUNDLE), its candidates and the buffered trickled ones. */
+ * the caller) to our peer (bench_apply_remote). */
 static int apply_remote(cbl_ctx *c, const sdp_session *d, const char *what)
 {
     cb_leg *l = c->leg;
-    int first = -1;
-    for (size_t i = 0; i < d->n_media; i++) {
-        const sdp_media *m = &d->media[i];
-        if (m->rejected || m->n_payloads == 0)
-            continue;
-        if (first < 0)
-            first = (int)i;
-        int k = m->type == SDP_MEDIA_AUDIO ? CB_AUDIO : m->type == SDP_MEDIA_VIDEO ? CB_VIDEO : -1;
-        if (k >= 0 && !l->has[k]) {
-            l->has[k] = true;
-            l->pt[k] = m->payloads[0].pt;
-        }
-    }
-    sdp_transport t;
-    if (first < 0 || sdp_media_transport(d, (size_t)first, &t) != 0 || !t.ice_ufrag ||
-        !t.ice_pwd || !t.fingerprint) {
-        cb_fail(l, "%s has no usable m-line / transport", what);
-        return -1;
-    }
-    if (peer_set_remote(l->peer, t.ice_ufrag, t.ice_pwd, t.fingerprint, setup_of(t.setup),
-                        false, 0) != 0) {
-        cb_fail(l, "peer_set_remote refused the %s", what);
+    char err[160];
+    if (bench_apply_remote(&c->cands, l->peer, d, what, l->has, l->pt, err, sizeof err) != 0) {
+        cb_fail(l, "%s", err);
         return -1;
     }
     l->t_remote = g_get_monotonic_time();
-    atomic_store(&l->remote_set, true);
-    bool eoc = false;
-    for (size_t i = 0; i < d->n_media; i++) {
-        for (size_t k = 0; k < d->media[i].n_candidates; k++)
-            add_candidate(c, d->media[i].candidates[k]);
-        eoc = eoc || d->media[i].end_of_candidates;
-    }
-    for (int i = 0; i < c->n_pending; i++) {
-        add_candidate(c, c->pending[i]);
-        g_free(c->pending[i]);
-    }
-    c->n_pending = 0;
-    if (eoc || c->pending_done)
-        peer_remote_candidates_done(l->peer);
     return 0;
 }
 
@@ -350,7 +195,7 @@ static char *drop_repeated_mid(const char *text)
 static void on_answer(cbl_ctx *c, const char *text)
 {
     cb_leg *l = c->leg;
-    if (atomic_load(&l->remote_set)) {
+    if (c->cands.applied) {
         c->re_offers++;
         return;
     }
@@ -458,7 +303,8 @@ static int answer_call(cbl_ctx *c)
     if (c->cfg->verbose)
         fprintf(stderr, "call %d callee: answer:\n%s", call->index, answer);
     call->t_accept = g_get_monotonic_time();
-    rc = plugin_request(c, json_pack("{s:s}", "request", "accept"), "answer", answer);
+    rc = bench_janus_message(&c->janus, json_pack("{s:s}", "request", "accept"), "answer",
+                             answer);
 out:
     free(answer);
     sdp_free(a);
@@ -469,24 +315,6 @@ out:
 }
 
 /* ---- events ---- */
-
-static void on_trickle(cbl_ctx *c, json_t *cand)
-{
-    if (json_is_array(cand)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(cand, i, v)
-            on_trickle(c, v);
-        return;
-    }
-    if (json_is_true(json_object_get(cand, "completed"))) {
-        candidates_done(c);
-        return;
-    }
-    const char *line = json_string_value(json_object_get(cand, "candidate"));
-    if (line && *line)
-        add_candidate(c, line);
-}
 
 static bool settled(const cb_call *call)
 {
@@ -532,7 +360,7 @@ static void on_plugin_event(cbl_ctx *c, json_t *data, json_t *jsep)
         else if (!settled(call))
             cb_fail(l, "accepted without an answer");
     } else if (strcmp(what, "hangup") == 0) {
-        atomic_fetch_add(&l->hangups, 1);
+        atomic_fetch_add(&l->events.hangups, 1);
         const char *r = json_string_value(json_object_get(result, "reason"));
         if (!settled(call))
             cb_fail(l, "%s: plugin hangup (%s)", role_name(l), r ? r : "?");
@@ -541,94 +369,38 @@ static void on_plugin_event(cbl_ctx *c, json_t *data, json_t *jsep)
     }
 }
 
-static void on_event(cbl_ctx *c, json_t *ev)
+static void on_event(void *user, json_t *ev)
 {
+    cbl_ctx *c = user;
     cb_leg *l = c->leg;
-    const char *j = json_string_value(json_object_get(ev, "janus"));
-    if (!j)
-        return;
-    if (strcmp(j, "event") == 0) {
-        json_t *pd = json_object_get(ev, "plugindata");
-        json_t *data = json_object_get(pd, "data");
+    const char *reason = NULL;
+    switch (bench_janus_event(ev, &l->events, &c->cands, l->peer, &reason)) {
+    case BENCH_JANUS_EV_PLUGIN: {
+        json_t *data = json_object_get(json_object_get(ev, "plugindata"), "data");
         if (data)
             on_plugin_event(c, data, json_object_get(ev, "jsep"));
-    } else if (strcmp(j, "trickle") == 0) {
-        on_trickle(c, json_object_get(ev, "candidate"));
-    } else if (strcmp(j, "webrtcup") == 0) {
-        if (!atomic_load(&l->webrtcup)) {
-            l->t_webrtcup = g_get_monotonic_time();
-            atomic_store(&l->webrtcup, true);
-        }
-    } else if (strcmp(j, "hangup") == 0) {
-        atomic_fetch_add(&l->hangups, 1);
+        break;
+    }
+    case BENCH_JANUS_EV_HANGUP:
         if (!settled(c->call))
             cb_fail(l, "%s: server hung up the PeerConnection during setup", role_name(l));
-    } else if (strcmp(j, "media") == 0) {
-        atomic_fetch_add(&l->media_events, 1);
-    } else if (strcmp(j, "slowlink") == 0) {
-        atomic_fetch_add(&l->slowlinks, 1);
-    } else if (strcmp(j, "error") == 0) {
-        const char *r = json_string_value(json_object_get(json_object_get(ev, "error"),
-                                                          "reason"));
+        break;
+    case BENCH_JANUS_EV_ERROR:
         if (!settled(c->call))
-            cb_fail(l, "%s: server error: %s", role_name(l), r ? r : "?");
+            cb_fail(l, "%s: server error: %s", role_name(l), reason);
+        break;
+    case BENCH_JANUS_EV_WEBRTCUP:
+    case BENCH_JANUS_EV_OTHER:
+        break;
     }
-}
-
-/* One long-poll round; -1 when the session is unusable. */
-static int poll_once(cbl_ctx *c)
-{
-    cb_leg *l = c->leg;
-    char path[256], err[160];
-    snprintf(path, sizeof path, "%s/%" PRIu64 "?maxev=10", c->cfg->url.path, l->session_id);
-    char *body = NULL;
-    int st = mb_http_request(&c->cfg->url, "GET", path, NULL, CBL_POLL_TIMEOUT_MS,
-                             &c->call->stop, &body, err, sizeof err);
-    if (st < 0) {
-        free(body);
-        return atomic_load(&c->call->stop) ? 0 : -1;
-    }
-    json_t *r = body ? json_loads(body, 0, NULL) : NULL;
-    free(body);
-    if (st != 200 || !r) {
-        json_decref(r);
-        return -1;
-    }
-    if (json_is_array(r)) {
-        size_t i;
-        json_t *ev;
-        json_array_foreach(r, i, ev)
-            on_event(c, ev);
-    } else {
-        on_event(c, r);
-    }
-    json_decref(r);
-    return 0;
 }
 
 static int create_attach_register(cbl_ctx *c)
 {
-    cb_leg *l = c->leg;
-    const char *root = c->cfg->url.path[0] ? c->cfg->url.path : "/";
-    json_t *r = post_json(c, root, json_pack("{s:s,s:s}", "janus", "create", "transaction", "c"));
-    if (!r)
+    if (bench_janus_create_attach(&c->janus, c->cfg->plugin) != 0)
         return -1;
-    l->session_id = data_id(c, r, "create");
-    json_decref(r);
-    if (!l->session_id)
-        return -1;
-    char path[256];
-    snprintf(path, sizeof path, "%s/%" PRIu64, c->cfg->url.path, l->session_id);
-    r = post_json(c, path, json_pack("{s:s,s:s,s:s}", "janus", "attach", "plugin",
-                                     c->cfg->plugin, "transaction", "a"));
-    if (!r)
-        return -1;
-    l->handle_id = data_id(c, r, "attach");
-    json_decref(r);
-    if (!l->handle_id)
-        return -1;
-    return plugin_request(c, json_pack("{s:s,s:s}", "request", "register", "username",
-                                       l->username), NULL, NULL);
+    return bench_janus_message(&c->janus, json_pack("{s:s,s:s}", "request", "register",
+                                                    "username", c->leg->username), NULL, NULL);
 }
 
 /* Long-polls until registered (or failed/stopped). */
@@ -637,7 +409,7 @@ static int wait_registered(cbl_ctx *c)
     while (!atomic_load(&c->leg->registered)) {
         if (atomic_load(&c->call->stop) || atomic_load(&c->leg->failed))
             return -1;
-        if (poll_once(c) < 0) {
+        if (bench_janus_poll_once(&c->janus) < 0) {
             cb_fail(c->leg, "long-poll failed while registering");
             return -1;
         }
@@ -671,8 +443,9 @@ static int place_call(cbl_ctx *c)
     if (c->cfg->verbose)
         fprintf(stderr, "call %d caller: offer:\n%s", call->index, offer);
     call->t_call = g_get_monotonic_time();
-    int rc = plugin_request(c, json_pack("{s:s,s:s}", "request", "call", "username",
-                                         callee->username), "offer", offer);
+    int rc = bench_janus_message(&c->janus, json_pack("{s:s,s:s}", "request", "call",
+                                                      "username", callee->username),
+                                 "offer", offer);
     g_free(offer);
     return rc;
 }
@@ -680,27 +453,17 @@ static int place_call(cbl_ctx *c)
 static void teardown(cbl_ctx *c)
 {
     cb_leg *l = c->leg;
-    if (l->session_id) {
+    if (l->role == CB_CALLER && c->janus.session_id && c->janus.handle_id) {
         char path[256];
         char *body = NULL;
-        if (l->role == CB_CALLER && l->handle_id) {
-            snprintf(path, sizeof path, "%s/%" PRIu64 "/%" PRIu64, c->cfg->url.path,
-                     l->session_id, l->handle_id);
-            mb_http_request(&c->cfg->url, "POST", path,
-                            "{\"janus\":\"message\",\"transaction\":\"h\","
-                            "\"body\":{\"request\":\"hangup\"}}", 5000, NULL, &body, NULL, 0);
-            free(body);
-            body = NULL;
-        }
-        snprintf(path, sizeof path, "%s/%" PRIu64, c->cfg->url.path, l->session_id);
+        bench_janus_path(&c->janus, true, path, sizeof path);
         mb_http_request(&c->cfg->url, "POST", path,
-                        "{\"janus\":\"destroy\",\"transaction\":\"d\"}", 5000, NULL, &body,
-                        NULL, 0);
+                        "{\"janus\":\"message\",\"transaction\":\"h\","
+                        "\"body\":{\"request\":\"hangup\"}}", 5000, NULL, &body, NULL, 0);
         free(body);
     }
-    for (int i = 0; i < c->n_pending; i++)
-        g_free(c->pending[i]);
-    c->n_pending = 0;
+    bench_janus_destroy(&c->janus);
+    bench_remote_cands_clear(&c->cands);
     free(c->offer);
     c->offer = NULL;
 }
@@ -711,6 +474,10 @@ void *cbl_thread(void *arg)
     cb_leg *l = c.leg;
     c.call = l->call;
     c.cfg = c.call->cfg;
+    c.janus = (bench_janus){.url = &c.cfg->url, .stop = &c.call->stop, .fail = janus_failed,
+                            .on_event = on_event, .user = &c};
+    snprintf(c.cands.label, sizeof c.cands.label, "call %d %s", c.call->index, role_name(l));
+    c.cands.verbose = c.cfg->verbose;
     bool ok = true;
     if (l->role == CB_CALLER) {
         /* Gather first: local gathering is not part of the call setup we time. */
@@ -726,7 +493,7 @@ void *cbl_thread(void *arg)
     /* Keep long-polling: the callee's offer, answers, trickles, webrtcup; afterwards it keeps
      * the server session alive and drains its events. */
     while (ok && !atomic_load(&c.call->stop)) {
-        if (poll_once(&c) < 0) {
+        if (bench_janus_poll_once(&c.janus) < 0) {
             if (!settled(c.call))
                 cb_fail(l, "%s: long-poll failed during setup", role_name(l));
             g_usleep(100000);

@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench_pacer.h"
+#include "bench_proc.h"
+#include "bench_stats.h"
+#include "bench_wire.h"
 #include "proto/rtp.h"
 #include "util/log.h"
 
@@ -50,8 +52,7 @@ typedef struct mb_lane {
     uint64_t sent, echoed, bad, send_errors, ticks_behind;
     size_t rr;
     bool measuring;
-    uint32_t *lat;           /* send->echo latency samples (us) while measuring */
-    size_t n_lat, cap_lat;
+    bench_samples lat;       /* send->echo latency samples (us) while measuring */
     uint8_t pkt[RTP_HEADER_MIN + MB_MAX_PAYLOAD + 128];
 } mb_lane;
 
@@ -70,34 +71,6 @@ typedef struct mb_run {
 
 static mb_run R;
 
-static void fill_template(uint8_t *t, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        t[i] = (uint8_t)(i * 31u + 7u);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 void mb_on_rtp(mb_session *s, uint8_t *buf, size_t len)
 {
     mb_lane *L = s->lane;
@@ -113,7 +86,7 @@ void mb_on_rtp(mb_session *s, uint8_t *buf, size_t len)
         tmpl = R.tmpl_video;
     else if (n == (size_t)R.cfg.audio_payload)
         tmpl = R.tmpl_audio;
-    if (!tmpl || get32(p + 4) != MB_MAGIC || get32(p + 8) != (uint32_t)s->index ||
+    if (!tmpl || bench_get_be32(p + 4) != MB_MAGIC || bench_get_be32(p + 8) != (uint32_t)s->index ||
         memcmp(p + MB_HDR_BYTES, tmpl + MB_HDR_BYTES, n - MB_HDR_BYTES) != 0) {
         L->bad++;
         return;
@@ -121,43 +94,35 @@ void mb_on_rtp(mb_session *s, uint8_t *buf, size_t len)
     s->echoed++;
     L->echoed++;
     if (L->measuring) {
-        if (L->n_lat == L->cap_lat) {
-            size_t nc = L->cap_lat ? L->cap_lat * 2 : 65536;
-            uint32_t *nl = realloc(L->lat, nc * sizeof *nl);
-            if (!nl)
-                return;
-            L->lat = nl;
-            L->cap_lat = nc;
-        }
-        int64_t d = g_get_monotonic_time() - (int64_t)get64(p + 16);
-        L->lat[L->n_lat++] = d < 0 ? 0 : (uint32_t)d;
+        int64_t d = g_get_monotonic_time() - (int64_t)bench_get_be64(p + 16);
+        bench_samples_add(&L->lat, d < 0 ? 0 : (uint32_t)d);
     }
 }
 
 static void send_one(mb_lane *L, mb_session *s)
 {
     int per_session = R.cfg.rate / R.n_live;
-    int audio_every = (R.cfg.audio_pps > 0 && s->has_audio)
+    int audio_every = (R.cfg.audio_pps > 0 && s->has[BENCH_AUDIO])
         ? (per_session / R.cfg.audio_pps > 0 ? per_session / R.cfg.audio_pps : 1) : 0;
-    bool audio = (audio_every > 0 && s->counter % (uint32_t)audio_every == 0) || !s->has_video;
+    bool audio = (audio_every > 0 && s->counter % (uint32_t)audio_every == 0) || !s->has[BENCH_VIDEO];
     size_t plen = (size_t)(audio ? R.cfg.audio_payload : R.cfg.video_payload);
     uint8_t *b = L->pkt;
     bool marker;
     b[0] = 0x80;
     if (audio) {
         marker = false;
-        b[1] = s->audio_pt;
+        b[1] = s->pt[BENCH_AUDIO];
         b[2] = (uint8_t)(s->a_seq >> 8); b[3] = (uint8_t)s->a_seq;
-        put32(b + 4, s->a_ts);
-        put32(b + 8, s->audio_ssrc);
+        bench_put_be32(b + 4, s->a_ts);
+        bench_put_be32(b + 8, s->ssrc[BENCH_AUDIO]);
         s->a_seq++;
         s->a_ts += 960;
     } else {
         marker = s->v_in_frame + 1 >= s->v_frame_pkts;
-        b[1] = (uint8_t)(s->video_pt | (marker ? 0x80 : 0));
+        b[1] = (uint8_t)(s->pt[BENCH_VIDEO] | (marker ? 0x80 : 0));
         b[2] = (uint8_t)(s->v_seq >> 8); b[3] = (uint8_t)s->v_seq;
-        put32(b + 4, s->v_ts);
-        put32(b + 8, s->video_ssrc);
+        bench_put_be32(b + 4, s->v_ts);
+        bench_put_be32(b + 8, s->ssrc[BENCH_VIDEO]);
         s->v_seq++;
     }
     uint8_t *p = b + RTP_HEADER_MIN;
@@ -175,10 +140,10 @@ static void send_one(mb_lane *L, mb_session *s)
             s->v_in_frame++;
         }
     }
-    put32(p + 4, MB_MAGIC);
-    put32(p + 8, (uint32_t)s->index);
-    put32(p + 12, s->counter++);
-    put64(p + 16, (uint64_t)g_get_monotonic_time());
+    bench_put_be32(p + 4, MB_MAGIC);
+    bench_put_be32(p + 8, (uint32_t)s->index);
+    bench_put_be32(p + 12, s->counter++);
+    bench_put_be64(p + 16, (uint64_t)g_get_monotonic_time());
     if (peer_send_rtp(s->peer, b, RTP_HEADER_MIN + plen, sizeof L->pkt) != 0) {
         L->send_errors++;
         return;
@@ -212,20 +177,13 @@ static void pacer_start(void *arg)
     if (L->n_live == 0)
         return;
     L->t0 = g_get_monotonic_time();
-    L->pacer = g_timeout_source_new(1);
-    g_source_set_priority(L->pacer, G_PRIORITY_HIGH);
-    g_source_set_callback(L->pacer, pacer_tick, L, NULL);
-    g_source_attach(L->pacer, loop_context(L->loop));
+    L->pacer = bench_pacer_attach(L->loop, pacer_tick, L);
 }
 
 static void pacer_stop(void *arg)
 {
     mb_lane *L = arg;
-    if (L->pacer) {
-        g_source_destroy(L->pacer);
-        g_source_unref(L->pacer);
-        L->pacer = NULL;
-    }
+    bench_pacer_detach(&L->pacer);
 }
 
 static void for_each_lane(loop_fn fn)
@@ -241,53 +199,9 @@ typedef struct mb_snap {
     uint64_t sent, echoed, bad, send_errors, ticks_behind;
     double server_cpu_s;      /* utime+stime, /proc/<pid>/stat */
     double client_cpu_s;
-    uint64_t sys_busy, sys_total; /* /proc/stat jiffies, all cores */
+    bench_jiffies sys;        /* /proc/stat, all cores */
     bool measuring;
 } mb_snap;
-
-static double proc_cpu_seconds(int pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    /* Fields after ") ": state(3) ... utime(14) stime(15). */
-    unsigned long long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static void system_jiffies(uint64_t *busy, uint64_t *total)
-{
-    unsigned long long v[8] = {0};
-    FILE *f = fopen("/proc/stat", "r");
-    *busy = *total = 0;
-    if (!f)
-        return;
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-               &v[4], &v[5], &v[6], &v[7]) == 8) {
-        for (int i = 0; i < 8; i++)
-            *total += v[i];
-        *busy = *total - v[3] - v[4];
-    }
-    fclose(f);
-}
-
-static double self_cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
 
 typedef struct mb_snap_call {
     mb_lane *lane;
@@ -309,9 +223,9 @@ static void snap_on_loop(void *arg)
 static void snapshot(mb_snap *sn, bool measuring_after)
 {
     *sn = (mb_snap){.measuring = measuring_after};
-    sn->server_cpu_s = R.cfg.server_pid > 0 ? proc_cpu_seconds(R.cfg.server_pid) : -1;
-    sn->client_cpu_s = self_cpu_seconds();
-    system_jiffies(&sn->sys_busy, &sn->sys_total);
+    sn->server_cpu_s = R.cfg.server_pid > 0 ? bench_proc_cpu_seconds(R.cfg.server_pid) : -1;
+    sn->client_cpu_s = bench_self_cpu_seconds();
+    sn->sys = bench_system_jiffies();
     sn->t_us = g_get_monotonic_time();
     for (int i = 0; i < R.n_lanes; i++) {
         mb_snap_call c = {.lane = &R.lanes[i], .snap = sn};
@@ -320,39 +234,6 @@ static void snapshot(mb_snap *sn, bool measuring_after)
 }
 
 /* ---- statistics ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static double pct_i64(const int64_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (k < 1)
-        k = 1;
-    return (double)v[k > n ? n - 1 : k - 1];
-}
-
-static double pct_u32(const uint32_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (k < 1)
-        k = 1;
-    return (double)v[k > n ? n - 1 : k - 1];
-}
 
 typedef struct mb_setup_stats {
     double up_p50, up_p99, up_max, answer_p50, secure_p50;
@@ -366,28 +247,21 @@ static mb_setup_stats setup_stats(void)
     int64_t *sec = calloc((size_t)R.n_live + 1, sizeof *sec);
     for (int i = 0; i < R.n_live; i++) {
         mb_session *s = R.live[i];
-        up[i] = s->t_webrtcup - s->t_create;
+        up[i] = s->events.t_webrtcup - s->t_create;
         ans[i] = s->t_answer - s->t_create;
         sec[i] = s->t_secure - s->t_create;
     }
     size_t n = (size_t)R.n_live;
-    qsort(up, n, sizeof *up, cmp_i64);
-    qsort(ans, n, sizeof *ans, cmp_i64);
-    qsort(sec, n, sizeof *sec, cmp_i64);
-    st.up_p50 = pct_i64(up, n, 50) / 1000.0;
-    st.up_p99 = pct_i64(up, n, 99) / 1000.0;
-    st.up_max = n ? (double)up[n - 1] / 1000.0 : 0;
-    st.answer_p50 = pct_i64(ans, n, 50) / 1000.0;
-    st.secure_p50 = pct_i64(sec, n, 50) / 1000.0;
+    bench_spread up_ms = bench_spread_i64(up, n, 1000.0);
+    st.up_p50 = up_ms.p50;
+    st.up_p99 = up_ms.p99;
+    st.up_max = up_ms.max;
+    st.answer_p50 = bench_spread_i64(ans, n, 1000.0).p50;
+    st.secure_p50 = bench_spread_i64(sec, n, 1000.0).p50;
     free(up);
     free(ans);
     free(sec);
     return st;
-}
-
-static const char *profile_name(int p)
-{
-    return p == 7 ? "AEAD_AES_128_GCM" : p == 1 ? "AES128_CM_HMAC_SHA1_80" : "unknown";
 }
 
 static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
@@ -402,21 +276,14 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
     double us_pp = echoed ? srv * 1e6 / (double)echoed : 0;
     double pps_core = us_pp > 0 ? 1e6 / us_pp : 0;
     double us_sent = sent ? srv * 1e6 / (double)sent : 0;
-    double sys_busy = b->sys_total > a->sys_total
-        ? 100.0 * (double)(b->sys_busy - a->sys_busy) / (double)(b->sys_total - a->sys_total) : 0;
-    size_t n_lat = 0;
+    double sys_busy = bench_machine_busy_pct(a->sys, b->sys);
+    bench_samples lat = {0};
     for (int i = 0; i < R.n_lanes; i++)
-        n_lat += R.lanes[i].n_lat;
-    uint32_t *lat = malloc((n_lat + 1) * sizeof *lat);
-    size_t k = 0;
-    for (int i = 0; lat && i < R.n_lanes; i++) {
-        memcpy(lat + k, R.lanes[i].lat, R.lanes[i].n_lat * sizeof *lat);
-        k += R.lanes[i].n_lat;
-    }
-    n_lat = lat ? n_lat : 0;
-    qsort(lat, n_lat, sizeof *lat, cmp_u32);
-    double l50 = pct_u32(lat, n_lat, 50), l99 = pct_u32(lat, n_lat, 99);
-    free(lat);
+        bench_samples_append(&lat, &R.lanes[i].lat);
+    bench_samples_sort(&lat);
+    size_t n_lat = lat.n;
+    double l50 = bench_pct_u32(lat.v, n_lat, 50), l99 = bench_pct_u32(lat.v, n_lat, 99);
+    bench_samples_free(&lat);
     int prof = R.n_live ? R.live[0]->srtp_profile : 0;
     bool mixed = false;
     for (int i = 1; i < R.n_live; i++)
@@ -428,7 +295,7 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
            "per session), window %.2f s after %.1f s warm-up, %d client loops\n", R.n_live,
            R.n_sessions, cfg->rate, cfg->video_payload, cfg->audio_payload, cfg->audio_pps,
            win, cfg->warmup_s, R.n_lanes);
-    printf("srtp: %s%s\n", profile_name(prof), mixed ? " (mixed across sessions)" : "");
+    printf("srtp: %s%s\n", bench_srtp_profile_name(prof), mixed ? " (mixed across sessions)" : "");
     printf("create->webrtcup: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
            "(create->answer p50 %.1f ms, our DTLS up p50 %.1f ms)\n",
            su.up_p50, su.up_p99, su.up_max, su.answer_p50, su.secure_p50);
@@ -453,7 +320,7 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
             printf("session %d: our peer FAILED %.1f s into the load (%s)\n", s->index,
                    (double)(s->t_failed - R.t_load) / 1e6, "ICE/DTLS; see the server log");
         }
-        hangups += atomic_load(&s->hangups);
+        hangups += atomic_load(&s->events.hangups);
         peer_stats ps;
         peer_get_stats(s->peer, &ps);
         rtcp += s->rtcp_in;
@@ -471,7 +338,7 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
            "srtp=%s failed_under_load=%d\n",
            cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp,
            us_sent, pps_core, su.up_p50, su.up_p99, l50, l99, 100.0 * cli / win, sys_busy,
-           profile_name(prof), lost_sessions);
+           bench_srtp_profile_name(prof), lost_sessions);
     fflush(stdout);
 }
 
@@ -490,8 +357,8 @@ static void start_sessions(void)
         s->cfg = cfg;
         s->lane = &R.lanes[i % R.n_lanes];
         s->loop = s->lane->loop;
-        s->audio_ssrc = g_random_int() | 1u;
-        s->video_ssrc = g_random_int() | 2u;
+        s->ssrc[BENCH_AUDIO] = g_random_int() | 1u;
+        s->ssrc[BENCH_VIDEO] = g_random_int() | 2u;
         s->a_seq = (uint16_t)g_random_int();
         s->v_seq = (uint16_t)g_random_int();
         s->v_frame_pkts = vpps / 30 > 1 ? vpps / 30 : 1;
@@ -544,26 +411,6 @@ static void stop_sessions(void)
         if (s->peer)
             peer_unref(s->peer);
     }
-}
-
-/* The client must not be where packets are lost: its peers' UDP sockets (libnice's, so
- * reached by descriptor) get 4 MB buffers (capped by net.core.[rw]mem_max), so a scheduling
- * hiccup of this client on a shared machine does not drop echoes. The server's sockets are
- * left as the server made them. */
-static int enlarge_client_sockets(void)
-{
-    int n = 0, size = 4 * 1024 * 1024;
-    long max_fd = sysconf(_SC_OPEN_MAX);
-    for (int fd = 3; fd < (max_fd > 0 && max_fd < 65536 ? max_fd : 4096); fd++) {
-        int type = 0;
-        socklen_t len = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-        n++;
-    }
-    return n;
 }
 
 /* ---- options ---- */
@@ -646,7 +493,7 @@ static int parse_options(int argc, char **argv, mb_config *c)
         usage(stderr);
         return -1;
     }
-    if (c->server_pid <= 0 || proc_cpu_seconds(c->server_pid) < 0) {
+    if (c->server_pid <= 0 || bench_proc_cpu_seconds(c->server_pid) < 0) {
         fprintf(stderr, "media_bench: --pid must name the running server process\n");
         return -1;
     }
@@ -658,8 +505,8 @@ int main(int argc, char **argv)
     if (parse_options(argc, argv, &R.cfg) != 0)
         return 2;
     log_set_level(R.cfg.verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
-    fill_template(R.tmpl_video, sizeof R.tmpl_video);
-    fill_template(R.tmpl_audio, sizeof R.tmpl_audio);
+    bench_fill_pattern(R.tmpl_video, sizeof R.tmpl_video);
+    bench_fill_pattern(R.tmpl_audio, sizeof R.tmpl_audio);
     if (peer_global_init() != 0) {
         fprintf(stderr, "media_bench: peer_global_init failed\n");
         return 1;
@@ -674,7 +521,9 @@ int main(int argc, char **argv)
     int rc = 1;
     if (R.n_live > 0) {
         mb_snap a, b, c;
-        int nsock = enlarge_client_sockets();
+        /* The client must not be where packets are lost: a scheduling hiccup of this
+         * client on a shared machine must not drop echoes. */
+        int nsock = bench_enlarge_own_udp_buffers();
         if (R.cfg.verbose)
             fprintf(stderr, "media_bench: %d client UDP sockets enlarged\n", nsock);
         R.t_load = g_get_monotonic_time();
@@ -695,7 +544,7 @@ int main(int argc, char **argv)
     loop_pool_destroy(R.pool);
     peer_global_deinit();
     for (int i = 0; i < R.n_lanes; i++) {
-        free(R.lanes[i].lat);
+        bench_samples_free(&R.lanes[i].lat);
         free(R.lanes[i].live);
     }
     free(R.lanes);

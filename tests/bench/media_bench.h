@@ -4,6 +4,8 @@
  *
  * Pieces:
  *  - media_bench_http.c: blocking HTTP/1.1 client.
+ *  - bench_janus.c, bench_proc.c, bench_stats.c (shared with calls_bench): the Janus API
+ *    session and signalling helpers, /proc readers, percentiles.
  *  - media_bench_session.c: one echotest session: our peer (offerer), create/attach/offer,
  *    long-poll for the answer, trickle and webrtcup, and teardown. Runs on its own thread.
  *  - media_bench.c: options, the load generator (paced on the client's loop thread), echo
@@ -23,6 +25,7 @@
 
 #include "core/loop.h"
 #include "media/peer.h"
+#include "bench_janus.h"
 #include "media_bench_http.h"
 
 /* Bytes at the start of every payload: [0..3] codec bytes (VP8 descriptor + interframe
@@ -57,19 +60,18 @@ typedef struct mb_session {
     loop_t *loop;
     struct mb_lane *lane; /* the data-path state of that loop (media_bench.c) */
     peer_t *peer;
-    uint64_t session_id, handle_id;
 
     /* Signalling timeline, g_get_monotonic_time() us; 0 = not reached. */
-    int64_t t_create, t_answer, t_secure, t_webrtcup, t_failed;
-    atomic_bool gathered, secure, failed, webrtcup, ready, done, stop;
+    int64_t t_create, t_answer, t_secure, t_failed;
+    atomic_bool gathered, secure, failed, ready, done, stop;
     atomic_bool failed_later;  /* our peer went FAILED after the session was up */
-    atomic_int hangups, media_events, slowlinks;
+    bench_janus_events events; /* webrtcup (t_webrtcup), hangups, media, slowlinks */
     char error[256];
 
-    /* Negotiated. */
-    uint8_t audio_pt, video_pt;
-    uint32_t audio_ssrc, video_ssrc;
-    bool has_audio, has_video;
+    /* Negotiated; per kind (BENCH_AUDIO, BENCH_VIDEO). */
+    uint8_t pt[2];
+    uint32_t ssrc[2];
+    bool has[2];
     int srtp_profile;
 
     /* Data path (loop). */

@@ -33,172 +33,56 @@ set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 
-if [ "${PARLEY_NETNS:-}" != "1" ]; then
-    exec "$ROOT/tests/tools/netns.sh" "$0" "$@"
-fi
-
-NICE="${BENCH_NICE:--10}"
-# Own session, so that the autogroup nice value applies to this run only (see
-# run_media_bench.sh: a plain nice value does nothing against other sessions' work).
-if [ "${PARLEY_BENCH_SESSION:-}" != "1" ]; then
-    export PARLEY_BENCH_SESSION=1
-    exec setsid -w "$0" "$@"
-fi
-if [ -w /proc/self/autogroup ] && ! echo "$NICE" >/proc/self/autogroup 2>/dev/null; then
-    echo "note: could not set the autogroup nice value" >&2
-fi
+NAME=run_calls_bench
+# shellcheck source=tests/bench/bench_common.sh
+. "$HERE/bench_common.sh"
+bench_enter "$@"
 
 CALLS="${CALLS-8 32 64}"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
 LOOPS="${BENCH_LOOPS:-default}"
 TARGETS="${BENCH_TARGETS:-parley janus}"
-PARLEY_BIN="${PARLEY_BIN:-$(ls -t "$ROOT"/build*/parley 2>/dev/null | grep -v -E 'asan|fuzz|tsan' | head -n 1)}"
-CALLS_BENCH="${CALLS_BENCH:-$(ls -t "$ROOT"/build*/tests/bench/calls_bench 2>/dev/null | grep -v -E 'asan|fuzz|tsan' | head -n 1)}"
+PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
+CALLS_BENCH="${CALLS_BENCH:-$(bench_newest_build tests/bench/calls_bench)}"
 if [ -z "$CALLS_BENCH" ] || [ ! -x "$CALLS_BENCH" ]; then
     echo "run_calls_bench: no calls_bench binary (build it: ninja -C build tests/bench/calls_bench)" >&2
     exit 2
 fi
-LOGDIR="$(mktemp -d /tmp/parley-calls-bench.XXXXXX)"
-SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null; }
-trap cleanup EXIT
+bench_init_logdir /tmp/parley-calls-bench.XXXXXX
 # Many sockets: 2 peers per call on the client, as many on the server, plus long-polls.
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-    SERVER_PID=""
-}
-
-PERF_PID=""
-perf_start() { # label
-    [ "${BENCH_PERF:-0}" = "1" ] || return 0
-    # shellcheck disable=SC2086
-    perf record ${BENCH_PERF_ARGS:--g} -o "$LOGDIR/perf-$1.data" -p "$SERVER_PID" >"$LOGDIR/perf-$1.log" 2>&1 &
-    PERF_PID=$!
-}
-perf_stop() {
-    [ -n "$PERF_PID" ] || return 0
-    kill -INT "$PERF_PID"; wait "$PERF_PID"; PERF_PID=""
-}
-
-# Waits until GET /janus/info answers on port $1; 0 when it lists the videocall plugin,
-# 1 when the server is up without it, 2 when it did not come up.
-wait_info() { # port
-    local info=""
-    for _ in $(seq 150); do
-        info="$(curl -s -m 1 "http://127.0.0.1:$1/janus/info" 2>/dev/null)"
-        [ -n "$info" ] && echo "$info" | grep -q '"server_info"\|"plugins"' && break
-        info=""
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$info" ] || return 2
-    echo "$info" | grep -q '"janus.plugin.videocall"' && return 0
-    return 1
-}
-
 start_parley() { # loops label
     local dir="$LOGDIR/$2" loops_arg=()
-    if [ -z "$PARLEY_BIN" ] || [ ! -x "$PARLEY_BIN" ]; then
-        echo "run_calls_bench: no parley binary (set PARLEY_BIN)" >&2
-        return 1
-    fi
     [ "$1" = "default" ] || loops_arg=(--general.loops="$1")
-    mkdir -p "$dir/data"
-    nice -n "$NICE" "$PARLEY_BIN" --general.data_dir="$dir/data" --general.web_root="$ROOT/web" \
-        "${loops_arg[@]}" \
-        --http.port=19088 --http.bind=127.0.0.1 --ws.port=19089 --ws.bind=127.0.0.1 \
-        --admin.port=19090 --auth.required=false --media.rtp_port_range=31000-39999 \
-        --media.bind_ips=127.0.0.2 \
-        >"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    wait_info 19088
+    bench_start_parley "$dir" 31000-39999 "${loops_arg[@]}" || return 1
+    bench_wait_info 19088 janus.plugin.videocall
     case $? in
         0) return 0 ;;
         1) echo "run_calls_bench: $PARLEY_BIN has no janus.plugin.videocall (GET /janus/info); skipping it" >&2
-           stop_server; return 3 ;;
-        *) echo "run_calls_bench: parley did not start; log:" >&2
-           tail -n 30 "$dir/server.log" >&2
-           stop_server; return 1 ;;
+           bench_stop_server; return 3 ;;
+        *) bench_start_failed "parley did not start" "$dir"; return 1 ;;
     esac
-}
-
-janus_configs() { # dir
-    local d="$1" lib=/usr/lib/x86_64-linux-gnu/janus
-    mkdir -p "$d/plugins" "$d/transports"
-    # Private folders: Janus loads only the videocall plugin and the HTTP transport.
-    ln -sf "$lib/plugins/libjanus_videocall.so" "$d/plugins/"
-    ln -sf "$lib/transports/libjanus_http.so" "$d/transports/"
-    cat >"$d/janus.jcfg" <<EOF
-general: {
-  configs_folder = "$d"
-  plugins_folder = "$d/plugins"
-  transports_folder = "$d/transports"
-  events_folder = "$d/none"
-  loggers_folder = "$d/none"
-  debug_level = 4
-  session_timeout = 60
-  protected_folders = [ "/bin", "/etc", "/usr" ]
-}
-certificates: { }
-media: {
-  ipv6 = false
-  rtp_port_range = "40000-49999"
-}
-nat: {
-  nice_debug = false
-  full_trickle = true
-  ice_ignore_list = "vmnet"
-}
-plugins: { }
-transports: { }
-loggers: { }
-events: { }
-EOF
-    cat >"$d/janus.transport.http.jcfg" <<EOF
-general: {
-  json = "indented"
-  base_path = "/janus"
-  http = true
-  port = 19188
-  https = false
-}
-admin: { admin_http = false }
-cors: { }
-EOF
-    echo 'general: { }' >"$d/janus.plugin.videocall.jcfg"
 }
 
 start_janus() { # label
     local dir="$LOGDIR/$1"
     mkdir -p "$dir"
-    janus_configs "$dir"
-    nice -n "$NICE" /usr/bin/janus -C "$dir/janus.jcfg" -F "$dir" -o >"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    wait_info 19188
-    case $? in
-        0) return 0 ;;
-        *) echo "run_calls_bench: janus did not start with the videocall plugin; log:" >&2
-           tail -n 30 "$dir/server.log" >&2
-           stop_server; return 1 ;;
-    esac
+    bench_start_janus "$dir" videocall 40000-49999
+    bench_wait_info 19188 janus.plugin.videocall ||
+        { bench_start_failed "janus did not start with the videocall plugin" "$dir"; return 1; }
 }
 
 run_client() { # label port calls
     # Let the fresh server settle before the client reads its idle RSS.
     sleep 1
-    perf_start "$1"
+    bench_perf_start "$1"
     nice -n "$NICE" "$CALLS_BENCH" --url "http://127.0.0.1:$2/janus" --pid "$SERVER_PID" \
         --label "$1" --calls "$3" --duration "$DURATION" --warmup "$WARMUP" \
         --bind-ip 127.0.0.2 "${CLIENT_ARGS[@]}" >"$LOGDIR/client-$1.log" 2>&1
     local rc=$?
-    perf_stop
+    bench_perf_stop
     grep -v '^RESULT' "$LOGDIR/client-$1.log" | sed 's/^/    /'
     return $rc
 }
@@ -220,7 +104,7 @@ run_one() { # target loops calls
         run_client "$label" 19188 "$3"
     fi
     local rc=$?
-    stop_server
+    bench_stop_server
     return $rc
 }
 

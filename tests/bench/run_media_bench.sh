@@ -26,21 +26,10 @@ set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 
-if [ "${PARLEY_NETNS:-}" != "1" ]; then
-    exec "$ROOT/tests/tools/netns.sh" "$0" "$@"
-fi
-
-NICE="${BENCH_NICE:--10}"
-# The kernel groups tasks by session ("autogroup") and shares the CPU between groups, so a
-# nice value alone does nothing against other sessions' work on a shared machine: run in a
-# session of our own and give that group the nice value too.
-if [ "${PARLEY_BENCH_SESSION:-}" != "1" ]; then
-    export PARLEY_BENCH_SESSION=1
-    exec setsid -w "$0" "$@"
-fi
-if [ -w /proc/self/autogroup ] && ! echo "$NICE" >/proc/self/autogroup 2>/dev/null; then
-    echo "note: could not set the autogroup nice value" >&2
-fi
+NAME=run_media_bench
+# shellcheck source=tests/bench/bench_common.sh
+. "$HERE/bench_common.sh"
+bench_enter "$@"
 
 SESSIONS="${BENCH_SESSIONS:-10}"
 RATE="${BENCH_RATE:-20000}"
@@ -48,24 +37,23 @@ DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
 LOOPS="${BENCH_LOOPS:-1}"
 TARGETS="${BENCH_TARGETS:-parley janus}"
-PARLEY_BIN="${PARLEY_BIN:-$(ls -t "$ROOT"/build*/parley 2>/dev/null | grep -v -E 'asan|fuzz|tsan' | head -n 1)}"
-MEDIA_BENCH="${MEDIA_BENCH:-$(ls -t "$ROOT"/build*/tests/bench/media_bench 2>/dev/null | grep -v -E 'asan|fuzz|tsan' | head -n 1)}"
+PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
+MEDIA_BENCH="${MEDIA_BENCH:-$(bench_newest_build tests/bench/media_bench)}"
 if [ -z "$MEDIA_BENCH" ] || [ ! -x "$MEDIA_BENCH" ]; then
     echo "run_media_bench: no media_bench binary (build it: ninja -C build tests/bench/media_bench)" >&2
     exit 2
 fi
-LOGDIR="$(mktemp -d /tmp/parley-media-bench.XXXXXX)"
-SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null; }
-trap cleanup EXIT
+bench_init_logdir /tmp/parley-media-bench.XXXXXX
 
-stop_server() {
-    [ -n "$SERVER_PID" ] || return
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-    SERVER_PID=""
+# The client against the running server (perf-recorded with BENCH_PERF=1), then the server
+# stopped.
+run_measured() { # label port
+    bench_perf_start "$1"
+    run_client "$1" "$2"
+    local rc=$?
+    bench_perf_stop
+    bench_stop_server
+    return $rc
 }
 
 run_client() { # label port
@@ -76,123 +64,25 @@ run_client() { # label port
     return "${PIPESTATUS[0]}"
 }
 
-PERF_PID=""
-perf_start() { # label
-    [ "${BENCH_PERF:-0}" = "1" ] || return 0
-    # shellcheck disable=SC2086
-    perf record ${BENCH_PERF_ARGS:--g} -o "$LOGDIR/perf-$1.data" -p "$SERVER_PID" >"$LOGDIR/perf-$1.log" 2>&1 &
-    PERF_PID=$!
-}
-perf_stop() {
-    [ -n "$PERF_PID" ] || return 0
-    kill -INT "$PERF_PID"; wait "$PERF_PID"; PERF_PID=""
-}
-
 run_parley() { # loops
     local label="parley-loops$1" dir="$LOGDIR/parley-loops$1"
-    if [ -z "$PARLEY_BIN" ] || [ ! -x "$PARLEY_BIN" ]; then
-        echo "run_media_bench: no parley binary (set PARLEY_BIN)" >&2
+    bench_start_parley "$dir" 31000-31999 --general.loops="$1" || return 1
+    if ! bench_wait_info 19088 janus.plugin.echotest; then
+        bench_start_failed "parley did not start with the echotest plugin" "$dir"
         return 1
     fi
-    mkdir -p "$dir/data"
-    nice -n "$NICE" "$PARLEY_BIN" --general.data_dir="$dir/data" --general.web_root="$ROOT/web" \
-        --general.loops="$1" \
-        --http.port=19088 --http.bind=127.0.0.1 --ws.port=19089 --ws.bind=127.0.0.1 \
-        --admin.port=19090 --auth.required=false --media.rtp_port_range=31000-31999 \
-        --media.bind_ips=127.0.0.2 \
-        >"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 100); do
-        grep -q "parley ready" "$dir/server.log" && break
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! grep -q "parley ready" "$dir/server.log"; then
-        echo "run_media_bench: parley did not start; log:" >&2
-        tail -n 30 "$dir/server.log" >&2
-        stop_server
-        return 1
-    fi
-    perf_start "$label"
-    run_client "$label" 19088
-    local rc=$?
-    perf_stop
-    stop_server
-    return $rc
-}
-
-janus_configs() { # dir
-    local d="$1" lib=/usr/lib/x86_64-linux-gnu/janus
-    mkdir -p "$d/plugins" "$d/transports"
-    # Private folders: Janus loads only the echotest plugin and the HTTP transport.
-    ln -s "$lib/plugins/libjanus_echotest.so" "$d/plugins/"
-    ln -s "$lib/transports/libjanus_http.so" "$d/transports/"
-    cat >"$d/janus.jcfg" <<EOF
-general: {
-  configs_folder = "$d"
-  plugins_folder = "$d/plugins"
-  transports_folder = "$d/transports"
-  events_folder = "$d/none"
-  loggers_folder = "$d/none"
-  debug_level = 4
-  session_timeout = 60
-  protected_folders = [ "/bin", "/etc", "/usr" ]
-}
-certificates: { }
-media: {
-  ipv6 = false
-  rtp_port_range = "32000-32999"
-}
-nat: {
-  nice_debug = false
-  full_trickle = true
-  ice_ignore_list = "vmnet"
-}
-plugins: { }
-transports: { }
-loggers: { }
-events: { }
-EOF
-    cat >"$d/janus.transport.http.jcfg" <<EOF
-general: {
-  json = "indented"
-  base_path = "/janus"
-  http = true
-  port = 19188
-  https = false
-}
-admin: { admin_http = false }
-cors: { }
-EOF
-    echo 'general: { }' >"$d/janus.plugin.echotest.jcfg"
+    run_measured "$label" 19088
 }
 
 run_janus() {
     local dir="$LOGDIR/janus"
     mkdir -p "$dir"
-    janus_configs "$dir"
-    nice -n "$NICE" /usr/bin/janus -C "$dir/janus.jcfg" -F "$dir" -o >"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    local up=0
-    for _ in $(seq 100); do
-        if curl -s -m 1 http://127.0.0.1:19188/janus/info 2>/dev/null | grep -q server_info; then
-            up=1; break
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ $up = 0 ]; then
-        echo "run_media_bench: janus did not start; log:" >&2
-        tail -n 30 "$dir/server.log" >&2
-        stop_server
+    bench_start_janus "$dir" echotest 32000-32999
+    if ! bench_wait_info 19188 janus.plugin.echotest; then
+        bench_start_failed "janus did not start" "$dir"
         return 1
     fi
-    perf_start janus
-    run_client janus 19188
-    local rc=$?
-    perf_stop
-    stop_server
-    return $rc
+    run_measured janus 19188
 }
 
 CLIENT_ARGS=("$@")
