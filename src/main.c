@@ -113,6 +113,8 @@ static platform_t *start_platform(const server_config *c)
         .platform_fee_bps = c->billing_platform_fee_bps,
         .credit_packages = c->billing_credit_packages,
         .rate_limit_per_min = c->auth_rate_limit_per_min,
+        .login_pair_per_min = c->auth_login_pair_per_min,
+        .login_account_per_hour = c->auth_login_account_per_hour,
         .auth_required = c->auth_required,
         .stun_uris = c->media_stun_uris,
         .turn_uris = c->media_turn_uris,
@@ -133,7 +135,12 @@ static bool start_listeners(server_t *srv, listeners *l)
                              .max_body = 65536, .threads = 1, .name = "admin", .no_cors = true};
     l->admin = http_server_start(&ac, admin_handle_http, srv);
     ws_server_config wc = {.bind_ip = c->ws_bind, .port = (uint16_t)c->ws_port, .subprotocol = "janus-protocol",
-                           .max_message = (size_t)c->ws_max_message};
+                           .max_message = (size_t)c->ws_max_message,
+                           .max_connections_per_ip = (unsigned)c->ws_max_connections_per_ip,
+                           .max_messages_per_s = (unsigned)c->ws_max_messages_per_s,
+                           .idle_timeout_s = (unsigned)c->ws_idle_timeout_s,
+                           .handshake_timeout_s = (unsigned)c->ws_handshake_timeout_s,
+                           .max_buffered_total = (size_t)c->ws_max_buffered_total};
     ws_callbacks wcb = {.user = srv->janus, .on_open = janus_core_ws_open, .on_text = janus_core_ws_text,
                         .on_close = janus_core_ws_close};
     l->ws = ws_server_start(&wc, &wcb);
@@ -177,6 +184,12 @@ static int handle_config_action(config_action action, const server_config *cfg, 
     case CONFIG_CHECK: {
         static char dump[16384];
         config_dump(cfg, dump, sizeof dump);
+        for (const char *w = cfg->warnings; w && *w;) {
+            const char *nl = strchr(w, '\n');
+            int len = nl ? (int)(nl - w) : (int)strlen(w);
+            fprintf(stderr, "parley: warning: %.*s\n", len, w);
+            w = nl ? nl + 1 : w + len;
+        }
         printf("# configuration is valid; effective settings (secrets masked):\n%s", dump);
         return 0;
     }
@@ -322,6 +335,11 @@ int main(int argc, char **argv)
     log_set_level((log_level)log_level_parse(cfg.log_level));
     log_set_json(cfg.log_json);
     log_route_glib();
+    for (char *w = cfg.warnings, *nl; w && *w; w = nl + 1) {
+        if (!(nl = strchr(w, '\n')))
+            break;
+        LOG_WARN("config", "%.*s", (int)(nl - w), w);
+    }
     server_t srv = {.config = &cfg};
     rc = run(&srv);
     config_free(&cfg);

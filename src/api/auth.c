@@ -205,9 +205,14 @@ out:
 
 /* ---- login ---- */
 
+/* Addresses remembered per user for the login guard: the most recent successful ones. */
+#define LOGIN_KNOWN_ADDRS 16
+
 typedef struct login_lookup {
     const char *email;
+    const char *addr;
     bool found;
+    bool known_addr;      /* addr signed in to this account before */
     uint64_t id;
     char role[16];
     char hash[PASSWORD_STORED_MAX];
@@ -228,13 +233,50 @@ static int login_lookup_run(sqlite3 *db, void *arg)
         api_sql_text(st, 2, l->hash, sizeof(l->hash));
     }
     sqlite3_finalize(st);
+    if (!l->found)
+        return 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM login_addresses WHERE user_id = ? AND addr = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)l->id);
+    sqlite3_bind_text(st, 2, l->addr, -1, SQLITE_STATIC);
+    l->known_addr = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
     return 0;
+}
+
+/* Remembers addr as one the user signed in from (the login guard does not count failures
+ * from it against the account), keeping the LOGIN_KNOWN_ADDRS most recent. */
+static int login_remember_addr(sqlite3 *db, uint64_t uid, const char *addr, int64_t now)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT INTO login_addresses(user_id, addr, last_ok_at) "
+                           "VALUES(?,?,?) ON CONFLICT(user_id, addr) DO UPDATE SET "
+                           "last_ok_at = excluded.last_ok_at", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)uid);
+    sqlite3_bind_text(st, 2, addr, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (sqlite3_prepare_v2(db, "DELETE FROM login_addresses WHERE user_id = ?1 AND addr NOT IN "
+                           "(SELECT addr FROM login_addresses WHERE user_id = ?1 "
+                           "ORDER BY last_ok_at DESC, addr LIMIT ?2)", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)uid);
+    sqlite3_bind_int(st, 2, LOGIN_KNOWN_ADDRS);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 typedef struct login_unit {
     uint64_t uid;
     const char *device_id, *device_name, *family, *refresh;
     const char *old_hash, *new_hash;   /* new_hash != NULL: upgrade to the configured cost */
+    const char *addr;                  /* client address, remembered for the login guard */
     int64_t now, ttl_ms;
     char old_family[API_FAMILY_LEN + 8];
     json_t *user;
@@ -270,6 +312,8 @@ static int login_run(sqlite3 *db, void *arg)
     if (rc != SQLITE_DONE)
         return -1;
     if (auth_insert_refresh(db, u->refresh, u->family, u->uid, u->now, u->ttl_ms) != 0)
+        return -1;
+    if (u->addr && u->addr[0] && login_remember_addr(db, u->uid, u->addr, u->now) != 0)
         return -1;
     /* Expired refresh tokens can never be presented successfully again (nor detect reuse:
      * expiry is checked first), so they go, a few per login to keep units small. */
@@ -326,10 +370,14 @@ int auth_login(api_req *rq, api_resp *rs)
     }
     /* A malformed email cannot match an account: same answer as a wrong password. */
     bool email_ok = validate_email(email, norm, sizeof(norm)) == 0;
-    if (api_rate_check(p, "login-ip", rq->http->remote_ip, err) ||
-        api_rate_check(p, "login-acct", email_ok ? norm : email, err))
+    const char *addr = rq->http->remote_ip ? rq->http->remote_ip : "";
+    const char *acct = email_ok ? norm : email;
+    /* Every attempt counts against the address (across accounts); wrong passwords count
+     * against the (account, address) pair and, from addresses that never signed in to this
+     * account, against the account (ratelimit.h, login_guard). */
+    if (api_rate_check(p, "login-ip", addr, err))
         goto out;
-    login_lookup l = {.email = norm};
+    login_lookup l = {.email = norm, .addr = addr};
     if (email_ok) {
         int src = store_read(p->store, login_lookup_run, &l);
         if (src != 0) {
@@ -337,10 +385,19 @@ int auth_login(api_req *rq, api_resp *rs)
             goto out;
         }
     }
+    int64_t t0 = api_monotonic_ms();
+    int wait = login_guard_begin(p->login_guard, acct, addr, l.known_addr, t0);
+    if (wait > 0) {
+        api_fail(err, 429, "rate_limited", "too many attempts; retry in %d s", wait);
+        err->retry_after_s = wait;
+        goto out;
+    }
     /* Unknown accounts cost one scrypt too, so timing does not reveal which emails exist.
      * No stored password is longer than 128 bytes: longer input cannot match. */
     int match = strlen(pw) > 128 ? 0 : password_verify(pw, l.found ? l.hash : p->dummy_hash);
-    if (!l.found || match != 1) {
+    bool success = l.found && match == 1;
+    login_guard_end(p->login_guard, acct, addr, l.known_addr, success, api_monotonic_ms());
+    if (!success) {
         api_fail(err, 401, "invalid_credentials", "email or password is wrong");
         goto out;
     }
@@ -348,7 +405,7 @@ int auth_login(api_req *rq, api_resp *rs)
     api_random_b64(family, sizeof(family), 16);
     api_random_b64(refresh, sizeof(refresh), REFRESH_BYTES);
     login_unit u = {.uid = l.id, .device_id = did, .device_name = dname, .family = family,
-                    .refresh = refresh, .now = store_now_ms(),
+                    .refresh = refresh, .addr = addr, .now = store_now_ms(),
                     .ttl_ms = (int64_t)p->refresh_ttl_s * 1000, .old_hash = l.hash};
     /* The configured cost changed since this hash was made: re-hash now that we know the
      * password (the only moment we do). */

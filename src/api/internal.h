@@ -50,6 +50,10 @@ const char *api_availability_name(api_availability a);
 /* JSON array of the ids of users with at least one live session (new reference). */
 json_t *api_presence_online_ids(api_presence *pr);
 
+/* billing.payment_provider: none refuses purchases (503), dev completes them at once without
+ * payment, webhook leaves them pending until the provider's signed callback. */
+typedef enum api_provider { API_PROVIDER_NONE = 0, API_PROVIDER_DEV, API_PROVIDER_WEBHOOK } api_provider;
+
 struct platform {
     store_t *store;
     uint8_t secret[API_SECRET_MAX];
@@ -57,13 +61,14 @@ struct platform {
     int access_ttl_s;
     int refresh_ttl_s;
     int kdf_cost;
-    bool provider_webhook;        /* false = "dev" */
+    api_provider provider;
     char *webhook_secret;
     int webhook_window_s;
     int fee_bps;
     json_t *packages;             /* validated array of package objects */
     bool auth_required;
     ratelimit_t *limiter;
+    login_guard_t *login_guard;   /* wrong passwords per (account, address) and per account */
     api_families *families;
     api_presence *presence;
     turn_t *turn;                 /* ICE servers for clients (turn.c) */

@@ -253,14 +253,20 @@ platform_t *platform_create(const platform_config *cfg)
     p->kdf_cost = cfg->password_kdf_cost;
     if (p->kdf_cost < PASSWORD_LN_MIN || p->kdf_cost > PASSWORD_LN_MAX)
         p->kdf_cost = 15;
-    const char *prov = cfg->payment_provider ? cfg->payment_provider : "dev";
-    if (strcmp(prov, "dev") != 0 && strcmp(prov, "webhook") != 0) {
-        LOG_ERROR("api", "billing.payment_provider must be \"dev\" or \"webhook\", not \"%s\"",
-                  prov);
+    const char *prov = (cfg->payment_provider && *cfg->payment_provider) ? cfg->payment_provider
+                                                                          : "none";
+    if (strcmp(prov, "none") == 0) {
+        p->provider = API_PROVIDER_NONE;
+    } else if (strcmp(prov, "dev") == 0) {
+        p->provider = API_PROVIDER_DEV;
+    } else if (strcmp(prov, "webhook") == 0) {
+        p->provider = API_PROVIDER_WEBHOOK;
+    } else {
+        LOG_ERROR("api", "billing.payment_provider must be \"none\", \"dev\" or \"webhook\", "
+                  "not \"%s\"", prov);
         free(p);
         return NULL;
     }
-    p->provider_webhook = strcmp(prov, "webhook") == 0;
     p->webhook_secret = strdup(cfg->webhook_secret ? cfg->webhook_secret : "");
     p->webhook_window_s = cfg->webhook_window_s > 0 ? cfg->webhook_window_s : 300;
     p->fee_bps = cfg->platform_fee_bps;
@@ -270,9 +276,13 @@ platform_t *platform_create(const platform_config *cfg)
     }
     p->auth_required = cfg->auth_required;
     p->limiter = ratelimit_create(cfg->rate_limit_per_min, 100000);
+    login_guard_config lg = {.pair_burst = cfg->login_pair_per_min, .pair_window_ms = 60000,
+                             .account_burst = cfg->login_account_per_hour,
+                             .account_window_ms = 3600000, .max_keys = 100000};
+    p->login_guard = login_guard_create(&lg);
     p->families = api_families_create();
     p->presence = api_presence_create();
-    if (!p->limiter || !p->families || !p->presence)
+    if (!p->limiter || !p->login_guard || !p->families || !p->presence)
         goto fail;
     if (purchases_load_packages(p, cfg->credit_packages) != 0)
         goto fail;
@@ -302,7 +312,14 @@ platform_t *platform_create(const platform_config *cfg)
     }
     if (platform_load_secret(p, cfg->jwt_secret) != 0 || auth_load_families(p) != 0)
         goto fail;
-    LOG_INFO("api", "platform ready (db %s, provider %s, fee %d bps)", path, prov, p->fee_bps);
+    LOG_INFO("api", "platform ready (db %s, provider %s, fee %d bps)", path,
+             platform_payment_provider(p), p->fee_bps);
+    if (p->provider == API_PROVIDER_DEV)
+        LOG_WARN("api", "payment provider dev: purchases complete without payment; never in "
+                 "production");
+    else if (p->provider == API_PROVIDER_NONE)
+        LOG_INFO("api", "no payment provider (billing.payment_provider = none): POST "
+                 "/api/v1/purchases answers 503 payment_provider_not_configured");
     return p;
 fail:
     platform_destroy(p);
@@ -315,6 +332,7 @@ void platform_destroy(platform_t *p)
         return;
     store_close(p->store);
     ratelimit_destroy(p->limiter);
+    login_guard_destroy(p->login_guard);
     api_families_destroy(p->families);
     api_presence_destroy(p->presence);
     turn_destroy(p->turn);
@@ -322,6 +340,14 @@ void platform_destroy(platform_t *p)
     free(p->webhook_secret);
     memset(p->secret, 0, sizeof(p->secret));
     free(p);
+}
+
+const char *platform_payment_provider(const platform_t *p)
+{
+    if (!p)
+        return "none";
+    return p->provider == API_PROVIDER_DEV ? "dev"
+         : p->provider == API_PROVIDER_WEBHOOK ? "webhook" : "none";
 }
 
 /* ---- routing ---- */
@@ -445,7 +471,10 @@ static void platform_dispatch(platform_t *p, const api_route *routes, size_t n,
     } else {
         rc = found->fn(&rq, &rs);
     }
-    if (rc != 0 && rs.err.status >= 500)
+    /* Server faults are logged; purchases refused for want of a provider are the operator's
+     * choice (logged once at start), not a fault. */
+    if (rc != 0 && rs.err.status >= 500 &&
+        !(rs.err.code && strcmp(rs.err.code, "payment_provider_not_configured") == 0))
         LOG_WARN("api", "%s %s -> %d %s", req->method, req->path, rs.err.status,
                  rs.err.code ? rs.err.code : "");
     platform_send(reply, &rs, rc);

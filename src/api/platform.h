@@ -32,12 +32,16 @@ typedef struct platform_config {
     int access_ttl_s;                /* default 900 */
     int refresh_ttl_s;               /* default 30 days */
     int password_kdf_cost;           /* scrypt N as log2 (default 15) */
-    const char *payment_provider;    /* "dev" (completes at once) or "webhook" */
+    const char *payment_provider;    /* "none" (NULL/""; purchases answer 503), "dev" (completes
+                                        at once, no payment: never in production) or "webhook" */
     const char *webhook_secret;      /* HMAC-SHA256 key for POST /api/v1/payments/webhook */
     int webhook_window_s;            /* replay window, default 300 */
     int platform_fee_bps;            /* platform share of each charge, basis points (2000 = 20%) */
     const char *credit_packages;     /* JSON array text: [{"id":"p100","credits":100,"price_cents":99,"currency":"USD"},...] */
-    int rate_limit_per_min;          /* register/login/refresh per IP and per account */
+    int rate_limit_per_min;          /* register/login/refresh per IP, register/refresh per account */
+    int login_pair_per_min;          /* wrong passwords per (account, address) per minute; 0 = off */
+    int login_account_per_hour;      /* wrong passwords per account per hour from addresses that
+                                        never signed in to it; 0 = off */
     bool auth_required;              /* Janus token check on (default true) */
     const char *stun_uris;           /* ICE servers for clients (GET /ice-servers), see api/turn.h */
     const char *turn_uris;
@@ -70,6 +74,9 @@ int platform_ledger_check_ok(platform_t *p);
  * outlives the 15-minute access token; revoking the device (or logging out) still ends it.
  * 0 and *user_id set, or -1. */
 int platform_verify_session_token(platform_t *p, const char *token, uint64_t *user_id);
+
+/* The payment provider in force: "none", "dev" or "webhook" (static string). */
+const char *platform_payment_provider(const platform_t *p);
 
 /* Presence (memory only): counts live Janus sessions per user. */
 void platform_presence_session_opened(platform_t *p, uint64_t user_id);

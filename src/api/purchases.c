@@ -283,6 +283,10 @@ static void purchases_request_hash(json_t *body, uint8_t out[SHA256_DIGEST_LENGT
 int purchases_create(api_req *rq, api_resp *rs)
 {
     api_error *err = &rs->err;
+    if (rq->p->provider == API_PROVIDER_NONE)
+        return api_fail(err, 503, "payment_provider_not_configured",
+                        "purchases are off: no payment provider is configured "
+                        "(billing.payment_provider)");
     const char *key = http_request_header(rq->http, "Idempotency-Key");
     if (!key)
         return api_fail(err, 400, "idempotency_key_required",
@@ -305,8 +309,9 @@ int purchases_create(api_req *rq, api_resp *rs)
         goto out;
     }
     purchase_unit u = {.uid = rq->auth.user_id, .key = key, .pkg = pkg,
-                       .provider = rq->p->provider_webhook ? "webhook" : "dev",
-                       .complete_now = !rq->p->provider_webhook, .now = store_now_ms()};
+                       .provider = platform_payment_provider(rq->p),
+                       .complete_now = rq->p->provider == API_PROVIDER_DEV,
+                       .now = store_now_ms()};
     purchases_request_hash(b, u.req_hash);
     int src = store_write(rq->p->store, purchase_run, &u);
     if (src == 1 && u.outcome == 2) {

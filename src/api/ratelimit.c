@@ -1,12 +1,14 @@
 /*
- * ratelimit: token buckets in a chained hash table. See ratelimit.h.
+ * ratelimit: token buckets in a chained hash table, and the login guard built on two of
+ * them. See ratelimit.h.
  *
- * Tokens are kept in millitokens (integers, no floats): refill adds per_min * elapsed_ms / 60
- * millitokens, i.e. per_min tokens per 60000 ms.
+ * Tokens are kept in millitokens (integers, no floats): refill adds
+ * burst * 1000 * elapsed_ms / window_ms millitokens, i.e. burst tokens per window.
  */
 #include "api/ratelimit.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,8 @@ typedef struct rl_bucket {
 
 struct ratelimit {
     pthread_mutex_t mu;
-    int per_min;
+    int per_min;          /* the burst: tokens per window */
+    int64_t window_ms;
     size_t max_keys;
     size_t count;
     size_t nslots;
@@ -30,10 +33,16 @@ struct ratelimit {
 
 ratelimit_t *ratelimit_create(int per_min, size_t max_keys)
 {
+    return ratelimit_create_window(per_min, 60000, max_keys);
+}
+
+ratelimit_t *ratelimit_create_window(int burst, int64_t window_ms, size_t max_keys)
+{
     ratelimit_t *rl = calloc(1, sizeof(*rl));
     if (!rl)
         return NULL;
-    rl->per_min = per_min;
+    rl->per_min = burst;
+    rl->window_ms = window_ms > 0 ? window_ms : 60000;
     rl->max_keys = max_keys ? max_keys : 1;
     rl->nslots = 1024;
     rl->slots = calloc(rl->nslots, sizeof(*rl->slots));
@@ -83,17 +92,17 @@ static void rl_refill(const ratelimit_t *rl, rl_bucket *b, int64_t now_ms)
         return;   /* time never runs backwards for a bucket */
     int64_t elapsed = now_ms - b->updated_ms;
     int64_t cap = rl_capacity_m(rl);
-    /* per_min tokens / 60000 ms = per_min millitokens / 60 ms */
-    if (elapsed > 60000) {
+    /* burst tokens per window_ms = burst * 1000 millitokens per window_ms */
+    if (elapsed > rl->window_ms) {
         b->tokens_m = cap;
         b->updated_ms = now_ms;
         return;
     }
     /* Advance the bucket's clock only by the time actually converted into millitokens, so
      * frequent calls do not lose the fractions that integer division drops. */
-    int64_t add = (int64_t)rl->per_min * elapsed / 60;
+    int64_t add = cap * elapsed / rl->window_ms;
     b->tokens_m += add;
-    b->updated_ms += add * 60 / rl->per_min;
+    b->updated_ms += add * rl->window_ms / cap;
     if (b->tokens_m >= cap) {
         b->tokens_m = cap;
         b->updated_ms = now_ms;
@@ -162,8 +171,9 @@ int ratelimit_take(ratelimit_t *rl, const char *key, int64_t now_ms)
             b->tokens_m -= RL_MILLI;
         } else {
             int64_t missing_m = RL_MILLI - b->tokens_m;
-            /* ms until refilled: missing_m * 60 / per_min, rounded up to whole seconds */
-            int64_t ms = (missing_m * 60 + rl->per_min - 1) / rl->per_min;
+            int64_t cap = rl_capacity_m(rl);
+            /* ms until refilled: missing_m * window / cap, rounded up to whole seconds */
+            int64_t ms = (missing_m * rl->window_ms + cap - 1) / cap;
             wait_s = (int)((ms + 999) / 1000);
             if (wait_s < 1)
                 wait_s = 1;
@@ -173,10 +183,93 @@ int ratelimit_take(ratelimit_t *rl, const char *key, int64_t now_ms)
     return wait_s;
 }
 
+void ratelimit_give(ratelimit_t *rl, const char *key, int64_t now_ms)
+{
+    if (!rl || rl->per_min <= 0)
+        return;
+    pthread_mutex_lock(&rl->mu);
+    size_t slot = rl_hash(key) % rl->nslots;
+    for (rl_bucket *b = rl->slots[slot]; b; b = b->next) {
+        if (strcmp(b->key, key) != 0)
+            continue;
+        rl_refill(rl, b, now_ms);
+        b->tokens_m += RL_MILLI;
+        if (b->tokens_m >= rl_capacity_m(rl)) {
+            b->tokens_m = rl_capacity_m(rl);
+            if (now_ms > b->updated_ms)
+                b->updated_ms = now_ms;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&rl->mu);
+}
+
 size_t ratelimit_size(ratelimit_t *rl)
 {
     pthread_mutex_lock(&rl->mu);
     size_t n = rl->count;
     pthread_mutex_unlock(&rl->mu);
     return n;
+}
+
+/* ---- login guard ---- */
+
+struct login_guard {
+    ratelimit_t *pair;      /* "<account>\n<address>" */
+    ratelimit_t *account;   /* "<account>", failures from addresses not known to it */
+};
+
+login_guard_t *login_guard_create(const login_guard_config *cfg)
+{
+    login_guard_t *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    size_t keys = cfg->max_keys ? cfg->max_keys : 100000;
+    g->pair = ratelimit_create_window(cfg->pair_burst, cfg->pair_window_ms, keys);
+    g->account = ratelimit_create_window(cfg->account_burst, cfg->account_window_ms, keys);
+    if (!g->pair || !g->account) {
+        login_guard_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
+void login_guard_destroy(login_guard_t *g)
+{
+    if (!g)
+        return;
+    ratelimit_destroy(g->pair);
+    ratelimit_destroy(g->account);
+    free(g);
+}
+
+static void login_pair_key(char *out, size_t cap, const char *account, const char *addr)
+{
+    snprintf(out, cap, "%.300s\n%.64s", account ? account : "", addr ? addr : "");
+}
+
+int login_guard_begin(login_guard_t *g, const char *account, const char *addr, bool known,
+                      int64_t now_ms)
+{
+    char pk[400];
+    login_pair_key(pk, sizeof(pk), account, addr);
+    int wait = ratelimit_take(g->pair, pk, now_ms);
+    if (wait > 0 || known)
+        return wait;
+    wait = ratelimit_take(g->account, account ? account : "", now_ms);
+    if (wait > 0)
+        ratelimit_give(g->pair, pk, now_ms);   /* refused attempts do not count */
+    return wait;
+}
+
+void login_guard_end(login_guard_t *g, const char *account, const char *addr, bool known,
+                     bool success, int64_t now_ms)
+{
+    if (!success)
+        return;
+    char pk[400];
+    login_pair_key(pk, sizeof(pk), account, addr);
+    ratelimit_give(g->pair, pk, now_ms);
+    if (!known)
+        ratelimit_give(g->account, account ? account : "", now_ms);
 }

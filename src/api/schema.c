@@ -89,10 +89,21 @@ static const char api_schema_v2[] =
 static const char api_schema_v3[] =
     "CREATE INDEX refresh_tokens_expiry ON refresh_tokens(expires_at);";
 
+/* v4: the addresses each user last signed in from (at most 16, auth.c): the login guard does
+ * not count wrong passwords from them against the account, so guessing from elsewhere cannot
+ * lock the owner out. */
+static const char api_schema_v4[] =
+    "CREATE TABLE login_addresses("
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  addr TEXT NOT NULL,"
+    "  last_ok_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(user_id, addr)) WITHOUT ROWID;";
+
 static const store_migration api_migrations[] = {
     {"api", 1, api_schema_v1},
     {"api", 2, api_schema_v2},
     {"api", 3, api_schema_v3},
+    {"api", 4, api_schema_v4},
 };
 
 int api_schema_migrate(store_t *s, char *err, size_t errcap)

@@ -75,6 +75,11 @@ static char *info_json(janus_core *jc, const char *transaction)
     json_object_set_new(transports, "janus.transport.websockets", json_pack("{s:s}", "name", "WebSocket transport"));
     json_object_set_new(o, "transports", transports);
     json_object_set_new(o, "plugins", plugin_host_info_json(jc->plugins));
+    /* Not Janus's: the payment provider, and a warning an operator must not miss. */
+    json_object_set_new(o, "payment_provider", json_string(cfg->billing_payment_provider));
+    if (strcmp(cfg->billing_payment_provider, "dev") == 0)
+        json_object_set_new(o, "warnings", json_pack("[s]", "payment provider dev: purchases complete "
+                                                     "without payment; never in production"));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     return text;

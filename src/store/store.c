@@ -10,13 +10,16 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/store_fault.h"
 #include "util/log.h"
@@ -547,6 +550,48 @@ int store_migrate(store_t *s, const store_migration *list, size_t n, char *err, 
 
 /* ---- open / close / stats ---- */
 
+/* The database holds password hashes and the JWT key: only the server's user may read it,
+ * whatever the umask and the directory's mode. The file is created 0600 here, before SQLite
+ * opens it; SQLite's unix VFS then creates -wal and -shm with the main file's mode. A file
+ * left looser by an older version (or by hand), and its -wal/-shm, are tightened, with one
+ * warning. 0 on success, -1 with errno set. */
+static int store_private_file(const char *path, bool must_exist)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | (must_exist ? 0 : O_CREAT), 0600);
+    if (fd < 0)
+        return (must_exist && errno == ENOENT) ? 0 : -1;
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (rc == 0 && (st.st_mode & 077) != 0) {
+        LOG_WARN("store", "%s was readable by others (mode %04o): set to 0600", path,
+                 (unsigned)(st.st_mode & 07777));
+        rc = fchmod(fd, 0600);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+static int store_private_files(const char *path, char *err, size_t errcap)
+{
+    if (store_private_file(path, false) != 0) {
+        store_set_err(err, errcap, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    static const char *const side[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof(side) / sizeof(*side); i++) {
+        char p[4096];
+        if (snprintf(p, sizeof(p), "%s%s", path, side[i]) >= (int)sizeof(p))
+            continue;
+        if (store_private_file(p, true) != 0) {
+            store_set_err(err, errcap, "%s: %s", p, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 store_t *store_open(const char *path, char *err, size_t errcap)
 {
     if (!path || !*path) {
@@ -557,6 +602,11 @@ store_t *store_open(const char *path, char *err, size_t errcap)
     if (!s || !(s->path = strdup(path))) {
         free(s);
         store_set_err(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (strcmp(path, ":memory:") != 0 && store_private_files(path, err, errcap) != 0) {
+        free(s->path);
+        free(s);
         return NULL;
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;

@@ -74,7 +74,10 @@ enum {
 #define STORE_READERS_MAX 32 /* read-only connections in the pool; more readers wait */
 
 /* Opens <path> (creating it), sets WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
- * starts the storage thread. NULL on error (message in err, which may be NULL). */
+ * starts the storage thread. NULL on error (message in err, which may be NULL).
+ * The database file is created with mode 0600 whatever the umask, so SQLite creates its
+ * -wal and -shm 0600 too (it copies the main file's mode); an existing file, -wal or -shm
+ * readable by group or others is set to 0600, with a warning logged. */
 store_t *store_open(const char *path, char *err, size_t errcap);
 /* Drains queued work, stops the thread, closes every connection. NULL is a no-op. */
 void store_close(store_t *s);

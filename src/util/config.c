@@ -8,9 +8,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api/turn.h"
 
@@ -48,11 +50,19 @@ static const setting settings[] = {
     I("http", "port", http_port, "8088", 1, 65535, "port of the HTTP listener"),
     I("http", "max_body", http_max_body, "1048576", 1024, 67108864, "largest request body in bytes"),
     I("http", "threads", http_threads, "4", 1, 64, "HTTP worker threads"),
+    I("http", "max_connections_per_ip", http_max_connections_per_ip, "256", 1, 1000000, "open HTTP connections from one client address (IPv6: one /64); more are closed at once, counted and logged (raise it behind a reverse proxy or a large NAT)"),
+    I("http", "request_timeout_s", http_request_timeout_s, "30", 1, 86400, "seconds an HTTP connection may stay silent (unfinished request, idle keep-alive) before it is closed; waiting long-polls are exempt"),
     S("ws", "bind", ws_bind, "0.0.0.0", "address of the Janus WebSocket listener"),
     I("ws", "port", ws_port, "8188", 1, 65535, "port of the Janus WebSocket listener"),
     I("ws", "max_message", ws_max_message, "1048576", 1024, 67108864, "largest WebSocket message in bytes"),
+    I("ws", "max_connections_per_ip", ws_max_connections_per_ip, "64", 1, 1000000, "upgraded WebSocket connections from one client address; more are refused with 429"),
+    I("ws", "max_messages_per_s", ws_max_messages_per_s, "200", 1, 1000000, "messages (text, ping, pong) per second per WebSocket connection, burst twice that; beyond it the socket is read more slowly, and several seconds far beyond it close the connection with 1008"),
+    I("ws", "idle_timeout_s", ws_idle_timeout_s, "120", 1, 86400, "seconds an upgraded WebSocket connection may go without a complete message before it is closed (1001); sessions keep their own timeout"),
+    I("ws", "handshake_timeout_s", ws_handshake_timeout_s, "10", 1, 3600, "seconds from the upgrade to the first complete message before the connection is closed (1001)"),
+    I("ws", "max_buffered_total", ws_max_buffered_total, "67108864", 65536, 2147483647, "bytes all WebSocket connections may hold in unfinished (fragmented) messages; beyond it the one with the largest is closed (1008)"),
     S("admin", "bind", admin_bind, "127.0.0.1", "address of the admin API (keep it private)"),
     I("admin", "port", admin_port, "7088", 1, 65535, "port of the admin API"),
+    S("admin", "allowed_hosts", admin_allowed_hosts, "localhost,127.0.0.1,[::1]", "comma-separated host names the admin API answers to in Host (any port), besides admin.bind; others get 421, and a POST/PUT/PATCH/DELETE whose Origin is not one of them gets 403"),
     I("limits", "sessions_per_user", limits_sessions_per_user, "16", 0, 1000000, "live Janus sessions one signed-in user may hold; over it create answers 472; 0 = no limit (not enforced with auth off)"),
     I("limits", "handles_per_session", limits_handles_per_session, "32", 0, 1000000, "live handles in one Janus session; over it attach answers 461; 0 = no limit"),
     I("limits", "peers_per_user", limits_peers_per_user, "12", 0, 1000000, "live PeerConnections of one user (of one session with auth off); over it the offer answers 490; 0 = no limit"),
@@ -78,9 +88,11 @@ static const setting settings[] = {
     I("auth", "access_ttl", auth_access_ttl, "900", 30, 86400, "access token lifetime in seconds"),
     I("auth", "refresh_ttl", auth_refresh_ttl, "2592000", 60, 31536000, "refresh token lifetime in seconds"),
     I("auth", "kdf_cost", auth_kdf_cost, "15", 10, 20, "scrypt cost as log2(N) for password hashes"),
-    I("auth", "rate_limit_per_min", auth_rate_limit_per_min, "20", 1, 100000, "register/login/refresh attempts per minute per IP and per account"),
+    I("auth", "rate_limit_per_min", auth_rate_limit_per_min, "20", 1, 100000, "register/login/refresh attempts per minute per client address (every account), and register/refresh per account"),
+    I("auth", "login_pair_per_min", auth_login_pair_per_min, "5", 0, 100000, "wrong passwords per minute for one account from one client address; a right password does not count; 0 = no limit"),
+    I("auth", "login_account_per_hour", auth_login_account_per_hour, "20", 0, 100000, "wrong passwords per hour for one account from addresses that never signed in to it (the owner's last 16 addresses are neither counted nor refused); 0 = no limit"),
     I("billing", "platform_fee_bps", billing_platform_fee_bps, "2000", 0, 10000, "platform share of every charge in basis points (2000 = 20%)"),
-    S("billing", "payment_provider", billing_payment_provider, "dev", "dev (purchases complete at once) | webhook (signed provider callback)"),
+    S("billing", "payment_provider", billing_payment_provider, "none", "none (POST /purchases answers 503) | dev (purchases complete at once WITHOUT payment: demos and tests only, never in production) | webhook (signed provider callback)"),
     SECRET("billing", "webhook_secret", billing_webhook_secret, "", "HMAC-SHA256 key of the payment webhook"),
     I("billing", "webhook_window", billing_webhook_window, "300", 1, 86400, "seconds a webhook timestamp stays valid"),
     S("billing", "credit_packages", billing_credit_packages, default_packages, "JSON array of {id, credits, price_cents, currency}"),
@@ -147,6 +159,81 @@ static bool apply_value(server_config *cfg, const setting *s, const char *value,
     return false;
 }
 
+/* Appends one line to cfg->warnings. */
+static void add_warning(server_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_warning(server_config *cfg, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t have = cfg->warnings ? strlen(cfg->warnings) : 0;
+    char *w = realloc(cfg->warnings, have + strlen(line) + 2);
+    if (!w)
+        return;
+    memcpy(w + have, line, strlen(line));
+    w[have + strlen(line)] = '\n';
+    w[have + strlen(line) + 1] = '\0';
+    cfg->warnings = w;
+}
+
+/* The secret setting that "<key>_file" names in section, or NULL. */
+static const setting *find_secret_file_setting(const char *section, size_t seclen, const char *key)
+{
+    size_t klen = strlen(key);
+    char base[64];
+    if (klen <= 5 || klen - 5 >= sizeof base || strcmp(key + klen - 5, "_file") != 0)
+        return NULL;
+    memcpy(base, key, klen - 5);
+    base[klen - 5] = '\0';
+    const setting *s = find_setting(section, seclen, base);
+    return s && s->secret ? s : NULL;
+}
+
+#define SECRET_FILE_MAX 65536
+
+/* Sets secret setting s from the file at path (one trailing newline stripped). */
+static bool apply_secret_file(server_config *cfg, const setting *s, const char *path, const char *origin,
+                              char *err, size_t errcap)
+{
+    if (!path[0]) {
+        snprintf(err, errcap, "%s.%s_file (from %s): empty path", s->section, s->key, origin);
+        return false;
+    }
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errcap, "%s.%s_file (from %s): %s: %s", s->section, s->key, origin, path,
+                 f ? "not a regular file" : strerror(errno));
+        if (f)
+            fclose(f);
+        return false;
+    }
+    char *buf = malloc(SECRET_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, SECRET_FILE_MAX + 1, f) : 0;
+    bool read_error = !buf || ferror(f);
+    fclose(f);
+    if (read_error || n > SECRET_FILE_MAX || memchr(buf, '\0', n)) {
+        snprintf(err, errcap, "%s.%s_file (from %s): %s: %s", s->section, s->key, origin, path,
+                 read_error ? "cannot read it" : n > SECRET_FILE_MAX ? "larger than 64 KiB" : "contains a NUL byte");
+        free(buf);
+        return false;
+    }
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    if (st.st_mode & S_IROTH)
+        add_warning(cfg, "%s.%s_file: %s is readable by every user (mode %04o): chmod 0600 it (or 0640 with "
+                    "the server's group)", s->section, s->key, path, (unsigned)(st.st_mode & 07777));
+    char **sp = field_ptr(cfg, s);
+    free(*sp);
+    *sp = buf;
+    return true;
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -197,14 +284,16 @@ static bool load_file(server_config *cfg, const char *path, char *err, size_t er
             value++;
         }
         const setting *s = find_setting(section, strlen(section), key);
-        if (!s) {
+        const setting *sf = s ? NULL : find_secret_file_setting(section, strlen(section), key);
+        if (!s && !sf) {
             snprintf(err, errcap, "%s:%d: unknown setting %s.%s", path, lineno, section, key);
             ok = false;
             break;
         }
         char origin[600];
         snprintf(origin, sizeof origin, "%s:%d", path, lineno);
-        ok = apply_value(cfg, s, value, origin, err, errcap);
+        ok = s ? apply_value(cfg, s, value, origin, err, errcap)
+               : apply_secret_file(cfg, sf, value, origin, err, errcap);
     }
     fclose(f);
     return ok;
@@ -218,9 +307,25 @@ static bool load_env(server_config *cfg, char **envp, char *err, size_t errcap)
         for (char *c = name; *c; c++)
             *c = (char)toupper((unsigned char)*c);
         size_t nlen = strlen(name);
+        bool plain = false;
         for (char **e = envp; e && *e; e++) {
             if (strncmp(*e, name, nlen) == 0 && (*e)[nlen] == '=') {
                 if (!apply_value(cfg, &settings[i], *e + nlen + 1, name, err, errcap))
+                    return false;
+                plain = true;
+            }
+        }
+        if (!settings[i].secret)
+            continue;
+        for (char **e = envp; e && *e; e++) {
+            if (strncmp(*e, name, nlen) == 0 && strncmp(*e + nlen, "_FILE=", 6) == 0) {
+                if (plain) {
+                    snprintf(err, errcap, "both %s and %s_FILE are set: keep one", name, name);
+                    return false;
+                }
+                char origin[160];
+                snprintf(origin, sizeof origin, "%s_FILE", name);
+                if (!apply_secret_file(cfg, &settings[i], *e + nlen + 6, origin, err, errcap))
                     return false;
             }
         }
@@ -248,7 +353,8 @@ static bool apply_flag(server_config *cfg, const char *arg, const char *next, in
     memcpy(key, dot + 1, klen);
     key[klen] = '\0';
     const setting *s = find_setting(name, (size_t)(dot - name), key);
-    if (!s) {
+    const setting *sf = s ? NULL : find_secret_file_setting(name, (size_t)(dot - name), key);
+    if (!s && !sf) {
         snprintf(err, errcap, "unknown setting %.*s (try --help)", (int)(eq ? eq - name : (long)strlen(name)), name);
         return false;
     }
@@ -258,6 +364,12 @@ static bool apply_flag(server_config *cfg, const char *arg, const char *next, in
         return false;
     }
     *consumed = eq ? 0 : 1;
+    if (sf)
+        return apply_secret_file(cfg, sf, value, "command line", err, errcap);
+    if (s->secret && value[0])
+        add_warning(cfg, "%s.%s is given on the command line, where every local user can read it "
+                    "(/proc/<pid>/cmdline, ps): use --%s.%s_file=FILE or the environment (PARLEY_..._FILE)",
+                    s->section, s->key, s->section, s->key);
     return apply_value(cfg, s, value, "command line", err, errcap);
 }
 
@@ -272,8 +384,14 @@ static bool derive(server_config *cfg, char *err, size_t errcap)
     }
     cfg->media_rtp_port_min = lo;
     cfg->media_rtp_port_max = hi;
-    if (strcmp(cfg->billing_payment_provider, "dev") != 0 && strcmp(cfg->billing_payment_provider, "webhook") != 0) {
-        snprintf(err, errcap, "billing.payment_provider: \"%s\" is not dev or webhook", cfg->billing_payment_provider);
+    if (cfg->billing_payment_provider[0] == '\0') {
+        free(cfg->billing_payment_provider);
+        cfg->billing_payment_provider = strdup("none");
+    }
+    if (strcmp(cfg->billing_payment_provider, "none") != 0 && strcmp(cfg->billing_payment_provider, "dev") != 0 &&
+        strcmp(cfg->billing_payment_provider, "webhook") != 0) {
+        snprintf(err, errcap, "billing.payment_provider: \"%s\" is not none, dev or webhook",
+                 cfg->billing_payment_provider);
         return false;
     }
     if (strcmp(cfg->billing_payment_provider, "webhook") == 0 && cfg->billing_webhook_secret[0] == '\0') {
@@ -311,6 +429,7 @@ static bool derive(server_config *cfg, char *err, size_t errcap)
 config_action config_load(server_config *cfg, int argc, char **argv, char **envp, char *err, size_t errcap)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->warnings = strdup("");
     for (size_t i = 0; i < SETTING_COUNT; i++)
         if (!apply_value(cfg, &settings[i], settings[i].default_value, "defaults", err, errcap))
             return CONFIG_ERROR;
@@ -367,6 +486,8 @@ void config_free(server_config *cfg)
             free(*sp);
             *sp = NULL;
         }
+    free(cfg->warnings);
+    cfg->warnings = NULL;
 }
 
 void config_dump(const server_config *cfg, char *out, size_t cap)
@@ -405,7 +526,10 @@ void config_print_help(const char *argv0)
 {
     printf("usage: %s [--config FILE] [--section.key=value ...] [--check-config] [--help] [--version]\n\n"
            "Every setting comes from (later wins): defaults, the config file, the environment\n"
-           "variable PARLEY_<SECTION>_<KEY>, the flag --section.key=value.\n\n",
+           "variable PARLEY_<SECTION>_<KEY>, the flag --section.key=value.\n"
+           "A secret setting can also be read from a file (one trailing newline stripped):\n"
+           "<key>_file = PATH in the file, PARLEY_<SECTION>_<KEY>_FILE, --section.key_file=PATH;\n"
+           "prefer that (or the environment) to a flag, which every local user can read.\n\n",
            argv0);
     const char *section = "";
     for (size_t i = 0; i < SETTING_COUNT; i++) {
@@ -417,6 +541,8 @@ void config_print_help(const char *argv0)
         const char *def = s->default_value;
         printf("  --%s.%s  (default: %s)\n      %s\n", s->section, s->key,
                strlen(def) > 40 ? "see conf/parley.conf" : (def[0] ? def : "\"\""), s->help);
+        if (s->secret)
+            printf("      (or from a file: --%s.%s_file=PATH)\n", s->section, s->key);
     }
 }
 

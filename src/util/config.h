@@ -30,13 +30,21 @@ typedef struct server_config {
     int http_port;
     int http_max_body;
     int http_threads;
+    int http_max_connections_per_ip;
+    int http_request_timeout_s;
     /* [ws] */
     char *ws_bind;
     int ws_port;
     int ws_max_message;
+    int ws_max_connections_per_ip;
+    int ws_max_messages_per_s;
+    int ws_idle_timeout_s;
+    int ws_handshake_timeout_s;
+    int ws_max_buffered_total;
     /* [admin] */
     char *admin_bind;
     int admin_port;
+    char *admin_allowed_hosts;
     /* [limits] (core/limits.h) */
     int limits_sessions_per_user;
     int limits_handles_per_session;
@@ -67,6 +75,8 @@ typedef struct server_config {
     int auth_refresh_ttl;
     int auth_kdf_cost;
     int auth_rate_limit_per_min;
+    int auth_login_pair_per_min;
+    int auth_login_account_per_hour;
     /* [billing] */
     int billing_platform_fee_bps;
     char *billing_payment_provider;
@@ -76,6 +86,10 @@ typedef struct server_config {
     /* [calls] (handed to the calls plugin as its config section) */
     int calls_ring_timeout_s;
     int calls_reconnect_grace_s;
+    /* Not settings: what config_load found worth a warning (a secret given as a flag, a
+     * secret file readable by every user), one per line, "" if none. Logged at start and
+     * printed by --check-config. */
+    char *warnings;
 } server_config;
 
 typedef enum config_action {
@@ -86,7 +100,11 @@ typedef enum config_action {
     CONFIG_ERROR,        /* err holds the reason, exit 2 */
 } config_action;
 
-/* Fills cfg from all layers. envp is the process environment (NULL-terminated). */
+/* Fills cfg from all layers. envp is the process environment (NULL-terminated).
+ * Every secret setting (media.turn_pwd, media.turn_secret, auth.jwt_secret,
+ * billing.webhook_secret, ...) can also be read from a file in every layer: <key>_file in the
+ * config file, PARLEY_<SECTION>_<KEY>_FILE, --section.key_file=PATH. The file is read here,
+ * one trailing newline (\n or \r\n) stripped. */
 config_action config_load(server_config *cfg, int argc, char **argv, char **envp, char *err,
                           size_t errcap);
 void config_free(server_config *cfg);

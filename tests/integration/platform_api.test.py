@@ -739,7 +739,7 @@ def t_transport_edges(s):
 
 
 def run_main():
-    s = Server("main", 0, ["--auth.rate_limit_per_min=100000"]).start()
+    s = Server("main", 0, ["--auth.rate_limit_per_min=100000", "--billing.payment_provider=dev"]).start()
     try:
         t_register_and_validation(s)
         caller = t_login_and_tokens(s)
@@ -893,7 +893,7 @@ def run_hook():
 # ---------------------------------------------------------------- crash server
 
 def run_crash():
-    s = Server("crash", 2, ["--auth.rate_limit_per_min=100000"]).start()
+    s = Server("crash", 2, ["--auth.rate_limit_per_min=100000", "--billing.payment_provider=dev"]).start()
     try:
         register(s, "burst@example.com", "caller")
         tok = login(s, "burst@example.com", "d")["access_token"]

@@ -127,9 +127,11 @@ function tcpAccepts(port) {
 }
 
 // Starts the target. opts: index (port slot), sessionTimeout (s), extraArgs (parley only),
-// readyTimeoutMs.
+// readyTimeoutMs, paymentProvider (parley only: 'dev' by default, so that tests can buy
+// credits; null passes no --billing.payment_provider, i.e. the server's default, none).
 export async function startServer(opts = {}) {
-  const o = { index: 0, sessionTimeout: 60, extraArgs: [], readyTimeoutMs: 20000, ...opts };
+  const o = { index: 0, sessionTimeout: 60, extraArgs: [], readyTimeoutMs: 20000,
+    paymentProvider: 'dev', ...opts };
   const t = target();
   const ports = portsFor(o.index);
   for (const p of [ports.http, ports.ws, ports.admin]) {
@@ -155,6 +157,7 @@ export async function startServer(opts = {}) {
       `--http.bind=127.0.0.1`, `--ws.bind=127.0.0.1`,
       '--auth.required=false',
       `--media.rtp_port_range=${ports.rtpMin}-${ports.rtpMax}`,
+      ...(o.paymentProvider ? [`--billing.payment_provider=${o.paymentProvider}`] : []),
       ...o.extraArgs,
     ];
   } else {

@@ -149,7 +149,9 @@ def _http_ready(ports):
         return False
 
 
-def start_server(index, session_timeout=60, extra_args=(), ready_timeout=20.0):
+def start_server(index, session_timeout=60, extra_args=(), ready_timeout=20.0, payment_provider="dev"):
+    """payment_provider (parley only): "dev" by default, so that tests can buy credits; None
+    passes no --billing.payment_provider (the server's default, none)."""
     tgt = target()
     ports = ports_for(index)
     for p in (ports["http"], ports["ws"], ports["admin"]):
@@ -170,7 +172,9 @@ def start_server(index, session_timeout=60, extra_args=(), ready_timeout=20.0):
                f"--general.session_timeout={session_timeout}",
                f"--http.port={ports['http']}", f"--ws.port={ports['ws']}", f"--admin.port={ports['admin']}",
                "--http.bind=127.0.0.1", "--ws.bind=127.0.0.1", "--auth.required=false",
-               f"--media.rtp_port_range={ports['rtp_min']}-{ports['rtp_max']}", *extra_args]
+               f"--media.rtp_port_range={ports['rtp_min']}-{ports['rtp_max']}",
+               *([f"--billing.payment_provider={payment_provider}"] if payment_provider else []),
+               *extra_args]
     else:
         raise RuntimeError(f"unknown PARLEY_TARGET {tgt}")
     proc = subprocess.Popen(cmd, cwd=d, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.PIPE)

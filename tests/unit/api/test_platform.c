@@ -61,6 +61,69 @@ static int64_t jint(json_t *o, const char *path)
     return json_integer_value(v);
 }
 
+/* Runs auth_login from a given client address; returns the status (Retry-After in *retry). */
+static int login_from(platform_t *p, const char *ip, const char *password, int *retry)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"email\":\"owner@x.io\",\"password\":\"%s\","
+             "\"device_id\":\"d\"}", password);
+    http_request http = {.method = "POST", .path = "/", .body = body, .body_len = strlen(body),
+                         .remote_ip = ip};
+    api_req rq = {.p = p, .http = &http};
+    api_resp rs = {0};
+    int rc = auth_login(&rq, &rs);
+    json_decref(rs.body);
+    if (retry)
+        *retry = rc == 0 ? 0 : rs.err.retry_after_s;
+    return rc == 0 ? rs.status : rs.err.status;
+}
+
+/* No payment provider: purchases are refused with 503 payment_provider_not_configured. Login
+ * guard: 25 wrong passwords from 25 addresses leave the owner able to sign in from the
+ * address it used before (remembered in the database, so also after a restart). */
+static void test_provider_none_and_login_guard(const char *dir)
+{
+    platform_config pc = {.data_dir = dir, .password_kdf_cost = 4, .payment_provider = NULL,
+                          .platform_fee_bps = 2000, .rate_limit_per_min = 0,
+                          .login_pair_per_min = 5, .login_account_per_hour = 20};
+    platform_t *p = platform_create(&pc);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    json_t *o;
+    CHECK_INT(run(p, auth_register, "{\"email\":\"owner@x.io\",\"password\":\"pass word 1\","
+                  "\"role\":\"caller\",\"display_name\":\"O\"}", NULL, NULL, &o), 201);
+    api_auth auth = {.user_id = (uint64_t)jint(o, "user.id")};
+    strcpy(auth.role, "caller");
+    json_decref(o);
+    CHECK_INT(run(p, purchases_create, "{\"package_id\":\"starter\"}", &auth, NULL, &o), 503);
+    CHECK_STR(last_code, "payment_provider_not_configured");
+    json_decref(o);
+    CHECK_STR(platform_payment_provider(p), "none");
+
+    CHECK_INT(login_from(p, "10.1.0.1", "pass word 1", NULL), 200);     /* the owner's address */
+    platform_destroy(p);
+    p = platform_create(&pc);                                            /* remembered on disk */
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    char ip[32];
+    int retry = 0, n401 = 0, n429 = 0;
+    for (int i = 1; i <= 25; i++) {
+        snprintf(ip, sizeof ip, "10.2.0.%d", i);
+        int st = login_from(p, ip, "wrong word 1", &retry);
+        n401 += st == 401;
+        n429 += st == 429;
+    }
+    CHECK_INT(n401, 20);
+    CHECK_INT(n429, 5);
+    CHECK_INT(login_from(p, "10.2.0.26", "wrong word 1", &retry), 429);
+    CHECK(retry > 0);
+    CHECK_INT(login_from(p, "10.2.0.27", "pass word 1", &retry), 429);   /* a new address waits */
+    CHECK_INT(login_from(p, "10.1.0.1", "pass word 1", NULL), 200);      /* the owner does not */
+    platform_destroy(p);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -201,6 +264,8 @@ int main(void)
     CHECK_STR(last_code, "refresh_token_expired");
     json_decref(o);
     platform_destroy(p);
+    snprintf(sub, sizeof(sub), "%s/guard", dir);
+    test_provider_none_and_login_guard(sub);
 
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -1,11 +1,14 @@
 /*
  * test_store: the storage layer on a real SQLite file in a temporary directory — migrations,
  * write units with per-unit rollback, group commit under concurrency, reads, the injected
- * commit failure (nothing persists, every unit of the group is told), and reopening.
+ * commit failure (nothing persists, every unit of the group is told), and reopening; file
+ * modes (0600 database, -wal and -shm under umask 022 in a 0755 directory; looser ones fixed).
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -389,6 +392,62 @@ static void test_open_errors(void)
     store_close(NULL);
 }
 
+static int file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+/* The database and its -wal/-shm are 0600 under umask 022 in a 0755 directory; a looser
+ * database (and -wal/-shm) left by an older version is tightened on open. */
+static void test_file_modes(void)
+{
+    char sub[300], db[320], wal[330], shm[330];
+    snprintf(sub, sizeof sub, "%s/modes", dir);
+    snprintf(db, sizeof db, "%s/p.db", sub);
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    snprintf(shm, sizeof shm, "%s-shm", db);
+    mode_t old = umask(022);
+    CHECK_INT(mkdir(sub, 0755), 0);
+    CHECK_INT(file_mode(sub), 0755);
+    char err[256] = "";
+    store_t *s = store_open(db, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s) {
+        umask(old);
+        return;
+    }
+    CHECK_INT(store_migrate(s, migs, 1, err, sizeof err), 0);
+    kv_arg a = {.k = "m", .v = 7};
+    CHECK_INT(store_write(s, put_kv, &a), 0);
+    CHECK_INT(lookup(s, "m"), 7);                 /* a reader maps the -shm too */
+    CHECK_INT(file_mode(db), 0600);
+    CHECK_INT(file_mode(wal), 0600);
+    CHECK_INT(file_mode(shm), 0600);
+    store_close(s);
+
+    /* a database made 0644 (an older version, a copy), with 0644 -wal/-shm beside it */
+    CHECK_INT(chmod(db, 0644), 0);
+    int fd = open(wal, O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0);
+    close(fd);
+    fd = open(shm, O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK_INT(chmod(wal, 0644), 0);
+    CHECK_INT(chmod(shm, 0644), 0);
+    s = store_open(db, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_INT(file_mode(db), 0600);
+    CHECK_INT(file_mode(wal), 0600);
+    CHECK_INT(file_mode(shm), 0600);
+    if (s) {
+        CHECK_INT(lookup(s, "m"), 7);
+        store_close(s);
+    }
+    umask(old);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -423,6 +482,7 @@ int main(void)
         store_close(s);
     }
     test_open_errors();
+    test_file_modes();
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

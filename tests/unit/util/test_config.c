@@ -1,6 +1,9 @@
 /* Unit tests of config: layering (defaults < file < env < flags), every error names its
- * setting, derived values, and the dump masks secrets. */
+ * setting, derived values, and the dump masks secrets; secrets read from files in every layer
+ * (<key>_file, PARLEY_..._FILE, --section.key_file), warnings for a secret given as a flag
+ * and for a world-readable secret file; the payment provider's default (none). */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -121,9 +124,125 @@ static void test_host_port(void)
     CHECK(!config_split_host_port("", host, sizeof host, &port, 3478));
 }
 
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+}
+
+static void test_secret_files(void)
+{
+    char dir[] = "/tmp/parley-secrets-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char jwt[128], hook[128], turn[128], conf[128], loose[128];
+    snprintf(jwt, sizeof jwt, "%s/jwt", dir);
+    snprintf(hook, sizeof hook, "%s/hook", dir);
+    snprintf(turn, sizeof turn, "%s/turn", dir);
+    snprintf(conf, sizeof conf, "%s/parley.conf", dir);
+    snprintf(loose, sizeof loose, "%s/loose", dir);
+    write_file(jwt, "jwt from a file 0123456789abcdef\n", 0600);
+    write_file(hook, "hook secret\r\n", 0600);
+    write_file(turn, "turn secret no newline", 0640);
+    write_file(loose, "world readable\n", 0644);
+    char text[512];
+    snprintf(text, sizeof text, "[media]\nturn_secret_file = %s\n", turn);
+    write_file(conf, text, 0600);
+
+    /* file layer, env layer, flag layer; one trailing newline (LF or CRLF) stripped */
+    char cfgarg[160], envhook[200], flag[200];
+    snprintf(cfgarg, sizeof cfgarg, "--config=%s", conf);
+    snprintf(envhook, sizeof envhook, "PARLEY_BILLING_WEBHOOK_SECRET_FILE=%s", hook);
+    snprintf(flag, sizeof flag, "--auth.jwt_secret_file=%s", jwt);
+    server_config cfg;
+    char err[512] = "";
+    char *argv[] = {"parley", cfgarg, flag};
+    char *env[] = {envhook, NULL};
+    CHECK_INT(load(&cfg, argv, 3, env, err), CONFIG_RUN);
+    CHECK_STR(cfg.auth_jwt_secret, "jwt from a file 0123456789abcdef");
+    CHECK_STR(cfg.billing_webhook_secret, "hook secret");
+    CHECK_STR(cfg.media_turn_secret, "turn secret no newline");
+    CHECK_STR(cfg.warnings, "");                       /* no flag secret, no loose file */
+    config_free(&cfg);
+
+    /* later layers still win: a flag beats a file given in the environment */
+    char envjwt[200];
+    snprintf(envjwt, sizeof envjwt, "PARLEY_AUTH_JWT_SECRET_FILE=%s", jwt);
+    char *a2[] = {"parley", "--auth.jwt_secret=from the flag"};
+    char *e2[] = {envjwt, NULL};
+    CHECK_INT(load(&cfg, a2, 2, e2, err), CONFIG_RUN);
+    CHECK_STR(cfg.auth_jwt_secret, "from the flag");
+    /* ... and a secret given as a flag is warned about */
+    CHECK(strstr(cfg.warnings, "auth.jwt_secret is given on the command line") != NULL);
+    CHECK(strstr(cfg.warnings, "/proc") != NULL);
+    config_free(&cfg);
+
+    /* --check-config sees the warning too; an empty flag value is not a secret */
+    char *a3[] = {"parley", "--check-config", "--media.turn_pwd=hunter2", "--auth.jwt_secret="};
+    CHECK_INT(load(&cfg, a3, 4, (char *[]){NULL}, err), CONFIG_CHECK);
+    CHECK(strstr(cfg.warnings, "media.turn_pwd is given on the command line") != NULL);
+    CHECK(strstr(cfg.warnings, "auth.jwt_secret") == NULL);
+    config_free(&cfg);
+
+    /* a world-readable secret file works, with a warning */
+    char lflag[200];
+    snprintf(lflag, sizeof lflag, "--auth.jwt_secret_file=%s", loose);
+    char *a4[] = {"parley", lflag};
+    CHECK_INT(load(&cfg, a4, 2, (char *[]){NULL}, err), CONFIG_RUN);
+    CHECK_STR(cfg.auth_jwt_secret, "world readable");
+    CHECK(strstr(cfg.warnings, "readable by every user") != NULL);
+    CHECK(strstr(cfg.warnings, "0644") != NULL);
+    config_free(&cfg);
+
+    /* errors: missing file, _file of a setting that is not secret, both env forms */
+    char *e5[] = {NULL};
+    char *a5[] = {"parley", "--auth.jwt_secret_file=/nonexistent/jwt"};
+    expect_error(a5, 2, e5, "auth.jwt_secret_file");
+    char *a6[] = {"parley", "--http.port_file=/etc/hostname"};
+    expect_error(a6, 2, e5, "http.port_file");
+    char *a7[] = {"parley"};
+    char *e7[] = {"PARLEY_AUTH_JWT_SECRET=x", envjwt, NULL};
+    expect_error(a7, 1, e7, "PARLEY_AUTH_JWT_SECRET_FILE");
+    char *a8[] = {"parley", "--auth.jwt_secret_file", dir};
+    expect_error(a8, 3, e5, "not a regular file");
+
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
+static void test_payment_provider(void)
+{
+    server_config cfg;
+    char err[512] = "";
+    char *env[] = {NULL};
+    char *a1[] = {"parley"};
+    CHECK_INT(load(&cfg, a1, 1, env, err), CONFIG_RUN);
+    CHECK_STR(cfg.billing_payment_provider, "none");   /* no default that completes purchases */
+    CHECK_INT(cfg.auth_login_pair_per_min, 5);
+    CHECK_INT(cfg.auth_login_account_per_hour, 20);
+    config_free(&cfg);
+    char *a2[] = {"parley", "--billing.payment_provider=dev"};
+    CHECK_INT(load(&cfg, a2, 2, env, err), CONFIG_RUN);
+    CHECK_STR(cfg.billing_payment_provider, "dev");
+    config_free(&cfg);
+    char *a3[] = {"parley", "--billing.payment_provider="};
+    CHECK_INT(load(&cfg, a3, 2, env, err), CONFIG_RUN);
+    CHECK_STR(cfg.billing_payment_provider, "none");
+    config_free(&cfg);
+    char *a4[] = {"parley", "--billing.payment_provider=stripe"};
+    expect_error(a4, 2, env, "billing.payment_provider");
+}
+
 int main(void)
 {
     test_defaults();
+    test_secret_files();
+    test_payment_provider();
     test_layers();
     test_errors();
     test_dump_masks_secrets();
