@@ -6,7 +6,8 @@
 // 2. Runs the REST tests as children with PARLEY_API_TRACE set, on ports of their own:
 //    platform_api.test.py (every endpoint, its errors, webhook, rate limits, crash/restart;
 //    it also checks that GET /api/v1/openapi.yaml serves this file byte for byte) and
-//    platform_presence.test.mjs (availability). Each records every response it receives.
+//    platform_presence.test.mjs (availability) and abuse_files.test.py (the refused purchase
+//    without a provider, login throttling). Each records every response it receives.
 //    (The browser tests' REST calls: openapi_validate_browser.test.mjs.)
 // 3. Checks every recorded /api/v1 response against the document (lib/openapi.mjs): listed
 //    path + method + status, Content-Type, body schema (Ajv, JSON Schema 2020-12), error
@@ -30,4 +31,5 @@ process.exit(await runOpenapiValidation([
     env: { PARLEY_API_PORT_BASE: '18400', PARLEY_API_RTP_BASE: '34000' } },
   { file: 'platform_presence.test.mjs', cmd: [process.execPath],
     env: { PARLEY_PORT_BASE: '18430', PARLEY_RTP_BASE: '34300' } },
+  { file: 'abuse_files.test.py', cmd: ['/usr/bin/python3'], mayskip: true, env: {} },
 ]));
