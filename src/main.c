@@ -128,11 +128,15 @@ static bool start_listeners(server_t *srv, listeners *l)
 {
     const server_config *c = srv->config;
     http_server_config hc = {.bind_ip = c->http_bind, .port = (uint16_t)c->http_port,
-                             .max_body = (size_t)c->http_max_body, .threads = (unsigned)c->http_threads, .name = "http"};
+                             .max_body = (size_t)c->http_max_body, .threads = (unsigned)c->http_threads, .name = "http",
+                             .max_connections_per_ip = (unsigned)c->http_max_connections_per_ip,
+                             .request_timeout_s = (unsigned)c->http_request_timeout_s};
     l->http = http_server_start(&hc, public_http, srv);
     /* No CORS on the admin port: a web page in a browser on this machine must not read it. */
     http_server_config ac = {.bind_ip = c->admin_bind, .port = (uint16_t)c->admin_port,
-                             .max_body = 65536, .threads = 1, .name = "admin", .no_cors = true};
+                             .max_body = 65536, .threads = 1, .name = "admin", .no_cors = true,
+                             .max_connections_per_ip = (unsigned)c->http_max_connections_per_ip,
+                             .request_timeout_s = (unsigned)c->http_request_timeout_s};
     l->admin = http_server_start(&ac, admin_handle_http, srv);
     ws_server_config wc = {.bind_ip = c->ws_bind, .port = (uint16_t)c->ws_port, .subprotocol = "janus-protocol",
                            .max_message = (size_t)c->ws_max_message,

@@ -1,5 +1,15 @@
 /*
  * admin: see admin.h.
+ *
+ * Every request first passes two checks (docs/observability.md, "Admin port: Host and
+ * Origin"):
+ *  - Host must name this server: admin.allowed_hosts, the admin.bind address, or any IP
+ *    literal when bound to a wildcard address. Otherwise 421 Misdirected Request. This stops
+ *    DNS rebinding: a page of attacker.example whose name now resolves to 127.0.0.1 can make
+ *    the browser connect here, but the browser still sends Host: attacker.example.
+ *  - A state change (POST, PUT, PATCH, DELETE) carrying an Origin that is not one of those
+ *    hosts is refused with 403. Browsers send Origin on cross-site POSTs, also the "simple"
+ *    ones (text/plain) that need no CORS preflight; curl and Prometheus send none.
  */
 #include "core/admin.h"
 
@@ -13,7 +23,10 @@
 #include "core/metrics.h"
 #include "core/plugin_host.h"
 #include "core/session.h"
+#include "transport/http.h"
 #include "util/log.h"
+
+#define ADMIN_DEFAULT_ALLOWED_HOSTS "localhost,127.0.0.1,[::1]"
 
 static void send_json(http_reply *r, int status, const char *body)
 {
@@ -72,9 +85,59 @@ static void plugin_route(server_t *srv, const http_request *req, http_reply *r)
     free(text);
 }
 
+/* A client-supplied header for a log line: printable ASCII only, at most 64 characters. */
+static void printable(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in ? in : "(none)"; *p && n + 1 < cap && n < 64; p++)
+        out[n++] = (*p >= 0x20 && *p < 0x7f && *p != '"') ? *p : '?';
+    out[n] = '\0';
+}
+
+static bool state_changing(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0 ||
+           strcmp(method, "DELETE") == 0;
+}
+
+/* The Host and Origin checks; false when it refused (and answered) the request. */
+static bool admin_request_allowed(server_t *srv, const http_request *req, http_reply *r)
+{
+    static log_ratelimit host_log, origin_log;
+    const server_config *c = srv->config;
+    const char *allowed = c && c->admin_allowed_hosts ? c->admin_allowed_hosts : ADMIN_DEFAULT_ALLOWED_HOSTS;
+    const char *bind = c && c->admin_bind ? c->admin_bind : "127.0.0.1";
+    char shown[80];
+    const char *host = http_request_header(req, "Host");
+    if (!http_host_allowed(host, allowed, bind)) {
+        http_refusal_count(HTTP_REFUSAL_ADMIN_HOST);
+        printable(host, shown, sizeof shown);
+        log_msg_ratelimited(&host_log, LOG_LEVEL_WARN, "admin",
+                            "refused %s %s from %s: Host \"%s\" is not in admin.allowed_hosts (421)",
+                            req->method, req->path, req->remote_ip, shown);
+        send_error(r, 421, "misdirected_request",
+                   "this Host is not served by the admin port (see admin.allowed_hosts)");
+        return false;
+    }
+    const char *origin = http_request_header(req, "Origin");
+    if (origin && state_changing(req->method) && !http_origin_allowed(origin, allowed, bind)) {
+        http_refusal_count(HTTP_REFUSAL_ADMIN_ORIGIN);
+        printable(origin, shown, sizeof shown);
+        log_msg_ratelimited(&origin_log, LOG_LEVEL_WARN, "admin",
+                            "refused a cross-origin %s %s from %s (Origin \"%s\", 403)",
+                            req->method, req->path, req->remote_ip, shown);
+        send_error(r, 403, "forbidden_origin",
+                   "cross-origin requests may not change state on the admin port");
+        return false;
+    }
+    return true;
+}
+
 void admin_handle_http(void *user, const http_request *req, http_reply *r)
 {
     server_t *srv = user;
+    if (!admin_request_allowed(srv, req, r))
+        return;
     if (strcmp(req->path, "/metrics") == 0) {
         metrics_route(srv, req, r);
     } else if (strcmp(req->path, "/admin/sessions") == 0) {

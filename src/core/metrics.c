@@ -20,7 +20,9 @@
 #include "core/janus_core.h"
 #include "core/limits.h"
 #include "core/session.h"
+#include "transport/http.h"
 #include "transport/http_stats.h"
+#include "transport/ws.h"
 
 #define HTTP_STATS_MAX 256
 
@@ -181,6 +183,19 @@ static void http_counters(GString *o)
     g_free(counts);
 }
 
+/* transport/http.h: connections and requests refused by the HTTP servers' abuse limits and
+ * the admin port's Host/Origin checks (every reason always present). */
+static void http_refusals_section(GString *o)
+{
+    family(o, "parley_http_refusals_total", "counter",
+           "HTTP connections or requests refused: per_ip (http.max_connections_per_ip), timeout "
+           "(http.request_timeout_s), duplicate_content_length (400), connection_limit (total), "
+           "admin_host (421), admin_origin (403).");
+    for (int k = 0; k < HTTP_REFUSAL_COUNT; k++)
+        g_string_append_printf(o, "parley_http_refusals_total{reason=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                               http_refusal_name((http_refusal)k), http_refusals((http_refusal)k));
+}
+
 /* Runs the ledger scan when the cached result is older than the interval and no other
  * scrape is running it; otherwise the cached result stands. */
 static void refresh_ledger_check(server_t *srv)
@@ -222,6 +237,28 @@ static void platform_section(GString *o, server_t *srv)
     }
     one(o, "parley_ledger_check_errors_total", "counter", "Ledger checks that could not run.",
         get(&mc->ledger_errors));
+}
+
+/* transport/ws.h: WebSocket connections, fairness and limits (every reason always present). */
+static void ws_section(GString *o)
+{
+    ws_stats st;
+    ws_stats_get(&st);
+    one(o, "parley_ws_connections", "gauge", "Open upgraded WebSocket connections.", st.connections);
+    one(o, "parley_ws_buffered_bytes", "gauge",
+        "Bytes WebSocket connections hold in unfinished messages and undecoded input (ws.max_buffered_total).",
+        st.buffered_bytes);
+    one(o, "parley_ws_throttled_total", "counter",
+        "Times a WebSocket connection ran out of message tokens (ws.max_messages_per_s) and was read more slowly.",
+        st.throttled);
+    family(o, "parley_ws_refusals_total", "counter",
+           "WebSocket upgrades refused and connections closed by a limit, by reason.");
+    for (int r = 0; r < WS_REFUSE_COUNT; r++)
+        g_string_append_printf(o, "parley_ws_refusals_total{reason=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                               ws_refusal_name((ws_refusal)r), st.refusals[r]);
+    family(o, "parley_ws_request_max_seconds", "gauge",
+           "Longest time one WebSocket message's handler (a Janus request) took on the ws thread.");
+    g_string_append_printf(o, "parley_ws_request_max_seconds %.6f\n", (double)st.handler_max_us / 1e6);
 }
 
 /* /proc/self/stat after the command name (which may hold spaces and parentheses, hence the
@@ -300,6 +337,8 @@ char *metrics_render(server_t *srv, size_t *len)
     limits_section(o, srv);
     media_counters(o, &srv->counters);
     http_counters(o);
+    http_refusals_section(o);
+    ws_section(o);
     platform_section(o, srv);
     process_section(o);
     *len = o->len;

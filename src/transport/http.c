@@ -11,6 +11,16 @@
  * (EPOLLRDHUP) and resumes such a connection without a response; on_access then refuses it
  * and MHD closes it, reporting through on_completed(), which fires the user's on_close.
  *
+ * Abuse limits. Connections are counted per client address (IPv6: per /64) in a table of the
+ * server's: on_accept (MHD's accept policy) refuses an address at its limit, on_connection
+ * (MHD's connection notifications) counts a connection in when it starts and out when it
+ * closes. The check and the count are not one atomic step, so up to (threads - 1)
+ * connections may slip past the limit at once; that bounds the overshoot without a count
+ * that could leak (a connection MHD drops between the two is never counted). The http_reply
+ * is created when the request line arrives (MHD's URI log callback), which makes MHD report
+ * a request that times out before its headers are complete through on_completed with
+ * MHD_REQUEST_TERMINATED_TIMEOUT_REACHED, so such timeouts can be counted and logged.
+ *
  * Lifetime of an http_reply: one reference belongs to MHD (dropped in on_completed), one to
  * the user from the handler call until the first answer. Every thread that touches a reply
  * found through the suspended list takes a reference under the server lock first. Lock
@@ -23,7 +33,9 @@
 #include "transport/http_stats.h"
 #include "util/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <glib.h>
 #include <netinet/in.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -37,7 +49,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_CONN_TIMEOUT_S 120
 #define HTTP_CONN_MEMORY (64 * 1024)
 /* Each waiting long-poll holds a connection; the default (FD_SETSIZE - 4) is too low. */
 #define HTTP_MAX_CONNECTIONS 16384
@@ -59,6 +70,10 @@ struct http_server {
     bool cors;
     char name[16];
     http_stats_slot *stats;      /* responses by status, for /metrics */
+    unsigned per_ip_max;         /* open connections allowed per address key */
+    unsigned timeout_s;          /* MHD_OPTION_CONNECTION_TIMEOUT */
+    pthread_mutex_t ip_lock;     /* guards per_ip */
+    GHashTable *per_ip;          /* address key (char *) -> open connections (GUINT_TO_POINTER) */
     pthread_mutex_t lock;        /* guards the fields below */
     http_reply *suspended;       /* doubly linked list of suspended replies */
     bool stopping;
@@ -69,6 +84,16 @@ struct http_server {
     int watch_wake;              /* eventfd that stops the watch thread */
     pthread_t watch_thread;
 };
+
+/* Longest address key: an IPv6 /64 prefix in text plus "/64". */
+#define ADDR_KEY_LEN (INET6_ADDRSTRLEN + 4)
+
+/* One per TCP connection (MHD's socket context), from on_connection STARTED to CLOSED. */
+typedef struct conn_ctx {
+    char key[ADDR_KEY_LEN];
+    long long opened_ms;
+    unsigned requests;           /* request lines received on this connection */
+} conn_ctx;
 
 struct http_reply {
     atomic_int refs;
@@ -86,6 +111,7 @@ struct http_reply {
     bool too_large;
     bool early;                  /* answered before the body (413, preflight) */
     bool handled;                /* the handler has been called */
+    bool seen;                   /* on_access has had its first (headers) call */
     /* reply state */
     bool in_handler;
     bool answered;               /* a response exists (user's, or the server's 503) */
@@ -104,6 +130,61 @@ struct http_reply {
     void *on_release_arg;
     http_reply *prev, *next;     /* suspended list (server lock) */
 };
+
+/* ---- refusals ---- */
+
+static atomic_uint_fast64_t refusals[HTTP_REFUSAL_COUNT];
+static const char *const refusal_names[HTTP_REFUSAL_COUNT] = {
+    "per_ip", "timeout", "duplicate_content_length", "connection_limit", "admin_host", "admin_origin",
+};
+/* One log limiter per reason: at most one line a second, then the number suppressed. */
+static log_ratelimit refusal_log[HTTP_REFUSAL_COUNT];
+
+const char *http_refusal_name(http_refusal reason)
+{
+    return (unsigned)reason < HTTP_REFUSAL_COUNT ? refusal_names[reason] : "unknown";
+}
+
+void http_refusal_count(http_refusal reason)
+{
+    if ((unsigned)reason < HTTP_REFUSAL_COUNT)
+        atomic_fetch_add_explicit(&refusals[reason], 1, memory_order_relaxed);
+}
+
+uint64_t http_refusals(http_refusal reason)
+{
+    return (unsigned)reason < HTTP_REFUSAL_COUNT
+               ? atomic_load_explicit(&refusals[reason], memory_order_relaxed) : 0;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The key connections are counted under: the IPv4 address (also for IPv4-mapped IPv6), the
+ * /64 of an IPv6 address (one subscriber usually holds a whole /64). */
+static void addr_key(const struct sockaddr *sa, char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a)) {
+            inet_ntop(AF_INET, &a.s6_addr[12], out, (socklen_t)cap);
+            return;
+        }
+        memset(&a.s6_addr[8], 0, 8);
+        char text[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, &a, text, sizeof text))
+            snprintf(out, cap, "%s/64", text);
+    }
+}
 
 /* ---- replies ---- */
 
@@ -375,15 +456,72 @@ static struct MHD_Response *too_large(const http_server *srv)
     return json_error("payload_too_large", msg, srv->cors);
 }
 
-/* First call for a request: headers are in. Answers preflights and oversize declared
- * bodies at once. */
+/* Two Content-Length values are the same length when both are the same decimal number (or,
+ * failing that, the same text). */
+static bool same_length(const char *a, const char *b)
+{
+    char *ea, *eb;
+    errno = 0;
+    unsigned long long na = strtoull(a, &ea, 10);
+    unsigned long long nb = strtoull(b, &eb, 10);
+    if (errno == 0 && ea != a && *ea == '\0' && eb != b && *eb == '\0')
+        return na == nb;
+    return strcmp(a, b) == 0;
+}
+
+typedef struct length_scan {
+    const char *first;
+    bool conflict;
+} length_scan;
+
+static enum MHD_Result scan_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    length_scan *ls = cls;
+    if (!key || strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+        return MHD_YES;
+    if (!value)
+        value = "";
+    if (!ls->first)
+        ls->first = value;
+    else if (!same_length(ls->first, value))
+        ls->conflict = true;
+    return MHD_YES;
+}
+
+/* RFC 9112 6.3: a message with differing Content-Length values is unrecoverable (a proxy in
+ * front may have framed it by the other one: request smuggling). libmicrohttpd 0.9.75
+ * takes the first; we answer 400 and close the connection. */
+static enum MHD_Result refuse_conflicting_length(http_reply *r, struct MHD_Connection *conn)
+{
+    http_server *srv = r->srv;
+    http_refusal_count(HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH);
+    log_msg_ratelimited(&refusal_log[HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH], LOG_LEVEL_WARN, "http",
+                        "%s: refused a request from %s with differing Content-Length headers (400)",
+                        srv->name, r->remote_ip);
+    struct MHD_Response *resp = json_error("bad_request", "conflicting Content-Length headers", srv->cors);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    return early_answer(r, conn, 400, resp);
+}
+
+/* First call for a request: headers are in. Refuses differing Content-Lengths, answers
+ * preflights and oversize declared bodies at once. */
 static enum MHD_Result on_headers(http_server *srv, struct MHD_Connection *conn,
                                   const char *method, void **con_cls)
 {
-    http_reply *r = reply_new(srv, conn);
-    if (!r)
-        return MHD_NO;
-    *con_cls = r;
+    http_reply *r = *con_cls;
+    if (!r) {
+        r = reply_new(srv, conn);   /* on_uri could not make one */
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+    }
+    r->seen = true;
+    length_scan ls = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_content_length, &ls);
+    if (ls.conflict)
+        return refuse_conflicting_length(r, conn);
     if (srv->cors && strcmp(method, "OPTIONS") == 0)
         return preflight(r, conn);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -433,7 +571,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
     http_server *srv = cls;
     http_reply *r = *con_cls;
-    if (!r)
+    if (!r || !r->seen)
         return on_headers(srv, conn, method, con_cls);
     if (r->early) {
         *upload_data_size = 0;   /* the answer is out; the body is discarded */
@@ -456,10 +594,90 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return gone ? MHD_NO : MHD_YES;
 }
 
+/* A connection closed by request_timeout_s: counted and logged (rate-limited). */
+static void timed_out(const http_server *srv, const char *who)
+{
+    http_refusal_count(HTTP_REFUSAL_TIMEOUT);
+    log_msg_ratelimited(&refusal_log[HTTP_REFUSAL_TIMEOUT], LOG_LEVEL_WARN, "http",
+                        "%s: closed a connection from %s after %u s without progress (request_timeout_s)",
+                        srv->name, who, srv->timeout_s);
+}
+
+/* MHD's accept policy: refuses an address that already holds per_ip_max connections. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    http_server *srv = cls;
+    (void)addrlen;
+    char key[ADDR_KEY_LEN];
+    addr_key(addr, key, sizeof key);
+    pthread_mutex_lock(&srv->ip_lock);
+    unsigned open = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip, key));
+    pthread_mutex_unlock(&srv->ip_lock);
+    if (open < srv->per_ip_max)
+        return MHD_YES;
+    http_refusal_count(HTTP_REFUSAL_PER_IP);
+    log_msg_ratelimited(&refusal_log[HTTP_REFUSAL_PER_IP], LOG_LEVEL_WARN, "http",
+                        "%s: refused a connection from %s: %u already open from that address "
+                        "(max_connections_per_ip)", srv->name, key, open);
+    return MHD_NO;
+}
+
+/* MHD's connection notifications: counts connections per address in and out. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_ctx *c = calloc(1, sizeof *c);
+        if (!c)
+            return;   /* not counted: it cannot be counted out either */
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        addr_key(ci ? ci->client_addr : NULL, c->key, sizeof c->key);
+        c->opened_ms = mono_ms();
+        pthread_mutex_lock(&srv->ip_lock);
+        unsigned open = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip, c->key));
+        g_hash_table_insert(srv->per_ip, g_strdup(c->key), GUINT_TO_POINTER(open + 1));
+        pthread_mutex_unlock(&srv->ip_lock);
+        *socket_context = c;
+        return;
+    }
+    conn_ctx *c = *socket_context;
+    if (!c)
+        return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&srv->ip_lock);
+    unsigned open = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip, c->key));
+    if (open <= 1)
+        g_hash_table_remove(srv->per_ip, c->key);
+    else
+        g_hash_table_insert(srv->per_ip, g_strdup(c->key), GUINT_TO_POINTER(open - 1));
+    pthread_mutex_unlock(&srv->ip_lock);
+    /* Never a whole request line in as long as the timeout: MHD closed it for silence (a
+     * request that had started is counted by on_completed instead). */
+    if (c->requests == 0 && mono_ms() - c->opened_ms >= (long long)srv->timeout_s * 1000 - 250)
+        timed_out(srv, c->key);
+    free(c);
+}
+
+/* MHD's URI log callback: the request line is in. The reply made here becomes the request's
+ * con_cls, and MHD now reports the request's end (a timeout included) to on_completed. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)uri;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context)
+        ((conn_ctx *)ci->socket_context)->requests++;
+    return reply_new(cls, conn);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     http_reply *r = *con_cls;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        timed_out(cls, r ? r->remote_ip : "unknown");
     if (!r)
         return;
     *con_cls = NULL;
@@ -484,16 +702,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     reply_unref(r);
 }
 
+/* libmicrohttpd's warnings, rate-limited per message format (a client can trigger most of
+ * them at will: aborted requests, malformed ones, the connection limit). Formats that share
+ * a slot share its limit: "similar messages". */
+#define MHD_LOG_SLOTS 32
+static log_ratelimit mhd_log_limit[MHD_LOG_SLOTS];
+
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
     transport_mhd_log_format(line, sizeof line, fmt, ap);
     /* Our refusal of a resumed request whose client left is routine, not a warning. */
-    if (strstr(line, "Application reported internal error"))
+    if (strstr(line, "Application reported internal error")) {
         LOG_DEBUG("http", "%s: libmicrohttpd: %s", (const char *)cls, line);
-    else
-        LOG_WARN("http", "%s: libmicrohttpd: %s", (const char *)cls, line);
+        return;
+    }
+    /* With our own per-address limit in on_accept, this is MHD's total connection limit. */
+    if (strstr(line, "Server reached connection limit"))
+        http_refusal_count(HTTP_REFUSAL_CONNECTION_LIMIT);
+    size_t slot = (size_t)(((uintptr_t)fmt >> 4) % MHD_LOG_SLOTS);
+    log_msg_ratelimited(&mhd_log_limit[slot], LOG_LEVEL_WARN, "http", "%s: libmicrohttpd: %s",
+                        (const char *)cls, line);
 }
 
 /* ---- public API: requests ---- */
@@ -652,6 +882,15 @@ static int start_watch(http_server *srv)
     return pthread_create(&srv->watch_thread, NULL, watch_main, srv) == 0 ? 0 : -1;
 }
 
+static void free_server(http_server *srv)
+{
+    pthread_cond_destroy(&srv->drained);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->ip_lock);
+    g_hash_table_destroy(srv->per_ip);
+    free(srv);
+}
+
 static void close_fds(http_server *srv)
 {
     if (srv->watch_ep >= 0)
@@ -678,15 +917,18 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
     srv->cors = !cfg->no_cors;
     snprintf(srv->name, sizeof srv->name, "%s", name);
     srv->stats = http_stats_slot_for(srv->name);
+    srv->per_ip_max = cfg->max_connections_per_ip ? cfg->max_connections_per_ip
+                                                  : HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    srv->timeout_s = cfg->request_timeout_s ? cfg->request_timeout_s : HTTP_DEFAULT_REQUEST_TIMEOUT_S;
+    srv->per_ip = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    pthread_mutex_init(&srv->ip_lock, NULL);
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->drained, NULL);
     srv->watch_ep = srv->watch_wake = -1;
     if (start_watch(srv) != 0) {
         LOG_ERROR("http", "%s: cannot start the watch thread", name);
         close_fds(srv);
-        pthread_cond_destroy(&srv->drained);
-        pthread_mutex_destroy(&srv->lock);
-        free(srv);
+        free_server(srv);
         return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
@@ -697,11 +939,13 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
         {pool > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_access, srv,
+    srv->daemon = MHD_start_daemon(flags, cfg->port, on_accept, srv, on_access, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv->name,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
         MHD_OPTION_ARRAY, pool_opt,
@@ -713,12 +957,11 @@ http_server *http_server_start(const http_server_config *cfg, http_handler_fn ha
             LOG_WARN("http", "%s: wake failed", name);
         pthread_join(srv->watch_thread, NULL);
         close_fds(srv);
-        pthread_cond_destroy(&srv->drained);
-        pthread_mutex_destroy(&srv->lock);
-        free(srv);
+        free_server(srv);
         return NULL;
     }
-    LOG_INFO("http", "%s: listening on %s:%u (%u threads)", name, cfg->bind_ip, cfg->port, pool);
+    LOG_INFO("http", "%s: listening on %s:%u (%u threads, %u connections per address, %u s timeout)",
+             name, cfg->bind_ip, cfg->port, pool, srv->per_ip_max, srv->timeout_s);
     return srv;
 }
 
@@ -782,8 +1025,130 @@ void http_server_stop(http_server *srv)
         LOG_WARN("http", "%s: wake failed", srv->name);
     pthread_join(srv->watch_thread, NULL);
     close_fds(srv);
-    pthread_cond_destroy(&srv->drained);
-    pthread_mutex_destroy(&srv->lock);
     LOG_INFO("http", "%s: stopped", srv->name);
-    free(srv);
+    free_server(srv);
+}
+
+/* ---- public API: Host and Origin checks ---- */
+
+/* Copies a host (name or IP literal, without brackets or port) in canonical form: lower
+ * case, one trailing dot dropped, IP literals as inet_ntop writes them. */
+static bool canonical_host(const char *in, size_t len, char *out, size_t cap)
+{
+    if (len && in[len - 1] == '.')
+        len--;
+    if (len == 0 || len >= cap)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@' || ch == '[' || ch == ']')
+            return false;
+        out[i] = (char)g_ascii_tolower((char)ch);
+    }
+    out[len] = '\0';
+    unsigned char bin[sizeof(struct in6_addr)];
+    char text[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET6, out, bin) == 1 && inet_ntop(AF_INET6, bin, text, sizeof text))
+        snprintf(out, cap, "%s", text);
+    else if (inet_pton(AF_INET, out, bin) == 1 && inet_ntop(AF_INET, bin, text, sizeof text))
+        snprintf(out, cap, "%s", text);
+    return true;
+}
+
+static bool all_digits(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+/* Splits an authority "host", "host:port", "[v6]", "[v6]:port" and canonicalises its host.
+ * bare_v6: also take an unbracketed IPv6 literal (list entries, bind addresses). */
+static bool authority_host(const char *in, size_t len, bool bare_v6, char *out, size_t cap)
+{
+    const char *end = in + len;
+    if (len && in[0] == '[') {
+        const char *rb = memchr(in, ']', len);
+        if (!rb || (rb + 1 < end && (rb[1] != ':' || !all_digits(rb + 2, end))))
+            return false;
+        unsigned char bin[sizeof(struct in6_addr)];
+        char v6[INET6_ADDRSTRLEN];
+        size_t hl = (size_t)(rb - in - 1);
+        if (hl == 0 || hl >= sizeof v6)
+            return false;
+        memcpy(v6, in + 1, hl);
+        v6[hl] = '\0';
+        if (inet_pton(AF_INET6, v6, bin) != 1)
+            return false;
+        return canonical_host(v6, hl, out, cap);
+    }
+    const char *colon = memchr(in, ':', len);
+    if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+        return bare_v6 && canonical_host(in, len, out, cap);   /* "::1" */
+    if (colon && !all_digits(colon + 1, end))
+        return false;
+    return canonical_host(in, colon ? (size_t)(colon - in) : len, out, cap);
+}
+
+static bool is_ip_literal(const char *canonical)
+{
+    unsigned char bin[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, canonical, bin) == 1 || inet_pton(AF_INET6, canonical, bin) == 1;
+}
+
+/* Is the canonical host one of the allowed list, the bind address, or (wildcard bind) an IP
+ * literal? */
+static bool name_allowed(const char *host, const char *allowed, const char *bind_ip)
+{
+    char entry[256];
+    for (const char *p = allowed ? allowed : ""; *p;) {
+        const char *comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p);
+        const char *a = p, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a && authority_host(a, (size_t)(b - a), true, entry, sizeof entry) &&
+            strcmp(entry, host) == 0)
+            return true;
+        p = comma ? comma + 1 : e;
+    }
+    const char *bind = bind_ip ? bind_ip : "";
+    bool wildcard = bind[0] == '\0';
+    if (!wildcard && authority_host(bind, strlen(bind), true, entry, sizeof entry)) {
+        wildcard = strcmp(entry, "0.0.0.0") == 0 || strcmp(entry, "::") == 0;
+        if (!wildcard && strcmp(entry, host) == 0)
+            return true;
+    }
+    return wildcard && is_ip_literal(host);
+}
+
+bool http_host_allowed(const char *host_header, const char *allowed, const char *bind_ip)
+{
+    if (!host_header)
+        return true;
+    char host[256];
+    return authority_host(host_header, strlen(host_header), false, host, sizeof host) &&
+           name_allowed(host, allowed, bind_ip);
+}
+
+bool http_origin_allowed(const char *origin, const char *allowed, const char *bind_ip)
+{
+    if (!origin)
+        return false;
+    const char *sep = strstr(origin, "://");
+    if (!sep || sep == origin)
+        return false;
+    for (const char *p = origin; p < sep; p++)
+        if (!g_ascii_isalnum(*p) && *p != '+' && *p != '-' && *p != '.')
+            return false;
+    const char *auth = sep + 3;
+    size_t len = strlen(auth);
+    if (len && auth[len - 1] == '/')
+        len--;   /* not in an Origin, but harmless */
+    char host[256];
+    return len && !memchr(auth, '/', len) &&
+           authority_host(auth, len, false, host, sizeof host) && name_allowed(host, allowed, bind_ip);
 }

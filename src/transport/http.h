@@ -24,6 +24,19 @@
  *
  * Every response sent is counted by server name and status code (transport/http_stats.h,
  * read by /metrics).
+ *
+ * Abuse limits (each refusal counted in http_refusals() and logged, at most one line per
+ * reason per second with the number suppressed):
+ *  - max_connections_per_ip: a new connection from an address (IPv6: its /64) that already
+ *    has that many open is closed at once, before any byte is read (per_ip).
+ *  - request_timeout_s: a connection that sends nothing for that long (unfinished request,
+ *    idle keep-alive) or does not read its response is closed by libmicrohttpd. A suspended
+ *    connection (a waiting long-poll) is exempt, and its clock restarts when it is answered.
+ *    Counted (timeout) when a request had started or nothing at all was ever sent; an idle
+ *    keep-alive connection closed after its last response is routine and not counted.
+ *  - two Content-Length headers with different values: 400 JSON and the connection is
+ *    closed (duplicate_content_length), without calling the handler.
+ *  - libmicrohttpd's own total connection limit (connection_limit).
  */
 #ifndef PARLEY_TRANSPORT_HTTP_H
 #define PARLEY_TRANSPORT_HTTP_H
@@ -58,7 +71,12 @@ typedef struct http_server_config {
     unsigned threads;        /* libmicrohttpd thread pool size */
     const char *name;        /* for logs: "http", "admin" */
     bool no_cors;            /* true: no CORS headers, OPTIONS goes to the handler (admin) */
+    unsigned max_connections_per_ip;   /* 0 = HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP */
+    unsigned request_timeout_s;        /* 0 = HTTP_DEFAULT_REQUEST_TIMEOUT_S */
 } http_server_config;
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP 256
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_S 30
 
 http_server *http_server_start(const http_server_config *cfg, http_handler_fn handler, void *user);
 void http_server_stop(http_server *srv);   /* answers pending replies with 503 first */
@@ -81,5 +99,38 @@ void http_reply_on_close(http_reply *r, void (*fn)(void *arg), void *arg);
  * (or closed and answered as a no-op) and after any on_close call has returned. The place to
  * free state that on_close's arg points to. Set before returning from the handler. */
 void http_reply_on_release(http_reply *r, void (*fn)(void *arg), void *arg);
+
+/* ---- refusals (process-wide, for /metrics; any thread) ---- */
+
+typedef enum http_refusal {
+    HTTP_REFUSAL_PER_IP,                  /* max_connections_per_ip reached */
+    HTTP_REFUSAL_TIMEOUT,                 /* closed by request_timeout_s */
+    HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH,/* differing Content-Length headers: 400 */
+    HTTP_REFUSAL_CONNECTION_LIMIT,        /* libmicrohttpd's total connection limit */
+    HTTP_REFUSAL_ADMIN_HOST,              /* admin port: Host not allowed (core/admin.c) */
+    HTTP_REFUSAL_ADMIN_ORIGIN,            /* admin port: cross-origin state change (core/admin.c) */
+    HTTP_REFUSAL_COUNT
+} http_refusal;
+
+/* The metric label: "per_ip", "timeout", "duplicate_content_length", "connection_limit",
+ * "admin_host", "admin_origin". */
+const char *http_refusal_name(http_refusal reason);
+void http_refusal_count(http_refusal reason);
+uint64_t http_refusals(http_refusal reason);
+
+/* ---- Host and Origin checks (pure; the admin port uses them against DNS rebinding and
+ * cross-site requests) ----
+ *
+ * allowed: comma-separated host names or IP literals (IPv6 in brackets or not), compared
+ * case-insensitively, without ports. bind_ip: the server's bind address, also allowed; when
+ * it is a wildcard ("0.0.0.0", "::", empty), any IP-literal host is allowed too (a literal
+ * address cannot be a rebound DNS name, and Prometheus sends the target address).
+ *
+ * http_host_allowed: host_header is the Host value ("name", "name:port", "[v6]:port");
+ * NULL (no Host, HTTP/1.0) is allowed: a browser always sends one.
+ * http_origin_allowed: origin is an Origin value ("scheme://host[:port]"); "null" and
+ * anything malformed are not allowed. */
+bool http_host_allowed(const char *host_header, const char *allowed, const char *bind_ip);
+bool http_origin_allowed(const char *origin, const char *allowed, const char *bind_ip);
 
 #endif

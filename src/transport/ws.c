@@ -11,6 +11,19 @@
  * writes what the socket takes and finishes on EPOLLOUT. Reading, decoding, pings, the
  * close handshake and every callback happen on the ws thread only.
  *
+ * Fairness: the epoll set is edge-triggered, so a socket must normally be read until it runs
+ * dry; instead each connection gets a *turn* of at most WS_TURN_MESSAGES decoded messages or
+ * WS_TURN_BYTES read bytes. Input left over (bytes read but not decoded go to the connection's
+ * stash) puts it on the server's `later` list, served round-robin with the next epoll events,
+ * so one busy client delays the others by one turn, not by everything it sends. Each
+ * connection also has a token bucket on messages (ws_bucket.h): when it is empty the socket is
+ * left unread until the bucket has refilled a little (TCP flow control then slows the sender),
+ * and a connection throttled with a full socket buffer for WS_FLOOD_TICKS ticks in a row is
+ * closed with 1008. Timeouts (handshake: no message since the upgrade; idle: none for a while),
+ * the per-address connection count and the server-wide cap on reassembly bytes are checked
+ * here too; every refusal is counted (ws_stats) and logged at most once per WS_WARN_EVERY_MS
+ * per reason.
+ *
  * Lifetime: a ws_conn is refcounted. The server's reference lives from the upgrade until the
  * socket is released (teardown); a place on the dirty list holds one more; users hold theirs.
  * Teardown (ws thread) marks the connection closed under its lock, releases the socket to
@@ -20,9 +33,13 @@
 
 #include "proto/ws_frame.h"
 #include "transport/addr.h"
+#include "transport/ws_bucket.h"
 #include "util/log.h"
 
+#include <glib.h>
+
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <fcntl.h>
@@ -35,6 +52,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +63,17 @@
 /* Upgraded sockets stay counted by libmicrohttpd; its default limit (FD_SETSIZE - 4) would
  * cap us at about a thousand clients. */
 #define WS_MAX_CONNECTIONS 16384
+#define WS_FLOOD_TICKS 20                 /* 5 s of ticks throttled with a full backlog ... */
+#define WS_FLOOD_BACKLOG (8u * 1024)      /* ... of at least this many unread bytes: 1008 */
+#define WS_RESUME_DIVISOR 20              /* a throttled socket is read again after 1/20 s of tokens */
+#define WS_KEEP_BUFFER (8u * 1024)        /* reassembly buffer kept between messages */
+#define WS_WARN_EVERY_MS 10000
+
+#define DEFAULT_PER_IP 64
+#define DEFAULT_RATE 200
+#define DEFAULT_IDLE_S 120
+#define DEFAULT_HANDSHAKE_S 10
+#define DEFAULT_BUFFERED_TOTAL (64u * 1024 * 1024)
 
 struct ws_conn {
     atomic_int refs;
@@ -55,8 +84,20 @@ struct ws_conn {
     _Atomic(void *) user_data;
     /* ws thread only */
     ws_decoder dec;
-    uint8_t *extra;              /* bytes MHD read past the request, decoded first */
-    size_t extra_len;
+    uint8_t *extra;              /* input not decoded yet: what MHD read past the request,
+                                  * then what a turn read but had no budget for */
+    size_t extra_off, extra_len;
+    bool in_turn;                /* read_turn is running (extra is in use) */
+    ws_bucket bucket;
+    ws_flood flood;
+    bool throttled_tick;         /* ran out of tokens since the last tick */
+    bool queued;                 /* on the server's later list (holds a reference) */
+    uint64_t wake_at;            /* when its next turn is due (0 = next iteration) */
+    ws_conn *next_later;
+    size_t held;                 /* bytes counted in the server's buffered total */
+    uint64_t opened_ms, last_msg_ms;
+    bool got_message;            /* a complete message arrived since the upgrade */
+    bool ip_counted;             /* counted in the server's per-address table */
     bool opened;                 /* on_open ran, so on_close is owed */
     bool close_received;
     bool close_sent;             /* our close frame is completely written */
@@ -91,8 +132,42 @@ struct ws_server {
     bool stopping;
     ws_conn *open;               /* ws thread only */
     ws_conn *dead;               /* ws thread only: torn down this iteration */
+    ws_conn *later_head, *later_tail;   /* ws thread only: connections with input left */
+    size_t buffered;             /* ws thread only: sum of held */
     atomic_ulong overflows;
+    /* limits (read-only after start) */
+    unsigned per_ip;
+    uint32_t rate, burst;
+    uint64_t idle_ms, handshake_ms;
+    size_t max_buffered;
+    pthread_mutex_t ip_lock;     /* guards per_ip_count */
+    GHashTable *per_ip_count;    /* address text -> open connections (GUINT_TO_POINTER) */
 };
+
+/* ---- process-wide figures (ws_stats) ---- */
+
+static atomic_uint_fast64_t st_connections, st_buffered, st_throttled, st_handler_max_us;
+static atomic_uint_fast64_t st_refusals[WS_REFUSE_COUNT];
+static atomic_uint_fast64_t warn_last_ms[WS_REFUSE_COUNT], warn_suppressed[WS_REFUSE_COUNT];
+
+static const char *const refusal_names[WS_REFUSE_COUNT] = {
+    "per_ip", "flood", "idle_timeout", "handshake_timeout", "buffered_total", "too_big", "queue_overflow",
+};
+
+const char *ws_refusal_name(ws_refusal r)
+{
+    return (unsigned)r < WS_REFUSE_COUNT ? refusal_names[r] : "unknown";
+}
+
+void ws_stats_get(ws_stats *out)
+{
+    out->connections = atomic_load_explicit(&st_connections, memory_order_relaxed);
+    out->buffered_bytes = atomic_load_explicit(&st_buffered, memory_order_relaxed);
+    out->throttled = atomic_load_explicit(&st_throttled, memory_order_relaxed);
+    out->handler_max_us = atomic_load_explicit(&st_handler_max_us, memory_order_relaxed);
+    for (int i = 0; i < WS_REFUSE_COUNT; i++)
+        out->refusals[i] = atomic_load_explicit(&st_refusals[i], memory_order_relaxed);
+}
 
 static uint64_t now_ms(void)
 {
@@ -106,6 +181,54 @@ static void wake_thread(ws_server *srv)
     uint64_t one = 1;
     if (write(srv->wake, &one, sizeof one) < 0 && errno != EAGAIN)
         LOG_WARN("ws", "cannot wake the ws thread: %s", strerror(errno));
+}
+
+/* Counts a refusal and logs it, at most one line per reason every WS_WARN_EVERY_MS with the
+ * number of those not logged since the previous line. Any thread. */
+static void count_refusal(ws_refusal r, const char *ip, const char *what)
+{
+    atomic_fetch_add_explicit(&st_refusals[r], 1, memory_order_relaxed);
+    uint64_t now = now_ms();
+    uint64_t last = atomic_load(&warn_last_ms[r]);
+    if ((last && now - last < WS_WARN_EVERY_MS) || !atomic_compare_exchange_strong(&warn_last_ms[r], &last, now)) {
+        atomic_fetch_add(&warn_suppressed[r], 1);
+        return;
+    }
+    uint64_t more = atomic_exchange(&warn_suppressed[r], 0);
+    LOG_WARN("ws", "%s: %s [%s; %" PRIu64 " more like it not logged in the last %u s]", ip, what,
+             refusal_names[r], more, WS_WARN_EVERY_MS / 1000);
+}
+
+/* ---- connections per client address (MHD thread and ws thread) ---- */
+
+static unsigned ip_count(ws_server *srv, const char *ip)
+{
+    pthread_mutex_lock(&srv->ip_lock);
+    unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip_count, ip));
+    pthread_mutex_unlock(&srv->ip_lock);
+    return n;
+}
+
+static bool ip_acquire(ws_server *srv, const char *ip)
+{
+    pthread_mutex_lock(&srv->ip_lock);
+    unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip_count, ip));
+    bool ok = n < srv->per_ip;
+    if (ok)
+        g_hash_table_insert(srv->per_ip_count, g_strdup(ip), GUINT_TO_POINTER(n + 1));
+    pthread_mutex_unlock(&srv->ip_lock);
+    return ok;
+}
+
+static void ip_release(ws_server *srv, const char *ip)
+{
+    pthread_mutex_lock(&srv->ip_lock);
+    unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(srv->per_ip_count, ip));
+    if (n <= 1)
+        g_hash_table_remove(srv->per_ip_count, ip);
+    else
+        g_hash_table_insert(srv->per_ip_count, g_strdup(ip), GUINT_TO_POINTER(n - 1));
+    pthread_mutex_unlock(&srv->ip_lock);
 }
 
 /* ---- refcount and public accessors ---- */
@@ -199,7 +322,7 @@ int ws_conn_send_text(ws_conn *c, const char *text, size_t len)
         mark_dirty(c);
         pthread_mutex_unlock(&c->lock);
         atomic_fetch_add(&c->srv->overflows, 1);
-        LOG_WARN("ws", "%s: outgoing queue over %u bytes, closing", c->remote_ip, WS_MAX_QUEUE);
+        count_refusal(WS_REFUSE_OVERFLOW, c->remote_ip, "outgoing queue over 8 MiB (the client does not read), closing");
         return -1;
     }
     mark_dirty(c);
@@ -239,6 +362,36 @@ void ws_conn_close(ws_conn *c, uint16_t code)
 
 /* ---- ws thread: teardown, writing, reading ---- */
 
+/* Recounts the bytes c holds (reassembly buffer and undecoded input) in the server total.
+ * Between messages a large reassembly buffer is given back. */
+static void update_held(ws_conn *c)
+{
+    ws_server *srv = c->srv;
+    if (!c->dec.in_message && c->dec.msg_cap > WS_KEEP_BUFFER)
+        ws_decoder_free(&c->dec);
+    size_t now_held = c->dec.msg_cap + (c->extra ? c->extra_len : 0);
+    srv->buffered = srv->buffered - c->held + now_held;
+    c->held = now_held;
+    atomic_store_explicit(&st_buffered, srv->buffered, memory_order_relaxed);
+}
+
+static void drop_extra(ws_conn *c)
+{
+    free(c->extra);
+    c->extra = NULL;
+    c->extra_off = c->extra_len = 0;
+}
+
+/* A connection that will not decode anything more gives its input buffers back at once (its
+ * close handshake may take WS_CLOSE_WAIT_MS more). */
+static void release_input(ws_conn *c)
+{
+    ws_decoder_free(&c->dec);
+    if (!c->in_turn)
+        drop_extra(c);
+    update_held(c);
+}
+
 static void teardown(ws_conn *c, const char *why)
 {
     ws_server *srv = c->srv;
@@ -249,6 +402,13 @@ static void teardown(ws_conn *c, const char *why)
     }
     c->closed = true;
     pthread_mutex_unlock(&c->lock);
+    c->read_stopped = true;
+    release_input(c);
+    if (c->ip_counted) {
+        ip_release(srv, c->remote_ip);
+        c->ip_counted = false;
+    }
+    atomic_fetch_sub_explicit(&st_connections, 1, memory_order_relaxed);
     epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->prev)
         c->prev->next = c->next;
@@ -321,16 +481,42 @@ static void flush(ws_conn *c)
 static void close_with(ws_conn *c, uint16_t code)
 {
     c->read_stopped = true;
+    release_input(c);
     pthread_mutex_lock(&c->lock);
     queue_close(c, code);
     pthread_mutex_unlock(&c->lock);
     flush(c);
 }
 
+/* Closes c for a limit: counted, logged (rate-limited), close frame with code. */
+static void refuse_conn(ws_conn *c, ws_refusal r, uint16_t code, const char *what)
+{
+    count_refusal(r, c->remote_ip, what);
+    close_with(c, code);
+}
+
+/* Over max_buffered: the connection holding the largest unfinished message goes. */
+static void enforce_buffered(ws_server *srv)
+{
+    while (srv->buffered > srv->max_buffered) {
+        ws_conn *worst = NULL;
+        for (ws_conn *c = srv->open; c; c = c->next)
+            if (!c->read_stopped && c->dec.in_message && (!worst || c->held > worst->held))
+                worst = c;
+        if (!worst)
+            return;   /* only small kept buffers and stashes: nothing unfinished to drop */
+        char what[160];
+        snprintf(what, sizeof what, "unfinished message of %zu bytes while all connections hold %zu (limit %zu), closing",
+                 worst->held, srv->buffered, srv->max_buffered);
+        refuse_conn(worst, WS_REFUSE_BUFFERED, WS_CLOSE_POLICY, what);
+    }
+}
+
 static void on_close_frame(ws_conn *c, uint16_t code)
 {
     c->close_received = true;
     c->read_stopped = true;
+    release_input(c);
     pthread_mutex_lock(&c->lock);
     bool we_started = c->closing;
     /* Echo the peer's code, as RFC 6455 5.5.1 suggests. */
@@ -342,14 +528,31 @@ static void on_close_frame(ws_conn *c, uint16_t code)
         flush(c);
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void note_handler_time(uint64_t us)
+{
+    uint64_t max = atomic_load_explicit(&st_handler_max_us, memory_order_relaxed);
+    while (us > max && !atomic_compare_exchange_weak(&st_handler_max_us, &max, us)) {
+    }
+}
+
 /* Runs decoded events; returns false once the connection stopped reading. */
-static bool handle_event(ws_conn *c, const ws_event *ev)
+static bool handle_event(ws_conn *c, const ws_event *ev, uint64_t now)
 {
     ws_server *srv = c->srv;
     switch (ev->type) {
     case WS_EV_TEXT:
-        if (srv->cb.on_text)
+        if (srv->cb.on_text) {
+            uint64_t t0 = now_us();
             srv->cb.on_text(srv->cb.user, c, (const char *)ev->payload, ev->len);
+            note_handler_time(now_us() - t0);
+        }
         return !c->read_stopped;
     case WS_EV_BINARY:
         LOG_DEBUG("ws", "%s: binary message refused", c->remote_ip);
@@ -371,6 +574,8 @@ static bool handle_event(ws_conn *c, const ws_event *ev)
         return false;
     case WS_EV_ERROR:
         LOG_DEBUG("ws", "%s: protocol error, closing with %u", c->remote_ip, ev->close_code);
+        if (ev->close_code == WS_CLOSE_TOO_BIG)
+            count_refusal(WS_REFUSE_TOO_BIG, c->remote_ip, "message over ws.max_message, closing with 1009");
         close_with(c, ev->close_code);
         return false;
     case WS_EV_NONE:
@@ -379,39 +584,186 @@ static bool handle_event(ws_conn *c, const ws_event *ev)
     return true;
 }
 
-static void process_bytes(ws_conn *c, const uint8_t *data, size_t len)
+/* What one turn of a connection has used so far. */
+typedef struct turn {
+    uint64_t now;
+    unsigned messages;
+    size_t bytes;
+    bool throttled;          /* stopped because the bucket is empty */
+} turn;
+
+/* Decodes bytes until they run out, the turn's message budget is spent or the connection's
+ * bucket is empty; returns the bytes consumed (the caller keeps the rest for a later turn).
+ * Every decoded message (text, ping, pong, close) takes a token. */
+static size_t feed(ws_conn *c, const uint8_t *data, size_t len, turn *t)
 {
-    while (len > 0 && !c->read_stopped) {
+    size_t done = 0;
+    while (done < len && !c->read_stopped) {
+        if (t->messages >= WS_TURN_MESSAGES)
+            break;
+        if (!ws_bucket_ready(&c->bucket, t->now)) {
+            t->throttled = true;
+            break;
+        }
         ws_event ev;
-        size_t used = ws_decoder_feed(&c->dec, data, len, &ev);
-        data += used;
-        len -= used;
+        size_t used = ws_decoder_feed(&c->dec, data + done, len - done, &ev);
+        done += used;
         if (ev.type == WS_EV_NONE)
             break;
-        if (!handle_event(c, &ev))
+        t->messages++;
+        ws_bucket_take(&c->bucket);
+        /* Activity for the timeouts: a complete message (text, ping, pong), but none while an
+         * unfinished data message is pending, so pings cannot keep a half-sent one alive. */
+        if (ev.type != WS_EV_ERROR && ev.type != WS_EV_CLOSE && !c->dec.in_message) {
+            c->got_message = true;
+            c->last_msg_ms = t->now;
+        }
+        if (!handle_event(c, &ev, t->now))
             break;
     }
+    if (!c->closed) {
+        update_held(c);
+        enforce_buffered(c->srv);
+    }
+    return done;
 }
 
-static void read_socket(ws_conn *c)
+/* Puts c on the later list: due at once, or when its bucket has refilled a little. */
+static void later(ws_conn *c, const turn *t)
 {
+    ws_server *srv = c->srv;
+    if (c->queued || c->closed)
+        return;
+    c->wake_at = 0;
+    if (t->throttled) {
+        uint64_t wait = ws_bucket_wait_ms(&c->bucket, srv->rate / WS_RESUME_DIVISOR + 1);
+        c->wake_at = t->now + (wait ? wait : 1);
+        c->throttled_tick = true;
+        atomic_fetch_add_explicit(&st_throttled, 1, memory_order_relaxed);
+    }
+    c->queued = true;
+    ws_conn_ref(c);
+    c->next_later = NULL;
+    if (srv->later_tail)
+        srv->later_tail->next_later = c;
+    else
+        srv->later_head = c;
+    srv->later_tail = c;
+}
+
+/* Keeps input a turn had no budget for (decoded first at the next turn). */
+static void stash(ws_conn *c, const uint8_t *data, size_t len)
+{
+    drop_extra(c);
+    c->extra = malloc(len);
+    if (!c->extra) {
+        close_with(c, WS_CLOSE_INTERNAL);
+        return;
+    }
+    memcpy(c->extra, data, len);
+    c->extra_len = len;
+    update_held(c);
+}
+
+/* One turn: the stash first, then the socket, within the budget. */
+static void run_turn(ws_conn *c, turn *t)
+{
+    if (c->extra) {
+        if (!c->read_stopped)
+            c->extra_off += feed(c, c->extra + c->extra_off, c->extra_len - c->extra_off, t);
+        if (c->closed)
+            return;
+        if (c->read_stopped || c->extra_off >= c->extra_len) {
+            drop_extra(c);
+            update_held(c);
+        } else {
+            later(c, t);
+            return;
+        }
+    }
     uint8_t buf[16384];
-    for (;;) {
+    while (t->bytes < WS_TURN_BYTES) {
         ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n > 0) {
-            if (!c->read_stopped)
-                process_bytes(c, buf, (size_t)n);
+            t->bytes += (size_t)n;
+            if (c->read_stopped)
+                continue;   /* after a close: read only to see the peer's reply or EOF */
+            size_t used = feed(c, buf, (size_t)n, t);
             if (c->closed)
                 return;
+            if (!c->read_stopped && used < (size_t)n) {
+                stash(c, buf + used, (size_t)n - used);
+                if (!c->closed && !c->read_stopped)
+                    later(c, t);
+                return;
+            }
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return;   /* drained: the next epoll edge brings us back */
         teardown(c, n == 0 ? "peer closed the socket" : "read failed");
         return;
     }
+    later(c, t);   /* the byte budget ran out before the socket did */
+}
+
+static void read_turn(ws_conn *c)
+{
+    turn t = {.now = now_ms()};
+    c->in_turn = true;
+    run_turn(c, &t);
+    c->in_turn = false;
+    if (c->read_stopped && c->extra) {
+        drop_extra(c);
+        update_held(c);
+    }
+}
+
+/* Serves the later list once (one turn each for those due); returns ms until the earliest
+ * entry is due (0: one is due now), or -1 when the list is empty. */
+static int64_t run_later(ws_server *srv)
+{
+    ws_conn *list = srv->later_head;
+    srv->later_head = srv->later_tail = NULL;
+    uint64_t now = now_ms();
+    while (list) {
+        ws_conn *c = list;
+        list = c->next_later;
+        c->next_later = NULL;
+        if (!c->closed && c->wake_at > now) {
+            if (srv->later_tail)   /* not due: back on the new list, keeping its reference */
+                srv->later_tail->next_later = c;
+            else
+                srv->later_head = c;
+            srv->later_tail = c;
+            continue;
+        }
+        c->queued = false;
+        if (!c->closed)
+            read_turn(c);
+        ws_conn_unref(c);
+    }
+    int64_t next = -1;
+    now = now_ms();
+    for (ws_conn *c = srv->later_head; c; c = c->next_later) {
+        int64_t due = c->wake_at > now ? (int64_t)(c->wake_at - now) : 0;
+        if (next < 0 || due < next)
+            next = due;
+    }
+    return next;
+}
+
+static void drop_later(ws_server *srv)
+{
+    while (srv->later_head) {
+        ws_conn *c = srv->later_head;
+        srv->later_head = c->next_later;
+        c->queued = false;
+        ws_conn_unref(c);
+    }
+    srv->later_tail = NULL;
 }
 
 /* ---- ws thread: main loop ---- */
@@ -423,6 +775,10 @@ static void adopt(ws_server *srv, ws_conn *c)
     if (c->next)
         c->next->prev = c;
     srv->open = c;
+    c->opened_ms = c->last_msg_ms = now_ms();
+    ws_bucket_init(&c->bucket, srv->rate, srv->burst, c->opened_ms);
+    atomic_fetch_add_explicit(&st_connections, 1, memory_order_relaxed);
+    update_held(c);
     if (epoll_ctl(srv->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         teardown(c, "epoll_ctl failed");
         return;
@@ -430,14 +786,8 @@ static void adopt(ws_server *srv, ws_conn *c)
     c->opened = true;
     if (srv->cb.on_open)
         srv->cb.on_open(srv->cb.user, c);
-    if (c->extra_len && !c->closed) {
-        process_bytes(c, c->extra, c->extra_len);
-        free(c->extra);
-        c->extra = NULL;
-        c->extra_len = 0;
-    }
     if (!c->closed)
-        read_socket(c);   /* bytes may have arrived before the socket joined the epoll set */
+        read_turn(c);   /* MHD's extra bytes, and what arrived before the socket joined epoll */
 }
 
 static void take_fresh_and_dirty(ws_server *srv, ws_conn **fresh, ws_conn **dirty)
@@ -469,13 +819,35 @@ static void run_queues(ws_server *srv)
     }
 }
 
+/* Every tick: close handshakes that took too long, flooders, and the two timeouts. */
 static void check_deadlines(ws_server *srv)
 {
     uint64_t now = now_ms();
     for (ws_conn *c = srv->open, *n; c; c = n) {
         n = c->next;
-        if (c->close_deadline && now >= c->close_deadline)
+        if (c->close_deadline && now >= c->close_deadline) {
             teardown(c, "no close reply");
+            continue;
+        }
+        if (c->read_stopped)
+            continue;
+        bool throttled = c->throttled_tick;
+        c->throttled_tick = false;
+        int waiting = 0;
+        if (throttled && ioctl(c->fd, FIONREAD, &waiting) != 0)
+            waiting = 0;
+        size_t backlog = (size_t)(waiting > 0 ? waiting : 0) + (c->extra ? c->extra_len - c->extra_off : 0);
+        if (ws_flood_tick(&c->flood, throttled, backlog, WS_FLOOD_BACKLOG, WS_FLOOD_TICKS)) {
+            char what[128];
+            snprintf(what, sizeof what, "over %u messages/s with a full receive buffer for %u s, closing with 1008",
+                     srv->rate, WS_FLOOD_TICKS * WS_TICK_MS / 1000);
+            refuse_conn(c, WS_REFUSE_FLOOD, WS_CLOSE_POLICY, what);
+        } else if (!c->got_message && now - c->opened_ms >= srv->handshake_ms) {
+            refuse_conn(c, WS_REFUSE_HANDSHAKE, WS_CLOSE_GOING_AWAY,
+                        "no complete message since the upgrade (ws.handshake_timeout_s), closing");
+        } else if (c->got_message && now - c->last_msg_ms >= srv->idle_ms) {
+            refuse_conn(c, WS_REFUSE_IDLE, WS_CLOSE_GOING_AWAY, "no complete message for ws.idle_timeout_s, closing");
+        }
     }
 }
 
@@ -497,8 +869,9 @@ static void *ws_main(void *arg)
     ws_server *srv = arg;
     struct epoll_event evs[64];
     uint64_t next_tick = now_ms() + WS_TICK_MS;
+    int timeout = WS_TICK_MS;
     for (;;) {
-        int n = epoll_wait(srv->ep, evs, 64, WS_TICK_MS);
+        int n = epoll_wait(srv->ep, evs, 64, timeout);
         for (int i = 0; i < n; i++) {
             ws_conn *c = evs[i].data.ptr;
             if (!c) {
@@ -509,8 +882,10 @@ static void *ws_main(void *arg)
             }
             if (evs[i].events & EPOLLOUT)
                 flush(c);
-            if (!c->closed && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-                read_socket(c);
+            /* A connection on the later list gets its turn from there (a throttled one only
+             * once its bucket allows). */
+            if (!c->closed && !c->queued && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                read_turn(c);
         }
         pthread_mutex_lock(&srv->lock);
         bool stopping = srv->stopping;
@@ -519,13 +894,19 @@ static void *ws_main(void *arg)
         if (stopping) {
             shut_all(srv);
             run_queues(srv);   /* drop the dirty references the closes made */
+            drop_later(srv);
             bury_dead(srv);
             return NULL;
         }
-        if (now_ms() >= next_tick) {
+        int64_t due = run_later(srv);
+        uint64_t now = now_ms();
+        if (now >= next_tick) {
             check_deadlines(srv);
-            next_tick = now_ms() + WS_TICK_MS;
+            next_tick = now + WS_TICK_MS;
         }
+        timeout = (int)(next_tick > now ? next_tick - now : 0);
+        if (due >= 0 && due < timeout)
+            timeout = (int)due;
         bury_dead(srv);
     }
 }
@@ -567,6 +948,15 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
     c->fd = sock;
     c->urh = urh;
     transport_client_address(connection, c->remote_ip, sizeof c->remote_ip);
+    /* on_access checked the count; connections upgrading at the same moment may still pass
+     * it together, so the count is taken here, and one over it is closed at once. */
+    if (!ip_acquire(srv, c->remote_ip)) {
+        count_refusal(WS_REFUSE_PER_IP, c->remote_ip, "over ws.max_connections_per_ip, closed after the upgrade");
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        ws_conn_unref(c);
+        return;
+    }
+    c->ip_counted = true;
     ws_decoder_init(&c->dec, srv->max_message);
     int fl = fcntl(sock, F_GETFL);
     if (fl >= 0)
@@ -580,6 +970,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *connection, void *con_c
     }
     pthread_mutex_unlock(&srv->lock);
     if (stopping) {
+        ip_release(srv, c->remote_ip);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         ws_conn_unref(c);
         return;
@@ -596,6 +987,22 @@ static enum MHD_Result refuse(struct MHD_Connection *conn, unsigned status, cons
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
     if (status == 426)
         MHD_add_response_header(resp, "Sec-WebSocket-Version", "13");
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* A refusal with the REST API's error body: {"error":{"code":...,"message":...}}. */
+static enum MHD_Result refuse_json(struct MHD_Connection *conn, unsigned status, const char *code,
+                                   const char *message)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+    struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "Retry-After", "10");
     enum MHD_Result rc = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -637,6 +1044,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     char accept[29];
     if (ws_handshake_accept(rq.key, accept) != 0)
         return refuse(conn, 400, "invalid Sec-WebSocket-Key");
+    char ip[INET6_ADDRSTRLEN];
+    transport_client_address(conn, ip, sizeof ip);
+    if (ip_count(srv, ip) >= srv->per_ip) {
+        count_refusal(WS_REFUSE_PER_IP, ip, "over ws.max_connections_per_ip, upgrade refused with 429");
+        return refuse_json(conn, 429, "too_many_connections",
+                           "Too many WebSocket connections from this address");
+    }
     struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, srv);
     if (!resp)
         return MHD_NO;
@@ -666,6 +1080,9 @@ static void free_server(ws_server *srv)
     if (srv->wake >= 0)
         close(srv->wake);
     pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->ip_lock);
+    if (srv->per_ip_count)
+        g_hash_table_destroy(srv->per_ip_count);
     free(srv);
 }
 
@@ -705,7 +1122,15 @@ ws_server *ws_server_start(const ws_server_config *cfg, const ws_callbacks *cb)
     snprintf(srv->subprotocol, sizeof srv->subprotocol, "%s",
              cfg->subprotocol ? cfg->subprotocol : "");
     srv->max_message = cfg->max_message ? cfg->max_message : 1024 * 1024;
+    srv->per_ip = cfg->max_connections_per_ip ? cfg->max_connections_per_ip : DEFAULT_PER_IP;
+    srv->rate = cfg->max_messages_per_s ? cfg->max_messages_per_s : DEFAULT_RATE;
+    srv->burst = srv->rate * 2;
+    srv->idle_ms = (uint64_t)(cfg->idle_timeout_s ? cfg->idle_timeout_s : DEFAULT_IDLE_S) * 1000;
+    srv->handshake_ms = (uint64_t)(cfg->handshake_timeout_s ? cfg->handshake_timeout_s : DEFAULT_HANDSHAKE_S) * 1000;
+    srv->max_buffered = cfg->max_buffered_total ? cfg->max_buffered_total : DEFAULT_BUFFERED_TOTAL;
     pthread_mutex_init(&srv->lock, NULL);
+    pthread_mutex_init(&srv->ip_lock, NULL);
+    srv->per_ip_count = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     srv->ep = srv->wake = -1;
     if (start_thread(srv) != 0) {
         LOG_ERROR("ws", "cannot start the ws thread");
@@ -727,8 +1152,10 @@ ws_server *ws_server_start(const ws_server_config *cfg, const ws_callbacks *cb)
         free_server(srv);
         return NULL;
     }
-    LOG_INFO("ws", "listening on %s:%u (subprotocol %s)", cfg->bind_ip, cfg->port,
-             srv->subprotocol[0] ? srv->subprotocol : "none");
+    LOG_INFO("ws", "listening on %s:%u (subprotocol %s; %u connections per address, %u messages/s per "
+             "connection, idle %us, handshake %us, %zu bytes buffered in all)", cfg->bind_ip, cfg->port,
+             srv->subprotocol[0] ? srv->subprotocol : "none", srv->per_ip, srv->rate,
+             (unsigned)(srv->idle_ms / 1000), (unsigned)(srv->handshake_ms / 1000), srv->max_buffered);
     return srv;
 }
 

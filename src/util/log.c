@@ -137,6 +137,54 @@ void log_msg(log_level level, const char *module, const char *fmt, ...)
     }
 }
 
+/* ---- rate-limited lines ---- */
+
+static long long real_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static _Atomic(long long (*)(void)) g_clock = real_now_ms;
+
+long long log_now_ms(void) { return atomic_load(&g_clock)(); }
+void log_set_clock(long long (*now_ms)(void)) { atomic_store(&g_clock, now_ms ? now_ms : real_now_ms); }
+
+bool log_ratelimit_allow(log_ratelimit *rl, unsigned *suppressed)
+{
+    long long now = log_now_ms();
+    long long next = atomic_load(&rl->next_ms);
+    /* One winner per interval: whoever moves next_ms forward writes the line. */
+    long long interval = rl->interval_ms ? rl->interval_ms : LOG_RATELIMIT_INTERVAL_MS;
+    if (now < next || !atomic_compare_exchange_strong(&rl->next_ms, &next, now + interval)) {
+        atomic_fetch_add(&rl->suppressed, 1);
+        return false;
+    }
+    unsigned n = atomic_exchange(&rl->suppressed, 0);
+    if (suppressed)
+        *suppressed = n;
+    return true;
+}
+
+void log_msg_ratelimited(log_ratelimit *rl, log_level level, const char *module, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    unsigned dropped = 0;
+    if (!log_ratelimit_allow(rl, &dropped))
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (dropped)
+        log_msg(level, module, "%s (%u similar messages suppressed)", msg, dropped);
+    else
+        log_msg(level, module, "%s", msg);
+}
+
 static GLogWriterOutput glib_writer(GLogLevelFlags flags, const GLogField *fields, gsize n, gpointer user)
 {
     (void)user;

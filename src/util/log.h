@@ -40,6 +40,45 @@ void log_msg(log_level level, const char *module, const char *fmt, ...)
  * (later calls do nothing). */
 void log_route_glib(void);
 
+/* ---- rate-limited lines ----
+ *
+ * A warning an outsider can trigger at will (refused connections, aborted requests) must not
+ * flood the log. A log_ratelimit is the state of one "key" (one call site, or one reason):
+ * at most one line per interval_ms is written; the lines that were not are counted, and the
+ * next line written carries "(N similar messages suppressed)". The count is reported with the
+ * next line, not on a timer (a burst that ends is summed up by the next occurrence).
+ * Lock-free (atomics), any thread; a message suppressed while the level disables it is not
+ * counted. Declare it static (LOG_RATELIMIT_INIT) or let LOG_WARN_RATELIMITED make one per
+ * call site. */
+typedef struct log_ratelimit {
+    _Atomic long long next_ms;     /* earliest time (log_now_ms) the next line may go out */
+    _Atomic unsigned suppressed;   /* lines dropped since the last one written */
+    unsigned interval_ms;          /* 0 = LOG_RATELIMIT_INTERVAL_MS (a zeroed one is ready) */
+} log_ratelimit;
+
+#define LOG_RATELIMIT_INIT(interval_ms) {0, 0, (interval_ms)}
+#define LOG_RATELIMIT_INTERVAL_MS 1000
+
+/* The clock the limiter reads: CLOCK_MONOTONIC in milliseconds, unless a test installed its
+ * own with log_set_clock (NULL restores the real one). */
+long long log_now_ms(void);
+void log_set_clock(long long (*now_ms)(void));
+
+/* True when a line may be written now (then *suppressed, if not NULL, gets the number of lines
+ * dropped since the previous one and the count restarts); false when it is to be dropped
+ * (and is counted). */
+bool log_ratelimit_allow(log_ratelimit *rl, unsigned *suppressed);
+
+/* log_msg through the limiter rl. */
+void log_msg_ratelimited(log_ratelimit *rl, log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* One limiter per call site, one line per second at most. */
+#define LOG_WARN_RATELIMITED(mod, ...) do { \
+        static log_ratelimit log_rl_ = LOG_RATELIMIT_INIT(LOG_RATELIMIT_INTERVAL_MS); \
+        log_msg_ratelimited(&log_rl_, LOG_LEVEL_WARN, mod, __VA_ARGS__); \
+    } while (0)
+
 #define LOG_NOTICE(mod, ...) log_msg(LOG_LEVEL_NOTICE, mod, __VA_ARGS__)
 #define LOG_ERROR(mod, ...) log_msg(LOG_LEVEL_ERROR, mod, __VA_ARGS__)
 #define LOG_WARN(mod, ...)  log_msg(LOG_LEVEL_WARN, mod, __VA_ARGS__)

@@ -517,6 +517,214 @@ static void test_dual_stack(void)
     http_server_stop(srv);
 }
 
+/* ---- abuse limits ---- */
+
+static http_server *start_limited(unsigned per_ip, unsigned timeout_s, uint16_t *out_port)
+{
+    http_server_config cfg = {.bind_ip = "127.0.0.1", .max_body = 1024, .threads = 2, .name = "limits",
+                              .max_connections_per_ip = per_ip, .request_timeout_s = timeout_s};
+    http_server *srv = NULL;
+    for (int i = 0; i < 50 && !srv; i++) {
+        *out_port = (uint16_t)(30000 + (getpid() * 13 + i * 157 + 7) % 20000);
+        cfg.port = *out_port;
+        srv = http_server_start(&cfg, handler, NULL);
+    }
+    return srv;
+}
+
+/* A connection to port from the local address src ("127.0.0.2": any 127/8 address is
+ * local on Linux). */
+static int connect_from(const char *src, uint16_t to)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &me.sin_addr);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(to)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Milliseconds until the server closes fd (EOF or reset), or -1 if it stays open that long. */
+static int wait_closed(int fd, int limit_ms)
+{
+    double t0 = now_ms();
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (now_ms() - t0 < limit_ms) {
+        if (poll(&p, 1, 50) > 0) {
+            char buf[4096];
+            ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                return (int)(now_ms() - t0);
+        }
+    }
+    return -1;
+}
+
+static int plain_get(uint16_t to, const char *src, response *r)
+{
+    int fd = connect_from(src, to);
+    if (fd < 0)
+        return -1;
+    const char *req = "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    int rc = read_response(fd, r);
+    close(fd);
+    return rc;
+}
+
+/* An address at its limit is closed at once and counted; another address is served; a slot
+ * freed is usable again. */
+static void test_per_ip_limit(void)
+{
+    uint16_t p = 0;
+    http_server *srv = start_limited(3, 30, &p);
+    CHECK(srv != NULL);
+    if (!srv)
+        return;
+    uint64_t before = http_refusals(HTTP_REFUSAL_PER_IP);
+    int held[3];
+    const char *partial = "GET /plain HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 3; i++) {
+        held[i] = connect_from("127.0.0.1", p);
+        send_all(held[i], partial, strlen(partial));
+    }
+    sleep_ms(100);   /* accepted and counted by now */
+    int extra = connect_from("127.0.0.1", p);
+    CHECK(extra >= 0);
+    int t = wait_closed(extra, 2000);
+    CHECK(t >= 0 && t < 1000);
+    close(extra);
+    CHECK_INT(http_refusals(HTTP_REFUSAL_PER_IP), before + 1);
+    response r;
+    CHECK_INT(plain_get(p, "127.0.0.2", &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK(strstr(r.body, "|127.0.0.2") != NULL);
+    close(held[0]);
+    sleep_ms(100);   /* counted out */
+    CHECK_INT(plain_get(p, "127.0.0.1", &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(http_refusals(HTTP_REFUSAL_PER_IP), before + 1);
+    close(held[1]);
+    close(held[2]);
+    http_server_stop(srv);
+}
+
+/* request_timeout_s closes unfinished requests and silent connections (counted), but not a
+ * suspended long-poll, whose answer after longer than the timeout still arrives. */
+static void test_request_timeout(void)
+{
+    uint16_t p = 0;
+    http_server *srv = start_limited(0, 1, &p);
+    CHECK(srv != NULL);
+    if (!srv)
+        return;
+    uint64_t before = http_refusals(HTTP_REFUSAL_TIMEOUT);
+    int partial = connect_from("127.0.0.1", p);
+    const char *head = "GET /plain HTTP/1.1\r\nHost: x\r\n";
+    send_all(partial, head, strlen(head));
+    int silent = connect_from("127.0.0.1", p);
+    /* the long-poll: answered by the test after 2.5 s, 2.5 times the timeout */
+    parked = NULL;
+    int lp = connect_from("127.0.0.1", p);
+    const char *hang = "GET /hang HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(lp, hang, strlen(hang));
+    double t0 = now_ms();
+    int t1 = wait_closed(partial, 4000);
+    CHECK(t1 >= 700 && t1 < 3000);
+    int t2 = wait_closed(silent, 4000);
+    CHECK(t2 >= 0 && now_ms() - t0 < 3500);
+    while (now_ms() - t0 < 2500)
+        sleep_ms(20);
+    CHECK(parked != NULL);
+    if (parked)
+        http_reply_send(parked, 200, "text/plain", "kept", 4);
+    parked = NULL;
+    response r;
+    CHECK_INT(read_response(lp, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "kept");
+    close(lp);
+    close(partial);
+    close(silent);
+    CHECK_INT(http_refusals(HTTP_REFUSAL_TIMEOUT), before + 2);
+    /* A normal request on a fresh connection is unaffected. */
+    CHECK_INT(plain_get(p, "127.0.0.1", &r), 0);
+    CHECK_INT(r.status, 200);
+    http_server_stop(srv);
+}
+
+/* Differing Content-Length headers: 400 JSON, the handler is not called, the connection is
+ * closed (what follows could be a smuggled request). Equal duplicates are accepted. */
+static void test_duplicate_content_length(void)
+{
+    int before = atomic_load(&handler_calls);
+    uint64_t refused = http_refusals(HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH);
+    int fd = connect_server();
+    const char *req = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\ncontent-length: 40\r\n\r\n{}"
+                      "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    response r;
+    CHECK_INT(read_response(fd, &r), 0);   /* reads to EOF: the server closed */
+    close(fd);
+    CHECK_INT(r.status, 400);
+    CHECK(strstr(r.body, "\"bad_request\"") != NULL);
+    CHECK(strstr(r.body, "Content-Length") != NULL);
+    CHECK(strstr(r.body, "HTTP/1.1") == NULL);   /* no second response */
+    CHECK(has_header(&r, "Connection: close"));
+    CHECK_INT(atomic_load(&handler_calls), before);
+    CHECK_INT(http_refusals(HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH), refused + 1);
+    CHECK_INT(request("POST", "/x", "Content-Length: 2\r\n", "{}", &r), 0);   /* the same twice */
+    CHECK_INT(r.status, 200);
+    CHECK(strncmp(r.body, "POST|/x|-|-|2|{}|", 17) == 0);
+    CHECK_INT(http_refusals(HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH), refused + 1);
+    CHECK_STR(http_refusal_name(HTTP_REFUSAL_DUPLICATE_CONTENT_LENGTH), "duplicate_content_length");
+    CHECK_STR(http_refusal_name(HTTP_REFUSAL_PER_IP), "per_ip");
+}
+
+static void test_host_checks(void)
+{
+    const char *allowed = "localhost, 127.0.0.1,[::1], Admin.Example";
+    /* Host */
+    CHECK(http_host_allowed("localhost", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed("localhost:7088", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed("LOCALHOST.:7088", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed("127.0.0.1:7088", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed("[::1]:7088", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed("[0:0::1]", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed("admin.example:9", allowed, "127.0.0.1"));
+    CHECK(http_host_allowed(NULL, allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("attacker.example:7088", allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("localhost.attacker.example", allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("", allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("localhost:x", allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("::1", allowed, "127.0.0.1"));            /* needs brackets */
+    CHECK(!http_host_allowed("[::1", allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("user@localhost", allowed, "127.0.0.1"));
+    CHECK(!http_host_allowed("10.0.0.5:7088", allowed, "127.0.0.1"));
+    /* the bind address, and any IP literal with a wildcard bind */
+    CHECK(http_host_allowed("10.0.0.5:7088", allowed, "10.0.0.5"));
+    CHECK(http_host_allowed("[fd00::5]:7088", "", "fd00::5"));
+    CHECK(http_host_allowed("10.0.0.5:7088", allowed, "0.0.0.0"));
+    CHECK(http_host_allowed("[2001:db8::1]", "", "::"));
+    CHECK(!http_host_allowed("attacker.example", allowed, "0.0.0.0"));
+    CHECK(!http_host_allowed("localhost", "", "127.0.0.1"));
+    /* Origin */
+    CHECK(http_origin_allowed("http://localhost:7088", allowed, "127.0.0.1"));
+    CHECK(http_origin_allowed("https://[::1]", allowed, "127.0.0.1"));
+    CHECK(http_origin_allowed("http://127.0.0.1", allowed, "127.0.0.1"));
+    CHECK(!http_origin_allowed("http://attacker.example", allowed, "127.0.0.1"));
+    CHECK(!http_origin_allowed("null", allowed, "127.0.0.1"));
+    CHECK(!http_origin_allowed("localhost", allowed, "127.0.0.1"));
+    CHECK(!http_origin_allowed("http://localhost/path", allowed, "127.0.0.1"));
+    CHECK(!http_origin_allowed("http://localhost@attacker.example", allowed, "127.0.0.1"));
+    CHECK(!http_origin_allowed(NULL, allowed, "127.0.0.1"));
+}
+
 static void test_bad_bind(void)
 {
     http_server_config cfg = {.bind_ip = "not-an-ip", .port = 1, .max_body = 10, .threads = 1};
@@ -540,6 +748,10 @@ int main(void)
     test_static();
     test_no_cors();
     test_dual_stack();
+    test_duplicate_content_length();
+    test_host_checks();
+    test_per_ip_limit();
+    test_request_timeout();
     test_stop_pending(srv);
     test_bad_bind();
     sleep_ms(50);   /* let detached answer threads finish before the leak check */

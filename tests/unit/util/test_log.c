@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -314,6 +315,98 @@ static void test_threads(void)
     free(text);
 }
 
+/* ---- rate-limited lines, on a fake clock ---- */
+
+static _Atomic long long fake_ms;
+static long long fake_clock(void) { return atomic_load(&fake_ms); }
+
+static void site_two(void)
+{
+    LOG_WARN_RATELIMITED("rl", "site %d", 2);
+}
+
+static void test_ratelimit(void)
+{
+    capture c;
+    log_set_json(true);
+    log_set_level(LOG_LEVEL_INFO);
+    log_set_clock(fake_clock);
+    atomic_store(&fake_ms, 5000);
+    static log_ratelimit rl = LOG_RATELIMIT_INIT(1000);
+    static log_ratelimit other;   /* zeroed: the default interval (1 s) */
+    capture_start(&c);
+    for (int i = 0; i < 10; i++)   /* one line, nine suppressed */
+        log_msg_ratelimited(&rl, LOG_LEVEL_WARN, "rl", "refused %d", i);
+    log_msg_ratelimited(&other, LOG_LEVEL_WARN, "rl", "other key");   /* its own limit */
+    atomic_store(&fake_ms, 5999);
+    log_msg_ratelimited(&rl, LOG_LEVEL_WARN, "rl", "refused %d", 10);   /* still within the second */
+    atomic_store(&fake_ms, 6000);
+    log_msg_ratelimited(&rl, LOG_LEVEL_WARN, "rl", "refused %d", 11);   /* a new second: 10 suppressed */
+    log_msg_ratelimited(&other, LOG_LEVEL_WARN, "rl", "other key");
+    atomic_store(&fake_ms, 60000);
+    log_msg_ratelimited(&rl, LOG_LEVEL_WARN, "rl", "refused %d", 12);   /* quiet since: nothing suppressed */
+    log_set_level(LOG_LEVEL_ERROR);
+    atomic_store(&fake_ms, 70000);
+    log_msg_ratelimited(&rl, LOG_LEVEL_WARN, "rl", "hidden");          /* level off: not counted */
+    log_set_level(LOG_LEVEL_INFO);
+    atomic_store(&fake_ms, 80000);
+    LOG_WARN_RATELIMITED("rl", "site %d", 1);
+    for (int i = 0; i < 3; i++)
+        site_two();   /* another call site, another limiter */
+    atomic_store(&fake_ms, 81000);
+    for (int i = 0; i < 2; i++)
+        site_two();
+    char *text = capture_stop(&c);
+    log_set_clock(NULL);
+    json_t *arr = parse_all(text);
+    CHECK(arr != NULL);
+    static const char *const want[] = {
+        "refused 0", "other key", "refused 11 (10 similar messages suppressed)",
+        "other key", "refused 12", "site 1", "site 2", "site 2 (2 similar messages suppressed)",
+    };
+    size_t n = sizeof want / sizeof want[0];
+    CHECK_INT(arr ? json_array_size(arr) : 0, n);
+    for (size_t i = 0; arr && i < n && i < json_array_size(arr); i++) {
+        CHECK_STR(member(arr, i, "msg"), want[i]);
+        CHECK_STR(member(arr, i, "level"), "warn");
+    }
+    json_decref(arr);
+    free(text);
+    /* The real clock is back: monotonic milliseconds. */
+    long long a = log_now_ms();
+    CHECK(a > 0 && log_now_ms() >= a);
+}
+
+/* Many threads hitting one limiter within one second: exactly one line, the rest counted. */
+static log_ratelimit shared_rl = LOG_RATELIMIT_INIT(1000);
+static atomic_int allowed_lines;
+
+static void *hit_limiter(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 1000; i++)
+        if (log_ratelimit_allow(&shared_rl, NULL))
+            atomic_fetch_add(&allowed_lines, 1);
+    return NULL;
+}
+
+static void test_ratelimit_threads(void)
+{
+    log_set_clock(fake_clock);
+    atomic_store(&fake_ms, 100000);
+    pthread_t t[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, hit_limiter, NULL);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    CHECK_INT(atomic_load(&allowed_lines), 1);
+    atomic_store(&fake_ms, 101000);
+    unsigned dropped = 0;
+    CHECK(log_ratelimit_allow(&shared_rl, &dropped));
+    CHECK_INT(dropped, THREADS * 1000 - 1);
+    log_set_clock(NULL);
+}
+
 int main(void)
 {
     test_escaping();
@@ -322,5 +415,7 @@ int main(void)
     test_text_mode();
     test_threads();
     test_glib_routed();
+    test_ratelimit();
+    test_ratelimit_threads();
     return check_summary("test_log");
 }
