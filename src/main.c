@@ -65,16 +65,26 @@ static void public_http(void *user, const http_request *req, http_reply *r)
     }
 }
 
-/* What plugins may ask of the platform, through the core (core_callbacks): wired here so
+/* Everything the core asks of the platform goes through these (core/server.h), wired here so
  * that src/core never calls up into src/api. */
-static char *hook_user_info(void *user, uint64_t user_id) { return platform_user_info(user, user_id); }
-static void hook_set_busy(void *user, uint64_t user_id, bool busy) { platform_presence_set_busy(user, user_id, busy); }
-static int hook_call_record(void *user, const char *json) { return platform_call_record(user, json); }
+static int hook_verify_access(void *p, const char *token, uint64_t *uid) { return platform_verify_access_token(p, token, uid); }
+static int hook_verify_session(void *p, const char *token, uint64_t *uid) { return platform_verify_session_token(p, token, uid); }
+static void hook_session_opened(void *p, uint64_t uid) { platform_presence_session_opened(p, uid); }
+static void hook_session_closed(void *p, uint64_t uid) { platform_presence_session_closed(p, uid); }
+static void hook_admin(void *p, const http_request *req, http_reply *r) { platform_handle_admin(p, req, r); }
+static int hook_metrics(void *p, char *out, size_t cap) { return platform_metrics(p, out, cap); }
+static int hook_ledger_check(void *p) { return platform_ledger_check_ok(p); }
+static char *hook_user_info(void *p, uint64_t uid) { return platform_user_info(p, uid); }
+static void hook_set_busy(void *p, uint64_t uid, bool busy) { platform_presence_set_busy(p, uid, busy); }
+static int hook_call_record(void *p, const char *json) { return platform_call_record(p, json); }
 
 static void wire_platform_hooks(server_t *srv)
 {
-    srv->hooks = (platform_hooks){.user = srv->platform, .user_info = hook_user_info,
-                                  .user_set_busy = hook_set_busy, .call_record = hook_call_record};
+    srv->hooks = (platform_hooks){
+        .user = srv->platform, .verify_access_token = hook_verify_access, .verify_session_token = hook_verify_session,
+        .session_opened = hook_session_opened, .session_closed = hook_session_closed, .handle_admin = hook_admin,
+        .metrics_text = hook_metrics, .ledger_check_ok = hook_ledger_check, .user_info = hook_user_info,
+        .user_set_busy = hook_set_busy, .call_record = hook_call_record};
 }
 
 static void fill_peer_config(server_t *srv)

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/platform.h"
 #include "core/janus_core.h"
 #include "core/metrics.h"
 #include "core/plugin_host.h"
@@ -148,8 +147,8 @@ void admin_handle_http(void *user, const http_request *req, http_reply *r)
         log_level_route(req, r);
     } else if (strncmp(req->path, "/admin/plugins/", 15) == 0) {
         plugin_route(srv, req, r);
-    } else if (strncmp(req->path, "/admin/", 7) == 0 && srv->platform) {
-        platform_handle_admin(srv->platform, req, r);
+    } else if (strncmp(req->path, "/admin/", 7) == 0 && srv->hooks.handle_admin) {
+        srv->hooks.handle_admin(srv->hooks.user, req, r);
     } else {
         send_error(r, 404, "not_found", "no such admin route");
     }

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/platform.h"
 #include "build_config.h"
 #include "core/handle_media.h"
 #include "core/limits.h"
@@ -93,11 +92,12 @@ static int check_auth(janus_core *jc, const janus_request *req, uint64_t *user_i
     *user_id = 0;
     if (!jc->srv->config->auth_required || req->verb == JANUS_VERB_INFO || req->verb == JANUS_VERB_PING)
         return 0;
-    if (!req->token || !jc->srv->platform)
+    const platform_hooks *hk = &jc->srv->hooks;
+    if (!req->token || !hk->verify_access_token || !hk->verify_session_token)
         return -1;
     if (req->level == JANUS_LEVEL_ROOT || req->verb == JANUS_VERB_CLAIM)
-        return platform_verify_access_token(jc->srv->platform, req->token, user_id);
-    return platform_verify_session_token(jc->srv->platform, req->token, user_id);
+        return hk->verify_access_token(hk->user, req->token, user_id);
+    return hk->verify_session_token(hk->user, req->token, user_id);
 }
 
 /* A refusal of core/limits.h as the Janus error code. */
@@ -126,8 +126,8 @@ static void do_create(janus_core *jc, origin *o, janus_request *req, uint64_t us
     }
     if (o->ws)
         session_bind_ws(s, o->ws);
-    if (user_id && jc->srv->platform)
-        platform_presence_session_opened(jc->srv->platform, user_id);
+    if (user_id && jc->srv->hooks.session_opened)
+        jc->srv->hooks.session_opened(jc->srv->hooks.user, user_id);
     LOG_DEBUG("janus", "session %" G_GUINT64_FORMAT " created", s->id);
     reply(o, janus_build_success_id(0, req->transaction, s->id));
     session_unref(s);
@@ -319,7 +319,8 @@ static void http_long_poll(janus_core *jc, const http_request *req, http_reply *
     uint64_t uid = 0;
     if (jc->srv->config->auth_required) {
         const char *token = http_request_query(req, "token");
-        if (!token || !jc->srv->platform || platform_verify_session_token(jc->srv->platform, token, &uid) != 0) {
+        const platform_hooks *hk = &jc->srv->hooks;
+        if (!token || !hk->verify_session_token || hk->verify_session_token(hk->user, token, &uid) != 0) {
             reply_error(jc, &o, path->session_id, NULL, JANUS_ERROR_UNAUTHORIZED, NULL);
             return;
         }

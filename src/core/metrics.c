@@ -15,7 +15,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "api/platform.h"
 #include "build_config.h"
 #include "core/janus_core.h"
 #include "core/limits.h"
@@ -208,7 +207,7 @@ static void refresh_ledger_check(server_t *srv)
     bool idle = false;
     if (!atomic_compare_exchange_strong(&mc->ledger_running, &idle, true))
         return;
-    int ok = platform_ledger_check_ok(srv->platform);
+    int ok = srv->hooks.ledger_check_ok ? srv->hooks.ledger_check_ok(srv->hooks.user) : -1;
     if (ok < 0) {
         atomic_fetch_add(&mc->ledger_errors, 1);
     } else {
@@ -221,10 +220,10 @@ static void refresh_ledger_check(server_t *srv)
 
 static void platform_section(GString *o, server_t *srv)
 {
-    if (!srv->platform)
+    if (!srv->hooks.metrics_text)
         return;
     char buf[4096];
-    if (platform_metrics(srv->platform, buf, sizeof buf) > 0)
+    if (srv->hooks.metrics_text(srv->hooks.user, buf, sizeof buf) > 0)
         g_string_append(o, buf);
     refresh_ledger_check(srv);
     metrics_cache *mc = &srv->metrics;

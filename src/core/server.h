@@ -12,6 +12,7 @@
 
 #include "core/loop.h"
 #include "media/peer.h"
+#include "transport/http.h"
 #include "util/config.h"
 
 typedef struct platform platform_t;
@@ -44,11 +45,20 @@ typedef struct metrics_cache {
     atomic_uint_fast64_t ledger_errors;  /* checks that could not run */
 } metrics_cache;
 
-/* What plugins may ask of the platform (core_callbacks user_info, user_set_busy, call_record),
- * filled in by main.c so that the core never calls up into src/api. NULL members: the
- * service is absent (unit tests), and the plugin gets NULL / -1. */
+/* Everything the core asks of the platform (src/api), filled in by main.c, so that src/core
+ * never calls up into src/api: token checks on the Janus API, presence, the admin routes and
+ * /metrics figures of the platform, and what plugins ask through core_callbacks (user_info,
+ * user_set_busy, call_record). `user` is the platform; NULL members (unit tests, or no
+ * platform) mean the service is absent: tokens are refused, plugins get NULL / -1. */
 typedef struct platform_hooks {
     void *user;
+    int (*verify_access_token)(void *user, const char *token, uint64_t *user_id);
+    int (*verify_session_token)(void *user, const char *token, uint64_t *user_id);
+    void (*session_opened)(void *user, uint64_t user_id);
+    void (*session_closed)(void *user, uint64_t user_id);
+    void (*handle_admin)(void *user, const http_request *req, http_reply *reply);
+    int (*metrics_text)(void *user, char *out, size_t cap);
+    int (*ledger_check_ok)(void *user);
     char *(*user_info)(void *user, uint64_t user_id);
     void (*user_set_busy)(void *user, uint64_t user_id, bool busy);
     int (*call_record)(void *user, const char *record_json);
@@ -59,7 +69,7 @@ typedef struct server {
     loop_pool_t *loops;
     peer_config peer_cfg;       /* media settings handed to every peer */
     char stun_host[256], turn_host[256];
-    platform_t *platform;       /* NULL only in unit tests */
+    platform_t *platform;       /* main.c's; the core reaches it only through hooks */
     janus_core *janus;
     limits *limits;             /* per-user and server-wide caps; NULL (unit tests) = none */
     platform_hooks hooks;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/platform.h"
 #include "core/handle_media.h"
 #include "core/janus_core.h"
 #include "core/limits.h"
@@ -199,8 +198,8 @@ void session_destroy(session_registry *reg, janus_session *s)
         poll_waiter_finish(polls->pdata[i], 200, "{\"janus\":\"keepalive\"}");
     g_ptr_array_free(polls, TRUE);
     if (removed) {
-        if (reg->srv->platform && s->user_id)
-            platform_presence_session_closed(reg->srv->platform, s->user_id);
+        if (reg->srv->hooks.session_closed && s->user_id)
+            reg->srv->hooks.session_closed(reg->srv->hooks.user, s->user_id);
         limits_session_release(reg->srv->limits, s->user_id);
         session_unref(s);
     }
