@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api/platform.h"
+#include "api/turn.h"
 #include "build_config.h"
 #include "core/admin.h"
 #include "core/janus_core.h"
@@ -336,11 +337,24 @@ static int run(server_t *srv)
     return status;
 }
 
+/* The ICE server URI lists are the TURN module's syntax (api/turn.h): checked here, where
+ * modules are wired, rather than in util/config (which stays below every other module). */
+static config_action check_ice_uris(config_action action, const server_config *cfg, char *err, size_t errcap)
+{
+    if (action != CONFIG_RUN && action != CONFIG_CHECK)
+        return action;
+    if (turn_uri_list_check(cfg->media_stun_uris, false, "media.stun_uris", err, errcap) < 0 ||
+        turn_uri_list_check(cfg->media_turn_uris, true, "media.turn_uris", err, errcap) < 0)
+        return CONFIG_ERROR;
+    return action;
+}
+
 int main(int argc, char **argv)
 {
     server_config cfg;
     char err[1024] = "";
     config_action action = config_load(&cfg, argc, argv, environ, err, sizeof err);
+    action = check_ice_uris(action, &cfg, err, sizeof err);
     int rc = handle_config_action(action, &cfg, argv[0], err);
     if (rc >= 0) {
         config_free(&cfg);

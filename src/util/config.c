@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api/turn.h"
 
 typedef enum setting_kind { KIND_STR, KIND_INT, KIND_BOOL } setting_kind;
 
@@ -416,9 +415,6 @@ static bool derive(server_config *cfg, char *err, size_t errcap)
         snprintf(err, errcap, "media.turn_server: \"%s\" is not host:port", cfg->media_turn_server);
         return false;
     }
-    if (turn_uri_list_check(cfg->media_stun_uris, false, "media.stun_uris", err, errcap) < 0 ||
-        turn_uri_list_check(cfg->media_turn_uris, true, "media.turn_uris", err, errcap) < 0)
-        return false;
     if (cfg->media_turn_uris[strspn(cfg->media_turn_uris, " \t")] && !cfg->media_turn_secret[0]) {
         snprintf(err, errcap, "media.turn_secret must be set when media.turn_uris is set");
         return false;
