@@ -1145,6 +1145,9 @@ ws_server *ws_server_start(const ws_server_config *cfg, const ws_callbacks *cb)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)WS_MAX_CONNECTIONS,
+        /* Upgraded connections are refused with 429 past srv->per_ip (on_access); this bounds
+         * what one address can hold before that answer: handshakes it never finishes. */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(2 * srv->per_ip),
         MHD_OPTION_END);
     if (!srv->daemon) {
         LOG_ERROR("ws", "cannot listen on %s:%u", cfg->bind_ip, cfg->port);
