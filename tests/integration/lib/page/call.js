@@ -14,7 +14,7 @@
 // between two rises of an inbound packet counter.
 
 import Janus from '/janus.es.js';
-import { digest } from '/stats.js';
+import { digest, gapMonitor } from '/stats.js';
 
 const st = {
   janus: null, handle: null, t0: performance.now(), events: [], log: [], errors: [],
@@ -303,55 +303,18 @@ export function remoteSdp() {
   return pc.currentRemoteDescription ? pc.currentRemoteDescription.sdp : null;
 }
 
-// Polls the inbound packet counter of `kind` every periodMs (getStats) until monitorStop().
-// A gap is the time from a rise of the counter to the last sample that still saw no rise
-// before the next one: time in which the page was not sampling at all (a busy machine
-// stalls the page too) is not counted as a gap, only as a sampler stall.
+// The longest gap in the inbound packet counter of `kind` (stats.js gapMonitor).
 export function monitorStart(kind = 'audio', periodMs = 50) {
-  const pc = st.handle.webrtcStuff.pc;
-  const m = {
-    kind, samples: 0, last: null, lastRise: null, lastFlat: null, maxGap: 0, maxGapAt: null,
-    maxRawGap: 0, prevSampleT: null, maxSamplerStall: 0, firstT: now(), stop: false, errors: 0, done: null,
-  };
-  const close = (t) => {
-    // Ends a stall that began at lastRise: observed until lastFlat, raw until t.
-    if (m.lastRise === null) return;
-    if (m.lastFlat !== null && m.lastFlat - m.lastRise > m.maxGap) { m.maxGap = m.lastFlat - m.lastRise; m.maxGapAt = m.lastRise; }
-    if (t - m.lastRise > m.maxRawGap) m.maxRawGap = t - m.lastRise;
-  };
-  st.monitor = m;
-  m.done = (async () => {
-    while (!m.stop) {
-      try {
-        const d = await digest(pc);
-        const v = d[kind].packetsReceived;
-        const t = now();
-        m.samples++;
-        if (m.prevSampleT !== null && t - m.prevSampleT > m.maxSamplerStall) m.maxSamplerStall = t - m.prevSampleT;
-        m.prevSampleT = t;
-        if (m.last === null || v > m.last) {
-          close(t);
-          m.lastRise = t;
-          m.lastFlat = null;
-        } else {
-          m.lastFlat = t;
-        }
-        m.last = v;
-      } catch { m.errors++; }
-      await new Promise((r) => setTimeout(r, periodMs));
-    }
-  })();
+  st.monitor = { kind, mon: gapMonitor(st.handle.webrtcStuff.pc, [kind], periodMs, now) };
 }
 
 export async function monitorStop() {
-  const m = st.monitor;
-  m.stop = true;
-  await m.done;
-  // A stall still running at the end counts too.
-  if (m.lastRise !== null && m.lastFlat !== null && m.lastFlat - m.lastRise > m.maxGap) { m.maxGap = m.lastFlat - m.lastRise; m.maxGapAt = m.lastRise; }
+  const { kind, mon } = st.monitor;
+  const r = await mon.stop();
+  const g = r[kind];
   return {
-    kind: m.kind, samples: m.samples, maxGapMs: m.maxGap, maxGapAtMs: m.maxGapAt, maxRawGapMs: m.maxRawGap,
-    maxSamplerStallMs: m.maxSamplerStall, spanMs: now() - m.firstT, errors: m.errors,
+    kind, samples: r.samples, maxGapMs: g.maxGapMs, maxGapAtMs: g.maxGapAtMs, maxRawGapMs: g.maxRawGapMs,
+    maxSamplerStallMs: r.maxSamplerStallMs, spanMs: r.spanMs, errors: r.errors,
   };
 }
 

@@ -58,3 +58,57 @@ export function ufrags(pc) {
   const pick = (d) => (d && d.sdp && (d.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1]) || null;
   return { local: pick(pc.currentLocalDescription), remote: pick(pc.currentRemoteDescription) };
 }
+
+// Polls the inbound packet counters of `kinds` every periodMs until stop(). A gap is the time
+// from a rise of a counter to the last sample that still saw no rise before the next one:
+// time in which the page itself was not sampling (a busy machine stalls the page too) is not
+// a gap, only a sampler stall (maxSamplerStallMs). `clock` gives the page's time in ms.
+// stop() resolves with {samples, errors, maxSamplerStallMs, spanMs, firstT,
+// [kind]: {maxGapMs, maxGapAtMs, maxRawGapMs}}.
+export function gapMonitor(pc, kinds, periodMs, clock) {
+  const m = { stop: false, samples: 0, errors: 0, maxSamplerStall: 0, prevT: null, firstT: clock(), k: {} };
+  for (const k of kinds) m.k[k] = { last: null, lastRise: null, lastFlat: null, maxGap: 0, maxGapAt: null, maxRawGap: 0 };
+  // Ends a stall that began at lastRise: observed until lastFlat, raw until t.
+  const close = (s, t) => {
+    if (s.lastRise === null) return;
+    if (s.lastFlat !== null && s.lastFlat - s.lastRise > s.maxGap) { s.maxGap = s.lastFlat - s.lastRise; s.maxGapAt = s.lastRise; }
+    if (t !== null && t - s.lastRise > s.maxRawGap) s.maxRawGap = t - s.lastRise;
+  };
+  const done = (async () => {
+    while (!m.stop) {
+      try {
+        const d = await digest(pc);
+        const t = clock();
+        m.samples++;
+        if (m.prevT !== null && t - m.prevT > m.maxSamplerStall) m.maxSamplerStall = t - m.prevT;
+        m.prevT = t;
+        for (const k of kinds) {
+          const s = m.k[k];
+          const v = d[k].packetsReceived;
+          if (s.last === null || v > s.last) {
+            close(s, t);
+            s.lastRise = t;
+            s.lastFlat = null;
+          } else {
+            s.lastFlat = t;
+          }
+          s.last = v;
+        }
+      } catch { m.errors++; }
+      await new Promise((r) => setTimeout(r, periodMs));
+    }
+  })();
+  return {
+    async stop() {
+      m.stop = true;
+      await done;
+      const out = { samples: m.samples, errors: m.errors, maxSamplerStallMs: m.maxSamplerStall, spanMs: clock() - m.firstT, firstT: m.firstT };
+      for (const k of kinds) {
+        const s = m.k[k];
+        close(s, null); // a stall still running at the end counts too
+        out[k] = { maxGapMs: s.maxGap, maxGapAtMs: s.maxGapAt, maxRawGapMs: s.maxRawGap };
+      }
+      return out;
+    },
+  };
+}

@@ -14,7 +14,7 @@
 // sample getStats() every periodMs and report the longest break in the rises of the inbound
 // audio and video packet counters.
 
-import { digest, ufrags } from '/stats.js';
+import { digest, gapMonitor, ufrags } from '/stats.js';
 
 const st = {
   url: null, token: null, ws: null, gen: 0, live: false, queue: [], sessionId: null, handleId: null,
@@ -346,55 +346,16 @@ export function info() {
   };
 }
 
-// Samples the inbound packet counters every periodMs. A break is the time from a rise of a
-// counter to the last sample that still saw no rise before the next one (a pause of the
-// page's own sampling is reported apart, as the longest time between two samples).
+// The longest breaks in the inbound audio and video packet counters (stats.js gapMonitor).
 export function monitorStart(periodMs = 50) {
-  const kinds = ['audio', 'video'];
-  const m = { stop: false, samples: 0, errors: 0, maxSamplerStall: 0, prevT: null, firstT: now(), k: {} };
-  for (const k of kinds) m.k[k] = { last: null, lastRise: null, lastFlat: null, maxGap: 0, maxGapAt: null };
-  const close = (s) => {
-    if (s.lastRise !== null && s.lastFlat !== null && s.lastFlat - s.lastRise > s.maxGap) {
-      s.maxGap = s.lastFlat - s.lastRise;
-      s.maxGapAt = s.lastRise;
-    }
-  };
-  m.close = close;
-  st.monitor = m;
-  m.done = (async () => {
-    while (!m.stop) {
-      try {
-        const d = await digest(st.pc);
-        const t = now();
-        m.samples++;
-        if (m.prevT !== null && t - m.prevT > m.maxSamplerStall) m.maxSamplerStall = t - m.prevT;
-        m.prevT = t;
-        for (const k of kinds) {
-          const s = m.k[k];
-          const v = d[k].packetsReceived;
-          if (s.last === null || v > s.last) {
-            close(s);
-            s.lastRise = t;
-            s.lastFlat = null;
-          } else {
-            s.lastFlat = t;
-          }
-          s.last = v;
-        }
-      } catch { m.errors++; }
-      await new Promise((r) => setTimeout(r, periodMs));
-    }
-  })();
+  st.monitor = gapMonitor(st.pc, ['audio', 'video'], periodMs, now);
 }
 
 export async function monitorStop() {
-  const m = st.monitor;
-  m.stop = true;
-  await m.done;
-  const out = { samples: m.samples, errors: m.errors, maxSamplerStallMs: m.maxSamplerStall, spanMs: now() - m.firstT };
-  for (const [k, s] of Object.entries(m.k)) {
-    m.close(s);
-    out[k] = { maxGapMs: s.maxGap, atMs: s.maxGapAt === null ? null : s.maxGapAt - m.firstT };
+  const r = await st.monitor.stop();
+  const out = { samples: r.samples, errors: r.errors, maxSamplerStallMs: r.maxSamplerStallMs, spanMs: r.spanMs };
+  for (const k of ['audio', 'video']) {
+    out[k] = { maxGapMs: r[k].maxGapMs, atMs: r[k].maxGapAtMs === null ? null : r[k].maxGapAtMs - r.firstT };
   }
   return out;
 }
