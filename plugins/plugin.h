@@ -112,6 +112,8 @@ typedef struct plugin_media_state {
 } plugin_media_state;
 
 typedef void (*plugin_fn)(void *arg);
+/* A result handed back as JSON text (owned by the core, valid during the call). */
+typedef void (*plugin_json_fn)(void *arg, const char *result_json);
 
 typedef struct core_callbacks {
     uint32_t abi_version;
@@ -219,6 +221,40 @@ typedef struct core_callbacks {
      *   {"op":"end","call_id","reason"}
      * Times are the server's. Durable when it returns 0; -1 with the reason logged. */
     int (*call_record)(plugin_ctx *self, const char *record_json);
+
+    /* ---- money: the platform's billing store (the billing plugin) ---- */
+
+    /* Runs one billing operation as a unit of the storage thread's group commit, without
+     * waiting: done(arg, result_json) runs later on the calling plugin's dispatch thread once
+     * the unit is durable (or failed). 0 when queued (done runs exactly once, also when the
+     * server shuts down: the core waits for outstanding operations before stopping the
+     * plugin), -1 when refused (no billing store; done never runs). Any thread but a loop.
+     * Operations (op_json), each idempotent (a replay returns the first outcome and moves
+     * nothing); amounts are int64 credits, times Unix ms:
+     *   {"op":"authorise","call_id","caller_id","host_id","kind"}  hold the first minute of
+     *       the host's current rate for kind on the caller's wallet (hold "call:<id>")
+     *       -> {"ok":true,"rate","held","balance"} |
+     *          {"ok":false,"reason":"insufficient_balance","needed","balance"}
+     *   {"op":"open","call_id","caller_id","host_id","kind","resume_tokens":[caller,host]}
+     *       lock the host's rates now (the call was accepted); the meter row
+     *       -> {"ok":true,"audio_rate","video_rate","fee_bps"}
+     *   {"op":"charge","call_id","minute","kind","amount","billable_ms","last_media_ms"}
+     *       minute N of the call, once ever, from its hold then the wallet; the meter row
+     *       -> {"ok":true,"balance","held","host_amount","fee_amount","replayed"} |
+     *          {"ok":false,"reason":"insufficient_balance"|"ended","balance"}
+     *   {"op":"progress","call_id","billable_ms","last_media_ms"}   persist the meter
+     *   {"op":"settle","call_id","reason","connected_ms"}  release the hold; the call row
+     *       gets its totals -> {"ok":true,"released","minutes_charged","charged",
+     *       "host_earned","platform_fee"}
+     *   {"op":"live"}  meters of calls not settled (crash recovery) -> {"ok":true,"calls":[
+     *       {"call_id","caller_id","host_id","kind","audio_rate","video_rate",
+     *        "minutes_charged","charged","billable_ms","last_media_ms","resume_tokens"}]}
+     * Any other outcome: {"ok":false,"reason":"error"|"not_found"|"invalid","message"}. */
+    int (*billing_submit)(plugin_ctx *self, const char *op_json, plugin_json_fn done, void *arg);
+    /* The same, waiting for the outcome (malloc'd JSON; NULL without a billing store), plus
+     *   {"op":"balance","user_id"} -> {"ok":true,"available","held"}   (a read, no write).
+     * Blocks for a commit: not on a loop. */
+    char *(*billing_run)(plugin_ctx *self, const char *op_json);
 } core_callbacks;
 
 typedef struct plugin_init_info {
@@ -273,6 +309,12 @@ typedef struct plugin_descriptor {
      * client reported losses of what we sent it (its NACKs). The client also gets Janus's
      * {"janus":"slowlink"} event. May be NULL. */
     void (*slow_link)(void *session, bool uplink, plugin_media_kind kind, uint32_t lost);
+    /* The server is stopping: every session of this plugin is gone and every plugin started
+     * after it was destroyed; its dispatch thread still runs. Finish what is queued (the
+     * billing plugin settles the meters the last calls left) before returning; may wait for
+     * the plugin's own thread. Then the core waits for outstanding billing_submit outcomes,
+     * stops the dispatch thread and calls destroy. May be NULL. */
+    void (*stop)(void);
 } plugin_descriptor;
 
 #endif

@@ -78,6 +78,11 @@ static int hook_ledger_check(void *p) { return platform_ledger_check_ok(p); }
 static char *hook_user_info(void *p, uint64_t uid) { return platform_user_info(p, uid); }
 static void hook_set_busy(void *p, uint64_t uid, bool busy) { platform_presence_set_busy(p, uid, busy); }
 static int hook_call_record(void *p, const char *json) { return platform_call_record(p, json); }
+static int hook_billing_submit(void *p, const char *json, void (*done)(void *, const char *), void *arg)
+{
+    return platform_billing_submit(p, json, done, arg);
+}
+static char *hook_billing_run(void *p, const char *json) { return platform_billing_run(p, json); }
 
 static void wire_platform_hooks(server_t *srv)
 {
@@ -85,7 +90,8 @@ static void wire_platform_hooks(server_t *srv)
         .user = srv->platform, .verify_access_token = hook_verify_access, .verify_session_token = hook_verify_session,
         .session_opened = hook_session_opened, .session_closed = hook_session_closed, .handle_admin = hook_admin,
         .metrics_text = hook_metrics, .ledger_check_ok = hook_ledger_check, .user_info = hook_user_info,
-        .user_set_busy = hook_set_busy, .call_record = hook_call_record};
+        .user_set_busy = hook_set_busy, .call_record = hook_call_record, .billing_submit = hook_billing_submit,
+        .billing_run = hook_billing_run};
 }
 
 static void fill_peer_config(server_t *srv)

@@ -13,6 +13,7 @@ cd "$ROOT"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 pass=0; fail=0; skip=0
 failed_names=()
+digest=
 
 note() { printf '\n=== %s\n' "$*"; }
 add_counts() { pass=$((pass + $1)); fail=$((fail + $2)); skip=$((skip + $3)); }
@@ -74,6 +75,12 @@ run_integration() {
     if [ "$f" != "0" ]; then
         echo "$out" | grep -v -E "^(PASS|SKIP) " | tail -n 120
         failed_names+=("$label")
+        # The head of each failed test's output (its assertion), repeated at the very end:
+        # CI shows the tail of this script's output.
+        digest+="$(echo "$out" | awk -v label="$label" '
+            /^(PASS|SKIP) |^integration: / { inblock = 0 }
+            /^FAIL / { inblock = 1; n = 0; print "[" label "] " $0; next }
+            inblock && n < 10 { n++; print "    " substr($0, 1, 300) }')"$'\n'
     fi
     add_counts "$p" "$f" "$s"
     echo "$label: $p passed, $f failed, $s skipped"
@@ -168,6 +175,9 @@ if [ "${SKIP_CONTAINER:-}" != "1" ] && [ -x tests/container/run.sh ]; then
     fi
 fi
 
+if [ -n "$digest" ]; then
+    printf '\n=== failed integration tests (first lines of each)\n%s\n' "$digest"
+fi
 if [ ${#failed_names[@]} -gt 0 ]; then
     printf '\nfailures in: %s\n' "${failed_names[*]}"
 fi

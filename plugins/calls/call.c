@@ -332,6 +332,8 @@ const char *vc_call_reason_name(call_reason r)
     case CALL_REASON_UNAVAILABLE: return "unavailable";
     case CALL_REASON_PEER_GONE: return "peer_gone";
     case CALL_REASON_ANSWERED_ELSEWHERE: return "answered_elsewhere";
+    case CALL_REASON_INSUFFICIENT_BALANCE: return "insufficient_balance";
+    case CALL_REASON_BILLING_UNAVAILABLE: return "billing_unavailable";
     }
     return "?";
 }
@@ -376,5 +378,15 @@ int vc_call_new_id(char out[CALL_ID_LEN + 1])
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
              b[15]);
+    return 0;
+}
+
+int vc_call_new_token(char out[CALL_TOKEN_LEN + 1])
+{
+    uint8_t b[CALL_TOKEN_LEN / 2];
+    if (fill_random(b, sizeof b) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
     return 0;
 }

@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #define CALL_ID_LEN 36 /* a UUID in its 8-4-4-4-12 text form */
+#define CALL_TOKEN_LEN 32 /* 16 random bytes in hex */
 
 typedef enum call_state { CALL_RINGING = 0, CALL_ACTIVE, CALL_ENDED } call_state;
 typedef enum call_kind { CALL_KIND_AUDIO = 0, CALL_KIND_VIDEO } call_kind;
@@ -61,6 +62,8 @@ typedef enum call_reason {
     CALL_REASON_UNAVAILABLE,        /* no device registered, or do-not-disturb */
     CALL_REASON_PEER_GONE,          /* a party detached, or its media did not come back */
     CALL_REASON_ANSWERED_ELSEWHERE, /* releases a ringing device only: never a call's end */
+    CALL_REASON_INSUFFICIENT_BALANCE, /* billing: a minute the caller could not pay */
+    CALL_REASON_BILLING_UNAVAILABLE,  /* billing: the ledger could not be written */
 } call_reason;
 
 enum { CALL_LEG_CALLER = 0, CALL_LEG_HOST = 1 };
@@ -88,6 +91,9 @@ struct call {
     size_t n_ringing;
     void *reneg_from;       /* the party whose renegotiation offer awaits an answer */
     bool metered;           /* both legs' media were up once: the billing meter runs */
+    bool billed;            /* the billing plugin authorised it: it must hear of its end */
+    char resume_token[2][CALL_TOKEN_LEN + 1]; /* per party: resumes the call after a crash */
+    int64_t media_reported_ms; /* newest media time told to billing (monotonic ms) */
     uint64_t ring_timer;    /* owned by the plugin */
     call *next;             /* the plugin's list of live calls */
 };
@@ -159,5 +165,7 @@ const char *vc_call_reason_name(call_reason r);
 
 /* A fresh UUID v4 (getrandom, /dev/urandom as a fallback) into out. 0 or -1. */
 int vc_call_new_id(char out[CALL_ID_LEN + 1]);
+/* A fresh secret token (CALL_TOKEN_LEN hex digits) into out. 0 or -1. */
+int vc_call_new_token(char out[CALL_TOKEN_LEN + 1]);
 
 #endif

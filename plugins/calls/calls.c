@@ -34,11 +34,15 @@
  *     498 Unexpected answer: no renegotiation in progress
  *     500 A renegotiation is already in progress
  *     501 Could not record the call
+ *     502 Insufficient balance: the first minute costs <needed>, the wallet has <balance>
+ *         (the error event also carries "reason":"insufficient_balance", needed, balance)
+ *     503 Billing unavailable
  *
  * Hangup reasons (result.reason of a "hangup" event): Janus's texts for a plain hangup of an
  * active call ("Explicit hangup" to whoever asked, the request's "reason" or "We did the
  * hangup" to the other party); otherwise one of call.h's reasons: declined, no_answer,
- * cancelled, busy, unavailable, answered_elsewhere, peer_gone.
+ * cancelled, busy, unavailable, answered_elsewhere, peer_gone, insufficient_balance (the
+ * billing plugin ended it at a minute the caller could not pay), billing_unavailable.
  *
  * Decline policy: a ringing device's hangup declines the call for the host: the caller hears
  * "declined" and every other ringing device gets hangup "declined" (a device that merely
@@ -49,7 +53,10 @@
  * a caller finding every handle of the host ringing for someone else also gets "busy".
  * Accepting a call ends the host's other ringing calls with "busy".
  *
- * Billing hooks in at the "Billing seam" below (pre-authorisation, meter start, meter stop).
+ * Billing (plugins/billing, billing.h) is told of a call's life at the "Billing seam" below and
+ * only there; its ticker and low-balance events reach the parties through billing_event_in,
+ * its "end this call" through billing_end_in. Each party gets a resume token (calling /
+ * accepted for the caller, incomingcall for the devices) kept by billing for crash recovery.
  *
  * Threads (plugin.h): handle_message, timers and posted work run on the plugin's dispatch
  * thread, one at a time: the registry, the calls and the sessions' dispatch fields live there
@@ -74,6 +81,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "billing/billing.h"
 #include "call.h"
 #include "media.h"
 #include "plugin.h"
@@ -105,6 +113,8 @@
 #define ERR_NO_RENEGOTIATION 498
 #define ERR_GLARE 500
 #define ERR_NOT_RECORDED 501
+#define ERR_INSUFFICIENT_BALANCE 502
+#define ERR_BILLING_UNAVAILABLE 503
 
 #define JANUS_OWN_HANGUP "Explicit hangup"
 #define JANUS_PEER_HANGUP "We did the hangup"
@@ -347,24 +357,74 @@ static bool profile_role_is(json_t *profile, const char *role)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Billing seam (the billing plugin, next issue, hooks in here and only here):                 */
-/*   - billing_preauthorise: before a call rings (a hold on the caller's wallet for the first  */
-/*     minutes at the host's rate for the call's kind); refusing ends the call request with    */
-/*     billing's own error code;                                                               */
-/*   - billing_meter_start: when both legs' media are up for the first time (call_outcome's    */
-/*     meter_start), not at accept: nobody pays for a call that never connected;               */
-/*   - billing_meter_stop: when the call ends, whatever the reason (releases the hold of a     */
-/*     call that never metered); kind changes (record_kind) switch the rate.                   */
-/* Today they do nothing.                                                                      */
+/* Billing seam: what billing.h hears of a call, and nothing anywhere else                     */
+/*   - authorise: before a call rings (billing holds the first minute); refusal ends the call */
+/*     request with 502 and the figures;                                                       */
+/*   - accepted: the host answered (billing locks the rates);                                  */
+/*   - connected: both legs' media up for the first time (call_outcome's meter_start), not at  */
+/*     accept: nobody pays for a call that never connected;                                    */
+/*   - kind: an upgrade or downgrade; media: the sweep's newest media time;                    */
+/*   - ended: whatever the reason, once per authorised call.                                   */
 
-static bool billing_preauthorise(uint64_t caller_id, uint64_t host_id, call_kind kind)
+static bool billing_applies(const call *c) { return call_is_recorded(c); }
+
+static void billing_ended(call *c)
 {
-    (void)caller_id, (void)host_id, (void)kind;
-    return true;
+    if (c->billed)
+        billing_call_ended(c->id, vc_call_reason_name(c->reason));
+    c->billed = false;
 }
 
-static void billing_meter_start(const call *c) { (void)c; }
-static void billing_meter_stop(const call *c) { (void)c; }
+/* 0 (authorised or not billed), or -1 with the refusal in *err. */
+static int billing_preauthorise(call *c, plugin_result *err)
+{
+    if (!billing_applies(c))
+        return 0;
+    billing_refusal why;
+    int rc = billing_authorise(c->id, c->caller_id, c->host_id, c->kind == CALL_KIND_VIDEO, &why);
+    if (rc == BILLING_OK) {
+        c->billed = true;
+        return 0;
+    }
+    if (rc == BILLING_INSUFFICIENT) {
+        json_t *o = json_pack("{s:s,s:i,s:s,s:s,s:I,s:I}", "videocall", "event", "error_code", ERR_INSUFFICIENT_BALANCE,
+                              "error", "Insufficient balance", "reason", "insufficient_balance", "needed",
+                              (json_int_t)why.needed, "balance", (json_int_t)why.balance);
+        char text[160];
+        snprintf(text, sizeof text, "Insufficient balance: the first minute costs %" PRId64 ", the wallet has %" PRId64,
+                 why.needed, why.balance);
+        json_object_set_new(o, "error", json_string(text));
+        *err = (plugin_result){.kind = PLUGIN_RESULT_EVENT, .json = dump_and_free(o)};
+        return -1;
+    }
+    *err = refuse(ERR_BILLING_UNAVAILABLE, "Billing unavailable");
+    return -1;
+}
+
+static void billing_accepted(const call *c)
+{
+    if (c->billed)
+        billing_call_accepted(c->id, c->caller_id, c->host_id, c->kind == CALL_KIND_VIDEO,
+                              c->resume_token[CALL_LEG_CALLER], c->resume_token[CALL_LEG_HOST]);
+}
+
+static void media_sweep(void *arg);
+static uint64_t sweep_timer;   /* dispatch thread */
+
+static void billing_meter_start(const call *c)
+{
+    if (!c->billed)
+        return;
+    billing_call_connected(c->id);
+    if (!sweep_timer)
+        sweep_timer = vc_core->timer_start(vc_self, billing_media_report_ms(), media_sweep, NULL);
+}
+
+static void billing_kind(const call *c)
+{
+    if (c->billed && c->state == CALL_ACTIVE)
+        billing_call_kind(c->id, c->kind == CALL_KIND_VIDEO);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Live calls (dispatch thread; the list and the fields readers see change under view_lock)   */
@@ -413,8 +473,10 @@ static void change_kind(call *c, call_kind kind)
     if (changed)
         c->kind_since_ms = wall_ms();
     pthread_mutex_unlock(&view_lock);
-    if (changed)
+    if (changed) {
         record_kind(c);
+        billing_kind(c);
+    }
 }
 
 static calls_session *caller_of(const call *c) { return c->legs[CALL_LEG_CALLER].session; }
@@ -534,7 +596,7 @@ static void finish_call(call *c, calls_session *by, calls_session *replied, cons
     }
     /* As Janus: both PeerConnections close with the call (a new call negotiates anew). */
     vc_core->close_pc(caller->handle);
-    billing_meter_stop(c);
+    billing_ended(c);
     record_end(c);
     unlink_call(c);
     pthread_mutex_lock(&view_lock);
@@ -735,6 +797,7 @@ static plugin_result end_before_ringing(calls_session *s, call *c, call_reason w
     c->reason = why;
     c->state = CALL_ENDED;
     record_end(c);
+    billing_ended(c);
     vc_core->close_pc(s->handle);
     plugin_result r = reply(hangup_result(c->host_name, vc_call_reason_name(why), c->id));
     vc_call_free(c);
@@ -757,6 +820,8 @@ static void ring_device(calls_session *device, const call *c, const call_target 
     colocate_with_caller(device, caller_of(c));
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "incomingcall", "username", c->caller_name,
                                "call_id", c->id);
+    if (c->billed)
+        json_object_set_new(result, "resume_token", json_string(c->resume_token[CALL_LEG_HOST]));
     if (c->caller_id)
         json_object_set_new(result, "caller", json_pack("{s:I,s:s}", "id", (json_int_t)c->caller_id,
                                                         "display_name", t->caller_display));
@@ -791,6 +856,12 @@ static call *new_call(calls_session *s, const call_target *t, call_kind kind, vo
         return NULL;
     if (vc_call_new_id(id) != 0 ||
         vc_call_init(c, id, s, s->username, s->user_id, t->name, t->host_id, kind, devices, n) != 0) {
+        free(c);
+        return NULL;
+    }
+    if (vc_call_new_token(c->resume_token[CALL_LEG_CALLER]) != 0 ||
+        vc_call_new_token(c->resume_token[CALL_LEG_HOST]) != 0) {
+        vc_call_free(c);
         free(c);
         return NULL;
     }
@@ -830,13 +901,15 @@ static plugin_result handle_call(calls_session *s, json_t *body, const char *jse
     size_t registered;
     size_t n = free_devices(t.name, &registered, devices, MAX_DEVICES);
     call *c = NULL;
-    /* BILLING: pre-authorisation, before anything is recorded or rings. */
-    if (auth_on(s) && !billing_preauthorise(s->user_id, t.host_id, kind)) {
-        result = refuse_call(s, jsep, refuse(ERR_UNKNOWN, "Call not authorised"));
-        goto out;
-    }
     if (!(c = new_call(s, &t, kind, devices, n))) {
         result = refuse_call(s, jsep, refuse(ERR_UNKNOWN, "Out of memory"));
+        goto out;
+    }
+    /* Pre-authorisation, before anything is recorded or rings. */
+    if (billing_preauthorise(c, &err) != 0) {
+        vc_call_free(c);
+        free(c);
+        result = refuse_call(s, jsep, err);
         goto out;
     }
     atomic_fetch_add(&vc_stats.calls_created, 1);
@@ -844,6 +917,8 @@ static plugin_result handle_call(calls_session *s, json_t *body, const char *jse
         record_checked(json_pack("{s:s,s:s,s:I,s:I,s:s}", "op", "create", "call_id", c->id, "caller_id",
                                  (json_int_t)c->caller_id, "host_id", (json_int_t)c->host_id, "kind",
                                  vc_call_kind_name(kind))) != 0) {
+        c->reason = CALL_REASON_UNAVAILABLE;
+        billing_ended(c);
         vc_call_free(c);
         free(c);
         result = refuse_call(s, jsep, refuse(ERR_NOT_RECORDED, "Could not record the call"));
@@ -861,7 +936,10 @@ static plugin_result handle_call(calls_session *s, json_t *body, const char *jse
     if (call_is_recorded(c))
         record(json_pack("{s:s,s:s,s:I}", "op", "ring", "call_id", c->id, "devices", (json_int_t)n));
     c->ring_timer = vc_core->timer_start(vc_self, config.ring_timeout_ms, on_ring_timeout, c);
-    result = reply(json_pack("{s:s,s:s,s:s}", "event", "calling", "username", t.name, "call_id", c->id));
+    json_t *calling = json_pack("{s:s,s:s,s:s}", "event", "calling", "username", t.name, "call_id", c->id);
+    if (c->billed)
+        json_object_set_new(calling, "resume_token", json_string(c->resume_token[CALL_LEG_CALLER]));
+    result = reply(calling);
 out:
     free(relay_offer);
     return result;
@@ -925,13 +1003,17 @@ static plugin_result handle_accept(calls_session *s, json_t *body, const char *j
     atomic_store(&caller->keyframe_wanted, true);
     atomic_store(&s->keyframe_wanted, true);
     /* The core turns the device's answer into ours to the caller's offer. */
-    notify(caller, json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->host_name, "call_id", c->id), jsep);
+    json_t *accepted = json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->host_name, "call_id", c->id);
+    if (c->billed)
+        json_object_set_new(accepted, "resume_token", json_string(c->resume_token[CALL_LEG_CALLER]));
+    notify(caller, accepted, jsep);
     if (call_is_recorded(c)) {
         record(json_pack("{s:s,s:s,s:I,s:I}", "op", "accept", "call_id", c->id, "session_id",
                          (json_int_t)vc_core->handle_session_id(s->handle), "handle_id",
                          (json_int_t)vc_core->handle_id(s->handle)));
         vc_core->user_set_busy(vc_self, c->host_id, true);
     }
+    billing_accepted(c);
     change_kind(c, kind_of_answer(&answer));
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->caller_name, "call_id", c->id);
     carry_out(c, &out, NULL, NULL); /* the other devices: answered_elsewhere */
@@ -1129,6 +1211,98 @@ void vc_leg_media_down(void *arg)
     vc_session_unref(s);
 }
 
+/* ---- billing's side (posted from the billing plugin's thread) ---- */
+
+typedef struct billing_note {
+    char call_id[CALL_ID_LEN + 1];
+    int party;                      /* event: 0 caller, 1 host */
+    char *result;                   /* event: the result object; NULL: end the call */
+    call_reason reason;             /* end */
+} billing_note;
+
+static call *live_call(const char *id)
+{
+    for (call *c = live_calls; c; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+static void billing_note_in(void *arg)
+{
+    billing_note *n = arg;
+    call *c = live_call(n->call_id);
+    if (c && c->state == CALL_ACTIVE && n->result) {
+        calls_session *to = n->party == 0 ? caller_of(c) : answerer_of(c);
+        json_t *result = json_loads(n->result, 0, NULL);
+        if (to && result)
+            notify(to, result, NULL);
+        else
+            json_decref(result);
+    } else if (c && c->state != CALL_ENDED && !n->result) {
+        pthread_mutex_lock(&view_lock);
+        c->reason = n->reason;
+        c->state = CALL_ENDED;
+        pthread_mutex_unlock(&view_lock);
+        finish_call(c, NULL, NULL, NULL);
+    }
+    free(n->result);
+    free(n);
+}
+
+static void billing_event_out(void *arg, const char *call_id, int party, const char *result_json)
+{
+    (void)arg;
+    billing_note *n = calloc(1, sizeof *n);
+    if (!n)
+        return;
+    snprintf(n->call_id, sizeof n->call_id, "%s", call_id);
+    n->party = party;
+    if (!(n->result = strdup(result_json))) {
+        free(n);
+        return;
+    }
+    vc_run_on_dispatch(billing_note_in, n);
+}
+
+static void billing_end_out(void *arg, const char *call_id, const char *reason)
+{
+    (void)arg;
+    billing_note *n = calloc(1, sizeof *n);
+    if (!n)
+        return;
+    snprintf(n->call_id, sizeof n->call_id, "%s", call_id);
+    n->reason = strcmp(reason, "insufficient_balance") == 0 ? CALL_REASON_INSUFFICIENT_BALANCE
+                                                           : CALL_REASON_BILLING_UNAVAILABLE;
+    vc_run_on_dispatch(billing_note_in, n);
+}
+
+/* Tells billing the newest media of each metered call (media.c notes it per leg); armed
+ * while there is one. */
+static void media_sweep(void *arg)
+{
+    (void)arg;
+    sweep_timer = 0;
+    bool any = false;
+    for (call *c = live_calls; c; c = c->next) {
+        if (!c->billed || !c->metered || c->state != CALL_ACTIVE)
+            continue;
+        any = true;
+        int64_t newest = 0;
+        for (int i = 0; i < 2; i++) {
+            calls_session *leg = c->legs[i].session;
+            int64_t t = leg ? atomic_load_explicit(&leg->media_seen_ms, memory_order_relaxed) : 0;
+            newest = t > newest ? t : newest;
+        }
+        if (newest > c->media_reported_ms) {
+            c->media_reported_ms = newest;
+            billing_call_media(c->id, newest);
+        }
+    }
+    if (any && atomic_load(&running))
+        sweep_timer = vc_core->timer_start(vc_self, billing_media_report_ms(), media_sweep, NULL);
+}
+
 /* The handle detached (or its Janus session went away): no grace, the call ends now. */
 static void on_session_gone(void *arg)
 {
@@ -1195,6 +1369,7 @@ static int calls_init(const core_callbacks *callbacks, const plugin_init_info *i
     vc_self = info->self;
     live_calls = NULL;
     atomic_store(&running, true);
+    billing_set_listener(&(billing_listener){.event = billing_event_out, .end = billing_end_out});
     return 0;
 }
 

@@ -60,9 +60,19 @@ static void announce_cap_change(calls_session *s)
     vc_core->send_remb(s->handle, cap ? cap : NO_CAP_BITRATE);
 }
 
+/* Billing's "media flows" clock: a store only when the coarse clock moved (once per ms at
+ * most), so the shared cache line is not written per packet. */
+static void note_media(calls_session *s)
+{
+    int64_t now = (int64_t)now_ms();
+    if (atomic_load_explicit(&s->media_seen_ms, memory_order_relaxed) != now)
+        atomic_store_explicit(&s->media_seen_ms, now, memory_order_relaxed);
+}
+
 void vc_media_rtp(void *session, plugin_media_kind kind, uint8_t *buf, size_t len)
 {
     calls_session *s = session;
+    note_media(s);
     announce_cap_change(s);
     if (kind == PLUGIN_MEDIA_VIDEO && atomic_load_explicit(&s->keyframe_wanted, memory_order_relaxed) &&
         atomic_exchange(&s->keyframe_wanted, false))

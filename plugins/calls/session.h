@@ -44,6 +44,9 @@ struct calls_session {
     atomic_bool keyframe_wanted;    /* ask this user for a keyframe at its next video packet */
     atomic_bool remb_due;           /* the cap changed: announce it at the next packet */
     atomic_int data_channels;       /* open data channels (for query_session) */
+    /* written by the loop (coarse monotonic ms of the newest RTP from this user, at most once
+     * per ms), read by the dispatch thread's media sweep for billing */
+    _Atomic int64_t media_seen_ms;
 
     /* loop-only: when this session's incoming_rtcp last sent a cap REMB (monotonic ms) */
     uint64_t own_cap_sent_ms, peer_cap_sent_ms;

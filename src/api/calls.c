@@ -520,8 +520,11 @@ char *platform_user_info(platform_t *p, uint64_t user_id)
 /* Columns of a call row with its parties' names; the WHERE (and ORDER) is appended. */
 #define CALLS_COLS                                                                         \
     "SELECT c.seq, c.call_id, c.caller_id, uc.display_name, c.host_id, uh.display_name, "  \
-    "c.state, c.kind, c.created_at, c.accepted_at, c.ended_at, c.end_reason, c.duration_ms " \
-    "FROM calls c JOIN users uc ON uc.id = c.caller_id JOIN users uh ON uh.id = c.host_id "
+    "c.state, c.kind, c.created_at, c.accepted_at, c.ended_at, c.end_reason, c.duration_ms, " \
+    "b.billable_ms, b.minutes_charged, b.charged, b.host_earned, b.platform_fee, b.settled_at, " \
+    "b.audio_rate, b.video_rate " \
+    "FROM calls c JOIN users uc ON uc.id = c.caller_id JOIN users uh ON uh.id = c.host_id " \
+    "LEFT JOIN billing_meters b ON b.call_id = c.call_id "
 
 typedef struct calls_read {
     uint64_t user;
@@ -556,13 +559,29 @@ static json_t *calls_kinds(sqlite3_stmt *kst, const char *call_id)
     return a;
 }
 
+/* The meter's figures (billing.c's billing_meters) into item: zeros and rates null for a
+ * call never accepted; final once billing_settled. */
+static void calls_billing(json_t *item, sqlite3_stmt *st)
+{
+    bool metered = sqlite3_column_type(st, 13) != SQLITE_NULL;
+    json_t *b = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:o,s:o}", "connected_ms", (json_int_t)sqlite3_column_int64(st, 13),
+                     "minutes_charged", (json_int_t)sqlite3_column_int64(st, 14), "charged",
+                     (json_int_t)sqlite3_column_int64(st, 15), "host_earned", (json_int_t)sqlite3_column_int64(st, 16),
+                     "platform_fee", (json_int_t)sqlite3_column_int64(st, 17), "billing_settled",
+                     !metered || sqlite3_column_type(st, 18) != SQLITE_NULL, "audio_rate",
+                     metered ? json_integer(sqlite3_column_int64(st, 19)) : json_null(), "video_rate",
+                     metered ? json_integer(sqlite3_column_int64(st, 20)) : json_null());
+    json_object_update(item, b);
+    json_decref(b);
+}
+
 static json_t *calls_item(sqlite3_stmt *st, sqlite3_stmt *kst, uint64_t user)
 {
     char t[32];
     const char *call_id = (const char *)sqlite3_column_text(st, 1);
     int64_t caller = sqlite3_column_int64(st, 2), host = sqlite3_column_int64(st, 4);
     const char *reason = (const char *)sqlite3_column_text(st, 11);
-    return json_pack("{s:s, s:{s:I, s:s}, s:{s:I, s:s}, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
+    json_t *item = json_pack("{s:s, s:{s:I, s:s}, s:{s:I, s:s}, s:s, s:s, s:s, s:s, s:o, s:o, s:o, "
                      "s:I, s:o}",
         "id", call_id,
         "caller", "id", (json_int_t)caller, "display_name",
@@ -577,6 +596,9 @@ static json_t *calls_item(sqlite3_stmt *st, sqlite3_stmt *kst, uint64_t user)
         "end_reason", reason ? json_string(reason) : json_null(),
         "duration_ms", (json_int_t)sqlite3_column_int64(st, 12),
         "kinds", calls_kinds(kst, call_id));
+    if (item)
+        calls_billing(item, st);
+    return item;
 }
 
 static int calls_read_run(sqlite3 *db, void *arg)

@@ -151,6 +151,7 @@ int calls_list(api_req *rq, api_resp *rs);
 int calls_get(api_req *rq, api_resp *rs);
 /* The calls module's tables (calls.c, module "calls"; after the "api" ones: it refers to users). */
 int calls_schema_migrate(store_t *s, char *err, size_t errcap);
+int billing_schema_migrate(store_t *s, char *err, size_t errcap);
 
 int turn_ice_servers(api_req *rq, api_resp *rs);
 int openapi_get(api_req *rq, api_resp *rs);   /* openapi.c */

@@ -306,7 +306,8 @@ platform_t *platform_create(const platform_config *cfg)
     }
     if (ledger_migrate(p->store, err, sizeof(err)) != 0 ||
         api_schema_migrate(p->store, err, sizeof(err)) != 0 ||
-        calls_schema_migrate(p->store, err, sizeof(err)) != 0) {
+        calls_schema_migrate(p->store, err, sizeof(err)) != 0 ||
+        billing_schema_migrate(p->store, err, sizeof(err)) != 0) {
         LOG_ERROR("api", "migrations failed: %s", err);
         goto fail;
     }

@@ -106,4 +106,12 @@ int platform_call_record(platform_t *p, const char *record_json);
  * from the in-memory presence (busy implies online). */
 char *platform_user_info(platform_t *p, uint64_t user_id);
 
+/* The billing plugin's operations (plugin.h, billing_submit / billing_run; src/api/billing.c).
+ * submit: 0 when the operation was queued or answered at once (done runs exactly once, on
+ * the storage thread or, for a malformed operation, before submit returns), -1 when it could
+ * not be queued (done never runs). run: the outcome as malloc'd JSON, blocking. */
+int platform_billing_submit(platform_t *p, const char *op_json, void (*done)(void *arg, const char *result_json),
+                            void *arg);
+char *platform_billing_run(platform_t *p, const char *op_json);
+
 #endif

@@ -18,11 +18,15 @@
 
 /* Descriptor getters of the plugins compiled into the binary. */
 const plugin_descriptor *echotest_plugin_descriptor(void);
+const plugin_descriptor *billing_plugin_descriptor(void);
 const plugin_descriptor *calls_plugin_descriptor(void);
 
+/* In start order; they stop in reverse, so a plugin may use those listed before it (calls
+ * uses billing) until its own destroy. */
 typedef const plugin_descriptor *(*descriptor_getter)(void);
 static const descriptor_getter builtin_plugins[] = {
     echotest_plugin_descriptor,
+    billing_plugin_descriptor,
     calls_plugin_descriptor,
 };
 
@@ -33,9 +37,10 @@ struct plugin_entry {
     GMainLoop *main_loop;
     GThread *thread;
     atomic_int queued;       /* posted work not yet run (bounded by PLUGIN_QUEUE_MAX) */
-    GMutex lock;             /* guards live_sessions */
+    GMutex lock;             /* guards live_sessions and billing_pending */
     GCond all_gone;
     int live_sessions;
+    int billing_pending;     /* billing_submit operations whose done has not run yet */
 };
 
 struct plugin_host {
@@ -72,9 +77,11 @@ static gboolean run_posted(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static int entry_post(plugin_entry *pe, plugin_fn fn, void *arg)
+/* bounded: refuse beyond PLUGIN_QUEUE_MAX (work a plugin asked for); unbounded: work that
+ * must run (the outcome of an operation already done), bounded by what started it. */
+static int entry_post_work(plugin_entry *pe, plugin_fn fn, void *arg, bool bounded)
 {
-    if (atomic_fetch_add(&pe->queued, 1) >= PLUGIN_QUEUE_MAX) {
+    if (atomic_fetch_add(&pe->queued, 1) >= PLUGIN_QUEUE_MAX && bounded) {
         atomic_fetch_sub(&pe->queued, 1);
         return -1;
     }
@@ -87,6 +94,8 @@ static int entry_post(plugin_entry *pe, plugin_fn fn, void *arg)
     g_source_unref(src);
     return 0;
 }
+
+static int entry_post(plugin_entry *pe, plugin_fn fn, void *arg) { return entry_post_work(pe, fn, arg, true); }
 
 static int cb_post(plugin_ctx *self, plugin_fn fn, void *arg)
 {
@@ -342,13 +351,30 @@ static void wait_sessions_gone(plugin_entry *pe)
         LOG_WARN("plugins", "%s: %d sessions still alive at shutdown", pe->desc->package, left);
 }
 
+/* Outcomes of billing operations are delivered on the dispatch thread, which must still run. */
+static void wait_billing_done(plugin_entry *pe)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    g_mutex_lock(&pe->lock);
+    while (pe->billing_pending > 0)
+        if (!g_cond_wait_until(&pe->all_gone, &pe->lock, deadline))
+            break;
+    int left = pe->billing_pending;
+    g_mutex_unlock(&pe->lock);
+    if (left)
+        LOG_ERROR("plugins", "%s: %d billing operations still pending at shutdown", pe->desc->package, left);
+}
+
 void plugin_host_destroy(plugin_host *ph)
 {
     if (!ph)
         return;
-    for (size_t i = 0; i < ph->count; i++) {
-        plugin_entry *pe = &ph->entries[i];
+    for (size_t k = ph->count; k-- > 0;) {
+        plugin_entry *pe = &ph->entries[k];
         wait_sessions_gone(pe);
+        if (pe->desc->stop)
+            pe->desc->stop();
+        wait_billing_done(pe);
         g_main_context_invoke(pe->context, quit_dispatch, pe->main_loop);
         g_thread_join(pe->thread);
         if (pe->desc->destroy)
@@ -470,6 +496,66 @@ static int cb_call_record(plugin_ctx *self, const char *record_json)
     return hk && hk->call_record && record_json ? hk->call_record(hk->user, record_json) : -1;
 }
 
+/* ---- billing operations ---- */
+
+typedef struct billing_call {
+    plugin_entry *pe;
+    plugin_json_fn done;
+    void *arg;
+    char *result;
+} billing_call;
+
+static void billing_deliver(void *p)
+{
+    billing_call *bc = p;
+    bc->done(bc->arg, bc->result ? bc->result : "{\"ok\":false,\"reason\":\"error\",\"message\":\"out of memory\"}");
+    plugin_entry *pe = bc->pe;
+    free(bc->result);
+    free(bc);
+    g_mutex_lock(&pe->lock);
+    pe->billing_pending--;
+    g_cond_broadcast(&pe->all_gone);
+    g_mutex_unlock(&pe->lock);
+}
+
+/* On the storage thread (or the submitter's): hand the outcome to the plugin's thread. */
+static void billing_stored(void *p, const char *result_json)
+{
+    billing_call *bc = p;
+    bc->result = strdup(result_json);
+    entry_post_work(bc->pe, billing_deliver, bc, false);
+}
+
+static int cb_billing_submit(plugin_ctx *self, const char *op_json, plugin_json_fn done, void *arg)
+{
+    const platform_hooks *hk = hooks_of(self);
+    if (!hk || !hk->billing_submit || !op_json || !done)
+        return -1;
+    plugin_entry *pe = entry_of(self);
+    billing_call *bc = malloc(sizeof *bc);
+    if (!bc)
+        return -1;
+    *bc = (billing_call){.pe = pe, .done = done, .arg = arg};
+    g_mutex_lock(&pe->lock);
+    pe->billing_pending++;
+    g_mutex_unlock(&pe->lock);
+    if (hk->billing_submit(hk->user, op_json, billing_stored, bc) != 0) {
+        free(bc);
+        g_mutex_lock(&pe->lock);
+        pe->billing_pending--;
+        g_cond_broadcast(&pe->all_gone);
+        g_mutex_unlock(&pe->lock);
+        return -1;
+    }
+    return 0;
+}
+
+static char *cb_billing_run(plugin_ctx *self, const char *op_json)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return hk && hk->billing_run && op_json ? hk->billing_run(hk->user, op_json) : NULL;
+}
+
 static const core_callbacks callbacks = {
     .abi_version = PLUGIN_ABI_VERSION,
     .struct_size = sizeof(core_callbacks),
@@ -500,6 +586,8 @@ static const core_callbacks callbacks = {
     .user_info = cb_user_info,
     .user_set_busy = cb_user_set_busy,
     .call_record = cb_call_record,
+    .billing_submit = cb_billing_submit,
+    .billing_run = cb_billing_run,
 };
 
 const core_callbacks *plugin_host_callbacks(void) { return &callbacks; }

@@ -48,7 +48,7 @@ typedef struct metrics_cache {
 /* Everything the core asks of the platform (src/api), filled in by main.c, so that src/core
  * never calls up into src/api: token checks on the Janus API, presence, the admin routes and
  * /metrics figures of the platform, and what plugins ask through core_callbacks (user_info,
- * user_set_busy, call_record). `user` is the platform; NULL members (unit tests, or no
+ * user_set_busy, call_record, billing_*). `user` is the platform; NULL members (unit tests, or no
  * platform) mean the service is absent: tokens are refused, plugins get NULL / -1. */
 typedef struct platform_hooks {
     void *user;
@@ -62,6 +62,11 @@ typedef struct platform_hooks {
     char *(*user_info)(void *user, uint64_t user_id);
     void (*user_set_busy)(void *user, uint64_t user_id, bool busy);
     int (*call_record)(void *user, const char *record_json);
+    /* core_callbacks.billing_submit/run; submit's done runs on the storage thread (or before
+     * submit returns) and must only hand the result on. */
+    int (*billing_submit)(void *user, const char *op_json, void (*done)(void *arg, const char *result_json),
+                          void *arg);
+    char *(*billing_run)(void *user, const char *op_json);
 } platform_hooks;
 
 typedef struct server {

@@ -37,6 +37,9 @@ typedef struct store_job {
     void *arg;
     int result;
     bool done;
+    /* store_write_async: the job is malloc'd and told through done_fn, never waited on. */
+    store_done_fn done_fn;
+    void *done_arg;
 } store_job;
 
 struct store {
@@ -280,10 +283,20 @@ static void *store_thread_main(void *p)
 
         if (batch[0]->kind == STORE_JOB_UNIT && n > s->tstats.max_group)
             s->tstats.max_group = (uint32_t)n;
+        /* Asynchronous callers first, outside the lock (a synchronous caller's job may be
+         * gone as soon as it is marked done). */
+        for (size_t i = 0; i < n; i++) {
+            if (batch[i]->done_fn) {
+                batch[i]->done_fn(batch[i]->result, batch[i]->done_arg);
+                free(batch[i]);
+                batch[i] = NULL;
+            }
+        }
         pthread_mutex_lock(&s->mu);
         s->stats = s->tstats;
         for (size_t i = 0; i < n; i++)
-            batch[i]->done = true;
+            if (batch[i])
+                batch[i]->done = true;
         pthread_cond_broadcast(&s->done_cond);
     }
     pthread_mutex_unlock(&s->mu);
@@ -308,6 +321,10 @@ static int store_submit(store_t *s, store_job *job)
     s->ring[(s->head + s->count) % STORE_QUEUE_CAP] = job;
     s->count++;
     pthread_cond_signal(&s->not_empty);
+    if (job->done_fn) {
+        pthread_mutex_unlock(&s->mu);
+        return STORE_OK;
+    }
     while (!job->done)
         pthread_cond_wait(&s->done_cond, &s->mu);
     pthread_mutex_unlock(&s->mu);
@@ -318,6 +335,20 @@ int store_write(store_t *s, store_write_fn fn, void *arg)
 {
     store_job job = {.kind = STORE_JOB_UNIT, .fn = fn, .arg = arg};
     return store_submit(s, &job);
+}
+
+int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg)
+{
+    if (!done)
+        return STORE_EINVAL;
+    store_job *job = malloc(sizeof *job);
+    if (!job)
+        return STORE_EIO;
+    *job = (store_job){.kind = STORE_JOB_UNIT, .fn = fn, .arg = arg, .done_fn = done, .done_arg = done_arg};
+    int rc = store_submit(s, job);
+    if (rc != STORE_OK)
+        free(job);
+    return rc;
 }
 
 /* ---- readers ---- */

@@ -85,6 +85,15 @@ void store_close(store_t *s);
 typedef int (*store_write_fn)(sqlite3 *db, void *arg);
 int store_write(store_t *s, store_write_fn fn, void *arg);
 
+/* The same unit without waiting: 0 when queued (done will be called exactly once), else a
+ * STORE_E* code and done is never called. done(result, done_arg) runs on the storage thread
+ * once the unit's group committed (result as store_write would have returned it); it must
+ * not block nor call store_*: hand the result to another thread. A full queue makes the
+ * caller wait for room, as store_write does. Queued units are drained by store_close, so
+ * every done runs before store_close returns. */
+typedef void (*store_done_fn)(int result, void *done_arg);
+int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg);
+
 typedef int (*store_read_fn)(sqlite3 *db, void *arg);
 int store_read(store_t *s, store_read_fn fn, void *arg);
 

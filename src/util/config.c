@@ -95,6 +95,9 @@ static const setting settings[] = {
     SECRET("billing", "webhook_secret", billing_webhook_secret, "", "HMAC-SHA256 key of the payment webhook"),
     I("billing", "webhook_window", billing_webhook_window, "300", 1, 86400, "seconds a webhook timestamp stays valid"),
     S("billing", "credit_packages", billing_credit_packages, default_packages, "JSON array of {id, credits, price_cents, currency}"),
+    I("billing", "minute_ms", billing_minute_ms, "60000", 1000, 3600000, "length of a billed minute in ms (tests and demos shorten it; low_balance_ms, the ticker and the media-outage threshold scale with it)"),
+    I("billing", "low_balance_ms", billing_low_balance_ms, "30000", 0, 3600000, "warning lead before a minute the caller cannot pay (at minute_ms 60000)"),
+    I("billing", "recovery_grace_s", billing_recovery_grace_s, "60", 1, 3600, "seconds calls live at a crash wait for their parties to resume before they are settled"),
     I("calls", "ring_timeout_s", calls_ring_timeout_s, "45", 3, 600, "seconds a call rings before it ends with no_answer"),
     I("calls", "reconnect_grace_s", calls_reconnect_grace_s, "20", 0, 600, "seconds a call waits for a leg whose PeerConnection failed before it ends with peer_gone"),
 };
@@ -583,7 +586,7 @@ char *config_section_json(const server_config *cfg, const char *section)
     json_t *o = json_object();
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const setting *s = &settings[i];
-        if (strcmp(s->section, section) != 0)
+        if (strcmp(s->section, section) != 0 || s->secret)   /* a plugin has no use for secrets */
             continue;
         const void *p = field_cptr(cfg, s);
         json_t *v = s->kind == KIND_STR    ? json_string(*(char *const *)p ? *(char *const *)p : "")

@@ -82,6 +82,9 @@ typedef struct server_config {
     char *billing_payment_provider;
     char *billing_webhook_secret;
     int billing_webhook_window;
+    int billing_minute_ms;
+    int billing_low_balance_ms;
+    int billing_recovery_grace_s;
     char *billing_credit_packages;
     /* [calls] (handed to the calls plugin as its config section) */
     int calls_ring_timeout_s;
@@ -110,8 +113,8 @@ config_action config_load(server_config *cfg, int argc, char **argv, char **envp
 void config_free(server_config *cfg);
 /* Prints the effective settings as INI with secrets masked, into out (NUL-terminated). */
 void config_dump(const server_config *cfg, char *out, size_t cap);
-/* The settings of one section as a JSON object text {"key":value,...} (secrets included:
- * for a plugin's init, never for logs). malloc'd; "{}" for an unknown section. */
+/* The settings of one section as a JSON object text {"key":value,...} for a plugin's init,
+ * secrets left out. malloc'd; "{}" for an unknown section. */
 char *config_section_json(const server_config *cfg, const char *section);
 /* Prints --help text to stdout. */
 void config_print_help(const char *argv0);

@@ -99,7 +99,7 @@ async function metrics(srv) {
 // Retries an offer on the same handle until it is taken (a closed leg gives its count back
 // on its loop, a moment after the hangup's reply).
 // Resolves with the time it took and the refusals met meanwhile.
-async function offerUntilTaken(jc, sid, hid, ms = 3000) {
+async function offerUntilTaken(jc, sid, hid, ms = 10000) {
   const start = Date.now();
   let refusals = 0;
   for (;;) {

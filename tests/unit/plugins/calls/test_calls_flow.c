@@ -19,6 +19,7 @@
 #include "plugin.h"
 
 const plugin_descriptor *calls_plugin_descriptor(void);
+const plugin_descriptor *billing_plugin_descriptor(void);
 static const plugin_descriptor *P;
 
 /* ---- the fake core ---- */
@@ -250,6 +251,40 @@ static int fake_call_record(plugin_ctx *self, const char *rec)
     return 0;
 }
 
+/* The billing store: every call is free and authorised (billing's own rules are tested in
+ * tests/unit/plugins/billing and end to end); outcomes come back through post(), as the core
+ * delivers them on the plugin's thread. */
+typedef struct billing_reply {
+    plugin_json_fn done;
+    void *arg;
+    const char *json;
+} billing_reply;
+
+static void deliver_billing(void *p)
+{
+    billing_reply *r = p;
+    r->done(r->arg, r->json);
+    free(r);
+}
+
+
+static int fake_billing_submit(plugin_ctx *self, const char *op, plugin_json_fn done, void *arg)
+{
+    billing_reply *r = malloc(sizeof *r);
+    *r = (billing_reply){done, arg,
+                         strstr(op, "\"open\"") ? "{\"ok\":true,\"audio_rate\":0,\"video_rate\":0,\"fee_bps\":0}"
+                         : strstr(op, "\"live\"") ? "{\"ok\":true,\"calls\":[]}"
+                                                  : "{\"ok\":true,\"balance\":100,\"held\":0}"};
+    return fake_post(self, deliver_billing, r);
+}
+
+static char *fake_billing_run(plugin_ctx *self, const char *op)
+{
+    (void)self;
+    return strdup(strstr(op, "\"authorise\"") ? "{\"ok\":true,\"rate\":0,\"held\":0,\"balance\":100}"
+                                               : "{\"ok\":true,\"available\":100,\"held\":0}");
+}
+
 static const core_callbacks fake_core = {
     .abi_version = PLUGIN_ABI_VERSION,
     .struct_size = sizeof(core_callbacks),
@@ -279,6 +314,8 @@ static const core_callbacks fake_core = {
     .user_info = fake_user_info,
     .user_set_busy = fake_set_busy,
     .call_record = fake_call_record,
+    .billing_submit = fake_billing_submit,
+    .billing_run = fake_billing_run,
 };
 
 /* ---- helpers ---- */
@@ -864,6 +901,8 @@ static void test_relay_race(void)
 
 int main(void)
 {
+    plugin_init_info billing_info = {.self = NULL, .config_dir = ".", .config_json = "{}"};
+    CHECK_INT(billing_plugin_descriptor()->init(&fake_core, &billing_info), 0);
     P = calls_plugin_descriptor();
     plugin_init_info info = {.self = NULL, .config_dir = ".", .config_json = "{\"ring_timeout_s\":45}"};
     CHECK_INT(P->init(&fake_core, &info), 0);
