@@ -49,8 +49,10 @@
  *     during the call only, and have at least PLUGIN_PACKET_HEADROOM spare bytes after len
  *     (so relay_* can SRTP-protect in place without a copy).
  *   - Identifiers in packets are in a canonical space shared by all handles, so a packet can
- *     go to another leg as is: RTP header-extension ids, and RTCP SSRCs (the client's streams
- *     and ours it reports on become per-kind tokens); relay_* maps them to the target's.
+ *     go to another leg as is: RTP payload types (by codec name: opus 111, VP8 96, VP9 98-99,
+ *     H264 102-107, AV1 45-46, PCMU 0, PCMA 8, G722 9, telephone-event 126; other codecs keep
+ *     their number), RTP header-extension ids, and RTCP SSRCs (the client's streams and ours
+ *     it reports on become per-kind tokens); relay_* maps them to the target's.
  */
 #ifndef PARLEY_PLUGIN_H
 #define PARLEY_PLUGIN_H
@@ -236,19 +238,25 @@ typedef struct core_callbacks {
      *       -> {"ok":true,"rate","held","balance"} |
      *          {"ok":false,"reason":"insufficient_balance","needed","balance"}
      *   {"op":"open","call_id","caller_id","host_id","kind","resume_tokens":[caller,host]}
-     *       lock the host's rates now (the call was accepted); the meter row
-     *       -> {"ok":true,"audio_rate","video_rate","fee_bps"}
-     *   {"op":"charge","call_id","minute","kind","amount","billable_ms","last_media_ms"}
-     *       minute N of the call, once ever, from its hold then the wallet; the meter row
-     *       -> {"ok":true,"balance","held","host_amount","fee_amount","replayed"} |
-     *          {"ok":false,"reason":"insufficient_balance"|"ended","balance"}
+     *       lock the host's rates now (the call was accepted); the meter row. Again for the
+     *       same call (a resume after a crash): the locked rates and the persisted progress
+     *       -> {"ok":true,"audio_rate","video_rate","fee_bps","minutes_charged","charged",
+     *           "host_earned","billable_ms"} | {"ok":false,"reason":"ended"} (settled)
+     *   {"op":"charge","call_id","minute","kind","billable_ms","last_media_ms"}
+     *       minute N of the call (N = minutes charged + 1; a charged N returns its first
+     *       outcome), at the locked rate of kind, from its hold then the wallet
+     *       -> {"ok":true,"amount","balance","held","host_amount","fee_amount","replayed"} |
+     *          {"ok":false,"reason":"insufficient_balance"|"ended","needed","balance"}
      *   {"op":"progress","call_id","billable_ms","last_media_ms"}   persist the meter
-     *   {"op":"settle","call_id","reason","connected_ms"}  release the hold; the call row
-     *       gets its totals -> {"ok":true,"released","minutes_charged","charged",
+     *   {"op":"settle","call_id","reason","billable_ms","last_media_ms"}  release the hold;
+     *       the meter gets its totals -> {"ok":true,"released","minutes_charged","charged",
      *       "host_earned","platform_fee"}
-     *   {"op":"live"}  meters of calls not settled (crash recovery) -> {"ok":true,"calls":[
+     *   {"op":"recover","started_ms"}  once at start: holds of calls authorised before
+     *       started_ms whose meter is not live are released and their call rows ended
+     *       (server_restart); returns the meters not settled -> {"ok":true,"calls":[
      *       {"call_id","caller_id","host_id","kind","audio_rate","video_rate",
-     *        "minutes_charged","charged","billable_ms","last_media_ms","resume_tokens"}]}
+     *        "minutes_charged","charged","billable_ms","last_media_ms","resume_tokens"}],
+     *       "holds_released","calls_ended"}
      * Any other outcome: {"ok":false,"reason":"error"|"not_found"|"invalid","message"}. */
     int (*billing_submit)(plugin_ctx *self, const char *op_json, plugin_json_fn done, void *arg);
     /* The same, waiting for the outcome (malloc'd JSON; NULL without a billing store), plus

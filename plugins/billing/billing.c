@@ -81,6 +81,7 @@ typedef struct bcall {
     int64_t earned;              /* host's share of what was charged */
     int64_t last_media_mono;     /* newest media reported (monotonic ms; 0 = none) */
     int charge_failures;
+    int64_t resume_minutes, resume_charged, resume_billable;   /* persisted progress (a resume) */
     uint64_t retry_timer;
     unsigned ticks;
 } bcall;
@@ -354,7 +355,12 @@ static void start_meter(bcall *c)
     c->phase = PHASE_METERED;
     if (!c->last_media_mono)
         c->last_media_mono = now;
-    meter_start(&c->m, now, c->video ? METER_VIDEO : METER_AUDIO, balance < 0 ? 0 : balance, &a);
+    meter_kind kind = c->video ? METER_VIDEO : METER_AUDIO;
+    if (c->resume_minutes > 0)
+        meter_resume(&c->m, now, kind, balance < 0 ? 0 : balance, c->resume_minutes, c->resume_charged,
+                     c->resume_billable, &a);
+    else
+        meter_start(&c->m, now, kind, balance < 0 ? 0 : balance, &a);
     apply(c, &a, now);
 }
 
@@ -367,13 +373,21 @@ static void on_opened(void *arg, const char *result_json)
         return;
     json_t *r = parse_result(result_json);
     if (!json_is_true(json_object_get(r, "ok"))) {
+        const char *why = json_string_value(json_object_get(r, "reason"));
+        bool settled = why && strcmp(why, "ended") == 0;
         json_decref(r);
-        end_call(c, "billing_unavailable");
+        end_call(c, settled ? "ended" : "billing_unavailable");
+        if (settled && listener.end)   /* a resume of a call settled meanwhile */
+            listener.end(listener.arg, c->entry->id, "ended");
         return;
     }
     meter_config mc = {.minute_ms = cfg.minute_ms, .low_balance_ms = cfg.low_balance_ms, .outage_ms = cfg.outage_ms,
                        .ticker_ms = cfg.ticker_ms,
                        .rate = {get_int(r, "audio_rate"), get_int(r, "video_rate")}};
+    c->resume_minutes = get_int(r, "minutes_charged");
+    c->resume_charged = get_int(r, "charged");
+    c->resume_billable = get_int(r, "billable_ms");
+    c->earned = get_int(r, "host_earned");
     json_decref(r);
     meter_init(&c->m, &mc);
     c->phase = PHASE_OPEN;
@@ -571,10 +585,16 @@ static fact *new_fact(fact_kind kind, const char *id)
 /* ------------------------------------------------------------------------------------------ */
 /* billing.h                                                                                   */
 
+static void find_recovering(void *arg);
+
+/* The calls of a previous run are looked for once the listener can hear of them. */
 void billing_set_listener(const billing_listener *l)
 {
-    if (l)
-        listener = *l;
+    if (!l)
+        return;
+    listener = *l;
+    if (atomic_load(&running))
+        core->post(self, find_recovering, NULL);
 }
 
 bool billing_available(void) { return atomic_load(&running); }
@@ -693,10 +713,12 @@ static void on_live(void *arg, const char *result_json)
     json_decref(r);
 }
 
+static int64_t started_wall_ms;   /* set at init: what existed before is a previous run's */
+
 static void find_recovering(void *arg)
 {
     (void)arg;
-    submit(json_pack("{s:s}", "op", "live"), on_live, NULL);
+    submit(json_pack("{s:s,s:I}", "op", "recover", "started_ms", (json_int_t)started_wall_ms), on_live, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -731,7 +753,7 @@ static int billing_init(const core_callbacks *callbacks, const plugin_init_info 
         return 0;
     free(probe);
     atomic_store(&running, true);
-    core->post(self, find_recovering, NULL);
+    started_wall_ms = wall_ms();
     return 0;
 }
 

@@ -117,6 +117,27 @@ void meter_start(meter *m, int64_t now, meter_kind kind, int64_t balance, meter_
     step(m, now, out); /* billable 0 reaches boundary 0: minute 1 */
 }
 
+void meter_resume(meter *m, int64_t now, meter_kind kind, int64_t balance, int64_t minutes_charged, int64_t charged,
+                  int64_t billable_ms, meter_actions *out)
+{
+    actions_reset(out);
+    if (m->started) {
+        out->wake_at_ms = wake_time(m, now);
+        return;
+    }
+    m->minutes_charged = max64(0, minutes_charged);
+    m->charged = max64(0, charged);
+    /* A minute charged is a minute started: the billable time is at least its start. */
+    m->billable_ms = max64(billable_ms, m->minutes_charged > 0 ? (m->minutes_charged - 1) * m->cfg.minute_ms : 0);
+    m->started = true;
+    m->kind = kind;
+    m->clock_ms = now;
+    m->last_media_ms = now;
+    m->balance = balance;
+    m->next_tick_ms = now;
+    step(m, now, out);
+}
+
 void meter_media(meter *m, int64_t now)
 {
     accrue(m, now);

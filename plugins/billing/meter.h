@@ -81,6 +81,11 @@ void meter_init(meter *m, const meter_config *cfg);
 /* Both legs' media are up: minute 1 is charged now at kind's rate. balance = the caller's
  * available credits (the hold for minute 1 included: the charge is taken from it). */
 void meter_start(meter *m, int64_t now, meter_kind kind, int64_t balance, meter_actions *out);
+/* As meter_start, for a call that was metered before (a resume after a crash): the minutes
+ * already charged and the billable time counted stay; the next minute starts at its
+ * boundary, not now. */
+void meter_resume(meter *m, int64_t now, meter_kind kind, int64_t balance, int64_t minutes_charged, int64_t charged,
+                  int64_t billable_ms, meter_actions *out);
 /* Media was received on a leg at now (any leg: only "neither leg" pauses the clock). */
 void meter_media(meter *m, int64_t now);
 /* The call's kind changed (upgrade or downgrade): it applies from the next minute. */

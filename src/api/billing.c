@@ -91,17 +91,17 @@ int billing_schema_migrate(store_t *s, char *err, size_t errcap)
 /* ---- one operation ---- */
 
 typedef enum billing_op {
-    OP_AUTHORISE, OP_OPEN, OP_CHARGE, OP_PROGRESS, OP_SETTLE, OP_LIVE, OP_BALANCE,
+    OP_AUTHORISE, OP_OPEN, OP_CHARGE, OP_PROGRESS, OP_SETTLE, OP_RECOVER, OP_BALANCE,
 } billing_op;
 
-static const char *const op_names[] = {"authorise", "open", "charge", "progress", "settle", "live", "balance"};
+static const char *const op_names[] = {"authorise", "open", "charge", "progress", "settle", "recover", "balance"};
 
 typedef struct billing_unit {
     billing_op op;
     char call_id[BILLING_ID_LEN + 1];
     int64_t caller, host, user;
     bool video;
-    int64_t minute, billable_ms, last_media_ms, connected_ms;
+    int64_t minute, billable_ms, last_media_ms, started_ms;
     bool has_last_media;
     char reason[BILLING_REASON_MAX + 1];
     char resume[2][BILLING_TOKEN_MAX + 1];
@@ -227,6 +227,19 @@ static int run_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+static int meter_progress(sqlite3 *db, const char *call_id, int64_t *billable)
+{
+    sqlite3_stmt *st = store_stmt(db, "SELECT billable_ms FROM billing_meters WHERE call_id = ?1");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, call_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *billable = sqlite3_column_int64(st, 0);
+    store_stmt_release(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int unit_open(sqlite3 *db, billing_unit *u)
 {
     meter_row m;
@@ -258,8 +271,17 @@ static int unit_open(sqlite3 *db, billing_unit *u)
         if (run_done(st) != 0)
             return db_failed(u, db, "open");
     }
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:I,s:I,s:i}", "ok", 1, "audio_rate", (json_int_t)m.rate[0],
-                                              "video_rate", (json_int_t)m.rate[1], "fee_bps", m.fee_bps));
+    if (found && m.settled)
+        return refused(u, "ended", "the call was settled");
+    int64_t billable = 0;
+    if (found && meter_progress(db, u->call_id, &billable) != 0)
+        return db_failed(u, db, "meter");
+    return unit_outcome(u, UNIT_OK,
+                        json_pack("{s:b,s:I,s:I,s:i,s:I,s:I,s:I,s:I}", "ok", 1, "audio_rate", (json_int_t)m.rate[0],
+                                  "video_rate", (json_int_t)m.rate[1], "fee_bps", m.fee_bps, "minutes_charged",
+                                  (json_int_t)(found ? m.minutes : 0), "charged", (json_int_t)(found ? m.charged : 0),
+                                  "host_earned", (json_int_t)(found ? m.earned : 0), "billable_ms",
+                                  (json_int_t)billable));
 }
 
 static int balance_outcome(sqlite3 *db, billing_unit *u, int rc_unit, json_t *o)
@@ -445,8 +467,43 @@ static int unit_settle(sqlite3 *db, billing_unit *u)
                                   (json_int_t)m.earned, "platform_fee", (json_int_t)m.fee));
 }
 
-static int unit_live(sqlite3 *db, billing_unit *u)
+/* Holds of calls a previous run authorised and never settled, whose meter is not live (the
+ * server stopped while they rang): released. Only holds from before this run started. */
+static int release_orphan_holds(sqlite3 *db, billing_unit *u, int64_t *released)
 {
+    sqlite3_stmt *st = store_stmt(db, "SELECT hold_ref FROM ledger_holds WHERE state = 'open' AND created_at < ?1 "
+                                      "AND hold_ref GLOB 'call:*' AND substr(hold_ref, 6) NOT IN "
+                                      "(SELECT call_id FROM billing_meters WHERE settled_at IS NULL)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, u->started_ms);
+    char refs[64][64];
+    size_t n = 0;
+    int rc;
+    while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        snprintf(refs[n++], sizeof refs[0], "%s", (const char *)sqlite3_column_text(st, 0));
+    store_stmt_release(st);
+    for (size_t i = 0; i < n; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "%.63s:release", refs[i]);
+        ledger_result res;
+        if (ledger_hold_release_db(db, refs[i], key, &res) != 0)
+            return -1;
+    }
+    *released += (int64_t)n;
+    return n == 64 ? 1 : 0;   /* 1: more to do */
+}
+
+static int unit_recover(sqlite3 *db, billing_unit *u)
+{
+    int64_t released = 0, ended = 0;
+    int more;
+    while ((more = release_orphan_holds(db, u, &released)) == 1)
+        ;
+    if (more < 0)
+        return db_failed(u, db, "orphan holds");
+    if (calls_end_stale_db(db, u->started_ms, u->now, &ended) != 0)
+        return db_failed(u, db, "stale calls");
     sqlite3_stmt *st = store_stmt(db, "SELECT call_id, caller_id, host_id, kind, audio_rate, video_rate, "
                                       "minutes_charged, charged, billable_ms, last_media_ms, resume_caller, "
                                       "resume_host FROM billing_meters WHERE settled_at IS NULL");
@@ -471,7 +528,8 @@ static int unit_live(sqlite3 *db, billing_unit *u)
         json_decref(calls);
         return db_failed(u, db, "live");
     }
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:o}", "ok", 1, "calls", calls));
+    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:o,s:I,s:I}", "ok", 1, "calls", calls, "holds_released",
+                                              (json_int_t)released, "calls_ended", (json_int_t)ended));
 }
 
 static int unit_balance(sqlite3 *db, void *arg)
@@ -495,7 +553,7 @@ static int billing_unit_run(sqlite3 *db, void *arg)
     case OP_CHARGE: return unit_charge(db, u);
     case OP_PROGRESS: return unit_progress(db, u);
     case OP_SETTLE: return unit_settle(db, u);
-    case OP_LIVE: return unit_live(db, u);
+    case OP_RECOVER: return unit_recover(db, u);
     case OP_BALANCE: return unit_balance(db, u);
     }
     return refused(u, "invalid", "unknown op");
@@ -620,8 +678,8 @@ static int parse_op(const char *text, billing_unit *u, const char **why)
         rc = get_call_id(b, u->call_id) && get_word(b, "reason", u->reason, sizeof u->reason) && parse_progress(b, u)
                  ? 0 : -1;
         break;
-    case OP_LIVE:
-        rc = 0;
+    case OP_RECOVER:
+        rc = get_id(b, "started_ms", &u->started_ms) ? 0 : -1;
         break;
     case OP_BALANCE:
         rc = get_id(b, "user_id", &u->user) ? 0 : -1;

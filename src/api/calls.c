@@ -329,6 +329,25 @@ static int unit_end(sqlite3 *db, calls_unit *u, const calls_row *row)
     return step_done(st) == 0 ? 0 : unit_sql_error(u, db);
 }
 
+int calls_end_stale_db(sqlite3 *db, int64_t started_ms, int64_t now, int64_t *ended)
+{
+    /* ended_at is raised to the start (accepted or created) so the row's CHECKs hold. */
+    sqlite3_stmt *st = store_stmt(db, "UPDATE calls SET state = 'ended', end_reason = 'server_restart', "
+                                      "ended_at = max(?2, coalesce(accepted_at, created_at)), "
+                                      "duration_ms = CASE WHEN accepted_at IS NULL THEN 0 "
+                                      "ELSE max(?2, accepted_at) - accepted_at END "
+                                      "WHERE state <> 'ended' AND created_at < ?1 AND call_id NOT IN "
+                                      "(SELECT call_id FROM billing_meters WHERE settled_at IS NULL)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, started_ms);
+    sqlite3_bind_int64(st, 2, now);
+    int rc = sqlite3_step(st);
+    store_stmt_release(st);
+    *ended = sqlite3_changes(db);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static const char *const op_names[] = {"create", "ring", "accept", "kind", "end"};
 
 /* One store_write unit: 0 written (or a harmless duplicate), -1 refused, -2 SQL error. */

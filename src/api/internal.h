@@ -152,6 +152,9 @@ int calls_get(api_req *rq, api_resp *rs);
 /* The calls module's tables (calls.c, module "calls"; after the "api" ones: it refers to users). */
 int calls_schema_migrate(store_t *s, char *err, size_t errcap);
 int billing_schema_migrate(store_t *s, char *err, size_t errcap);
+/* Inside a unit: calls created before started_ms and not ended whose meter is not live (the
+ * server stopped while they rang, or before they were billed) end with server_restart. */
+int calls_end_stale_db(sqlite3 *db, int64_t started_ms, int64_t now, int64_t *ended);
 
 int turn_ice_servers(api_req *rq, api_resp *rs);
 int openapi_get(api_req *rq, api_resp *rs);   /* openapi.c */

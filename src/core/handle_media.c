@@ -43,6 +43,8 @@ static const char *const ext_uris[HMEDIA_EXT_COUNT] = {
 /* Immutable once published to the loop. */
 typedef struct media_tables {
     int8_t pt_kind[128];         /* -1 unknown, else plugin_media_kind */
+    uint8_t pt_in[128];          /* negotiated payload type -> canonical (identity if unknown) */
+    uint8_t pt_out[128];         /* canonical -> negotiated (identity if unknown) */
     uint8_t ext_in[2][256];      /* per kind: negotiated id -> canonical id (0 drops) */
     uint8_t ext_out[2][256];     /* per kind: canonical id -> negotiated id (0 drops) */
     bool has_kind[2];
@@ -351,6 +353,7 @@ static void on_rtp(void *user, uint8_t *buf, size_t len)
     }
     if (v.extension && rtp_ext_remap(buf, len, t->ext_in[kind]) < 0)
         return;
+    buf[1] = (uint8_t)((buf[1] & 0x80) | t->pt_in[v.pt]);
     void *ps = live_session(leg);
     if (ps && leg->d->incoming_rtp)
         leg->d->incoming_rtp(ps, kind, buf, len);
@@ -510,13 +513,50 @@ static bool ext_id_ambiguous(const sdp_session *s, uint16_t id, const char *uri)
     return false;
 }
 
+/* Payload types in a canonical space shared by every handle (as extension ids and RTCP SSRCs
+ * are), so two legs that negotiated the same codec under different numbers (aiortc's opus is
+ * 96, Chrome's 111; each leg of a resumed call answered by the server on its own) relay to
+ * each other: by codec name, the n-th payload of that name in the m-line. Unknown names keep
+ * their number. */
+static const struct {
+    const char *name;
+    uint8_t base, span;
+} canonical_pts[] = {
+    {"opus", 111, 1}, {"VP8", 96, 1}, {"VP9", 98, 2}, {"H264", 102, 6}, {"AV1", 45, 2},
+    {"PCMU", 0, 1},   {"PCMA", 8, 1}, {"G722", 9, 1}, {"telephone-event", 126, 1},
+};
+
+static int canonical_pt(const sdp_media *md, size_t p)
+{
+    const char *name = md->payloads[p].encoding;
+    if (!name)
+        return -1;
+    for (size_t c = 0; c < sizeof canonical_pts / sizeof *canonical_pts; c++) {
+        if (g_ascii_strcasecmp(name, canonical_pts[c].name) != 0)
+            continue;
+        size_t nth = 0;
+        for (size_t q = 0; q < p; q++)
+            if (md->payloads[q].encoding && g_ascii_strcasecmp(md->payloads[q].encoding, name) == 0)
+                nth++;
+        return nth < canonical_pts[c].span ? canonical_pts[c].base + (int)nth : -1;
+    }
+    return -1;
+}
+
 static void add_media_tables(media_tables *t, const sdp_session *s, const sdp_media *md, int kind)
 {
     if (!t->has_kind[kind] && md->mid)
         g_strlcpy(t->mid[kind], md->mid, sizeof t->mid[kind]);
     t->has_kind[kind] = true;
-    for (size_t p = 0; p < md->n_payloads; p++)
-        t->pt_kind[md->payloads[p].pt & 0x7f] = (int8_t)kind;
+    for (size_t p = 0; p < md->n_payloads; p++) {
+        uint8_t pt = md->payloads[p].pt & 0x7f;
+        t->pt_kind[pt] = (int8_t)kind;
+        int c = canonical_pt(md, p);
+        if (c >= 0 && c != pt) {
+            t->pt_in[pt] = (uint8_t)c;
+            t->pt_out[c] = pt;
+        }
+    }
     for (size_t e = 0; e < md->n_extmaps; e++) {
         const sdp_extmap *x = &md->extmaps[e];
         int c = x->id < 256 ? canonical_ext(x->uri) : 0;
@@ -532,6 +572,8 @@ static media_tables *build_tables(const sdp_session *s)
 {
     media_tables *t = calloc(1, sizeof *t);
     memset(t->pt_kind, -1, sizeof t->pt_kind);
+    for (int pt = 0; pt < 128; pt++)
+        t->pt_in[pt] = t->pt_out[pt] = (uint8_t)pt;
     for (size_t i = 0; i < s->n_media; i++) {
         const sdp_media *md = &s->media[i];
         if (md->rejected || (md->type != SDP_MEDIA_AUDIO && md->type != SDP_MEDIA_VIDEO))
@@ -982,6 +1024,7 @@ void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *b
         return;
     if ((buf[0] & 0x10) && rtp_ext_remap(buf, len, leg->tables->ext_out[kind]) < 0)
         return;
+    buf[1] = (uint8_t)((buf[1] & 0x80) | leg->tables->pt_out[buf[1] & 0x7f]);
     if (kind == PLUGIN_MEDIA_VIDEO) {
         if (!leg->rtx[kind])
             leg->rtx[kind] = rtx_buffer_new();

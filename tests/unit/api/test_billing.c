@@ -19,6 +19,8 @@
 #define CALL_1 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a51"
 #define CALL_2 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a52"
 #define CALL_3 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a53"
+#define CALL_4 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a54"
+#define CALL_5 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a55"
 
 static platform_t *plat;
 
@@ -86,6 +88,27 @@ static int64_t sql_int(const char *sql)
     int64_t v[2] = {0, (int64_t)(intptr_t)sql};
     CHECK_INT(store_read(plat->store, count_run, v), 0);
     return v[0];
+}
+
+static int text_run(sqlite3 *db, void *arg)
+{
+    char **io = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, io[0], -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(io[1], 64, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static const char *sql_text(const char *sql)
+{
+    static char out[64];
+    out[0] = '\0';
+    char *io[2] = {(char *)sql, out};
+    CHECK_INT(store_read(plat->store, text_run, io), 0);
+    return out;
 }
 
 static void check_invariants(const char *when)
@@ -292,7 +315,7 @@ static void test_async_and_live(int64_t caller, int64_t host)
     /* the balance read is synchronous only */
     CHECK_INT(platform_billing_submit(plat, "{\"op\":\"balance\",\"user_id\":1}", on_done, NULL), -1);
     /* an unsettled meter is live (crash recovery), with its tokens */
-    r = op("{\"op\":\"live\"}");
+    r = op("{\"op\":\"recover\",\"started_ms\":1}");
     json_t *calls = json_object_get(r, "calls");
     CHECK_INT(json_array_size(calls), 1);
     json_t *c = json_array_get(calls, 0);
@@ -301,10 +324,61 @@ static void test_async_and_live(int64_t caller, int64_t host)
     CHECK_STR(json_string_value(json_array_get(json_object_get(c, "resume_tokens"), 1)), "th");
     json_decref(r);
     json_decref(submit_wait("{\"op\":\"settle\",\"call_id\":\"" CALL_3 "\",\"reason\":\"hangup\"}"));
-    r = op("{\"op\":\"live\"}");
+    r = op("{\"op\":\"recover\",\"started_ms\":1}");
     CHECK_INT(json_array_size(json_object_get(r, "calls")), 0);
     json_decref(r);
     check_invariants("async");
+}
+
+/* A crash while a call rang: its hold and its row are left open; the next start's recover
+ * releases the one and ends the other, and leaves a live meter alone. */
+static void test_recover_orphans(int64_t caller, int64_t host)
+{
+    ledger_balance_t before, after;
+    CHECK_INT(ledger_balance(plat->store, (uint64_t)caller, &before), 0);
+    json_t *r = op("{\"op\":\"authorise\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\"}",
+                   CALL_4, (long long)caller, (long long)host);
+    CHECK(ok(r));
+    json_decref(r);
+    char rec[256];
+    snprintf(rec, sizeof rec, "{\"op\":\"create\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\"}",
+             CALL_4, (long long)caller, (long long)host);
+    CHECK_INT(platform_call_record(plat, rec), 0);
+    /* a live meter (a resumable call) */
+    record_call(CALL_5, caller, host);
+    r = op("{\"op\":\"open\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\","
+           "\"resume_tokens\":[\"x\",\"y\"]}", CALL_5, (long long)caller, (long long)host);
+    json_decref(r);
+    r = op("{\"op\":\"charge\",\"call_id\":\"%s\",\"minute\":1,\"kind\":\"audio\",\"billable_ms\":3000}", CALL_5);
+    CHECK(ok(r));
+    json_decref(r);
+    r = op("{\"op\":\"recover\",\"started_ms\":%lld}", (long long)(store_now_ms() + 1000));
+    CHECK(ok(r));
+    CHECK_INT(num(r, "holds_released"), 1);
+    CHECK_INT(num(r, "calls_ended"), 3);   /* CALL_4, and CALL_1/CALL_3 whose rows no plugin ended here */
+    CHECK_INT(json_array_size(json_object_get(r, "calls")), 1);
+    json_decref(r);
+    CHECK_STR(sql_text("SELECT end_reason FROM calls WHERE call_id = '" CALL_4 "'"), "server_restart");
+    CHECK_STR(sql_text("SELECT state FROM calls WHERE call_id = '" CALL_5 "'"), "active");
+    /* the resumed call's open gives back the locked rates and its progress */
+    r = op("{\"op\":\"open\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\","
+           "\"resume_tokens\":[\"x\",\"y\"]}", CALL_5, (long long)caller, (long long)host);
+    CHECK(ok(r));
+    CHECK_INT(num(r, "minutes_charged"), 1);
+    CHECK_INT(num(r, "billable_ms"), 3000);
+    json_decref(r);
+    r = op("{\"op\":\"settle\",\"call_id\":\"%s\",\"reason\":\"server_restart\"}", CALL_5);
+    CHECK(ok(r));
+    json_decref(r);
+    /* a settled call cannot be opened again (no resume of an ended call) */
+    r = op("{\"op\":\"open\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\","
+           "\"resume_tokens\":[\"x\",\"y\"]}", CALL_5, (long long)caller, (long long)host);
+    CHECK_STR(reason(r), "ended");
+    json_decref(r);
+    CHECK_INT(ledger_balance(plat->store, (uint64_t)caller, &after), 0);
+    CHECK_INT(after.held, 0);
+    CHECK_INT(after.available, before.available - 30);   /* CALL_5's one minute */
+    check_invariants("recover");
 }
 
 int main(void)
@@ -326,6 +400,9 @@ int main(void)
     test_call_life(caller, host);
     test_refusals(host);
     test_async_and_live(caller, host);
+    ledger_result more;
+    CHECK_INT(ledger_credit_purchase(plat->store, (uint64_t)caller, 100, "purchase:t2", "t2", &more), 0);
+    test_recover_orphans(caller, host);
 
     platform_destroy(plat);
     char cmd[128];
