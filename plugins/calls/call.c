@@ -49,6 +49,16 @@ int vc_call_init(call *c, const char *id, void *caller, const char *caller_name,
     return 0;
 }
 
+int vc_call_init_resumed(call *c, const char *id, void *caller, const char *caller_name, uint64_t caller_id,
+                         void *host, const char *host_name, uint64_t host_id, call_kind kind)
+{
+    if (vc_call_init(c, id, caller, caller_name, caller_id, host_name, host_id, kind, NULL, 0) != 0)
+        return -1;
+    c->state = CALL_ACTIVE;
+    c->legs[CALL_LEG_HOST].session = host;
+    return 0;
+}
+
 void vc_call_free(call *c)
 {
     free(c->caller_name);

@@ -138,6 +138,10 @@ typedef struct call_outcome {
 int vc_call_init(call *c, const char *id, void *caller, const char *caller_name, uint64_t caller_id,
               const char *host_name, uint64_t host_id, call_kind kind, void *const *devices,
               size_t n_devices);
+/* A call a crash interrupted, resumed by both parties: ACTIVE with both legs, neither up yet
+ * (their MEDIA_UP starts the meter again). 0, or -1 without memory. */
+int vc_call_init_resumed(call *c, const char *id, void *caller, const char *caller_name, uint64_t caller_id,
+                         void *host, const char *host_name, uint64_t host_id, call_kind kind);
 void vc_call_free(call *c);
 
 /* Applies one input; *out says what happened (always initialised). */

@@ -37,6 +37,8 @@
  *     502 Insufficient balance: the first minute costs <needed>, the wallet has <balance>
  *         (the error event also carries "reason":"insufficient_balance", needed, balance)
  *     503 Billing unavailable
+ *     504 No call to resume (<call_id>)      (unknown, ended, or not interrupted by a crash)
+ *     505 Wrong resume token                 (or the token of another user's call)
  *
  * Hangup reasons (result.reason of a "hangup" event): Janus's texts for a plain hangup of an
  * active call ("Explicit hangup" to whoever asked, the request's "reason" or "We did the
@@ -115,6 +117,12 @@
 #define ERR_NOT_RECORDED 501
 #define ERR_INSUFFICIENT_BALANCE 502
 #define ERR_BILLING_UNAVAILABLE 503
+#define ERR_NO_CALL_TO_RESUME 504
+#define ERR_WRONG_RESUME_TOKEN 505
+
+/* What the caller hears with a low_balance event (mixed into the host's audio). */
+#define LOW_BALANCE_TONE_HZ 1500
+#define LOW_BALANCE_TONE_MS 1000
 
 #define JANUS_OWN_HANGUP "Explicit hangup"
 #define JANUS_PEER_HANGUP "We did the hangup"
@@ -1136,10 +1144,12 @@ static plugin_result handle_hangup(calls_session *s, json_t *body)
     return reply(hangup_result(s->username, JANUS_OWN_HANGUP, reply_call_id));
 }
 
+static plugin_result handle_resume(calls_session *s, json_t *body, const char *transaction, const char *jsep);
+
 static plugin_result calls_handle_message(void *session, const char *transaction, const char *body_json,
                                           const char *jsep_json)
 {
-    (void)transaction; /* replies go back as PLUGIN_RESULT_EVENT for this transaction */
+    /* replies go back as PLUGIN_RESULT_EVENT for this transaction (resume pushes its own) */
     calls_session *s = session;
     if (!body_json)
         return refuse(ERR_NO_MESSAGE, "No message??");
@@ -1166,6 +1176,8 @@ static plugin_result calls_handle_message(void *session, const char *transaction
         r = handle_set(s, body, jsep_json);
     else if (strcasecmp(request, "hangup") == 0)
         r = handle_hangup(s, body);
+    else if (strcasecmp(request, "resume") == 0)
+        r = handle_resume(s, body, transaction, jsep_json);
     else
         r = refuse(ERR_INVALID_REQUEST, "Unknown request (%s)", request);
     json_decref(body);
@@ -1235,6 +1247,9 @@ static void billing_note_in(void *arg)
     if (c && c->state == CALL_ACTIVE && n->result) {
         calls_session *to = n->party == 0 ? caller_of(c) : answerer_of(c);
         json_t *result = json_loads(n->result, 0, NULL);
+        const char *what = json_string_value(json_object_get(result, "event"));
+        if (to && what && strcmp(what, "low_balance") == 0)
+            vc_session_play_tone(to, LOW_BALANCE_TONE_HZ, LOW_BALANCE_TONE_MS);
         if (to && result)
             notify(to, result, NULL);
         else
@@ -1303,6 +1318,186 @@ static void media_sweep(void *arg)
         sweep_timer = vc_core->timer_start(vc_self, billing_media_report_ms(), media_sweep, NULL);
 }
 
+/* ---- crash recovery: calls a previous run left live (billing.h, recovering) ----
+ *
+ * After a crash billing finds the calls it was metering and tells us; each may be resumed
+ * until billing.recovery_grace_s: a party's new session registers and sends
+ * {"request":"resume","call_id","resume_token"} with a fresh offer. The server answers that
+ * offer itself (the reply event "resumed" carries the answer), so each party gets a new
+ * PeerConnection at once; the second party's lands on the first one's loop. When both are
+ * back the call is live again (same id, both get "resumed" with "active":true), relayed as
+ * any call, and billing continues its meter from the persisted minute. A party alone when the
+ * grace ends gets hangup peer_gone; the call row ends (billing settles it at the last media
+ * time it persisted). */
+
+typedef struct recovering_call {
+    char id[CALL_ID_LEN + 1];
+    uint64_t user[2];                         /* caller, host */
+    call_kind kind;
+    char token[2][CALL_TOKEN_LEN + 1];
+    calls_session *back[2];                   /* parties that resumed (referenced) */
+    uint64_t timer;
+    struct recovering_call *next;
+} recovering_call;
+
+static recovering_call *recovering;           /* dispatch thread */
+
+static recovering_call *recovering_find(const char *id)
+{
+    for (recovering_call *r = recovering; r; r = r->next)
+        if (strcmp(r->id, id) == 0)
+            return r;
+    return NULL;
+}
+
+static void recovering_drop(recovering_call *r)
+{
+    for (recovering_call **p = &recovering; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    cancel_timer(&r->timer);
+    for (int i = 0; i < 2; i++)
+        if (r->back[i])
+            vc_session_unref(r->back[i]);
+    free(r);
+}
+
+static void on_recovery_expired(void *arg)
+{
+    recovering_call *r = arg;
+    r->timer = 0;
+    bool someone = false;
+    for (int i = 0; i < 2; i++) {
+        calls_session *s = r->back[i];
+        if (!s)
+            continue;
+        someone = true;
+        char other[24];
+        format_user_id(r->user[1 - i], other);
+        notify(s, hangup_result(other, vc_call_reason_name(CALL_REASON_PEER_GONE), r->id), NULL);
+        vc_core->close_pc(s->handle);
+    }
+    record(json_pack("{s:s,s:s,s:s}", "op", "end", "call_id", r->id, "reason", someone ? "peer_gone" : "server_restart"));
+    recovering_drop(r);
+}
+
+static void recovering_in(void *arg)
+{
+    recovering_call *r = arg;
+    if (recovering_find(r->id) || live_call(r->id)) {
+        free(r);
+        return;
+    }
+    r->next = recovering;
+    recovering = r;
+}
+
+static void billing_recovering_out(void *arg, const char *call_id, uint64_t caller_id, uint64_t host_id, bool video,
+                                   const char *caller_token, const char *host_token, uint32_t grace_ms)
+{
+    (void)arg;
+    recovering_call *r = calloc(1, sizeof *r);
+    if (!r || !caller_token || !host_token)
+        return free(r);
+    snprintf(r->id, sizeof r->id, "%s", call_id);
+    r->user[CALL_LEG_CALLER] = caller_id;
+    r->user[CALL_LEG_HOST] = host_id;
+    r->kind = video ? CALL_KIND_VIDEO : CALL_KIND_AUDIO;
+    snprintf(r->token[0], sizeof r->token[0], "%s", caller_token);
+    snprintf(r->token[1], sizeof r->token[1], "%s", host_token);
+    /* The timer lives on the dispatch thread like everything else of r. */
+    r->timer = vc_core->timer_start(vc_self, grace_ms, on_recovery_expired, r);
+    vc_run_on_dispatch(recovering_in, r);
+}
+
+/* Both parties are back: the call is live again. */
+static void resume_call(recovering_call *r)
+{
+    calls_session *caller = r->back[CALL_LEG_CALLER], *host = r->back[CALL_LEG_HOST];
+    call *c = malloc(sizeof *c);
+    if (!c || vc_call_init_resumed(c, r->id, caller, caller->username, r->user[0], host, host->username, r->user[1],
+                                   r->kind) != 0) {
+        free(c);
+        return;
+    }
+    memcpy(c->resume_token, r->token, sizeof c->resume_token);
+    c->billed = true;
+    c->created_ms = c->answered_ms = c->kind_since_ms = wall_ms();
+    link_call(c);
+    set_session_call(caller, c);
+    set_session_call(host, c);
+    vc_session_link_peer(caller, host);
+    vc_session_link_peer(host, caller);
+    atomic_store(&caller->keyframe_wanted, true);
+    atomic_store(&host->keyframe_wanted, true);
+    vc_core->user_set_busy(vc_self, c->host_id, true);
+    billing_accepted(c);
+    for (int i = 0; i < 2; i++)
+        notify(r->back[i], json_pack("{s:s,s:s,s:s,s:b}", "event", "resumed", "call_id", c->id, "username",
+                                     i == 0 ? c->host_name : c->caller_name, "active", 1),
+               NULL);
+    recovering_drop(r);
+    start_connect_watch(c);
+}
+
+static const param_spec resume_params[] = {{"call_id", PARAM_STRING, true}, {"resume_token", PARAM_STRING, true}};
+
+static plugin_result handle_resume(calls_session *s, json_t *body, const char *transaction, const char *jsep)
+{
+    if (!s->username)
+        return refuse(ERR_REGISTER_FIRST, "Register a username first");
+    plugin_result err;
+    if (!PARAMS_OK(body, resume_params, &err))
+        return err;
+    const char *id = json_string_value(json_object_get(body, "call_id"));
+    const char *token = json_string_value(json_object_get(body, "resume_token"));
+    recovering_call *r = recovering_find(id);
+    if (!r)
+        return refuse(ERR_NO_CALL_TO_RESUME, "No call to resume (%s)", id);
+    int party = strcmp(token, r->token[0]) == 0 ? 0 : strcmp(token, r->token[1]) == 0 ? 1 : -1;
+    if (party < 0 || !auth_on(s) || s->user_id != r->user[party])
+        return refuse(ERR_WRONG_RESUME_TOKEN, "Wrong resume token");
+    if (session_involved(s))
+        return refuse(ERR_ALREADY_IN_CALL, "Already in a call");
+    if (!jsep)
+        return refuse(ERR_MISSING_SDP, "Missing SDP");
+    char type[16];
+    jsep_type(jsep, type, sizeof type);
+    plugin_media_desc offer;
+    if (strcasecmp(type, "offer") != 0)
+        return refuse(ERR_NOT_AN_OFFER, "A call needs an offer (got %s)", type[0] ? type : "none");
+    if (vc_core->jsep_describe(jsep, &offer) != 0)
+        return refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "unusable session description");
+    calls_session *other = r->back[1 - party];
+    if (other)
+        colocate_with_caller(s, other);
+    plugin_media_desc want = {.audio = dir_flows(offer.audio) ? PLUGIN_DIR_SENDRECV : PLUGIN_DIR_NONE,
+                              .video = dir_flows(offer.video) ? PLUGIN_DIR_SENDRECV : PLUGIN_DIR_NONE,
+                              .data = offer.data};
+    char *answer = vc_core->jsep_answer(jsep, &want);
+    if (!answer)
+        return refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "cannot be answered");
+    if (r->back[party] && r->back[party] != s)
+        vc_session_unref(r->back[party]);   /* a retry from a newer session replaces it */
+    if (r->back[party] != s) {
+        vc_session_ref(s);
+        r->back[party] = s;
+    }
+    char other_name[24];
+    format_user_id(r->user[1 - party], other_name);
+    char *text = event_text(json_pack("{s:s,s:s,s:s,s:b}", "event", "resumed", "call_id", r->id, "username",
+                                      other_name, "active", 0));
+    if (text)
+        vc_core->push_event(s->handle, transaction, text, answer);
+    free(text);
+    free(answer);
+    if (r->back[0] && r->back[1])
+        resume_call(r);
+    return (plugin_result){.kind = PLUGIN_RESULT_NONE};
+}
+
 /* The handle detached (or its Janus session went away): no grace, the call ends now. */
 static void on_session_gone(void *arg)
 {
@@ -1321,6 +1516,12 @@ static void on_session_gone(void *arg)
         step(ringing[i], CALL_IN_DETACHED, s, &out);
         carry_out(ringing[i], &out, NULL, NULL);
     }
+    for (recovering_call *r = recovering; r; r = r->next)
+        for (int i = 0; i < 2; i++)
+            if (r->back[i] == s) {   /* it may come back again from another session */
+                r->back[i] = NULL;
+                vc_session_unref(s);
+            }
     if (s->username)
         vc_registry_remove(directory, s->username, s);
     vc_session_unlink_peer(s);
@@ -1369,7 +1570,8 @@ static int calls_init(const core_callbacks *callbacks, const plugin_init_info *i
     vc_self = info->self;
     live_calls = NULL;
     atomic_store(&running, true);
-    billing_set_listener(&(billing_listener){.event = billing_event_out, .end = billing_end_out});
+    billing_set_listener(
+        &(billing_listener){.event = billing_event_out, .end = billing_end_out, .recovering = billing_recovering_out});
     return 0;
 }
 
@@ -1383,6 +1585,11 @@ static void calls_destroy(void)
         live_calls = c->next;
         vc_call_free(c);
         free(c);
+    }
+    while (recovering) {   /* no party is back (their sessions are gone): nothing to release */
+        recovering_call *r = recovering;
+        recovering = r->next;
+        free(r);
     }
     vc_registry_destroy(directory);
     directory = NULL;

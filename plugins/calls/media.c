@@ -25,6 +25,7 @@
 
 #include "feedback.h"
 #include "session.h"
+#include "tone.h"
 
 #define NO_CAP_BITRATE 10000000u     /* "no limit" REMB, as Janus sends when a cap is lifted */
 #define OWN_CAP_EVERY_MS 1000u
@@ -69,6 +70,22 @@ static void note_media(calls_session *s)
         atomic_store_explicit(&s->media_seen_ms, now, memory_order_relaxed);
 }
 
+/* A warning tone for the receiving user (session.h: the hand-over). The packet may only
+ * shrink: relay_rtp needs its headroom after len. */
+static size_t mix_tone(calls_session *to, uint8_t *buf, size_t len)
+{
+    vc_tone *t = atomic_exchange_explicit(&to->tone, NULL, memory_order_acquire);
+    if (!t)
+        return len;
+    bool done;
+    len = vc_tone_mix(t, buf, len, len, &done);
+    vc_tone *none = NULL;
+    if (done || !atomic_compare_exchange_strong_explicit(&to->tone, &none, t, memory_order_release,
+                                                         memory_order_relaxed))
+        vc_tone_free(t);
+    return len;
+}
+
 void vc_media_rtp(void *session, plugin_media_kind kind, uint8_t *buf, size_t len)
 {
     calls_session *s = session;
@@ -82,8 +99,11 @@ void vc_media_rtp(void *session, plugin_media_kind kind, uint8_t *buf, size_t le
         return;
     bool on = kind == PLUGIN_MEDIA_VIDEO ? atomic_load_explicit(&s->video_on, memory_order_relaxed)
                                          : atomic_load_explicit(&s->audio_on, memory_order_relaxed);
-    if (on)
-        vc_core->relay_rtp(peer->handle, kind, buf, len);
+    if (!on)
+        return;
+    if (kind == PLUGIN_MEDIA_AUDIO && atomic_load_explicit(&peer->tone, memory_order_relaxed))
+        len = mix_tone(peer, buf, len);
+    vc_core->relay_rtp(peer->handle, kind, buf, len);
 }
 
 void vc_media_rtcp(void *session, plugin_media_kind kind, uint8_t *buf, size_t len)

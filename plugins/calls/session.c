@@ -6,6 +6,7 @@
  * at once when the handle never had a PeerConnection).
  */
 #include "session.h"
+#include "tone.h"
 
 #include <stdlib.h>
 
@@ -36,8 +37,16 @@ void vc_session_unref(calls_session *s)
         return;
     /* Nobody links to a session whose count reached zero: the peer link holds a reference. */
     vc_core->handle_unref(s->handle);
+    vc_tone_free(atomic_exchange(&s->tone, NULL));
     free(s->username);
     free(s);
+}
+
+void vc_session_play_tone(calls_session *s, uint32_t hz, uint32_t duration_ms)
+{
+    vc_tone *t = vc_tone_new(hz, duration_ms);
+    if (t)
+        vc_tone_free(atomic_exchange(&s->tone, t));
 }
 
 static void release_later(void *arg) { vc_session_unref(arg); }

@@ -47,6 +47,11 @@ struct calls_session {
     /* written by the loop (coarse monotonic ms of the newest RTP from this user, at most once
      * per ms), read by the dispatch thread's media sweep for billing */
     _Atomic int64_t media_seen_ms;
+    /* A warning tone to mix into what this user receives (tone.h). Handed over by exchange:
+     * the dispatch thread stores a new one (freeing one the loop is not using: while the loop
+     * mixes, the slot is NULL); the loop takes it for a packet and puts it back, or frees it
+     * when it was played (or a newer one arrived meanwhile). Freed with the session. */
+    _Atomic(struct vc_tone *) tone;
 
     /* loop-only: when this session's incoming_rtcp last sent a cap REMB (monotonic ms) */
     uint64_t own_cap_sent_ms, peer_cap_sent_ms;
@@ -80,5 +85,7 @@ void vc_session_reset_switches(calls_session *s);
 /* Runs fn(arg) on the plugin's dispatch thread. When the post queue is full it goes through a
  * 0 ms timer instead (timers have no such bound), so the work is never lost. */
 void vc_run_on_dispatch(plugin_fn fn, void *arg);
+/* Mixes a tone into what s receives from now on (replacing one still playing). Any thread. */
+void vc_session_play_tone(calls_session *s, uint32_t hz, uint32_t duration_ms);
 
 #endif
