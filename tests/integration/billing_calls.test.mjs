@@ -13,7 +13,9 @@
 //  2. audio-only offer at audio 7 / video 13, upgraded to video (`set` + offer) during
 //     minute 2 -> minutes 7, 7, 13.
 //  3. aiortc caller, rate 40: 100 credits pay 2 minutes; low_balance about 1500 ms before
-//     minute 3, then hangup `insufficient_balance` for both at ~6 s; 80 charged, wallet 20.
+//     minute 3, with the 1500 Hz warning tone in the audio the caller receives right after it
+//     (its share of each frame's energy), then hangup `insufficient_balance` for both at ~6 s;
+//     80 charged, wallet 20.
 //  4. the same with a Chromium caller that buys another package after low_balance: the
 //     next ticker events show the new balance, the call goes on into minute 3 (balance 80);
 //     hung up there -> 120 charged, wallet 80.
@@ -498,6 +500,20 @@ async function lowBalanceScenario(ctx, { topUp }) {
         `${name}: the ${who}'s hangup ${JSON.stringify(e.result)}, want reason insufficient_balance`);
     }
   }
+  let toneNote = '';
+  if (aio) {
+    // The warning tone (1500 Hz) mixed by the server into the host's audio the caller hears.
+    const series = await aio.cmd('tone_power', { hz: 1500 });
+    const lowS = low.t / 1000;
+    const during = series.filter(([t]) => t >= lowS && t <= lowS + 1.5).map(([, p]) => p);
+    const before = series.filter(([t]) => t >= lowS - 3 && t < lowS - 0.2).map(([, p]) => p);
+    const maxDuring = Math.max(0, ...during);
+    const maxBefore = Math.max(0, ...before);
+    assert(during.length >= 20 && maxDuring > 0.2 && maxDuring > 5 * maxBefore,
+      `${name}: no low-balance tone in the caller's audio: 1500 Hz share max ${maxDuring.toFixed(3)} over ${during.length} frames after low_balance, ${maxBefore.toFixed(3)} over ${before.length} before`);
+    const loud = during.filter((p) => p > 0.2).length;
+    toneNote = `tone: 1500 Hz is up to ${(100 * maxDuring).toFixed(0)} % of the caller's received audio energy in ${loud} of ${during.length} frames after low_balance (at most ${(100 * maxBefore).toFixed(1)} % before)`;
+  }
   const lows = (await cp.all(k.cMark)).filter(isEvent('low_balance'));
   assert(lows.length === 1, `${name}: ${lows.length} low_balance events: ${JSON.stringify(lows.map((e) => e.result))}`);
   const t = await tickers(ctx, name, cp, hc, k.callId, rates, { topups: topUp ? 1 : 0 });
@@ -525,6 +541,7 @@ async function lowBalanceScenario(ctx, { topUp }) {
       `measured lead ${(end.mine.t - low.t).toFixed(0)} ms (want ${LEAD_MS}), hangup insufficient_balance at ${endAt.toFixed(0)} ms ` +
       `(want ${2 * MINUTE_MS}, connected_ms ${s.row.connected_ms}); charged ${s.charged}, wallet ${STARTER - s.charged}`);
     console.log(`  ${fmtTick(t)}`);
+    if (toneNote) console.log(`  ${toneNote}`);
   }
   if (aio) {
     await aio.close();

@@ -166,6 +166,14 @@ export class CallClient {
 
   accept(tracks) { return this.ev((t) => window.call.accept(t || window.call.AV), tracks || null); }
 
+  // `resume` after a server restart (lib/page/call.js resume(): offer 'handle' | 'detached' | 'none').
+  resume(callId, token, { tracks, offer = 'handle' } = {}) {
+    return this.ev(([c, k, t, o]) => window.call.resume(c, k, t || window.call.AV, { offer: o }), [callId, token, tracks || null, offer]);
+  }
+
+  // The page clock the events' `t` are on.
+  clock() { return this.ev(() => window.call.clock()); }
+
   renegotiate(tracks, body = {}) { return this.ev(([t, b]) => window.call.renegotiate(t, b), [tracks, body]); }
 
   answerUpdate(tracks) { return this.ev((t) => window.call.answerUpdate(t || undefined), tracks || null); }

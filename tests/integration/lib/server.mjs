@@ -128,17 +128,24 @@ function tcpAccepts(port) {
 
 // Starts the target. opts: index (port slot), sessionTimeout (s), extraArgs (parley only),
 // readyTimeoutMs, paymentProvider (parley only: 'dev' by default, so that tests can buy
-// credits; null passes no --billing.payment_provider, i.e. the server's default, none).
+// credits; null passes no --billing.payment_provider, i.e. the server's default, none),
+// dir (parley only: the `dir` of an earlier server whose data directory the new one uses,
+// e.g. a restart after kill -9; its log goes to the next free server-N.log there, so tail()
+// and sanitizerReports() read this run's output only).
 export async function startServer(opts = {}) {
   const o = { index: 0, sessionTimeout: 60, extraArgs: [], readyTimeoutMs: 20000,
-    paymentProvider: 'dev', ...opts };
+    paymentProvider: 'dev', dir: null, ...opts };
   const t = target();
   const ports = portsFor(o.index);
   for (const p of [ports.http, ports.ws, ports.admin]) {
     if (!(await portFree(p))) throw new Error(`port ${p} is already in use`);
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `it-${t}-`));
-  const logFile = path.join(dir, 'server.log');
+  if (o.dir && (t !== 'parley' || !fs.existsSync(path.join(o.dir, 'data')))) {
+    throw new Error(`dir ${o.dir}: only a parley server's directory with its data/ can be reused`);
+  }
+  const dir = o.dir || fs.mkdtempSync(path.join(os.tmpdir(), `it-${t}-`));
+  let logFile = path.join(dir, 'server.log');
+  for (let n = 2; fs.existsSync(logFile); n++) logFile = path.join(dir, `server-${n}.log`);
   const log = fs.openSync(logFile, 'a');
   let cmd, args;
   if (t === 'janus') {
@@ -148,7 +155,7 @@ export async function startServer(opts = {}) {
   } else if (t === 'parley') {
     cmd = process.env.PARLEY_BIN;
     if (!cmd) throw new Error('PARLEY_BIN is not set');
-    fs.mkdirSync(path.join(dir, 'data'));
+    if (!o.dir) fs.mkdirSync(path.join(dir, 'data'));
     args = [
       `--general.data_dir=${path.join(dir, 'data')}`,
       `--general.web_root=${path.join(repoRoot(), 'web')}`,

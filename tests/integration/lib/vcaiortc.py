@@ -152,7 +152,7 @@ class VideoCallPeer:
     @staticmethod
     def _fresh_rx():
         return {"audio": 0, "video": 0, "rms": [], "pcm": numpy.zeros(0, dtype=numpy.float64),
-                "sizes": set(), "luma": []}
+                "sizes": set(), "luma": [], "frames": []}
 
     # ---- HTTP ----
     def _http(self, method, path, body, timeout):
@@ -263,6 +263,8 @@ class VideoCallPeer:
                 rx["rms"].append(float(numpy.sqrt(numpy.mean(mono * mono))))
                 del rx["rms"][:-200]
                 rx["pcm"] = numpy.concatenate([rx["pcm"], mono])[-SAMPLE_RATE // 2:]
+                rx["frames"].append((time.monotonic() - self.t0, mono))
+                del rx["frames"][:-400]
             else:
                 rx["video"] += 1
                 rx["sizes"].add((frame.width, frame.height))
@@ -378,6 +380,21 @@ class VideoCallPeer:
         since = await self.message({"request": "hangup"})
         return since
 
+    def tone_power(self, hz):
+        """[t, share] per received audio frame of the last 8 s: t on the events' clock, share
+        the fraction of the frame's energy at hz (Goertzel, 0..1)."""
+        out = []
+        for t, pcm in self.rx["frames"]:
+            n = len(pcm)
+            if n == 0:
+                continue
+            w = 2.0 * math.pi * hz / SAMPLE_RATE
+            ref = numpy.exp(-1j * w * numpy.arange(n))
+            at = abs(numpy.dot(pcm, ref)) ** 2 * 2.0 / n
+            total = float(numpy.dot(pcm, pcm))
+            out.append([round(t, 3), float(at / total) if total > 0 else 0.0])
+        return out
+
     def stats(self):
         rx = self.rx
         rms = rx["rms"][-100:]
@@ -470,6 +487,8 @@ async def _serve():
                 res = await peer.request_keyframe()
             elif name == "stats":
                 res = peer.stats()
+            elif name == "tone_power":
+                res = peer.tone_power(float(cmd.get("hz", 1500)))
             elif name == "mark":
                 res = len(peer.events)
             elif name == "events":

@@ -10,6 +10,9 @@
 // autoAnswerUpdates is on (the default), adding a capture track for each kind the offer
 // has and we do not send yet; a `hangup` event releases the local PeerConnection, as the
 // janus.js demo does. call()/accept()/renegotiate() take janus.js `tracks` arrays.
+// resume() continues a call a server crash interrupted from this (new) client: `resume`
+// with the party's resume_token and a fresh offer; the answer the server sends in the
+// `resumed` event is applied like the one in `accepted`.
 // monitorStart()/monitorStop() poll getStats() every periodMs and report the longest gap
 // between two rises of an inbound packet counter.
 
@@ -88,7 +91,7 @@ function onMessage(msg, jsep) {
   note(`message ${JSON.stringify(msg)}${jsep ? ` jsep=${jsep.type}` : ''}`);
   const what = result && result.event;
   if (what === 'incomingcall' && jsep) st.incoming = { jsep, result };
-  if (jsep && jsep.type === 'answer' && (what === 'accepted' || what === 'update')) {
+  if (jsep && jsep.type === 'answer' && (what === 'accepted' || what === 'update' || what === 'resumed')) {
     st.handle.handleRemoteJsep({ jsep, error: (e) => st.errors.push(`handleRemoteJsep: ${e}`) });
   } else if (jsep && jsep.type === 'offer' && what === 'update') {
     if (st.autoAnswerUpdates) onUpdateOffer(jsep);
@@ -254,6 +257,27 @@ export async function accept(tracks = AV) {
   const answer = await answerOffer(st.incoming.jsep, tracks);
   return send({ request: 'accept' }, answer);
 }
+
+// Sends `resume` for call_id with the party's resume token and returns the index to wait
+// from. offer: 'handle' (default) offers `tracks` from this client's handle, so the
+// `resumed` answer brings its PeerConnection up; 'detached' sends a real browser offer made
+// by a PeerConnection of sdpgen.js (for requests that should be refused: the handle stays
+// untouched, a later resume from it starts clean); 'none' sends no JSEP.
+export async function resume(callId, token, tracks = AV, { offer = 'handle' } = {}) {
+  const body = { request: 'resume', call_id: callId, resume_token: token };
+  if (offer === 'none') return send(body);
+  if (offer === 'detached') {
+    const gen = await import('/sdpgen.js');
+    const o = await gen.offer({ audio: true, video: true });
+    gen.close(o.id);   /* only its SDP is wanted */
+    return send(body, { type: 'offer', sdp: o.sdp });
+  }
+  const jsep = await makeOffer(tracks);
+  return send(body, jsep);
+}
+
+// The page clock of events' `t` (ms since start()).
+export function clock() { return now(); }
 
 // `set` with a new offer made after applying `tracks` (janus.js tracks API: add/replace/remove).
 export async function renegotiate(tracks, body = {}) {
