@@ -113,7 +113,8 @@ void meter_start(meter *m, int64_t now, meter_kind kind, int64_t balance, meter_
     m->clock_ms = now;
     m->last_media_ms = now;
     m->balance = balance;
-    m->next_tick_ms = now;
+    /* The first ticker comes with minute 1's charge (meter_charged), never before it. */
+    m->next_tick_ms = now + m->cfg.ticker_ms;
     step(m, now, out); /* billable 0 reaches boundary 0: minute 1 */
 }
 

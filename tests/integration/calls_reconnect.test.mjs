@@ -16,10 +16,14 @@
 //      The caller's ufrags (its own and the server's) change; the host's ufrags and selected
 //      candidate pair do not;
 //   d. the same started by the host.
-// Finally the caller hangs up and the host gets `hangup`.
+// Finally the caller hangs up and the host gets `hangup`. With parley the call is billed
+// (--billing.minute_ms=5000, video rate 3): none of the steps made a second call or an
+// extra charge: one call in GET /calls, minutes_charged = ceil(connected_ms / minute),
+// charged = 3 x minutes, connected_ms about the wall time from webrtcup to the hangup, and
+// every minute appears once in the caller's billing events.
 // Against Janus 1.1.2 (PARLEY_TARGET=janus) there is no token and no media_state.
 import { openBrowser, browserAvailable } from './lib/browser.mjs';
-import { UUID_RE, callsServerOpts, isParley, newUser, sleep } from './lib/calls.mjs';
+import { UUID_RE, api, callsServerOpts, isParley, listCalls, newUser, sleep, waitCall } from './lib/calls.mjs';
 import { firstFrames, miniConsoleTail, openMiniClient, watchStep } from './lib/calls_media.mjs';
 import { assert, skip, withServer } from './lib/server.mjs';
 
@@ -30,6 +34,8 @@ const TAIL_S = 3;
 // as a break of a counter must stay under this (a second without any packet fails anyway).
 const MAX_GAP_MS = 1000;
 const MUTE_MS = 800;
+const MINUTE_MS = 5000;
+const VIDEO_RATE = 3;
 
 function ms(x) { return `${Math.round(x)} ms`; }
 
@@ -49,6 +55,24 @@ function checkStep(name, st) {
   }
 }
 
+// One call, billed once per started minute at the video rate, nothing extra for the steps.
+async function checkBilled(srv, caller, callId, wallMs, billingResults) {
+  const row = await waitCall(srv, caller.token, callId, (c) => c.billing_settled === true, 8000);
+  assert(row.billing_settled === true, `call ${callId} not settled: ${JSON.stringify(row)}`);
+  const calls = await listCalls(srv, caller.token);
+  assert(calls.length === 1, `the caller has ${calls.length} calls, want 1`);
+  assert(row.minutes_charged === Math.ceil(row.connected_ms / MINUTE_MS) && row.charged === VIDEO_RATE * row.minutes_charged,
+    `billing: ${row.minutes_charged} minutes, ${row.charged} charged for connected_ms ${row.connected_ms} (minute ${MINUTE_MS} ms, rate ${VIDEO_RATE})`);
+  assert(Math.abs(row.connected_ms - wallMs) <= 1500, `connected_ms ${row.connected_ms}, the call was up for ${wallMs} ms`);
+  const ticks = billingResults.filter((r) => r.call_id === callId);
+  const minutes = [...new Set(ticks.map((t) => t.minutes_charged))];
+  assert(minutes.length === row.minutes_charged && minutes.every((m, i) => m === i + 1) &&
+    ticks.every((t) => t.charged === VIDEO_RATE * t.minutes_charged),
+    `billing events: minutes ${JSON.stringify(minutes)}, want 1..${row.minutes_charged}, charged ${JSON.stringify([...new Set(ticks.map((t) => t.charged))])}`);
+  console.log(`billing: one call, ${row.minutes_charged} minutes of ${MINUTE_MS} ms charged ${row.charged} (rate ${VIDEO_RATE}) for connected_ms ${row.connected_ms} ` +
+    `(up ${wallMs} ms by the test's clock), ${ticks.length} billing events`);
+}
+
 function samePair(a, b) {
   return a && b && a.id === b.id && a.local === b.local && a.remote === b.remote &&
     a.localUfrag === b.localUfrag && a.remoteUfrag === b.remoteUfrag;
@@ -58,13 +82,17 @@ function fmtPair(p, types) {
   return `${p.local} <-> ${p.remote || '?'}${types ? ` (${types.local}/${types.remote})` : ''}`;
 }
 
-await withServer(callsServerOpts(INDEX), async (srv) => {
+await withServer(callsServerOpts(INDEX, [`--billing.minute_ms=${MINUTE_MS}`]), async (srv) => {
   if (!process.env.PARLEY_NETNS) throw skip('not inside a network namespace (run via tests/integration/run.sh as root)');
   const why = browserAvailable();
   if (why) throw skip(why);
   const parleyOnly = [];
   const caller = await newUser(srv, 'caller', 'ReconnectCaller');
   const host = await newUser(srv, 'host', 'ReconnectHost');
+  if (isParley()) {
+    const r = await api(srv, 'PATCH', '/me', { audio_rate: 2, video_rate: VIDEO_RATE }, host.token);
+    assert(r.status === 200, `PATCH /me rates: ${r.status} ${JSON.stringify(r.json)}`);
+  }
   const br = await openBrowser();
   const clients = [];
   try {
@@ -86,6 +114,7 @@ await withServer(callsServerOpts(INDEX), async (srv) => {
     assert(acc.result && acc.result.event === 'accepted', `accept answered ${JSON.stringify(acc)}`);
     await cc.waitEvent({ event: 'accepted', jsep: 'answer' }, 0);
     await Promise.all([cc.waitEvent({ janus: 'webrtcup' }, 0, 15000), hc.waitEvent({ janus: 'webrtcup' }, 0, 15000)]);
+    const upAt = Date.now();
     await firstFrames(clients, 10000);
     const base = await watchStep(clients, async () => null, 2);
     checkStep('before any change', base);
@@ -186,6 +215,8 @@ await withServer(callsServerOpts(INDEX), async (srv) => {
     const hh = await hc.waitEvent({ event: 'hangup' }, hm, 5000);
     if (isParley()) assert(hh.result.call_id === callId, `host hangup ${JSON.stringify(hh.result)}`);
     console.log(`hangup: host got reason "${hh.result.reason}"`);
+    if (isParley()) await checkBilled(srv, caller, callId, Date.now() - upAt, await cc.results('billing'));
+    else parleyOnly.push('billing');
     await Promise.all([cc.destroy(), hc.destroy()]);
   } catch (e) {
     for (const c of clients) console.error(await c.dump());

@@ -41,6 +41,7 @@ export class MiniClient {
   call(username) { return this.ev((u) => window.vc.call(u), username); }
 
   accept() { return this.ev(() => window.vc.accept()); }
+  results(name) { return this.ev((n) => window.vc.results(n), name); }
 
   set(body) { return this.ev((b) => window.vc.set(b), body); }
 

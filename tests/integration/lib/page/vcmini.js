@@ -346,6 +346,11 @@ export function info() {
   };
 }
 
+// The results of every plugin event named `name` received so far (the ticker's billing events).
+export function results(name) {
+  return st.events.map((e) => e.msg && pluginResult(e.msg)).filter((d) => d && d.result && d.result.event === name).map((d) => d.result);
+}
+
 // The longest breaks in the inbound audio and video packet counters (stats.js gapMonitor).
 export function monitorStart(periodMs = 50) {
   st.monitor = gapMonitor(st.pc, ['audio', 'video'], periodMs, now);
