@@ -40,6 +40,7 @@ typedef struct store_job {
     /* store_write_async: the job is malloc'd and told through done_fn, never waited on. */
     store_done_fn done_fn;
     void *done_arg;
+    struct store_job *next;   /* in the overflow list */
 } store_job;
 
 struct store {
@@ -52,6 +53,10 @@ struct store {
     pthread_cond_t done_cond;
     store_job *ring[STORE_QUEUE_CAP];
     size_t head, count;
+    /* Asynchronous units that found the ring full (or others waiting here): they never make
+     * their caller wait, and keep their order (FIFO before any later asynchronous unit). */
+    store_job *overflow_head, *overflow_tail;
+    size_t overflow;
     bool stopping;
     store_stats_t stats;   /* published copy, under mu */
     store_stats_t tstats;  /* the storage thread's own counters, copied into stats under mu */
@@ -158,6 +163,10 @@ static int store_configure(sqlite3 *db, bool writer)
             return -1;
         if (store_exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK)
             return -1;
+        /* Each unit runs in a SAVEPOINT, whose sub-journal would otherwise be a temp file
+         * written for every unit: about a third of a ledger charge's cost. */
+        if (store_exec(db, "PRAGMA temp_store=MEMORY") != SQLITE_OK)
+            return -1;
     } else if (store_exec(db, "PRAGMA query_only=ON") != SQLITE_OK) {
         return -1;
     }
@@ -245,6 +254,20 @@ static void store_run_group(store_t *s, store_job **batch, size_t n)
     }
 }
 
+/* With mu held: moves overflowed asynchronous units into the ring as room allows. */
+static void store_refill(store_t *s)
+{
+    while (s->overflow_head && s->count < STORE_QUEUE_CAP) {
+        store_job *j = s->overflow_head;
+        s->overflow_head = j->next;
+        if (!s->overflow_head)
+            s->overflow_tail = NULL;
+        s->overflow--;
+        s->ring[(s->head + s->count) % STORE_QUEUE_CAP] = j;
+        s->count++;
+    }
+}
+
 /* Takes queued jobs: a run of units (up to STORE_GROUP_MAX), or one exclusive job. */
 static size_t store_take_batch(store_t *s, store_job **batch)
 {
@@ -273,6 +296,7 @@ static void *store_thread_main(void *p)
         if (s->count == 0 && s->stopping)
             break;
         size_t n = store_take_batch(s, batch);
+        store_refill(s);
         pthread_cond_broadcast(&s->not_full);
         pthread_mutex_unlock(&s->mu);
 
@@ -310,6 +334,22 @@ static int store_submit(store_t *s, store_job *job)
     if (pthread_equal(pthread_self(), s->thread))
         return STORE_EINVAL;
     pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return STORE_ECLOSED;
+    }
+    if (job->done_fn && (s->count == STORE_QUEUE_CAP || s->overflow_head)) {
+        job->next = NULL;
+        if (s->overflow_tail)
+            s->overflow_tail->next = job;
+        else
+            s->overflow_head = job;
+        s->overflow_tail = job;
+        s->overflow++;
+        pthread_cond_signal(&s->not_empty);
+        pthread_mutex_unlock(&s->mu);
+        return STORE_OK;
+    }
     if (s->count == STORE_QUEUE_CAP)
         s->queue_full_waits++;
     while (s->count == STORE_QUEUE_CAP && !s->stopping)
@@ -696,7 +736,7 @@ void store_stats(store_t *s, store_stats_t *out)
 {
     pthread_mutex_lock(&s->mu);
     *out = s->stats;
-    out->queue_depth = (uint32_t)s->count;
+    out->queue_depth = (uint32_t)(s->count + s->overflow);
     out->queue_full_waits = s->queue_full_waits;
     pthread_mutex_unlock(&s->mu);
 }

@@ -88,9 +88,11 @@ int store_write(store_t *s, store_write_fn fn, void *arg);
 /* The same unit without waiting: 0 when queued (done will be called exactly once), else a
  * STORE_E* code and done is never called. done(result, done_arg) runs on the storage thread
  * once the unit's group committed (result as store_write would have returned it); it must
- * not block nor call store_*: hand the result to another thread. A full queue makes the
- * caller wait for room, as store_write does. Queued units are drained by store_close, so
- * every done runs before store_close returns. */
+ * not block nor call store_*: hand the result to another thread. It never waits for room:
+ * beyond STORE_QUEUE_CAP asynchronous units queue in an overflow list, still in the order
+ * they were submitted (so one thread's units run in its order: a charge before the settle
+ * that follows it). Their number is the caller's to bound. Queued units are drained by
+ * store_close, so every done runs before store_close returns. */
 typedef void (*store_done_fn)(int result, void *done_arg);
 int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg);
 

@@ -448,6 +448,75 @@ static void test_file_modes(void)
     umask(old);
 }
 
+/* ---- store_write_async: never waits, runs in submission order, every done once ---- */
+
+#define ASYNC_UNITS (3 * STORE_QUEUE_CAP)   /* well past the ring: the overflow is used */
+
+typedef struct async_log {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int done, order_errors, failures;
+    long long last;
+} async_log;
+
+typedef struct async_unit {
+    kv_arg kv;
+    char key[32];
+    long long seq;
+    async_log *log;
+} async_unit;
+
+static int async_put(sqlite3 *db, void *p)
+{
+    async_unit *u = p;
+    return put_kv(db, &u->kv);
+}
+
+static void async_done(int result, void *p)
+{
+    async_unit *u = p;
+    async_log *l = u->log;
+    pthread_mutex_lock(&l->mu);
+    if (u->seq != l->last + 1)
+        l->order_errors++;
+    l->last = u->seq;
+    if (result != u->kv.fail_after)
+        l->failures++;
+    l->done++;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void test_async(store_t *s)
+{
+    static async_unit units[ASYNC_UNITS];
+    async_log log = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .last = -1};
+    store_stats_t before, after;
+    store_stats(s, &before);
+    for (int i = 0; i < ASYNC_UNITS; i++) {
+        async_unit *u = &units[i];
+        snprintf(u->key, sizeof u->key, "async-%d", i);
+        /* every 7th unit rolls back alone (its own savepoint) */
+        u->kv = (kv_arg){u->key, i, i % 7 == 0 ? 5 : 0};
+        u->seq = i;
+        u->log = &log;
+        CHECK_INT(store_write_async(s, async_put, u, async_done, u), 0);
+    }
+    pthread_mutex_lock(&log.mu);
+    while (log.done < ASYNC_UNITS)
+        pthread_cond_wait(&log.cond, &log.mu);
+    pthread_mutex_unlock(&log.mu);
+    CHECK_INT(log.order_errors, 0);
+    CHECK_INT(log.failures, 0);
+    CHECK_INT(lookup(s, "async-1"), 1);
+    CHECK_INT(lookup(s, "async-7"), -1);
+    CHECK_INT(lookup(s, "async-3071"), 3071);
+    /* the submitter never waited for room, though 3 x the queue's capacity was in flight */
+    store_stats(s, &after);
+    CHECK_INT(after.queue_full_waits, before.queue_full_waits);
+    CHECK_INT(store_write_async(s, async_put, &units[0], NULL, NULL), STORE_EINVAL);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -469,6 +538,7 @@ int main(void)
     test_aborted_transaction(s);
     test_snapshot(s);
     test_stmt_cache(s);
+    test_async(s);
     store_close(s);
 
     /* reopen: everything acknowledged is there, migrations are not re-applied */
