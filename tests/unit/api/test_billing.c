@@ -381,6 +381,63 @@ static void test_recover_orphans(int64_t caller, int64_t host)
     check_invariants("recover");
 }
 
+/* Holds placed at once from many threads never overspend: with 100 credits and a 30-credit
+ * minute, exactly three of eight authorisations hold. */
+typedef struct race_arg {
+    int64_t caller, host;
+    int i;
+    int outcome;
+} race_arg;
+
+static void *authorise_thread(void *p)
+{
+    race_arg *a = p;
+    char text[256];
+    snprintf(text, sizeof text,
+             "{\"op\":\"authorise\",\"call_id\":\"1b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a%02d\",\"caller_id\":%lld,"
+             "\"host_id\":%lld,\"kind\":\"audio\"}", a->i, (long long)a->caller, (long long)a->host);
+    char *out = platform_billing_run(plat, text);
+    a->outcome = out && strstr(out, "\"ok\":true") ? 1 : out && strstr(out, "insufficient_balance") ? 0 : -1;
+    free(out);
+    return NULL;
+}
+
+static void test_concurrent_holds(int64_t host)
+{
+    int64_t racer = make_user("racer@x.io", "caller");
+    ledger_result res;
+    CHECK_INT(ledger_credit_purchase(plat->store, (uint64_t)racer, 100, "purchase:race", "race", &res), 0);
+    set_rates(host, 30, 45);
+    pthread_t t[8];
+    race_arg a[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = (race_arg){racer, host, i, -2};
+        pthread_create(&t[i], NULL, authorise_thread, &a[i]);
+    }
+    int held = 0, refused = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        held += a[i].outcome == 1;
+        refused += a[i].outcome == 0;
+    }
+    CHECK_INT(held, 3);
+    CHECK_INT(refused, 5);
+    ledger_balance_t b;
+    CHECK_INT(ledger_balance(plat->store, (uint64_t)racer, &b), 0);
+    CHECK_INT(b.held, 90);
+    CHECK_INT(b.available, 10);
+    for (int i = 0; i < 8; i++) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "{\"op\":\"settle\",\"call_id\":\"1b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a%02d\",\"reason\":\"cancelled\"}", i);
+        json_decref(op("%s", text));
+    }
+    CHECK_INT(ledger_balance(plat->store, (uint64_t)racer, &b), 0);
+    CHECK_INT(b.held, 0);
+    CHECK_INT(b.available, 100);
+    check_invariants("concurrent holds");
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_ERROR);   /* refusals log warnings by design */
@@ -403,6 +460,7 @@ int main(void)
     ledger_result more;
     CHECK_INT(ledger_credit_purchase(plat->store, (uint64_t)caller, 100, "purchase:t2", "t2", &more), 0);
     test_recover_orphans(caller, host);
+    test_concurrent_holds(host);
 
     platform_destroy(plat);
     char cmd[128];
