@@ -365,14 +365,23 @@ static json_t *charge_result(const ledger_result *res, int64_t amount)
                      res->replayed);
 }
 
+/* The call's meter into m: true, or false with the unit's outcome in *rc. */
+static bool need_meter(sqlite3 *db, billing_unit *u, meter_row *m, int *rc)
+{
+    int found = load_meter(db, u->call_id, m);
+    if (found < 0)
+        *rc = db_failed(u, db, "meter");
+    else if (!found)
+        *rc = refused(u, "not_found", "no meter for this call");
+    return found > 0;
+}
+
 static int unit_charge(sqlite3 *db, billing_unit *u)
 {
     meter_row m;
-    int found = load_meter(db, u->call_id, &m);
-    if (found < 0)
-        return db_failed(u, db, "meter");
-    if (!found)
-        return refused(u, "not_found", "no meter for this call");
+    int rc;
+    if (!need_meter(db, u, &m, &rc))
+        return rc;
     u->caller = m.caller;
     ledger_result res = {0};
     int64_t amount = 0;
@@ -397,8 +406,8 @@ static int unit_charge(sqlite3 *db, billing_unit *u)
         if (hrc == 0 && hold.closed)
             return balance_outcome(db, u, UNIT_REFUSED,
                                    json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "ended", "message", "the hold is closed"));
-        int rc = ledger_charge_unit_db(db, (uint64_t)m.caller, (uint64_t)m.host, amount, m.fee_bps, use_hold, key,
-                                       ref, &res);
+        rc = ledger_charge_unit_db(db, (uint64_t)m.caller, (uint64_t)m.host, amount, m.fee_bps, use_hold, key, ref,
+                                   &res);
         if (rc == LEDGER_EFUNDS)
             return balance_outcome(db, u, UNIT_REFUSED,
                                    json_pack("{s:b,s:s,s:I}", "ok", 0, "reason", "insufficient_balance", "needed",
@@ -417,11 +426,9 @@ static int unit_charge(sqlite3 *db, billing_unit *u)
 static int unit_progress(sqlite3 *db, billing_unit *u)
 {
     meter_row m;
-    int found = load_meter(db, u->call_id, &m);
-    if (found < 0)
-        return db_failed(u, db, "meter");
-    if (!found)
-        return refused(u, "not_found", "no meter for this call");
+    int rc;
+    if (!need_meter(db, u, &m, &rc))
+        return rc;
     if (m.settled)   /* late progress of a settled call changes nothing */
         return unit_outcome(u, UNIT_OK, json_pack("{s:b}", "ok", 1));
     if (save_progress(db, u) != 0)
