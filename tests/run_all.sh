@@ -77,10 +77,14 @@ run_integration() {
         failed_names+=("$label")
         # The head of each failed test's output (its assertion), repeated at the very end:
         # CI shows the tail of this script's output.
+        # Its assertion lines first (FAILED / assertion / Error), then its first lines.
         digest+="$(echo "$out" | awk -v label="$label" '
-            /^(PASS|SKIP) |^integration: / { inblock = 0 }
-            /^FAIL / { inblock = 1; n = 0; print "[" label "] " $0; next }
-            inblock && n < 10 { n++; print "    " substr($0, 1, 300) }')"$'\n'
+            function flush() { if (head != "") printf "%s%s%s", head, hits, first; head = hits = first = "" }
+            /^(PASS|SKIP) |^integration: / { flush(); inblock = 0 }
+            /^FAIL / { flush(); inblock = 1; n = m = 0; head = "[" label "] " $0 "\n"; next }
+            inblock && m < 4 && /FAILED|assertion|Error:|Traceback|error:/ { m++; hits = hits "    " substr($0, 1, 400) "\n" }
+            inblock && n < 4 { n++; first = first "    " substr($0, 1, 200) "\n" }
+            END { flush() }')"$'\n'
     fi
     add_counts "$p" "$f" "$s"
     echo "$label: $p passed, $f failed, $s skipped"

@@ -43,6 +43,7 @@
 #define CHARGE_RETRY_MS 1000
 #define RESUME_TOKEN_LEN 32
 #define DRAIN_RETRY_MS 20
+#define RECOVERY_BACKSTOP_MS 5000
 
 static const core_callbacks *core;
 static plugin_ctx *self;
@@ -677,7 +678,7 @@ void billing_call_ended(const char *call_id, const char *reason)
 static void on_recovery_expired(void *arg)
 {
     char *id = arg;
-    /* Nobody resumed it (billing_call_connected would have made it a live call again). */
+    /* Nobody resumed it and calls did not end it (no calls plugin listening). */
     bcall *c = call_of(id);
     if (!c)
         settle(id, "server_restart", NULL);
@@ -707,7 +708,8 @@ static void on_live(void *arg, const char *result_json)
                                 kind_is_video(json_object_get(it, "kind")),
                                 json_string_value(json_array_get(tokens, 0)),
                                 json_string_value(json_array_get(tokens, 1)), cfg.recovery_grace_ms);
-        core->timer_start(self, cfg.recovery_grace_ms, on_recovery_expired, strdup(id));
+        /* calls ends it at the grace (billing_call_ended, with its reason); this is the backstop */
+        core->timer_start(self, cfg.recovery_grace_ms + RECOVERY_BACKSTOP_MS, on_recovery_expired, strdup(id));
     }
     atomic_fetch_add(&stats.recovering, json_array_size(list));
     json_decref(r);

@@ -39,6 +39,8 @@
  *     503 Billing unavailable
  *     504 No call to resume (<call_id>)      (unknown, ended, or not interrupted by a crash)
  *     505 Wrong resume token                 (or the token of another user's call)
+ *     506 Resume again with a new offer      (the new PeerConnection landed away from the
+ *                                             other party's: it was closed; the next one will not)
  *
  * Hangup reasons (result.reason of a "hangup" event): Janus's texts for a plain hangup of an
  * active call ("Explicit hangup" to whoever asked, the request's "reason" or "We did the
@@ -119,6 +121,7 @@
 #define ERR_BILLING_UNAVAILABLE 503
 #define ERR_NO_CALL_TO_RESUME 504
 #define ERR_WRONG_RESUME_TOKEN 505
+#define ERR_RESUME_AGAIN 506
 
 /* What the caller hears with a low_balance event (mixed into the host's audio). */
 #define LOW_BALANCE_TONE_HZ 1500
@@ -666,6 +669,8 @@ static plugin_result handle_list(void)
     return reply(json_pack("{s:o}", "list", list));
 }
 
+static void colocate_for_resume(calls_session *s);
+
 static plugin_result handle_register(calls_session *s, json_t *body)
 {
     if (s->username)
@@ -693,6 +698,7 @@ static plugin_result handle_register(calls_session *s, json_t *body)
     pthread_mutex_lock(&view_lock);
     s->username = copy;
     pthread_mutex_unlock(&view_lock);
+    colocate_for_resume(s);
     return reply(json_pack("{s:s,s:s}", "event", "registered", "username", username));
 }
 
@@ -1379,7 +1385,9 @@ static void on_recovery_expired(void *arg)
         notify(s, hangup_result(other, vc_call_reason_name(CALL_REASON_PEER_GONE), r->id), NULL);
         vc_core->close_pc(s->handle);
     }
-    record(json_pack("{s:s,s:s,s:s}", "op", "end", "call_id", r->id, "reason", someone ? "peer_gone" : "server_restart"));
+    const char *reason = someone ? "peer_gone" : "server_restart";
+    record(json_pack("{s:s,s:s,s:s}", "op", "end", "call_id", r->id, "reason", reason));
+    billing_call_ended(r->id, reason);
     recovering_drop(r);
 }
 
@@ -1442,6 +1450,32 @@ static void resume_call(recovering_call *r)
     start_connect_watch(c);
 }
 
+/* The two parties of a resumed call must share a loop, and the core creates a party's new
+ * PeerConnection when its `resume` offer arrives, before we see the request: so each of the
+ * other party's registered handles without a PeerConnection is placed on the loop of a party
+ * that is back, both when that party resumes and when the other registers. */
+static void colocate_registered(const char *username, calls_session *with)
+{
+    void *const *devices;
+    size_t n = vc_registry_devices(directory, username, &devices);
+    for (size_t i = 0; i < n; i++) {
+        calls_session *d = devices[i];
+        plugin_media_state ms;
+        if (d != with && !d->gone && vc_core->handle_media_state(d->handle, &ms) == 0 && !ms.has_peer)
+            vc_core->handle_colocate(d->handle, with->handle);
+    }
+}
+
+static void colocate_for_resume(calls_session *s)
+{
+    if (!auth_on(s))
+        return;
+    for (recovering_call *r = recovering; r; r = r->next)
+        for (int i = 0; i < 2; i++)
+            if (r->user[1 - i] == s->user_id && r->back[i])
+                vc_core->handle_colocate(s->handle, r->back[i]->handle);
+}
+
 static const param_spec resume_params[] = {{"call_id", PARAM_STRING, true}, {"resume_token", PARAM_STRING, true}};
 
 static plugin_result handle_resume(calls_session *s, json_t *body, const char *transaction, const char *jsep)
@@ -1471,28 +1505,35 @@ static plugin_result handle_resume(calls_session *s, json_t *body, const char *t
     if (vc_core->jsep_describe(jsep, &offer) != 0)
         return refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "unusable session description");
     calls_session *other = r->back[1 - party];
-    if (other)
-        colocate_with_caller(s, other);
+    if (other && vc_core->handle_colocate(s->handle, other->handle) == 1) {
+        /* Its PeerConnection (made from this offer) is on another loop: the next one will not be. */
+        vc_core->close_pc(s->handle);
+        vc_core->handle_colocate(s->handle, other->handle);
+        return refuse(ERR_RESUME_AGAIN, "Resume again with a new offer");
+    }
     plugin_media_desc want = {.audio = dir_flows(offer.audio) ? PLUGIN_DIR_SENDRECV : PLUGIN_DIR_NONE,
                               .video = dir_flows(offer.video) ? PLUGIN_DIR_SENDRECV : PLUGIN_DIR_NONE,
                               .data = offer.data};
     char *answer = vc_core->jsep_answer(jsep, &want);
     if (!answer)
         return refuse(ERR_INVALID_SDP, "Error parsing offer: %s", "cannot be answered");
+    char other_name[24];
+    format_user_id(r->user[1 - party], other_name);
+    char *text = event_text(json_pack("{s:s,s:s,s:s,s:b}", "event", "resumed", "call_id", r->id, "username",
+                                      other_name, "active", 0));
+    int pushed = text ? vc_core->push_event(s->handle, transaction, text, answer) : -1;
+    free(text);
+    free(answer);
+    if (pushed != 0)
+        return refuse(ERR_UNKNOWN, "Could not answer the offer");
     if (r->back[party] && r->back[party] != s)
         vc_session_unref(r->back[party]);   /* a retry from a newer session replaces it */
     if (r->back[party] != s) {
         vc_session_ref(s);
         r->back[party] = s;
     }
-    char other_name[24];
-    format_user_id(r->user[1 - party], other_name);
-    char *text = event_text(json_pack("{s:s,s:s,s:s,s:b}", "event", "resumed", "call_id", r->id, "username",
-                                      other_name, "active", 0));
-    if (text)
-        vc_core->push_event(s->handle, transaction, text, answer);
-    free(text);
-    free(answer);
+    if (!r->back[1 - party])
+        colocate_registered(other_name, s);
     if (r->back[0] && r->back[1])
         resume_call(r);
     return (plugin_result){.kind = PLUGIN_RESULT_NONE};

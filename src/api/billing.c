@@ -501,10 +501,41 @@ static int release_orphan_holds(sqlite3 *db, billing_unit *u, int64_t *released)
     return n == 64 ? 1 : 0;   /* 1: more to do */
 }
 
+/* Meters of calls accepted before started_ms whose media never came up (no minute charged):
+ * nothing to resume; settled now (hold released, totals zero). */
+static int settle_unconnected(sqlite3 *db, billing_unit *u, int64_t *settled)
+{
+    sqlite3_stmt *st = store_stmt(db, "SELECT call_id FROM billing_meters WHERE settled_at IS NULL AND "
+                                      "minutes_charged = 0 AND opened_at < ?1 LIMIT 64");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, u->started_ms);
+    char ids[64][BILLING_ID_LEN + 1];
+    size_t n = 0;
+    while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(ids[n++], sizeof ids[0], "%.36s", (const char *)sqlite3_column_text(st, 0));
+    store_stmt_release(st);
+    for (size_t i = 0; i < n; i++) {
+        billing_unit one = {.op = OP_SETTLE, .now = u->now};
+        memcpy(one.call_id, ids[i], sizeof one.call_id);
+        snprintf(one.reason, sizeof one.reason, "server_restart");
+        int rc = unit_settle(db, &one);
+        json_decref(one.result);
+        if (rc != UNIT_OK)
+            return -1;
+    }
+    *settled += (int64_t)n;
+    return n == 64 ? 1 : 0;
+}
+
 static int unit_recover(sqlite3 *db, billing_unit *u)
 {
-    int64_t released = 0, ended = 0;
+    int64_t released = 0, ended = 0, unconnected = 0;
     int more;
+    while ((more = settle_unconnected(db, u, &unconnected)) == 1)
+        ;
+    if (more < 0)
+        return db_failed(u, db, "unconnected meters");
     while ((more = release_orphan_holds(db, u, &released)) == 1)
         ;
     if (more < 0)
@@ -535,8 +566,9 @@ static int unit_recover(sqlite3 *db, billing_unit *u)
         json_decref(calls);
         return db_failed(u, db, "live");
     }
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:o,s:I,s:I}", "ok", 1, "calls", calls, "holds_released",
-                                              (json_int_t)released, "calls_ended", (json_int_t)ended));
+    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:o,s:I,s:I,s:I}", "ok", 1, "calls", calls, "holds_released",
+                                              (json_int_t)(released + unconnected), "calls_ended", (json_int_t)ended,
+                                              "unconnected_settled", (json_int_t)unconnected));
 }
 
 static int unit_balance(sqlite3 *db, void *arg)

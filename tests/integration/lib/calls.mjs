@@ -166,7 +166,7 @@ export class CallClient {
 
   accept(tracks) { return this.ev((t) => window.call.accept(t || window.call.AV), tracks || null); }
 
-  // `resume` after a server restart (lib/page/call.js resume(): offer 'handle' | 'detached' | 'none').
+  // `resume` after a server restart (lib/page/call.js resume(): offer 'handle' | 'none').
   resume(callId, token, { tracks, offer = 'handle' } = {}) {
     return this.ev(([c, k, t, o]) => window.call.resume(c, k, t || window.call.AV, { offer: o }), [callId, token, tracks || null, offer]);
   }

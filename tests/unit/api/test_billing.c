@@ -21,6 +21,7 @@
 #define CALL_3 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a53"
 #define CALL_4 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a54"
 #define CALL_5 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a55"
+#define CALL_6 "0b8e2f6a-1c3d-4e5f-8a9b-0c1d2e3f4a56"
 
 static platform_t *plat;
 
@@ -352,12 +353,23 @@ static void test_recover_orphans(int64_t caller, int64_t host)
     r = op("{\"op\":\"charge\",\"call_id\":\"%s\",\"minute\":1,\"kind\":\"audio\",\"billable_ms\":3000}", CALL_5);
     CHECK(ok(r));
     json_decref(r);
+    /* accepted, never connected (no minute): nothing to resume */
+    r = op("{\"op\":\"authorise\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\"}",
+           CALL_6, (long long)caller, (long long)host);
+    json_decref(r);
+    record_call(CALL_6, caller, host);
+    r = op("{\"op\":\"open\",\"call_id\":\"%s\",\"caller_id\":%lld,\"host_id\":%lld,\"kind\":\"audio\","
+           "\"resume_tokens\":[\"p\",\"q\"]}", CALL_6, (long long)caller, (long long)host);
+    json_decref(r);
     r = op("{\"op\":\"recover\",\"started_ms\":%lld}", (long long)(store_now_ms() + 1000));
     CHECK(ok(r));
-    CHECK_INT(num(r, "holds_released"), 1);
-    CHECK_INT(num(r, "calls_ended"), 3);   /* CALL_4, and CALL_1/CALL_3 whose rows no plugin ended here */
+    CHECK_INT(num(r, "unconnected_settled"), 1);
+    CHECK_INT(num(r, "holds_released"), 2);   /* CALL_4's and CALL_6's */
+    CHECK_INT(num(r, "calls_ended"), 4);   /* CALL_4, CALL_6, and CALL_1/CALL_3 whose rows no plugin ended here */
     CHECK_INT(json_array_size(json_object_get(r, "calls")), 1);
     json_decref(r);
+    CHECK_STR(sql_text("SELECT end_reason FROM calls WHERE call_id = '" CALL_6 "'"), "server_restart");
+    CHECK_STR(sql_text("SELECT end_reason FROM billing_meters WHERE call_id = '" CALL_6 "'"), "server_restart");
     CHECK_STR(sql_text("SELECT end_reason FROM calls WHERE call_id = '" CALL_4 "'"), "server_restart");
     CHECK_STR(sql_text("SELECT state FROM calls WHERE call_id = '" CALL_5 "'"), "active");
     /* the resumed call's open gives back the locked rates and its progress */

@@ -260,18 +260,12 @@ export async function accept(tracks = AV) {
 
 // Sends `resume` for call_id with the party's resume token and returns the index to wait
 // from. offer: 'handle' (default) offers `tracks` from this client's handle, so the
-// `resumed` answer brings its PeerConnection up; 'detached' sends a real browser offer made
-// by a PeerConnection of sdpgen.js (for requests that should be refused: the handle stays
-// untouched, a later resume from it starts clean); 'none' sends no JSEP.
+// `resumed` answer brings its PeerConnection up; 'none' sends no JSEP. (The core applies
+// an offer before the plugin sees the request, as Janus does: a refused resume's offer
+// still sets up the handle's PeerConnection with that offer's DTLS fingerprint.)
 export async function resume(callId, token, tracks = AV, { offer = 'handle' } = {}) {
   const body = { request: 'resume', call_id: callId, resume_token: token };
   if (offer === 'none') return send(body);
-  if (offer === 'detached') {
-    const gen = await import('/sdpgen.js');
-    const o = await gen.offer({ audio: true, video: true });
-    gen.close(o.id);   /* only its SDP is wanted */
-    return send(body, { type: 'offer', sdp: o.sdp });
-  }
   const jsep = await makeOffer(tracks);
   return send(body, jsep);
 }
