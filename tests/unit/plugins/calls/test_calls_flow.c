@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "plugin.h"
+#include "session.h"
 
 const plugin_descriptor *calls_plugin_descriptor(void);
 const plugin_descriptor *billing_plugin_descriptor(void);
@@ -874,7 +875,11 @@ static void test_relay_race(void)
         json_decref(request(caller, OFFER_AV, "{\"request\":\"call\",\"username\":\"9\"}"));
         json_decref(request(host, ANSWER_AV, "{\"request\":\"accept\"}"));
         atomic_store(&loop_legs[1], host);
+        /* low-balance tones handed to the loop while it relays (and left to the teardown) */
+        vc_session_play_tone(caller->session, 1500, 40);
+        vc_session_play_tone(host->session, 1500, 40);
         wait_loop_rounds(1 + (unsigned long)(round % 3));
+        vc_session_play_tone(caller->session, 1500, 40);
         if (round % 2 == 0) {
             /* The host's handle goes away mid-call: its session is freed once the loop let
              * go of the caller's link to it. */
