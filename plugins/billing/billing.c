@@ -675,14 +675,22 @@ void billing_call_ended(const char *call_id, const char *reason)
 /* ------------------------------------------------------------------------------------------ */
 /* Crash recovery: meters a previous run left open                                             */
 
+static json_t *recovered_ids;   /* dispatch thread: the calls found at start (one timer) */
+
+/* The backstop: a recovered call nobody resumed and calls did not end (no calls plugin
+ * listening) is settled; settling one already settled changes nothing. */
 static void on_recovery_expired(void *arg)
 {
-    char *id = arg;
-    /* Nobody resumed it and calls did not end it (no calls plugin listening). */
-    bcall *c = call_of(id);
-    if (!c)
-        settle(id, "server_restart", NULL);
-    free(id);
+    (void)arg;
+    size_t i;
+    json_t *it;
+    json_array_foreach(recovered_ids, i, it) {
+        const char *id = json_string_value(it);
+        if (id && !call_of(id))
+            settle(id, "server_restart", NULL);
+    }
+    json_decref(recovered_ids);
+    recovered_ids = NULL;
 }
 
 static bool kind_is_video(json_t *kind)
@@ -708,9 +716,13 @@ static void on_live(void *arg, const char *result_json)
                                 kind_is_video(json_object_get(it, "kind")),
                                 json_string_value(json_array_get(tokens, 0)),
                                 json_string_value(json_array_get(tokens, 1)), cfg.recovery_grace_ms);
-        /* calls ends it at the grace (billing_call_ended, with its reason); this is the backstop */
-        core->timer_start(self, cfg.recovery_grace_ms + RECOVERY_BACKSTOP_MS, on_recovery_expired, strdup(id));
+        if (!recovered_ids)
+            recovered_ids = json_array();
+        json_array_append_new(recovered_ids, json_string(id));
     }
+    /* calls ends them at the grace (billing_call_ended, with its reason); this is the backstop */
+    if (recovered_ids)
+        core->timer_start(self, cfg.recovery_grace_ms + RECOVERY_BACKSTOP_MS, on_recovery_expired, NULL);
     atomic_fetch_add(&stats.recovering, json_array_size(list));
     json_decref(r);
 }
@@ -804,6 +816,8 @@ static void billing_destroy(void)
         free(f);
     }
     inbox_head = inbox_tail = NULL;
+    json_decref(recovered_ids);
+    recovered_ids = NULL;
 }
 
 static void *billing_create_session(plugin_handle *h, int *error)
