@@ -37,56 +37,21 @@
 // day), /admin/ledger/check ok; at the end /admin/revenue = the sum of the fees.
 // Parley only. About 70 s.
 import { aiortcAvailable, spawnAiortc } from './lib/aiortcpeer.mjs';
-import { browserAvailable, openBrowser } from './lib/browser.mjs';
+import { openBrowser } from './lib/browser.mjs';
+import { api, loadNote, newUser, openClient, sleep, waitCall, withClients } from './lib/calls.mjs';
 import {
-  UUID_RE, api, callsServerOpts, isParley, loadNote, newUser, openClient, sleep, waitCall, withClients,
-} from './lib/calls.mjs';
-import { assert, skip, withServer } from './lib/server.mjs';
-import { traceResponse } from './lib/apitrace.mjs';
+  AV, GAP_SLACK_MS, MINUTE_MS, STARTER, TICKER_MS, aioParty, billingServerOpts, billings, checkRevenue, checkRow,
+  checkTicker, checkWallets, clients, closePages, connect, freshRevenue, hangupBy, heldZero, isBilling, isEvent, ledgerOk,
+  openPage, pageParty, pairCall, setRates, skipUnlessBilling, split, sum, waitFor, waitMinute, wallet,
+} from './lib/billing.mjs';
+import { assert, withServer } from './lib/server.mjs';
 
-const MINUTE_MS = 3000;
 const LEAD_MS = (30000 * MINUTE_MS) / 60000;     // low-balance warning lead: 1500
-const TICKER_MS = (10000 * MINUTE_MS) / 60000;   // cost ticker period: 500
-const GAP_SLACK_MS = 500;        // delivery jitter allowed on top of the ticker period
 const TIMING_SLACK_MS = 700;     // low_balance lead and end of a call that ran out of credits
-const CHARGE_LAG_MS = 400;       // a minute's charge is committed (and shown) this soon after its start
-const AFFORD_SLACK_MS = 250;
-const STARTER = 100;             // credits of the 'starter' package
 const NO_RING_MS = 2000;
 
-const AV = [{ type: 'audio', capture: true, recv: true }, { type: 'video', capture: true, recv: true }];
 const AUDIO_ONLY = [{ type: 'audio', capture: true, recv: true }];
 const ADD_VIDEO = [{ type: 'video', capture: true, recv: true, add: true }];
-
-const clients = [];              // open Chromium clients (dumped when a scenario fails)
-
-function split(amount, feeBps) {
-  const host = Math.floor((amount * (10000 - feeBps)) / 10000);
-  return { host, fee: amount - host };
-}
-
-function sum(list, f = (x) => x) { return list.reduce((s, x) => s + f(x), 0); }
-
-async function adminGet(srv, p) {
-  const url = `http://127.0.0.1:${srv.ports.admin}${p}`;
-  const r = await fetch(url);
-  const text = await r.text();
-  traceResponse('GET', url, undefined, r, text);
-  assert(r.status === 200, `GET ${p}: ${r.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
-
-async function ledgerOk(srv, what) {
-  const c = await adminGet(srv, '/admin/ledger/check');
-  assert(c.ok === true, `/admin/ledger/check after ${what}: ${JSON.stringify(c)}`);
-  return c;
-}
-
-async function wallet(srv, user) {
-  const r = await api(srv, 'GET', '/wallet', undefined, user.token);
-  assert(r.status === 200, `GET /wallet: ${r.status} ${JSON.stringify(r.json)}`);
-  return r.json;
-}
 
 let buys = 0;
 async function buy(srv, user) {
@@ -97,224 +62,10 @@ async function buy(srv, user) {
   return r.json;
 }
 
-async function setRates(srv, host, rates) {
-  const r = await api(srv, 'PATCH', '/me', { audio_rate: rates.audio, video_rate: rates.video }, host.token);
-  assert(r.status === 200 && r.json.user && r.json.user.audio_rate === rates.audio && r.json.user.video_rate === rates.video,
-    `PATCH /me rates ${JSON.stringify(rates)}: ${r.status} ${JSON.stringify(r.json)}`);
-}
-
-// ---- the two kinds of parties behind one interface (events {i, t ms, result, error_code}) ----
-
-function pageParty(c) {
-  return {
-    label: c.label,
-    client: c,
-    mark: () => c.mark(),
-    next: (since, ms) => c.waitEvent({ any: true }, since, ms),
-    async all(since = 0) { return (await c.state()).events.filter((e) => e.i >= since); },
-    call: (username, tracks) => c.call(username, tracks || AV),
-    hangup: () => c.hangup(),
-    up: (ms) => c.webrtcUp(ms),
-  };
-}
-
-function aioParty(aio, label) {
-  const ms = (e) => ({ ...e, t: e.t * 1000 });
-  return {
-    label,
-    aio,
-    mark: () => aio.cmd('mark'),
-    async next(since, timeoutMs) {
-      return ms(await aio.cmd('wait_event', { since, timeout: timeoutMs / 1000 }, timeoutMs + 5000));
-    },
-    async all(since = 0) {
-      const out = [];
-      for (let i = since; ;) {
-        let e;
-        try {
-          e = await aio.cmd('wait_event', { since: i, timeout: 0.05 }, 5000);
-        } catch (err) {
-          if (/timeout/.test(err.message)) break;
-          throw err;
-        }
-        out.push(ms(e));
-        i = e.i + 1;
-      }
-      return out;
-    },
-    call: (username) => aio.cmd('call', { username }),
-    hangup: () => aio.cmd('hangup'),
-    async up(timeoutMs = 15000) {
-      const end = Date.now() + timeoutMs;
-      for (;;) {
-        const st = await aio.cmd('stats');
-        if (st.webrtcup !== null) return st.webrtcup * 1000;
-        assert(Date.now() < end, `${label}: no webrtcup in ${timeoutMs} ms: ${JSON.stringify(st)}`);
-        await sleep(100);
-      }
-    },
-  };
-}
-
-const isEvent = (name) => (e) => !!(e.result && e.result.event === name);
-const isBilling = (callId, f = () => true) => (e) => !!(e.result && e.result.event === 'billing' &&
-  e.result.call_id === callId && f(e.result));
-
-// Waits for the first event from `since` on that satisfies pred; a hangup that does not
-// fails at once (the call ended under us).
-async function waitFor(p, pred, since, ms, what) {
-  const end = Date.now() + ms;
-  let i = since;
-  for (;;) {
-    const left = end - Date.now();
-    assert(left > 0, `${p.label}: no ${what} in ${ms} ms`);
-    let e;
-    try {
-      e = await p.next(i, left);
-    } catch (err) {
-      if (/timeout/.test(err.message)) throw new Error(`assertion failed: ${p.label}: no ${what} in ${ms} ms (${err.message.slice(0, 900)})`);
-      throw err;
-    }
-    if (pred(e)) return e;
-    if (isEvent('hangup')(e)) throw new Error(`assertion failed: ${p.label}: hangup ${JSON.stringify(e.result)} while waiting for ${what}`);
-    i = e.i + 1;
-  }
-}
-
-function billings(events, callId) {
-  return events.filter(isBilling(callId)).map((e) => ({ i: e.i, t: e.t, ...e.result }));
-}
-
-// Checks one party's cost ticker events of one call (in arrival order). o: {who: 'caller' |
-// 'host', rates {audio, video}, feeBps, base (caller: available + held before the call),
-// topups (credit packages bought during the call)}. Returns the per-minute amounts, their
-// kinds, the longest gap between events and how many events showed a minute in flight.
-function checkTicker(label, evs, o) {
-  assert(evs.length >= 2, `${label}: only ${evs.length} billing events: ${JSON.stringify(evs)}`);
-  const amounts = [];
-  const kinds = [];
-  let prev = null;
-  let gapMax = 0;
-  let inFlight = 0;
-  let base = null;
-  let steps = 0;
-  for (const e of evs) {
-    const where = `${label}: billing event ${JSON.stringify(e)}`;
-    for (const f of ['kind', 'rate', 'elapsed_ms', 'minutes_charged', 'charged']) {
-      assert(Number.isInteger(e[f]) || (f === 'kind' && typeof e[f] === 'string'), `${where}: no ${f}`);
-    }
-    assert(e.kind === 'audio' || e.kind === 'video', `${where}: kind`);
-    assert(e.rate === o.rates[e.kind], `${where}: rate ${e.rate}, the host's ${e.kind} rate is ${o.rates[e.kind]}`);
-    assert(e.elapsed_ms >= 0, `${where}: negative elapsed`);
-    const ceil = Math.ceil(e.elapsed_ms / MINUTE_MS);
-    const atBoundary = e.elapsed_ms % MINUTE_MS === 0 ? e.elapsed_ms / MINUTE_MS + 1 : null;
-    if (e.minutes_charged !== ceil && e.minutes_charged !== atBoundary) {
-      const flying = e.minutes_charged === ceil - 1 && e.elapsed_ms - (ceil - 1) * MINUTE_MS <= CHARGE_LAG_MS;
-      assert(flying, `${where}: minutes_charged ${e.minutes_charged} at elapsed ${e.elapsed_ms} ms, want ceil(elapsed / ${MINUTE_MS}) = ${ceil}`);
-      inFlight += 1;
-    }
-    const prevMinutes = prev ? prev.minutes_charged : 0;
-    const prevCharged = prev ? prev.charged : 0;
-    if (prev) {
-      assert(e.elapsed_ms >= prev.elapsed_ms, `${where}: elapsed_ms went back from ${prev.elapsed_ms}`);
-      gapMax = Math.max(gapMax, e.t - prev.t);
-    }
-    if (e.minutes_charged !== prevMinutes) {
-      assert(e.minutes_charged === prevMinutes + 1,
-        `${where}: minutes_charged went from ${prevMinutes} to ${e.minutes_charged} (every charged minute has its own ticker event)`);
-      const amount = e.charged - prevCharged;
-      assert(amount === o.rates[e.kind], `${where}: minute ${e.minutes_charged} cost ${amount}, want the ${e.kind} rate ${o.rates[e.kind]}`);
-      const start = (e.minutes_charged - 1) * MINUTE_MS;
-      assert(e.elapsed_ms >= start && e.elapsed_ms <= start + CHARGE_LAG_MS,
-        `${where}: minute ${e.minutes_charged} first shown at elapsed ${e.elapsed_ms} ms; it starts at ${start} ms`);
-      amounts.push(amount);
-      kinds.push(e.kind);
-    } else {
-      assert(e.charged === prevCharged, `${where}: charged moved from ${prevCharged} without a new minute`);
-    }
-    if (o.who === 'caller') {
-      assert(Number.isInteger(e.balance) && e.balance >= 0, `${where}: balance`);
-      const b = e.balance + e.charged;
-      if (base === null) {
-        assert(b === o.base, `${where}: balance + charged = ${b}, want what the wallet had before the call (${o.base})`);
-      } else if (b !== base) {
-        assert(b === base + STARTER && steps < o.topups,
-          `${where}: balance + charged moved from ${base} to ${b} (${o.topups} top-ups of ${STARTER} expected in all)`);
-        steps += 1;
-      }
-      base = b;
-      assert(Number.isInteger(e.affordable_ms), `${where}: no affordable_ms`);
-      const want = Math.max(0, e.minutes_charged * MINUTE_MS + Math.floor(e.balance / e.rate) * MINUTE_MS - e.elapsed_ms);
-      assert(Math.abs(e.affordable_ms - want) <= AFFORD_SLACK_MS,
-        `${where}: affordable_ms ${e.affordable_ms}, want ${want} (minutes paid + balance / rate, minus elapsed)`);
-    } else {
-      assert(e.balance === undefined && e.affordable_ms === undefined, `${where}: the host is shown the caller's balance`);
-      const earned = sum(amounts, (a) => split(a, o.feeBps).host);
-      assert(e.earned === earned, `${where}: earned ${e.earned}, want ${earned} (the host's parts of ${JSON.stringify(amounts)} at ${o.feeBps} bps)`);
-    }
-    prev = e;
-  }
-  if (o.who === 'caller') assert(steps === o.topups, `${label}: the ticker showed ${steps} top-ups, want ${o.topups}`);
-  assert(gapMax <= TICKER_MS + GAP_SLACK_MS,
-    `${label}: ${gapMax.toFixed(0)} ms between two billing events (ticker every ${TICKER_MS} ms) ${loadNote()}`);
-  return { amounts, kinds, gapMax, inFlight, last: prev, count: evs.length };
-}
-
 // The start of billable time on a party's clock: the earliest (arrival - elapsed_ms).
 function meterStart(evs) { return Math.min(...evs.map((e) => e.t - e.elapsed_ms)); }
 
 // ---- calls ----
-
-async function openPage(ctx, label, server, token, username) {
-  const c = await openClient(ctx.br, label);
-  clients.push(c);
-  await c.start(server, token);
-  await c.register(username);
-  return c;
-}
-
-async function closePages(list) {
-  for (const c of list) {
-    await c.stop();
-    try { await c.page.close(); } catch { /* gone */ }
-    const k = clients.indexOf(c);
-    if (k >= 0) clients.splice(k, 1);
-  }
-}
-
-// Caller party cp calls host (Chromium page hc); while it rings, held = the first minute;
-// the host accepts, both reach webrtcup and the first billing event arrives.
-async function connect(ctx, { cp, hc, caller, host, tracks, firstMinute, name }) {
-  const { srv } = ctx;
-  const hMark = await hc.mark();
-  const cMark = await cp.mark();
-  await cp.call(host.username, tracks);
-  const calling = await cp.next(cMark, 10000);
-  assert(calling.result && calling.result.event === 'calling', `${name}: call answered ${JSON.stringify(calling)}`);
-  const callId = calling.result.call_id;
-  assert(UUID_RE.test(String(callId)), `${name}: calling call_id ${JSON.stringify(callId)}`);
-  const inc = await hc.waitEvent({ event: 'incomingcall' }, hMark);
-  assert(inc.result.call_id === callId, `${name}: incomingcall call_id ${inc.result.call_id}, want ${callId}`);
-  const w = await wallet(srv, caller);
-  assert(w.held === firstMinute && w.available === STARTER - firstMinute,
-    `${name}: wallet while ringing ${JSON.stringify(w)}, want ${firstMinute} held (the first minute) and ${STARTER - firstMinute} available`);
-  const aMark = await hc.accept(AV);
-  const acc = await hc.waitEvent({ replyOrError: true }, aMark);
-  assert(acc.result && acc.result.event === 'accepted', `${name}: accept answered ${JSON.stringify(acc)}`);
-  await waitFor(cp, isEvent('accepted'), cMark, 10000, 'accepted');
-  const [upC] = await Promise.all([cp.up(15000), hc.webrtcUp(15000)]);
-  const first = await waitFor(cp, isBilling(callId), cMark, 5000, `${name}: a billing event after webrtcup`);
-  return { callId, cMark, hMark, upC, firstAfterUpMs: first.t - upC };
-}
-
-async function hangupBy(p, others, name) {
-  const marks = await Promise.all(others.map((o) => o.mark()));
-  const since = await p.mark();
-  await p.hangup();
-  const mine = await waitFor(p, isEvent('hangup'), since, 5000, `${name}: hangup after hanging up`);
-  const theirs = await Promise.all(others.map((o, k) => waitFor(o, isEvent('hangup'), marks[k], 5000, `${name}: hangup`)));
-  return { mine, theirs };
-}
 
 // After a connected call: nothing billed after the hangup, the call row's totals, the
 // wallet (hold released), the host's earnings, the ledger.
@@ -332,22 +83,12 @@ async function settled(ctx, { name, caller, host, callId, amounts, reason, conne
   }
   const row = await waitCall(srv, caller.token, callId, (c) => c.state === 'ended' && Number.isInteger(c.charged) &&
     Number.isInteger(c.minutes_charged) && Number.isInteger(c.host_earned), 8000);
-  const want = { minutes_charged: amounts.length, charged, host_earned: hostPart, platform_fee: fee, end_reason: reason };
-  for (const [k, v] of Object.entries(want)) {
-    assert(row[k] === v, `${name}: GET /calls/${callId}: ${k} ${JSON.stringify(row[k])}, want ${JSON.stringify(v)} (${JSON.stringify(row)})`);
-  }
+  checkRow(name, callId, row, { minutes_charged: amounts.length, charged, host_earned: hostPart, platform_fee: fee, end_reason: reason });
   assert(Number.isInteger(row.connected_ms) && row.connected_ms >= connected[0] && row.connected_ms <= connected[1],
     `${name}: connected_ms ${row.connected_ms}, want ${connected[0]}..${connected[1]}`);
   const hostView = await waitCall(srv, host.token, callId, (c) => c.state === 'ended');
   assert(hostView.host_earned === hostPart && hostView.charged === charged,
     `${name}: the host's GET /calls/${callId}: ${JSON.stringify(hostView)}`);
-  let w;
-  for (let k = 0; k < 15; k++) {
-    w = await wallet(srv, caller);
-    if (w.held === 0) break;
-    await sleep(200);
-  }
-  assert(w.held === 0 && w.available === available, `${name}: caller's wallet after the call ${JSON.stringify(w)}, want ${available} available, 0 held`);
   const r = await api(srv, 'GET', '/earnings', undefined, host.token);
   assert(r.status === 200, `${name}: GET /earnings ${r.status} ${JSON.stringify(r.json)}`);
   const e = r.json;
@@ -356,10 +97,7 @@ async function settled(ctx, { name, caller, host, callId, amounts, reason, conne
   const pc = (e.per_call || []).find((x) => String(x.ref).includes(callId));
   assert(pc && pc.amount === hostPart && pc.charges === amounts.length, `${name}: GET /earnings per_call ${JSON.stringify(e.per_call)}`);
   assert(sum(e.per_day || [], (x) => x.amount) === hostPart, `${name}: GET /earnings per_day ${JSON.stringify(e.per_day)}`);
-  const hw = await wallet(srv, host);
-  assert(hw.earnings === hostPart, `${name}: host's GET /wallet ${JSON.stringify(hw)}, want earnings ${hostPart}`);
-  await ledgerOk(srv, name);
-  ctx.fees += fee;
+  await checkWallets(ctx, { name, caller, host, available, earned: hostPart, fee });
   return { row, charged, hostPart, fee };
 }
 
@@ -378,21 +116,21 @@ function fmtTick(t) {
     `${t.c.inFlight + t.h.inFlight ? `, ${t.c.inFlight + t.h.inFlight} just past a boundary before its minute was charged` : ''}`;
 }
 
+// A caller and a host (rates) in a call (tracks) that reached its first billing event, as
+// parties; the first minute is held while it rings.
+async function meteredCall(ctx, { name, rates, names, labels, tracks, firstMinute }) {
+  const p = await pairCall(ctx, { name, rates, names, labels, tracks, firstMinute });
+  return { ...p, cp: pageParty(p.cc), hp: pageParty(p.hc) };
+}
+
 // ---- scenarios ----
 
 async function minutesScenario(ctx) {
   const name = '1 (4 minutes of video)';
-  const { srv } = ctx;
   const rates = { audio: 5, video: 13 };
-  const caller = await newUser(srv, 'caller', 'Minutes caller');
-  const host = await newUser(srv, 'host', 'Minutes host');
-  await setRates(srv, host, rates);
-  const cc = await openPage(ctx, 'caller1', srv.wsUrl, caller.token, caller.username);
-  const hc = await openPage(ctx, 'host1', srv.httpUrl, host.token, host.username);
-  const cp = pageParty(cc);
-  const hp = pageParty(hc);
-  const k = await connect(ctx, { cp, hc, caller, host, tracks: AV, firstMinute: rates.video, name });
-  const m4 = await waitFor(cp, isBilling(k.callId, (r) => r.minutes_charged >= 4), k.cMark, 4 * MINUTE_MS + 5000, 'minute 4');
+  const { caller, host, cc, hc, cp, hp, k } = await meteredCall(ctx, { name, rates, names: ['Minutes caller', 'Minutes host'],
+    labels: ['caller1', 'host1'], tracks: AV, firstMinute: rates.video });
+  const m4 = await waitMinute(cp, k.callId, 4, k.cMark, 4 * MINUTE_MS + 5000);
   await sleep(MINUTE_MS / 2);
   const h = await hangupBy(cp, [hp], name);
   assert(h.theirs[0].result.call_id === k.callId, `${name}: host hangup ${JSON.stringify(h.theirs[0].result)}`);
@@ -410,17 +148,10 @@ async function minutesScenario(ctx) {
 
 async function upgradeScenario(ctx) {
   const name = '2 (audio upgraded to video in minute 2)';
-  const { srv } = ctx;
   const rates = { audio: 7, video: 13 };
-  const caller = await newUser(srv, 'caller', 'Upgrade caller');
-  const host = await newUser(srv, 'host', 'Upgrade host');
-  await setRates(srv, host, rates);
-  const cc = await openPage(ctx, 'caller2', srv.wsUrl, caller.token, caller.username);
-  const hc = await openPage(ctx, 'host2', srv.httpUrl, host.token, host.username);
-  const cp = pageParty(cc);
-  const hp = pageParty(hc);
-  const k = await connect(ctx, { cp, hc, caller, host, tracks: AUDIO_ONLY, firstMinute: rates.audio, name });
-  const m2 = await waitFor(cp, isBilling(k.callId, (r) => r.minutes_charged >= 2), k.cMark, 2 * MINUTE_MS + 5000, 'minute 2');
+  const { caller, host, cc, hc, cp, hp, k } = await meteredCall(ctx, { name, rates, names: ['Upgrade caller', 'Upgrade host'],
+    labels: ['caller2', 'host2'], tracks: AUDIO_ONLY, firstMinute: rates.audio });
+  const m2 = await waitMinute(cp, k.callId, 2, k.cMark, 2 * MINUTE_MS + 5000);
   assert(m2.result.kind === 'audio', `${name}: minute 2 event ${JSON.stringify(m2.result)}`);
   const oMark = await hc.mark();
   const uMark = await cc.renegotiate(ADD_VIDEO);
@@ -433,7 +164,7 @@ async function upgradeScenario(ctx) {
   const v = await waitFor(cp, isBilling(k.callId, (r) => r.kind === 'video'), uMark, MINUTE_MS + 2000, 'a billing event of kind video');
   assert(v.result.minutes_charged === 2,
     `${name}: the first video ticker event shows minute ${v.result.minutes_charged} (upgrade ${(back.t - m2.t).toFixed(0)} ms after minute 2 began): the upgrade must land in minute 2`);
-  const m3 = await waitFor(cp, isBilling(k.callId, (r) => r.minutes_charged >= 3), uMark, 2 * MINUTE_MS + 3000, 'minute 3');
+  const m3 = await waitMinute(cp, k.callId, 3, uMark, 2 * MINUTE_MS + 3000);
   await sleep(MINUTE_MS / 3);
   await hangupBy(cp, [hp], name);
   const t = await tickers(ctx, name, cp, hc, k.callId, rates);
@@ -488,7 +219,7 @@ async function lowBalanceScenario(ctx, { topUp }) {
     const shown = await waitFor(cp, isBilling(k.callId, (r) => r.balance + r.charged === 2 * STARTER), pMark,
       2 * TICKER_MS + GAP_SLACK_MS, 'a ticker event with the top-up in its balance');
     shownMs = shown.t - low.t;
-    const m3 = await waitFor(cp, isBilling(k.callId, (r) => r.minutes_charged >= 3), low.i + 1, LEAD_MS + 3000, 'minute 3 after the top-up');
+    const m3 = await waitMinute(cp, k.callId, 3, low.i + 1, LEAD_MS + 3000, 'minute 3 after the top-up');
     assert(m3.result.balance === 200 - 120, `${name}: balance after minute 3 ${m3.result.balance}, want 80 (100 + 100 - 3 x 40)`);
     await sleep(MINUTE_MS / 6);
     end = await hangupBy(cp, [hp], name);
@@ -573,6 +304,17 @@ async function noRing(devs, marks, what) {
   }
 }
 
+// After a call cancelled while ringing: its row ended, the caller's hold released (nothing
+// charged), the ledger ok. Returns the row.
+async function cancelled(ctx, name, caller, callId) {
+  const { srv } = ctx;
+  const row = await waitCall(srv, caller.token, callId, (c) => c.state === 'ended' && Number.isInteger(c.charged));
+  const w = await heldZero(srv, caller, 3000);
+  assert(w.held === 0 && w.available === STARTER, `${name}: wallet after the cancelled call ${JSON.stringify(w)}`);
+  await ledgerOk(srv, name);
+  return row;
+}
+
 async function refusedScenario(ctx) {
   const name = '5 (pre-authorisation refused)';
   const { srv } = ctx;
@@ -613,19 +355,9 @@ async function refusedScenario(ctx) {
   for (const inc of incs) assert(inc.result.call_id === callId, `${name}: incomingcall ${JSON.stringify(inc.result)}`);
   w = await wallet(srv, caller);
   assert(w.held === rates.audio && w.available === STARTER - rates.audio, `${name}: wallet while the audio call rings ${JSON.stringify(w)}, want ${rates.audio} held`);
-  marks = await Promise.all(devs.map((d) => d.mark()));
-  s = await cc.hangup();
-  await cc.waitEvent({ event: 'hangup' }, s, 5000);
-  for (let k = 0; k < devs.length; k++) await devs[k].waitEvent({ event: 'hangup' }, marks[k], 5000);
-  const row = await waitCall(srv, caller.token, callId, (c) => c.state === 'ended' && Number.isInteger(c.charged));
+  await hangupBy(cc, devs, name);
+  const row = await cancelled(ctx, name, caller, callId);
   assert(row.state === 'ended' && row.charged === 0 && row.minutes_charged === 0, `${name}: cancelled call row ${JSON.stringify(row)}`);
-  for (let k = 0; k < 15; k++) {
-    w = await wallet(srv, caller);
-    if (w.held === 0) break;
-    await sleep(200);
-  }
-  assert(w.held === 0 && w.available === STARTER, `${name}: wallet after the cancelled call ${JSON.stringify(w)}`);
-  await ledgerOk(srv, name);
   console.log(`${name}: error 502 "${raw.error}" needed ${raw.needed} balance ${raw.balance}, no device rang in ${NO_RING_MS} ms, ` +
     `nothing held; the audio-only call rang both devices with ${rates.audio} held, cancelled: end_reason ${row.end_reason}, 0 held`);
   await closePages([cc, ...devs]);
@@ -654,34 +386,21 @@ async function twoDevicesScenario(ctx) {
   const inc = await hs[win].waitEvent({ event: 'incomingcall' }, hMarks[win], 5000);
   assert(inc.result.call_id === callId, `${name}: incomingcall ${JSON.stringify(inc.result)}`);
   await noRing([hs[lose]], [hMarks[lose]], name);
-  let w = await wallet(srv, caller);
+  const w = await wallet(srv, caller);
   assert(w.held === rates[win].video && w.available === STARTER - rates[win].video,
     `${name}: wallet while one call rings ${JSON.stringify(w)}, want only its first minute (${rates[win].video}) held`);
   const held = w.held;
-  const m = await hs[win].mark();
-  const s = await cs[win].hangup();
-  await cs[win].waitEvent({ event: 'hangup' }, s, 5000);
-  await hs[win].waitEvent({ event: 'hangup' }, m, 5000);
-  await waitCall(srv, caller.token, callId, (c) => c.state === 'ended' && Number.isInteger(c.charged));
-  for (let k = 0; k < 15; k++) {
-    w = await wallet(srv, caller);
-    if (w.held === 0) break;
-    await sleep(200);
-  }
-  assert(w.held === 0 && w.available === STARTER, `${name}: wallet after the cancelled call ${JSON.stringify(w)}`);
-  await ledgerOk(srv, name);
+  await hangupBy(cs[win], [hs[win]], name);
+  await cancelled(ctx, name, caller, callId);
   console.log(`${name}: device ${win ? 'b' : 'a'} rang host ${win + 1} (${held} held), device ${lose ? 'b' : 'a'} got 480 "${replies[lose].error}"; cancelled, 0 held`);
   await closePages([...cs, ...hs]);
 }
 
-await withServer(callsServerOpts(36, [`--billing.minute_ms=${MINUTE_MS}`]), async (srv) => {
-  if (!isParley()) throw skip('billing is parley only (Janus 1.1.2 has no wallet)');
-  if (!process.env.PARLEY_NETNS) throw skip('not inside a network namespace (run via tests/integration/run.sh as root)');
-  const why = browserAvailable();
-  if (why) throw skip(why);
+await withServer(billingServerOpts(36), async (srv) => {
+  skipUnlessBilling();
   const aioWhy = aiortcAvailable();
-  const rev0 = await adminGet(srv, '/admin/revenue');
-  assert(rev0.platform_fee_bps === 2000 && rev0.platform_revenue === 0, `/admin/revenue at start ${JSON.stringify(rev0)}`);
+  const rev0 = await freshRevenue(srv);
+  assert(rev0.platform_fee_bps === 2000, `/admin/revenue at start ${JSON.stringify(rev0)}`);
   const br = await openBrowser();
   const ctx = { srv, br, feeBps: rev0.platform_fee_bps, fees: 0, aiortc: !aioWhy, aio: null };
   if (aioWhy) console.log(`(no aiortc: ${aioWhy}; scenario 3 uses a Chromium caller)`);
@@ -706,8 +425,7 @@ await withServer(callsServerOpts(36, [`--billing.minute_ms=${MINUTE_MS}`]), asyn
     if (ctx.aio) await ctx.aio.close();
     await br.close();
   }
-  const rev = await adminGet(srv, '/admin/revenue');
-  assert(rev.platform_revenue === ctx.fees, `/admin/revenue ${JSON.stringify(rev)}, want platform_revenue ${ctx.fees} (the fees of the calls)`);
+  const rev = await checkRevenue(srv, ctx.fees, 'the calls');
   const c = await ledgerOk(srv, 'all calls');
   console.log(`platform revenue ${rev.platform_revenue} = the fees of the 4 metered calls; ledger check ok (${c.ops_count} operations, ${c.transfers_count} transfers)`);
 });

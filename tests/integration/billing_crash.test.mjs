@@ -51,23 +51,18 @@
 // about 80 s.
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { browserAvailable, openBrowser } from './lib/browser.mjs';
+import { openBrowser } from './lib/browser.mjs';
+import { firstFrames, flowing, fmtFlow, getCall, listCalls, newUser, sleep, waitCall, withClients } from './lib/calls.mjs';
 import {
-  UUID_RE, api, callsServerOpts, firstFrames, flowing, fmtFlow, getCall, isParley, listCalls, newUser, openClient,
-  sleep, waitCall, withClients,
-} from './lib/calls.mjs';
+  AV, CHARGE_LAG_MS, MINUTE_MS, STARTER, TICKER_MS, billingServerOpts, billings, checkRevenue, checkRow, checkTicker,
+  checkWallets, clients, closePage, closePages, freshRevenue, hangupBy, heldZero, isBilling, isEvent, ledgerOk,
+  newPair, openPage, pairCall, setRates, skipUnlessBilling, split, waitFor, waitMinute, wallet,
+} from './lib/billing.mjs';
 import { rawDevice, sdpOffer } from './lib/vcraw.mjs';
-import { traceResponse } from './lib/apitrace.mjs';
-import { assert, skip, startServer, target } from './lib/server.mjs';
+import { assert, startServer, target } from './lib/server.mjs';
 
 const INDEX = 37;
-const MINUTE_MS = 3000;
-const TICKER_MS = (10000 * MINUTE_MS) / 60000;   // cost ticker period: 500
-const GAP_SLACK_MS = 500;        // delivery jitter allowed on top of the ticker period
-const CHARGE_LAG_MS = 400;       // a minute's charge is committed (and shown) this soon after its start
-const AFFORD_SLACK_MS = 250;
 const KILL_SLACK_MS = 200;       // page clock read after the kill vs the server's own clock
-const STARTER = 100;             // credits of the 'starter' package
 const GRACE_RESUME_S = 10;       // A/B
 const GRACE_ALONE_S = 6;         // C
 const GRACE_STATES_S = 6;        // D0
@@ -77,58 +72,13 @@ const KILL_SPAN_MS = 7000;
 const RING_MS = 800;
 const RELEASE_MS = 2000;         // a hold with no live meter is released this soon after the restart
 
-const AV = [{ type: 'audio', capture: true, recv: true }, { type: 'video', capture: true, recv: true }];
-
-const clients = [];              // open Chromium clients (dumped when a scenario fails)
 const raws = new Set();          // node-side sessions of D0 (dropped when it fails)
 
 function serverOpts(graceS) {
-  return callsServerOpts(INDEX, [`--billing.minute_ms=${MINUTE_MS}`, `--billing.recovery_grace_s=${graceS}`]);
-}
-
-function split(amount, feeBps) {
-  const host = Math.floor((amount * (10000 - feeBps)) / 10000);
-  return { host, fee: amount - host };
+  return billingServerOpts(INDEX, [`--billing.recovery_grace_s=${graceS}`]);
 }
 
 function rnd(lo, hi) { return lo + Math.random() * (hi - lo); }
-
-async function adminGet(srv, p) {
-  const url = `http://127.0.0.1:${srv.ports.admin}${p}`;
-  const r = await fetch(url);
-  const text = await r.text();
-  traceResponse('GET', url, undefined, r, text);
-  assert(r.status === 200, `GET ${p}: ${r.status} ${text.slice(0, 300)}`);
-  return JSON.parse(text);
-}
-
-async function ledgerOk(srv, what) {
-  const c = await adminGet(srv, '/admin/ledger/check');
-  assert(c.ok === true, `/admin/ledger/check after ${what}: ${JSON.stringify(c)}`);
-  return c;
-}
-
-async function wallet(srv, user) {
-  const r = await api(srv, 'GET', '/wallet', undefined, user.token);
-  assert(r.status === 200, `GET /wallet: ${r.status} ${JSON.stringify(r.json)}`);
-  return r.json;
-}
-
-// The caller's wallet once nothing is held (polled up to ms); the last reading otherwise.
-async function heldZero(srv, user, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const w = await wallet(srv, user);
-    if (w.held === 0 || Date.now() > end) return w;
-    await sleep(100);
-  }
-}
-
-async function setRates(srv, host, rates) {
-  const r = await api(srv, 'PATCH', '/me', { audio_rate: rates.audio, video_rate: rates.video }, host.token);
-  assert(r.status === 200 && r.json.user && r.json.user.audio_rate === rates.audio && r.json.user.video_rate === rates.video,
-    `PATCH /me rates ${JSON.stringify(rates)}: ${r.status} ${JSON.stringify(r.json)}`);
-}
 
 // ---- the server: killed and restarted on its directory; the last one stops cleanly ----
 
@@ -152,14 +102,6 @@ async function restart(ctx, graceS) {
 
 // ---- pages ----
 
-async function openPage(ctx, label, server, token, username) {
-  const c = await openClient(ctx.br, label);
-  clients.push(c);
-  await c.start(server, token);
-  await c.register(username);
-  return c;
-}
-
 // Pages of a dead server: their events are kept, the pages closed (no stop(): nobody answers).
 async function dropPages(list) {
   const events = [];
@@ -167,51 +109,12 @@ async function dropPages(list) {
     let evs = [];
     try { evs = (await c.state()).events; } catch { /* gone */ }
     events.push(evs);
-    try { await c.page.close(); } catch { /* gone */ }
-    const k = clients.indexOf(c);
-    if (k >= 0) clients.splice(k, 1);
+    await closePage(c);
   }
   return events;
 }
 
-async function closePages(list) {
-  for (const c of list) {
-    await c.stop();
-    try { await c.page.close(); } catch { /* gone */ }
-    const k = clients.indexOf(c);
-    if (k >= 0) clients.splice(k, 1);
-  }
-}
-
-const isEvent = (name) => (e) => !!(e.result && e.result.event === name);
-const isBilling = (callId, f = () => true) => (e) => !!(e.result && e.result.event === 'billing' &&
-  e.result.call_id === callId && f(e.result));
 const isResumed = (active) => (e) => !!(e.result && e.result.event === 'resumed' && e.result.active === active);
-
-// Waits for the first event from `since` on that satisfies pred; a hangup that does not
-// fails at once (the call ended under us).
-async function waitFor(c, pred, since, ms, what) {
-  const end = Date.now() + ms;
-  let i = since;
-  for (;;) {
-    const left = end - Date.now();
-    assert(left > 0, `${c.label}: no ${what} in ${ms} ms`);
-    let e;
-    try {
-      e = await c.waitEvent({ any: true }, i, left);
-    } catch (err) {
-      if (/timeout/.test(err.message)) throw new Error(`assertion failed: ${c.label}: no ${what} in ${ms} ms (${err.message.slice(0, 900)})`);
-      throw err;
-    }
-    if (pred(e)) return e;
-    if (isEvent('hangup')(e)) throw new Error(`assertion failed: ${c.label}: hangup ${JSON.stringify(e.result)} while waiting for ${what}`);
-    i = e.i + 1;
-  }
-}
-
-function billings(events, callId) {
-  return events.filter(isBilling(callId)).map((e) => ({ i: e.i, t: e.t, ...e.result }));
-}
 
 // Sends a plugin request from a page and returns its reply (or error).
 async function ask(c, sent) {
@@ -221,57 +124,15 @@ async function ask(c, sent) {
 
 // ---- the cost ticker ----
 
-// Checks one party's ticker events of one call on one server run (arrival order). The call
-// is video all along at `rate`: every event has charged = minutes_charged x rate (no minute
-// charged twice, none free), minutes_charged = ceil(elapsed / minute) (a minute's own event
-// may show it at elapsed (k-1) x minute, one shown just after a boundary may still be in
-// flight), elapsed never goes back, each minute appears at its start; the caller's balance
-// + charged stays at what the wallet had before the call, its affordable_ms matches; the
-// host's earned is its part of every minute and it sees no balance.
+// Checks one party's ticker events of one call on one server run (lib/billing.mjs
+// checkTicker, a segment: the first event may be in the middle of the call). The call is
+// video all along at o.rate: every event has charged = minutes_charged x rate (no minute
+// charged twice, none free), minutes_charged = ceil(elapsed / minute), elapsed never goes
+// back, each minute appears at its start; the caller's balance + charged stays at o.base,
+// its affordable_ms matches; the host's earned is its part of every minute and it sees no
+// balance.
 function checkSegment(label, evs, o) {
-  assert(evs.length >= 1, `${label}: no billing events`);
-  let prev = null;
-  let gapMax = 0;
-  let inFlight = 0;
-  for (const e of evs) {
-    const where = `${label}: billing event ${JSON.stringify(e)}`;
-    for (const f of ['rate', 'elapsed_ms', 'minutes_charged', 'charged']) assert(Number.isInteger(e[f]), `${where}: no ${f}`);
-    assert(e.kind === 'video' && e.rate === o.rate, `${where}: kind/rate, want video at ${o.rate}`);
-    assert(e.charged === e.minutes_charged * o.rate,
-      `${where}: charged ${e.charged} for ${e.minutes_charged} minutes at ${o.rate} (a minute charged twice or free)`);
-    const ceil = Math.ceil(e.elapsed_ms / MINUTE_MS);
-    const atBoundary = e.elapsed_ms % MINUTE_MS === 0 ? e.elapsed_ms / MINUTE_MS + 1 : null;
-    if (e.minutes_charged !== ceil && e.minutes_charged !== atBoundary) {
-      const flying = e.minutes_charged === ceil - 1 && e.elapsed_ms - (ceil - 1) * MINUTE_MS <= CHARGE_LAG_MS;
-      assert(flying, `${where}: minutes_charged ${e.minutes_charged} at elapsed ${e.elapsed_ms} ms, want ceil(elapsed / ${MINUTE_MS}) = ${ceil}`);
-      inFlight += 1;
-    }
-    if (prev) {
-      assert(e.elapsed_ms >= prev.elapsed_ms, `${where}: elapsed_ms went back from ${prev.elapsed_ms}`);
-      gapMax = Math.max(gapMax, e.t - prev.t);
-      const step = e.minutes_charged - prev.minutes_charged;
-      assert(step === 0 || step === 1, `${where}: minutes_charged went from ${prev.minutes_charged} to ${e.minutes_charged}`);
-      if (step === 1) {
-        const start = (e.minutes_charged - 1) * MINUTE_MS;
-        assert(e.elapsed_ms >= start && e.elapsed_ms <= start + CHARGE_LAG_MS,
-          `${where}: minute ${e.minutes_charged} first shown at elapsed ${e.elapsed_ms} ms; it starts at ${start} ms`);
-      }
-    }
-    if (o.who === 'caller') {
-      assert(Number.isInteger(e.balance) && e.balance + e.charged === o.base,
-        `${where}: balance + charged = ${e.balance + e.charged}, want what the wallet had before the call (${o.base})`);
-      const want = Math.max(0, e.minutes_charged * MINUTE_MS + Math.floor(e.balance / e.rate) * MINUTE_MS - e.elapsed_ms);
-      assert(Number.isInteger(e.affordable_ms) && Math.abs(e.affordable_ms - want) <= AFFORD_SLACK_MS,
-        `${where}: affordable_ms ${e.affordable_ms}, want ${want}`);
-    } else {
-      assert(e.balance === undefined && e.affordable_ms === undefined, `${where}: the host is shown the caller's balance`);
-      const earned = e.minutes_charged * split(o.rate, o.feeBps).host;
-      assert(e.earned === earned, `${where}: earned ${e.earned}, want ${earned}`);
-    }
-    prev = e;
-  }
-  assert(gapMax <= TICKER_MS + GAP_SLACK_MS, `${label}: ${gapMax.toFixed(0)} ms between two billing events (ticker every ${TICKER_MS} ms)`);
-  return { first: evs[0], last: prev, gapMax, inFlight, count: evs.length };
+  return checkTicker(label, evs, { ...o, rates: { video: o.rate }, segment: true });
 }
 
 // The billable time at the kill, at most: the last ticker's elapsed plus the time from its
@@ -296,29 +157,19 @@ function checkAcross(label, pre, post, killT) {
 
 // ---- a call between two Chromium pages ----
 
-async function connect(ctx, { cc, hc, host, name }) {
-  const hMark = await hc.mark();
-  const cMark = await cc.mark();
-  const calling = await ask(cc, cc.call(host.username, AV));
-  assert(calling.result && calling.result.event === 'calling', `${name}: call answered ${JSON.stringify(calling)}`);
-  const callId = calling.result.call_id;
-  assert(UUID_RE.test(String(callId)), `${name}: calling call_id ${JSON.stringify(callId)}`);
-  const callerToken = calling.result.resume_token;
-  const inc = await hc.waitEvent({ event: 'incomingcall' }, hMark);
-  assert(inc.result.call_id === callId, `${name}: incomingcall call_id ${inc.result.call_id}, want ${callId}`);
-  const hostToken = inc.result.resume_token;
-  const acc = await ask(hc, hc.accept(AV));
-  assert(acc.result && acc.result.event === 'accepted', `${name}: accept answered ${JSON.stringify(acc)}`);
-  const accC = await waitFor(cc, isEvent('accepted'), cMark, 10000, 'accepted');
+// A fresh caller and host (rates) in a call between two Chromium pages (lib/billing.mjs
+// pairCall) that reached its first billing event; each party got its own resume token
+// (the caller's in `calling` and `accepted`, the host's in `incomingcall`).
+async function resumableCall(ctx, { name, rates, names, labels }) {
+  const p = await pairCall(ctx, { name, rates, names, labels, tracks: AV });
+  const { callerToken, hostToken, accepted } = p.k;
   for (const [who, tok] of [['caller (calling)', callerToken], ['host (incomingcall)', hostToken]]) {
     assert(typeof tok === 'string' && tok.length >= 16, `${name}: the ${who} resume_token ${JSON.stringify(tok)}`);
   }
-  assert(accC.result.resume_token === callerToken,
-    `${name}: accepted resume_token ${JSON.stringify(accC.result.resume_token)}, calling said ${callerToken}`);
+  assert(accepted.result.resume_token === callerToken,
+    `${name}: accepted resume_token ${JSON.stringify(accepted.result.resume_token)}, calling said ${callerToken}`);
   assert(callerToken !== hostToken, `${name}: both parties got the resume token ${callerToken}`);
-  await Promise.all([cc.webrtcUp(15000), hc.webrtcUp(15000)]);
-  await waitFor(cc, isBilling(callId), cMark, 5000, 'a billing event after webrtcup');
-  return { callId, callerToken, hostToken, cMark, hMark };
+  return p;
 }
 
 // After a call ended: the row's totals, the wallets, the host's earnings, the ledger.
@@ -331,16 +182,8 @@ async function settledRow(ctx, { name, caller, host, callId, reason, rate }) {
   // A call never accepted has no meter: no rates, nothing charged.
   const want = { end_reason: reason, video_rate: row.video_rate === null && m === 0 ? null : rate, charged: m * rate,
     host_earned: m * part.host, platform_fee: m * part.fee };
-  for (const [k, v] of Object.entries(want)) {
-    assert(row[k] === v, `${name}: GET /calls/${callId}: ${k} ${JSON.stringify(row[k])}, want ${JSON.stringify(v)} (${JSON.stringify(row)})`);
-  }
-  const w = await heldZero(srv, caller, 3000);
-  assert(w.held === 0 && w.available === STARTER - row.charged,
-    `${name}: caller's wallet ${JSON.stringify(w)}, want ${STARTER - row.charged} available (charged ${row.charged}), 0 held`);
-  const hw = await wallet(srv, host);
-  assert(hw.earnings === row.host_earned, `${name}: host's GET /wallet ${JSON.stringify(hw)}, want earnings ${row.host_earned}`);
-  await ledgerOk(srv, name);
-  ctx.fees += row.platform_fee;
+  checkRow(name, callId, row, want);
+  await checkWallets(ctx, { name, caller, host, available: STARTER - row.charged, earned: row.host_earned, fee: row.platform_fee });
   return row;
 }
 
@@ -384,15 +227,10 @@ async function refusals(ctx, { cc, hc, caller, host, callId, callerToken, hostTo
 
 async function bothResume(ctx) {
   const name = 'A (both resume)';
-  const { srv } = ctx;
   const rates = { audio: 3, video: 7 };
-  const caller = await newUser(srv, 'caller', 'Resume caller');
-  const host = await newUser(srv, 'host', 'Resume host');
-  await setRates(srv, host, rates);
-  const cc = await openPage(ctx, 'A caller', srv.wsUrl, caller.token, caller.username);
-  const hc = await openPage(ctx, 'A host', srv.httpUrl, host.token, host.username);
-  const k = await connect(ctx, { cc, hc, host, name });
-  const m2 = await waitFor(cc, isBilling(k.callId, (r) => r.minutes_charged >= 2), k.cMark, 2 * MINUTE_MS + 5000, 'minute 2');
+  const { caller, host, cc, hc, k } = await resumableCall(ctx, { name, rates, names: ['Resume caller', 'Resume host'],
+    labels: ['A caller', 'A host'] });
+  const m2 = await waitMinute(cc, k.callId, 2, k.cMark, 2 * MINUTE_MS + 5000);
   const delay = rnd(0, MINUTE_MS);
   await sleep(delay);
   const [killC, killH] = await crash(ctx, [cc, hc]);
@@ -442,13 +280,9 @@ async function bothResume(ctx) {
   // One more minute starts after the media check, then the caller hangs up.
   const s0 = await cc2.mark();
   const cur = await waitFor(cc2, isBilling(k.callId), s0, 2000, 'a billing event after the media check');
-  const next = await waitFor(cc2, isBilling(k.callId, (r) => r.minutes_charged >= cur.result.minutes_charged + 1), s0,
-    MINUTE_MS + 2000, `minute ${cur.result.minutes_charged + 1}`);
+  const next = await waitMinute(cc2, k.callId, cur.result.minutes_charged + 1, s0, MINUTE_MS + 2000);
   await sleep(MINUTE_MS / 3);
-  const hMark = await hc2.mark();
-  const hs = await cc2.hangup();
-  await cc2.waitEvent({ event: 'hangup' }, hs, 5000);
-  await hc2.waitEvent({ event: 'hangup' }, hMark, 5000);
+  await hangupBy(cc2, [hc2], name);
   await sleep(TICKER_MS + 300);
   const newC = (await cc2.state()).events;
   const newH = (await hc2.state()).events;
@@ -478,15 +312,10 @@ async function bothResume(ctx) {
 
 async function oneResumes(ctx) {
   const name = 'C (only the caller resumes)';
-  const { srv } = ctx;
   const rates = { audio: 4, video: 11 };
-  const caller = await newUser(srv, 'caller', 'Lonely caller');
-  const host = await newUser(srv, 'host', 'Gone host');
-  await setRates(srv, host, rates);
-  const cc = await openPage(ctx, 'C caller', srv.wsUrl, caller.token, caller.username);
-  const hc = await openPage(ctx, 'C host', srv.httpUrl, host.token, host.username);
-  const k = await connect(ctx, { cc, hc, host, name });
-  await waitFor(cc, isBilling(k.callId, (r) => r.minutes_charged >= 2), k.cMark, 2 * MINUTE_MS + 5000, 'minute 2');
+  const { caller, host, cc, hc, k } = await resumableCall(ctx, { name, rates, names: ['Lonely caller', 'Gone host'],
+    labels: ['C caller', 'C host'] });
+  await waitMinute(cc, k.callId, 2, k.cMark, 2 * MINUTE_MS + 5000);
   const delay = rnd(0, MINUTE_MS);
   await sleep(delay);
   const [killC] = await crash(ctx, [cc, hc]);
@@ -630,13 +459,9 @@ async function statesScenario(ctx) {
 
 async function randomKill(ctx, n) {
   const name = `D${n}`;
-  const { srv } = ctx;
   const rates = { audio: 2, video: 5 };
-  const caller = await newUser(srv, 'caller', `${name} caller`);
-  const host = await newUser(srv, 'host', `${name} host`);
-  await setRates(srv, host, rates);
-  const cc = await openPage(ctx, `${name} caller`, srv.wsUrl, caller.token, caller.username);
-  const hc = await openPage(ctx, `${name} host`, srv.httpUrl, host.token, host.username);
+  const labels = [`${name} caller`, `${name} host`];
+  const { caller, host, cc, hc } = await newPair(ctx, { rates, names: labels, labels });
   const killAt = rnd(0, KILL_SPAN_MS);
   const prog = { callId: null, acceptSent: false, error: null };
   const t0 = Date.now();
@@ -739,16 +564,11 @@ async function scenario(ctx, name, fn) {
 const ctx = { srv: null, dir: null, servers: [], br: null, fees: 0, feeBps: 0, failures: [] };
 const t0 = Date.now();
 try {
-  if (!isParley()) throw skip('billing is parley only (Janus 1.1.2 has no wallet)');
-  if (!process.env.PARLEY_NETNS) throw skip('not inside a network namespace (run via tests/integration/run.sh as root)');
-  const why = browserAvailable();
-  if (why) throw skip(why);
+  skipUnlessBilling();
   ctx.srv = await startServer(serverOpts(GRACE_RESUME_S));
   ctx.dir = ctx.srv.dir;
   ctx.servers.push(ctx.srv);
-  const rev0 = await adminGet(ctx.srv, '/admin/revenue');
-  assert(rev0.platform_revenue === 0, `/admin/revenue at start ${JSON.stringify(rev0)}`);
-  ctx.feeBps = rev0.platform_fee_bps;
+  ctx.feeBps = (await freshRevenue(ctx.srv)).platform_fee_bps;
   ctx.br = await openBrowser();
   try {
     await scenario(ctx, 'A+B', bothResume);
@@ -760,8 +580,7 @@ try {
   }
   const c = await ledgerOk(ctx.srv, 'all scenarios');
   if (ctx.failures.length === 0) {
-    const rev = await adminGet(ctx.srv, '/admin/revenue');
-    assert(rev.platform_revenue === ctx.fees, `/admin/revenue ${JSON.stringify(rev)}, want platform_revenue ${ctx.fees} (the fees of the rows)`);
+    const rev = await checkRevenue(ctx.srv, ctx.fees, 'the rows');
     console.log(`${ctx.servers.length} servers on one data directory: platform revenue ${rev.platform_revenue} = the fees of the rows; ledger check ok ` +
       `(${c.ops_count} operations, ${c.transfers_count} transfers)`);
   }
