@@ -217,7 +217,7 @@ static json_t *parse_result(const char *text)
 static int64_t get_int(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
 
 static void apply(bcall *c, const meter_actions *a, int64_t now);
-static void end_call(bcall *c, const char *reason);
+static void end_call(bcall *c, const char *reason, int64_t at);
 
 static void on_charged(void *arg, const char *result_json);
 
@@ -267,7 +267,7 @@ static void on_charged(void *arg, const char *result_json)
         atomic_fetch_add(&stats.charge_retries, 1);
         c->retry_timer = core->timer_start(self, CHARGE_RETRY_MS, on_charge_retry, c);
     } else {
-        end_call(c, "billing_unavailable");
+        end_call(c, "billing_unavailable", billing_now_ms());
     }
     json_decref(r);
 }
@@ -335,10 +335,14 @@ static void advance(bcall *c, int64_t now)
     apply(c, &a, now);
 }
 
+static void drain_inbox(void *arg);
+
 static void on_wake(void *arg)
 {
     (void)arg;
     wake_timer = 0;
+    /* Facts already told (a hangup just before a boundary) come first: no charge after an end. */
+    drain_inbox(NULL);
     int64_t now = billing_now_ms();
     book_entry *e;
     while ((e = book_earliest(calls)) && e->wake_ms <= now)
@@ -377,7 +381,7 @@ static void on_opened(void *arg, const char *result_json)
         const char *why = json_string_value(json_object_get(r, "reason"));
         bool settled = why && strcmp(why, "ended") == 0;
         json_decref(r);
-        end_call(c, settled ? "ended" : "billing_unavailable");
+        end_call(c, settled ? "ended" : "billing_unavailable", billing_now_ms());
         if (settled && listener.end)   /* a resume of a call settled meanwhile */
             listener.end(listener.arg, c->entry->id, "ended");
         return;
@@ -427,13 +431,12 @@ static void settle(const char *id, const char *reason, bcall *c)
 
 /* The call is over for billing: stop the meter, settle; the entry stays until settled so a
  * late fact about it is recognised and dropped. */
-static void end_call(bcall *c, const char *reason)
+static void end_call(bcall *c, const char *reason, int64_t at)
 {
     if (c->phase == PHASE_ENDED)
         return;
-    int64_t now = billing_now_ms();
     if (c->m.started)
-        meter_stop(&c->m, now);
+        meter_stop(&c->m, at);
     if (c->retry_timer)
         core->timer_cancel(self, c->retry_timer);
     c->retry_timer = 0;
@@ -528,7 +531,7 @@ static void apply_fact(const fact *f)
         break;
     case FACT_ENDED:
         if (c)
-            end_call(c, f->text[0]);
+            end_call(c, f->text[0], f->at);
         else   /* never accepted: only the hold of the authorisation to release */
             settle(f->id, f->text[0], NULL);
         break;
@@ -669,6 +672,7 @@ void billing_call_ended(const char *call_id, const char *reason)
     if (!f)
         return;
     snprintf(f->text[0], sizeof f->text[0], "%s", reason && reason[0] ? reason : "ended");
+    f->at = billing_now_ms();   /* the meter stops at the end itself, not when billing hears of it */
     post_fact(f);
 }
 
