@@ -38,7 +38,6 @@
 #define REFERENCE_MINUTE_MS 60000
 #define TICKER_MS 10000           /* at a 60 s minute */
 #define OUTAGE_MS 5000            /* at a 60 s minute */
-#define PROGRESS_EVERY_TICKS 1    /* persist the meter's progress with every ticker */
 #define CHARGE_RETRIES 5
 #define CHARGE_RETRY_MS 1000
 #define RESUME_TOKEN_LEN 32
@@ -84,7 +83,6 @@ typedef struct bcall {
     int charge_failures;
     int64_t resume_minutes, resume_charged, resume_billable;   /* persisted progress (a resume) */
     uint64_t retry_timer;
-    unsigned ticks;
 } bcall;
 
 static book *calls;              /* dispatch thread only */
@@ -305,10 +303,9 @@ static void apply(bcall *c, const meter_actions *a, int64_t now)
         submit_charge(c, a->charge_minute, a->charge_kind);
     if (a->low_balance)
         send_low_balance(c, a);
-    if (a->tick) {
+    if (a->tick) {   /* the meter's progress is persisted with every ticker */
         send_ticker(c, now);
-        if (++c->ticks % PROGRESS_EVERY_TICKS == 0)
-            save_progress(c, now);
+        save_progress(c, now);
     }
     if (a->end == METER_END_INSUFFICIENT) {
         send_ticker(c, now);

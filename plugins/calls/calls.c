@@ -1342,6 +1342,7 @@ typedef struct recovering_call {
     call_kind kind;
     char token[2][CALL_TOKEN_LEN + 1];
     calls_session *back[2];                   /* parties that resumed (referenced) */
+    uint32_t grace_ms;
     uint64_t timer;
     struct recovering_call *next;
 } recovering_call;
@@ -1391,6 +1392,8 @@ static void on_recovery_expired(void *arg)
     recovering_drop(r);
 }
 
+/* On the dispatch thread, which owns r from here (and its timer: a duplicate is freed before
+ * any timer refers to it). */
 static void recovering_in(void *arg)
 {
     recovering_call *r = arg;
@@ -1398,6 +1401,7 @@ static void recovering_in(void *arg)
         free(r);
         return;
     }
+    r->timer = vc_core->timer_start(vc_self, r->grace_ms, on_recovery_expired, r);
     r->next = recovering;
     recovering = r;
 }
@@ -1415,8 +1419,7 @@ static void billing_recovering_out(void *arg, const char *call_id, uint64_t call
     r->kind = video ? CALL_KIND_VIDEO : CALL_KIND_AUDIO;
     snprintf(r->token[0], sizeof r->token[0], "%s", caller_token);
     snprintf(r->token[1], sizeof r->token[1], "%s", host_token);
-    /* The timer lives on the dispatch thread like everything else of r. */
-    r->timer = vc_core->timer_start(vc_self, grace_ms, on_recovery_expired, r);
+    r->grace_ms = grace_ms;
     vc_run_on_dispatch(recovering_in, r);
 }
 
