@@ -316,11 +316,12 @@ static void apply(bcall *c, const meter_actions *a, int64_t now)
 }
 
 /* A tick is due: refresh the balance first (a purchase during the call shows, and may avert
- * the end), then advance. */
+ * the end), then advance. Not while a charge is in flight: the ledger may already have taken
+ * it while the meter has not counted it yet (its outcome brings the new balance anyway). */
 static void advance(bcall *c, int64_t now)
 {
     meter_actions a;
-    if (now >= c->m.next_tick_ms) {
+    if (now >= c->m.next_tick_ms && !c->m.pending_minute) {
         int64_t b = read_balance(c->caller);
         if (b >= 0) {
             meter_balance(&c->m, now, b, &a);
