@@ -127,8 +127,10 @@ typedef struct core_callbacks {
      * "plugindata":{"plugin":<package>,"data":<event_json>},"jsep":..}. transaction may be
      * NULL. jsep_json ({"type":"offer"|"answer","sdp":...}) may be NULL; the core adds its own
      * ICE/DTLS attributes and SSRCs to the SDP before sending (an offer creates the handle's
-     * PeerConnection as the offering side when it has none). Returns 0, or -1 if the handle is
-     * gone or the jsep is unusable. Any thread. */
+     * PeerConnection as the offering side when it has none; an offer with "restart":true on
+     * a PeerConnection that is up restarts ICE from our side: new local credentials in the
+     * offer, the client's answer brings its new ones). Returns 0, or -1 if the handle is gone
+     * or the jsep is unusable. Any thread. */
     int (*push_event)(plugin_handle *h, const char *transaction, const char *event_json,
                       const char *jsep_json);
 
@@ -263,6 +265,18 @@ typedef struct core_callbacks {
      *   {"op":"balance","user_id"} -> {"ok":true,"available","held"}   (a read, no write).
      * Blocks for a commit: not on a loop. */
     char *(*billing_run)(plugin_ctx *self, const char *op_json);
+
+    /* ---- chat: the platform's message store (the chat plugin) ---- */
+
+    /* As billing_submit / billing_run, for the conversation store (src/api/chat.c). The
+     * operations and their outcomes are listed in docs/chat.md ("The chat store"): join, send
+     * (store + charge a message exactly once per client_id, in one unit), history, delivered,
+     * read, unread. A send over the per-user rate limit is refused before anything is queued
+     * ({"ok":false,"reason":"rate_limited","retry_after_ms"}), with done still called. */
+    int (*chat_submit)(plugin_ctx *self, const char *op_json, plugin_json_fn done, void *arg);
+    char *(*chat_run)(plugin_ctx *self, const char *op_json);
+    /* True when `blocker` has blocked `blocked` (a read; not on a loop). */
+    bool (*user_blocks)(plugin_ctx *self, uint64_t blocker, uint64_t blocked);
 } core_callbacks;
 
 typedef struct plugin_init_info {
@@ -323,6 +337,11 @@ typedef struct plugin_descriptor {
      * the plugin's own thread. Then the core waits for outstanding billing_submit outcomes,
      * stops the dispatch thread and calls destroy. May be NULL. */
     void (*stop)(void);
+    /* Something the platform did that the plugin's live clients must learn (the chat plugin:
+     * a message sent or a read position set over REST), as JSON text owned by the core. Any
+     * thread (a request thread), after the change is durable; must not block: hand it to the
+     * dispatch thread with post(). May be NULL. */
+    void (*notify)(const char *event_json);
 } plugin_descriptor;
 
 #endif

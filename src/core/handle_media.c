@@ -97,6 +97,7 @@ struct handle_media {
     uint32_t leg_gen;
     char remote_ufrag[257], remote_pwd[257];
     bool have_remote, offer_from_us;
+    bool restarting;             /* our offer restarted ICE: the answer brings the new remote credentials */
     char first_mid[64];
     GPtrArray *pending_candidates;
     plugin_media_state negotiated;
@@ -742,6 +743,11 @@ static int apply_remote_transport(plugin_handle *h, handle_media *m, const sdp_s
         if (peer_set_remote(m->peer, t.ice_ufrag, t.ice_pwd, t.fingerprint, parse_setup(t.setup), has_sctp,
                             sctp_port) != 0)
             return fail(err, JANUS_ERROR_JSEP_INVALID_SDP, "Invalid SDP (fingerprint or ICE credentials refused)");
+    } else if (m->restarting) {
+        /* Our offer restarted ICE with new local credentials: the answer completes it. */
+        m->restarting = false;
+        if (peer_set_remote_credentials(m->peer, t.ice_ufrag, t.ice_pwd) != 0)
+            return fail(err, JANUS_ERROR_JSEP_INVALID_SDP, "Invalid SDP (ICE credentials refused)");
     } else if (strcmp(m->remote_ufrag, t.ice_ufrag) != 0 || strcmp(m->remote_pwd, t.ice_pwd) != 0) {
         LOG_INFO("media", "handle %" G_GUINT64_FORMAT ": ICE restart", h->id);
         g_mutex_lock(&m->trickle_lock);
@@ -882,6 +888,19 @@ static char **split_lines(char *text, size_t *n)
 }
 
 /* With h->lock held: writes our transport attributes into s. */
+/* A plugin's offer asked for an ICE restart (textroom's `restart`): new local credentials
+ * now, gathering again; the remote ones come with the client's answer. */
+static void restart_ice_locally(plugin_handle *h, handle_media *m)
+{
+    LOG_INFO("media", "handle %" G_GUINT64_FORMAT ": ICE restart (our offer)", h->id);
+    g_mutex_lock(&m->trickle_lock);
+    m->local_sent = false;
+    m->gathering_done = false;
+    g_mutex_unlock(&m->trickle_lock);
+    if (peer_ice_restart(m->peer, NULL, NULL) == 0)
+        m->restarting = true;
+}
+
 static int set_local_transport(handle_media *m, sdp_session *s)
 {
     char ufrag[64], pwd[64];
@@ -924,6 +943,8 @@ json_t *handle_media_local_jsep(plugin_handle *h, const char *jsep_json)
         if (create_leg(h, m, true, &err) != 0)
             LOG_WARN("media", "handle %" G_GUINT64_FORMAT ": no peer for our offer: %s", h->id, err.reason);
     }
+    if (m->peer && is_offer && m->have_remote && json_is_true(json_object_get(jsep, "restart")))
+        restart_ice_locally(h, m);
     if (m->peer && (is_offer || m->have_remote)) {
         sdp_strip_transport(s);
         add_our_ssrcs(m, s);

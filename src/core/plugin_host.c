@@ -20,6 +20,7 @@
 const plugin_descriptor *echotest_plugin_descriptor(void);
 const plugin_descriptor *billing_plugin_descriptor(void);
 const plugin_descriptor *calls_plugin_descriptor(void);
+const plugin_descriptor *chat_plugin_descriptor(void);
 
 /* In start order; they stop in reverse, so a plugin may use those listed before it (calls
  * uses billing) until its own destroy. */
@@ -28,6 +29,7 @@ static const descriptor_getter builtin_plugins[] = {
     echotest_plugin_descriptor,
     billing_plugin_descriptor,
     calls_plugin_descriptor,
+    chat_plugin_descriptor,
 };
 
 struct plugin_entry {
@@ -37,10 +39,10 @@ struct plugin_entry {
     GMainLoop *main_loop;
     GThread *thread;
     atomic_int queued;       /* posted work not yet run (bounded by PLUGIN_QUEUE_MAX) */
-    GMutex lock;             /* guards live_sessions and billing_pending */
+    GMutex lock;             /* guards live_sessions and store_pending */
     GCond all_gone;
     int live_sessions;
-    int billing_pending;     /* billing_submit operations whose done has not run yet */
+    int store_pending;       /* billing_submit / chat_submit operations whose done has not run yet */
 };
 
 struct plugin_host {
@@ -351,18 +353,18 @@ static void wait_sessions_gone(plugin_entry *pe)
         LOG_WARN("plugins", "%s: %d sessions still alive at shutdown", pe->desc->package, left);
 }
 
-/* Outcomes of billing operations are delivered on the dispatch thread, which must still run. */
-static void wait_billing_done(plugin_entry *pe)
+/* Outcomes of store operations are delivered on the dispatch thread, which must still run. */
+static void wait_store_done(plugin_entry *pe)
 {
     gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     g_mutex_lock(&pe->lock);
-    while (pe->billing_pending > 0)
+    while (pe->store_pending > 0)
         if (!g_cond_wait_until(&pe->all_gone, &pe->lock, deadline))
             break;
-    int left = pe->billing_pending;
+    int left = pe->store_pending;
     g_mutex_unlock(&pe->lock);
     if (left)
-        LOG_ERROR("plugins", "%s: %d billing operations still pending at shutdown", pe->desc->package, left);
+        LOG_ERROR("plugins", "%s: %d store operations still pending at shutdown", pe->desc->package, left);
 }
 
 void plugin_host_destroy(plugin_host *ph)
@@ -374,7 +376,7 @@ void plugin_host_destroy(plugin_host *ph)
         wait_sessions_gone(pe);
         if (pe->desc->stop)
             pe->desc->stop();
-        wait_billing_done(pe);
+        wait_store_done(pe);
         g_main_context_invoke(pe->context, quit_dispatch, pe->main_loop);
         g_thread_join(pe->thread);
         if (pe->desc->destroy)
@@ -397,6 +399,13 @@ plugin_entry *plugin_host_find(plugin_host *ph, const char *package)
 }
 
 const char *plugin_entry_package(const plugin_entry *pe) { return pe->desc->package; }
+
+void plugin_host_notify(plugin_host *ph, const char *package, const char *event_json)
+{
+    plugin_entry *pe = ph ? plugin_host_find(ph, package) : NULL;
+    if (pe && pe->desc->notify && event_json)
+        pe->desc->notify(event_json);
+}
 const plugin_descriptor *plugin_entry_descriptor(const plugin_entry *pe) { return pe->desc; }
 
 json_t *plugin_host_info_json(plugin_host *ph)
@@ -496,64 +505,92 @@ static int cb_call_record(plugin_ctx *self, const char *record_json)
     return hk && hk->call_record && record_json ? hk->call_record(hk->user, record_json) : -1;
 }
 
-/* ---- billing operations ---- */
+/* ---- store operations (billing, chat) ---- */
 
-typedef struct billing_call {
+typedef int (*store_submit_hook)(void *user, const char *op_json, void (*done)(void *, const char *), void *arg);
+
+typedef struct store_call {
     plugin_entry *pe;
     plugin_json_fn done;
     void *arg;
     char *result;
-} billing_call;
+} store_call;
 
-static void billing_deliver(void *p)
+static void store_pending_add(plugin_entry *pe, int delta)
 {
-    billing_call *bc = p;
-    bc->done(bc->arg, bc->result ? bc->result : "{\"ok\":false,\"reason\":\"error\",\"message\":\"out of memory\"}");
-    plugin_entry *pe = bc->pe;
-    free(bc->result);
-    free(bc);
     g_mutex_lock(&pe->lock);
-    pe->billing_pending--;
-    g_cond_broadcast(&pe->all_gone);
+    pe->store_pending += delta;
+    if (delta < 0)
+        g_cond_broadcast(&pe->all_gone);
     g_mutex_unlock(&pe->lock);
 }
 
-/* On the storage thread (or the submitter's): hand the outcome to the plugin's thread. */
-static void billing_stored(void *p, const char *result_json)
+static void store_deliver(void *p)
 {
-    billing_call *bc = p;
-    bc->result = strdup(result_json);
-    entry_post_work(bc->pe, billing_deliver, bc, false);
+    store_call *sc = p;
+    sc->done(sc->arg, sc->result ? sc->result : "{\"ok\":false,\"reason\":\"error\",\"message\":\"out of memory\"}");
+    plugin_entry *pe = sc->pe;
+    free(sc->result);
+    free(sc);
+    store_pending_add(pe, -1);
+}
+
+/* On the storage thread (or the submitter's): hand the outcome to the plugin's thread. */
+static void store_done(void *p, const char *result_json)
+{
+    store_call *sc = p;
+    sc->result = strdup(result_json);
+    entry_post_work(sc->pe, store_deliver, sc, false);
+}
+
+static int store_submit(plugin_ctx *self, store_submit_hook hook, const char *op_json, plugin_json_fn done,
+                        void *arg)
+{
+    const platform_hooks *hk = hooks_of(self);
+    if (!hk || !hook || !op_json || !done)
+        return -1;
+    plugin_entry *pe = entry_of(self);
+    store_call *sc = malloc(sizeof *sc);
+    if (!sc)
+        return -1;
+    *sc = (store_call){.pe = pe, .done = done, .arg = arg};
+    store_pending_add(pe, 1);
+    if (hook(hk->user, op_json, store_done, sc) != 0) {
+        free(sc);
+        store_pending_add(pe, -1);
+        return -1;
+    }
+    return 0;
 }
 
 static int cb_billing_submit(plugin_ctx *self, const char *op_json, plugin_json_fn done, void *arg)
 {
     const platform_hooks *hk = hooks_of(self);
-    if (!hk || !hk->billing_submit || !op_json || !done)
-        return -1;
-    plugin_entry *pe = entry_of(self);
-    billing_call *bc = malloc(sizeof *bc);
-    if (!bc)
-        return -1;
-    *bc = (billing_call){.pe = pe, .done = done, .arg = arg};
-    g_mutex_lock(&pe->lock);
-    pe->billing_pending++;
-    g_mutex_unlock(&pe->lock);
-    if (hk->billing_submit(hk->user, op_json, billing_stored, bc) != 0) {
-        free(bc);
-        g_mutex_lock(&pe->lock);
-        pe->billing_pending--;
-        g_cond_broadcast(&pe->all_gone);
-        g_mutex_unlock(&pe->lock);
-        return -1;
-    }
-    return 0;
+    return store_submit(self, hk ? hk->billing_submit : NULL, op_json, done, arg);
+}
+
+static int cb_chat_submit(plugin_ctx *self, const char *op_json, plugin_json_fn done, void *arg)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return store_submit(self, hk ? hk->chat_submit : NULL, op_json, done, arg);
 }
 
 static char *cb_billing_run(plugin_ctx *self, const char *op_json)
 {
     const platform_hooks *hk = hooks_of(self);
     return hk && hk->billing_run && op_json ? hk->billing_run(hk->user, op_json) : NULL;
+}
+
+static char *cb_chat_run(plugin_ctx *self, const char *op_json)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return hk && hk->chat_run && op_json ? hk->chat_run(hk->user, op_json) : NULL;
+}
+
+static bool cb_user_blocks(plugin_ctx *self, uint64_t blocker, uint64_t blocked)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return hk && hk->user_blocks && hk->user_blocks(hk->user, blocker, blocked);
 }
 
 static const core_callbacks callbacks = {
@@ -588,6 +625,9 @@ static const core_callbacks callbacks = {
     .call_record = cb_call_record,
     .billing_submit = cb_billing_submit,
     .billing_run = cb_billing_run,
+    .chat_submit = cb_chat_submit,
+    .chat_run = cb_chat_run,
+    .user_blocks = cb_user_blocks,
 };
 
 const core_callbacks *plugin_host_callbacks(void) { return &callbacks; }

@@ -51,6 +51,10 @@ json_t *plugin_host_info_json(plugin_host *ph);
 /* GET /admin/plugins/<name>: the plugin's admin hook (name = config_section or package). */
 char *plugin_host_admin(plugin_host *ph, const char *name, const char *query);
 
+/* Hands a platform event to the plugin `package`'s notify hook (plugin.h); nothing when it
+ * has none. Any thread. */
+void plugin_host_notify(plugin_host *ph, const char *package, const char *event_json);
+
 /* Creates the plugin's session for h; 0 or a Janus error code. */
 int plugin_host_create_session(plugin_handle *h);
 /* Stops h's plugin session and drops the handle's reference (destroy_session runs once the

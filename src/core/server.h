@@ -48,7 +48,7 @@ typedef struct metrics_cache {
 /* Everything the core asks of the platform (src/api), filled in by main.c, so that src/core
  * never calls up into src/api: token checks on the Janus API, presence, the admin routes and
  * /metrics figures of the platform, and what plugins ask through core_callbacks (user_info,
- * user_set_busy, call_record, billing_*). `user` is the platform; NULL members (unit tests, or no
+ * user_set_busy, call_record, billing_*, chat_*, user_blocks). `user` is the platform; NULL members (unit tests, or no
  * platform) mean the service is absent: tokens are refused, plugins get NULL / -1. */
 typedef struct platform_hooks {
     void *user;
@@ -67,6 +67,11 @@ typedef struct platform_hooks {
     int (*billing_submit)(void *user, const char *op_json, void (*done)(void *arg, const char *result_json),
                           void *arg);
     char *(*billing_run)(void *user, const char *op_json);
+    /* core_callbacks.chat_submit/run/user_blocks, the same way. */
+    int (*chat_submit)(void *user, const char *op_json, void (*done)(void *arg, const char *result_json),
+                       void *arg);
+    char *(*chat_run)(void *user, const char *op_json);
+    bool (*user_blocks)(void *user, uint64_t blocker, uint64_t blocked);
 } platform_hooks;
 
 typedef struct server {
