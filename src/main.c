@@ -20,6 +20,7 @@
 #include "core/admin.h"
 #include "core/janus_core.h"
 #include "core/limits.h"
+#include "core/plugin_host.h"
 #include "core/server.h"
 #include "media/peer.h"
 #include "transport/http.h"
@@ -83,6 +84,22 @@ static int hook_billing_submit(void *p, const char *json, void (*done)(void *, c
     return platform_billing_submit(p, json, done, arg);
 }
 static char *hook_billing_run(void *p, const char *json) { return platform_billing_run(p, json); }
+static int hook_chat_submit(void *p, const char *json, void (*done)(void *, const char *), void *arg)
+{
+    return platform_chat_submit(p, json, done, arg);
+}
+static char *hook_chat_run(void *p, const char *json) { return platform_chat_run(p, json); }
+static bool hook_user_blocks(void *p, uint64_t blocker, uint64_t blocked)
+{
+    return platform_user_blocks(p, blocker, blocked);
+}
+
+/* A message or read made over REST: the chat plugin tells the live devices. */
+static void on_chat_event(void *user, const char *event_json)
+{
+    server_t *srv = user;
+    plugin_host_notify(janus_core_plugins(srv->janus), "janus.plugin.textroom", event_json);
+}
 
 static void wire_platform_hooks(server_t *srv)
 {
@@ -91,7 +108,8 @@ static void wire_platform_hooks(server_t *srv)
         .session_opened = hook_session_opened, .session_closed = hook_session_closed, .handle_admin = hook_admin,
         .metrics_text = hook_metrics, .ledger_check_ok = hook_ledger_check, .user_info = hook_user_info,
         .user_set_busy = hook_set_busy, .call_record = hook_call_record, .billing_submit = hook_billing_submit,
-        .billing_run = hook_billing_run};
+        .billing_run = hook_billing_run, .chat_submit = hook_chat_submit, .chat_run = hook_chat_run,
+        .user_blocks = hook_user_blocks};
 }
 
 static void fill_peer_config(server_t *srv)
@@ -137,6 +155,8 @@ static platform_t *start_platform(const server_config *c)
         .turn_uris = c->media_turn_uris,
         .turn_secret = c->media_turn_secret,
         .turn_ttl_s = c->media_turn_ttl,
+        .chat_rate_per_s = c->chat_rate_per_s,
+        .chat_burst = c->chat_burst,
     };
     return platform_create(&pc);
 }
@@ -320,6 +340,7 @@ static int run(server_t *srv)
     srv->limits = start_limits(srv);
     wire_platform_hooks(srv);
     janus_core_create(srv, NULL);
+    platform_set_chat_listener(srv->platform, on_chat_event, srv);
     listeners l = {0};
     int status = 0;
     if (start_listeners(srv, &l)) {
@@ -333,6 +354,7 @@ static int run(server_t *srv)
         status = 1;
     }
     stop_listeners(&l);
+    platform_set_chat_listener(srv->platform, NULL, NULL);
     janus_core_destroy(srv->janus);
     loop_pool_destroy(srv->loops);
     limits_destroy(srv->limits);   /* after the loops: closing legs release their count */

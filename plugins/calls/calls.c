@@ -733,7 +733,10 @@ static int check_paid_call(calls_session *s, const char *username, call_target *
         return -1;
     }
     bool is_host = profile_role_is(host, "host");
-    t->do_not_disturb = json_is_true(json_object_get(host, "do_not_disturb"));
+    /* A host who blocked this caller looks exactly like one on do-not-disturb: the caller
+     * learns "unavailable", never that it was blocked. */
+    t->do_not_disturb = json_is_true(json_object_get(host, "do_not_disturb")) ||
+                        (vc_core->user_blocks && vc_core->user_blocks(vc_self, host_id, s->user_id));
     json_decref(host);
     if (!is_host) {
         *err = refuse(ERR_NOT_A_HOST, "User %s is not a host", username);

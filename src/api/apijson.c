@@ -12,6 +12,7 @@ int api_fail(api_error *err, int status, const char *code, const char *fmt, ...)
     err->status = status;
     err->code = code;
     err->retry_after_s = 0;
+    err->has_funds = false;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, ap);
@@ -23,6 +24,11 @@ char *api_error_json(const api_error *err)
 {
     json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", err->code ? err->code : "internal",
                           "message", err->message);
+    if (o && err->has_funds) {
+        json_t *e = json_object_get(o, "error");
+        json_object_set_new(e, "needed", json_integer(err->needed));
+        json_object_set_new(e, "balance", json_integer(err->balance));
+    }
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return txt;
@@ -30,12 +36,17 @@ char *api_error_json(const api_error *err)
 
 json_t *apijson_parse_object(const char *body, size_t len, api_error *err)
 {
+    return apijson_parse_object_flags(body, len, 0, err);
+}
+
+json_t *apijson_parse_object_flags(const char *body, size_t len, size_t flags, api_error *err)
+{
     json_error_t je;
     if (!body || len == 0) {
         api_fail(err, 400, "invalid_json", "request body is empty");
         return NULL;
     }
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES | flags, &je);
     if (!o) {
         api_fail(err, 400, "invalid_json", "body is not valid JSON (line %d column %d)",
                  je.line, je.column);

@@ -27,16 +27,21 @@ typedef struct api_error {
     const char *code;
     char message[192];
     int retry_after_s;     /* > 0: send Retry-After (429) */
+    bool has_funds;        /* 402 insufficient_balance: "needed" and "balance" go into "error" */
+    int64_t needed, balance;
 } api_error;
 
 /* Fills err and returns -1, so handlers can `return api_fail(...)`. */
 int api_fail(api_error *err, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* {"error":{"code":..,"message":..}} as malloc'd text. */
+/* {"error":{"code":..,"message":..}} as malloc'd text (+ "needed", "balance" when has_funds). */
 char *api_error_json(const api_error *err);
 
 json_t *apijson_parse_object(const char *body, size_t len, api_error *err);
+/* The same with more jansson decoding flags (e.g. JSON_ALLOW_NUL, for a field that refuses a
+ * NUL by its own rule). */
+json_t *apijson_parse_object_flags(const char *body, size_t len, size_t flags, api_error *err);
 
 /* *out = NULL when optional and absent. */
 int apijson_string(json_t *obj, const char *name, bool required, const char **out,

@@ -97,6 +97,7 @@ typedef enum billing_op {
 static const char *const op_names[] = {"authorise", "open", "charge", "progress", "settle", "recover", "balance"};
 
 typedef struct billing_unit {
+    api_op base;                  /* first: the unit's arg is the api_op too */
     billing_op op;
     char call_id[BILLING_ID_LEN + 1];
     int64_t caller, host, user;
@@ -107,36 +108,23 @@ typedef struct billing_unit {
     char resume[2][BILLING_TOKEN_MAX + 1];
     int fee_bps;
     int64_t now;
-    json_t *result;               /* the outcome, set by the unit */
-    /* submit: where the outcome goes */
-    void (*done)(void *arg, const char *result_json);
-    void *done_arg;
 } billing_unit;
-
-enum { UNIT_OK = 0, UNIT_REFUSED = 1, UNIT_FAILED = 2 };
-
-static int unit_outcome(billing_unit *u, int rc, json_t *result)
-{
-    json_decref(u->result);
-    u->result = result;
-    return rc;
-}
 
 static int refused(billing_unit *u, const char *reason, const char *message)
 {
-    return unit_outcome(u, UNIT_REFUSED, json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", reason, "message", message));
+    return api_op_refused(&u->base, reason, message);
 }
 
 static int db_failed(billing_unit *u, sqlite3 *db, const char *what)
 {
     LOG_ERROR("billing", "%s %s: %s", op_names[u->op], what, sqlite3_errmsg(db));
-    return unit_outcome(u, UNIT_FAILED, json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", what));
+    return api_op_outcome(&u->base, API_OP_FAILED, json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", what));
 }
 
 static int ledger_failed(billing_unit *u, int rc, const char *what)
 {
     LOG_ERROR("billing", "%s call %s: %s failed (%d)", op_names[u->op], u->call_id, what, rc);
-    return unit_outcome(u, UNIT_FAILED, json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", what));
+    return api_op_outcome(&u->base, API_OP_FAILED, json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", what));
 }
 
 static void hold_ref(const billing_unit *u, char *out, size_t n) { snprintf(out, n, "call:%s", u->call_id); }
@@ -177,7 +165,7 @@ static int unit_authorise(sqlite3 *db, billing_unit *u)
         ledger_result res;
         rc = ledger_hold_place_db(db, (uint64_t)u->caller, needed, ref, key, &res);
         if (rc == LEDGER_EFUNDS)
-            return unit_outcome(u, UNIT_REFUSED,
+            return api_op_outcome(&u->base, API_OP_REFUSED,
                                 json_pack("{s:b,s:s,s:I,s:I}", "ok", 0, "reason", "insufficient_balance", "needed",
                                           (json_int_t)needed, "balance", (json_int_t)bal.available));
         if (rc != 0)
@@ -185,7 +173,7 @@ static int unit_authorise(sqlite3 *db, billing_unit *u)
         if ((rc = ledger_balance_db(db, (uint64_t)u->caller, &bal)) != 0)
             return ledger_failed(u, rc, "balance");
     }
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:I,s:I,s:I}", "ok", 1, "rate", (json_int_t)needed, "held",
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:I,s:I,s:I}", "ok", 1, "rate", (json_int_t)needed, "held",
                                               (json_int_t)needed, "balance", (json_int_t)bal.available));
 }
 
@@ -276,7 +264,7 @@ static int unit_open(sqlite3 *db, billing_unit *u)
     int64_t billable = 0;
     if (found && meter_progress(db, u->call_id, &billable) != 0)
         return db_failed(u, db, "meter");
-    return unit_outcome(u, UNIT_OK,
+    return api_op_outcome(&u->base, API_OP_OK,
                         json_pack("{s:b,s:I,s:I,s:i,s:I,s:I,s:I,s:I}", "ok", 1, "audio_rate", (json_int_t)m.rate[0],
                                   "video_rate", (json_int_t)m.rate[1], "fee_bps", m.fee_bps, "minutes_charged",
                                   (json_int_t)(found ? m.minutes : 0), "charged", (json_int_t)(found ? m.charged : 0),
@@ -294,7 +282,7 @@ static int balance_outcome(sqlite3 *db, billing_unit *u, int rc_unit, json_t *o)
     }
     json_object_set_new(o, "balance", json_integer(bal.available));
     json_object_set_new(o, "held", json_integer(bal.held));
-    return unit_outcome(u, rc_unit, o);
+    return api_op_outcome(&u->base, rc_unit, o);
 }
 
 static int save_progress(sqlite3 *db, billing_unit *u)
@@ -389,9 +377,9 @@ static int unit_charge(sqlite3 *db, billing_unit *u)
     if (done < 0)
         return db_failed(u, db, "minute");
     if (done)   /* charged before: the first outcome, nothing moves */
-        return balance_outcome(db, u, UNIT_OK, charge_result(&res, amount));
+        return balance_outcome(db, u, API_OP_OK, charge_result(&res, amount));
     if (m.settled)
-        return balance_outcome(db, u, UNIT_REFUSED,
+        return balance_outcome(db, u, API_OP_REFUSED,
                                json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "ended", "message", "the call was settled"));
     if (u->minute != m.minutes + 1)
         return refused(u, "invalid", "minutes are charged in order");
@@ -404,23 +392,23 @@ static int unit_charge(sqlite3 *db, billing_unit *u)
         int hrc = ledger_hold_get_db(db, ref, &hold);
         const char *use_hold = hrc == 0 ? ref : NULL;
         if (hrc == 0 && hold.closed)
-            return balance_outcome(db, u, UNIT_REFUSED,
+            return balance_outcome(db, u, API_OP_REFUSED,
                                    json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "ended", "message", "the hold is closed"));
         rc = ledger_charge_unit_db(db, (uint64_t)m.caller, (uint64_t)m.host, amount, m.fee_bps, use_hold, key, ref,
                                    &res);
         if (rc == LEDGER_EFUNDS)
-            return balance_outcome(db, u, UNIT_REFUSED,
+            return balance_outcome(db, u, API_OP_REFUSED,
                                    json_pack("{s:b,s:s,s:I}", "ok", 0, "reason", "insufficient_balance", "needed",
                                              (json_int_t)amount));
         if (rc == LEDGER_ESTATE)
-            return balance_outcome(db, u, UNIT_REFUSED,
+            return balance_outcome(db, u, API_OP_REFUSED,
                                    json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "ended", "message", "the hold is closed"));
         if (rc != 0)
             return ledger_failed(u, rc, "charge");
     }
     if (record_minute(db, u, &res, amount) != 0 || save_progress(db, u) != 0)
         return db_failed(u, db, "minute");
-    return balance_outcome(db, u, UNIT_OK, charge_result(&res, amount));
+    return balance_outcome(db, u, API_OP_OK, charge_result(&res, amount));
 }
 
 static int unit_progress(sqlite3 *db, billing_unit *u)
@@ -430,10 +418,10 @@ static int unit_progress(sqlite3 *db, billing_unit *u)
     if (!need_meter(db, u, &m, &rc))
         return rc;
     if (m.settled)   /* late progress of a settled call changes nothing */
-        return unit_outcome(u, UNIT_OK, json_pack("{s:b}", "ok", 1));
+        return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b}", "ok", 1));
     if (save_progress(db, u) != 0)
         return db_failed(u, db, "progress");
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b}", "ok", 1));
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b}", "ok", 1));
 }
 
 static int unit_settle(sqlite3 *db, billing_unit *u)
@@ -467,7 +455,7 @@ static int unit_settle(sqlite3 *db, billing_unit *u)
             return db_failed(u, db, "settle");
         m.released = res.amount;
     }
-    return unit_outcome(u, UNIT_OK,
+    return api_op_outcome(&u->base, API_OP_OK,
                         json_pack("{s:b,s:I,s:I,s:I,s:I,s:I}", "ok", 1, "released",
                                   (json_int_t)(found ? m.released : res.amount), "minutes_charged",
                                   (json_int_t)m.minutes, "charged", (json_int_t)m.charged, "host_earned",
@@ -520,8 +508,8 @@ static int settle_unconnected(sqlite3 *db, billing_unit *u, int64_t *settled)
         memcpy(one.call_id, ids[i], sizeof one.call_id);
         snprintf(one.reason, sizeof one.reason, "server_restart");
         int rc = unit_settle(db, &one);
-        json_decref(one.result);
-        if (rc != UNIT_OK)
+        json_decref(one.base.result);
+        if (rc != API_OP_OK)
             return -1;
     }
     *settled += (int64_t)n;
@@ -566,7 +554,7 @@ static int unit_recover(sqlite3 *db, billing_unit *u)
         json_decref(calls);
         return db_failed(u, db, "live");
     }
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:o,s:I,s:I,s:I}", "ok", 1, "calls", calls, "holds_released",
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:o,s:I,s:I,s:I}", "ok", 1, "calls", calls, "holds_released",
                                               (json_int_t)(released + unconnected), "calls_ended", (json_int_t)ended,
                                               "unconnected_settled", (json_int_t)unconnected));
 }
@@ -578,7 +566,7 @@ static int unit_balance(sqlite3 *db, void *arg)
     int rc = ledger_balance_db(db, (uint64_t)u->user, &bal);
     if (rc != 0)
         return ledger_failed(u, rc, "balance");
-    return unit_outcome(u, UNIT_OK, json_pack("{s:b,s:I,s:I}", "ok", 1, "available", (json_int_t)bal.available,
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:I,s:I}", "ok", 1, "available", (json_int_t)bal.available,
                                               "held", (json_int_t)bal.held));
 }
 
@@ -729,20 +717,9 @@ out:
     return rc;
 }
 
-static char *outcome_text(const billing_unit *u, int store_rc)
+static void unit_release(api_op *op)
 {
-    if (store_rc <= STORE_EIO)   /* not acknowledged: the unit's output is void */
-        return strdup("{\"ok\":false,\"reason\":\"error\",\"message\":\"storage failed\"}");
-    char *text = u->result ? json_dumps(u->result, JSON_COMPACT) : NULL;
-    return text ? text : strdup("{\"ok\":false,\"reason\":\"error\",\"message\":\"no outcome\"}");
-}
-
-static char *invalid_text(const char *why)
-{
-    json_t *o = json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "invalid", "message", why);
-    char *text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
+    free(op);
 }
 
 static billing_unit *unit_new(platform_t *p, const char *op_json, char **invalid)
@@ -751,18 +728,15 @@ static billing_unit *unit_new(platform_t *p, const char *op_json, char **invalid
     const char *why = "out of memory";
     if (!u || parse_op(op_json, u, &why) != 0) {
         LOG_WARN("billing", "operation refused: %s: %.200s", why, op_json ? op_json : "(null)");
-        *invalid = invalid_text(why);
+        *invalid = api_op_invalid(why);
         free(u);
         return NULL;
     }
+    u->base.run = billing_unit_run;
+    u->base.read_only = u->op == OP_BALANCE;
+    u->base.release = unit_release;
     u->fee_bps = p->fee_bps;
     return u;
-}
-
-static void unit_free(billing_unit *u)
-{
-    json_decref(u->result);
-    free(u);
 }
 
 char *platform_billing_run(platform_t *p, const char *op_json)
@@ -771,21 +745,7 @@ char *platform_billing_run(platform_t *p, const char *op_json)
         return NULL;
     char *invalid = NULL;
     billing_unit *u = unit_new(p, op_json, &invalid);
-    if (!u)
-        return invalid;
-    int rc = u->op == OP_BALANCE ? store_read(p->store, unit_balance, u) : store_write(p->store, billing_unit_run, u);
-    char *text = outcome_text(u, rc);
-    unit_free(u);
-    return text;
-}
-
-static void unit_done(int result, void *arg)
-{
-    billing_unit *u = arg;
-    char *text = outcome_text(u, result);
-    u->done(u->done_arg, text);
-    free(text);
-    unit_free(u);
+    return u ? api_op_run(p->store, &u->base) : invalid;
 }
 
 int platform_billing_submit(platform_t *p, const char *op_json, void (*done)(void *arg, const char *result_json),
@@ -796,19 +756,12 @@ int platform_billing_submit(platform_t *p, const char *op_json, void (*done)(voi
     char *invalid = NULL;
     billing_unit *u = unit_new(p, op_json, &invalid);
     if (!u) {   /* still answered, on the same path as any outcome */
-        done(arg, invalid);
-        free(invalid);
+        api_op_answer_now(done, arg, invalid);
         return 0;
     }
-    if (u->op == OP_BALANCE) {
-        unit_free(u);
+    if (u->op == OP_BALANCE) {   /* a read: synchronous only */
+        api_op_free(&u->base);
         return -1;
     }
-    u->done = done;
-    u->done_arg = arg;
-    if (store_write_async(p->store, billing_unit_run, u, unit_done, u) != 0) {
-        unit_free(u);
-        return -1;
-    }
-    return 0;
+    return api_op_submit(p->store, &u->base, done, arg);
 }

@@ -54,6 +54,8 @@ json_t *api_presence_online_ids(api_presence *pr);
  * payment, webhook leaves them pending until the provider's signed callback. */
 typedef enum api_provider { API_PROVIDER_NONE = 0, API_PROVIDER_DEV, API_PROVIDER_WEBHOOK } api_provider;
 
+typedef struct api_chat api_chat;   /* chat_ops.c */
+
 struct platform {
     store_t *store;
     uint8_t secret[API_SECRET_MAX];
@@ -72,6 +74,7 @@ struct platform {
     api_families *families;
     api_presence *presence;
     turn_t *turn;                 /* ICE servers for clients (turn.c) */
+    api_chat *chat;               /* chat's sender limiter and REST listener (chat_ops.c) */
     char dummy_hash[128];         /* verified against for unknown emails (equal timing) */
 };
 
@@ -114,6 +117,8 @@ int64_t api_monotonic_ms(void);
 
 /* SQLite convenience for units and readers. */
 int api_sql_text(sqlite3_stmt *st, int col, char *out, size_t cap);
+/* Steps a prepared write (from store_stmt, bindings done) to its end and releases it: 0 or -1. */
+int api_sql_done(sqlite3_stmt *st);
 
 /* Handlers, one file per concern. */
 int auth_register(api_req *rq, api_resp *rs);
@@ -158,6 +163,106 @@ int calls_end_stale_db(sqlite3 *db, int64_t started_ms, int64_t now, int64_t *en
 
 int turn_ice_servers(api_req *rq, api_resp *rs);
 int openapi_get(api_req *rq, api_resp *rs);   /* openapi.c */
+
+/* Plugin operations as store units (opunit.c; billing.c and chat.c). A module's unit struct
+ * starts with an api_op (so the unit's arg is the api_op too); run sets the outcome (a JSON
+ * object with "ok") through api_op_outcome and returns API_OP_OK, API_OP_REFUSED (the unit's
+ * writes are rolled back) or API_OP_FAILED. release frees the whole unit. */
+typedef struct api_op api_op;
+struct api_op {
+    store_write_fn run;
+    bool read_only;               /* api_op_exec may use store_read */
+    void (*release)(api_op *op);
+    json_t *result;               /* the outcome (owned) */
+    void (*done)(void *arg, const char *result_json);
+    void *done_arg;
+};
+enum { API_OP_OK = 0, API_OP_REFUSED = 1, API_OP_FAILED = 2 };
+int api_op_outcome(api_op *op, int rc, json_t *result);   /* steals result; returns rc */
+int api_op_refused(api_op *op, const char *reason, const char *message);
+char *api_op_invalid(const char *why);                    /* {"ok":false,"reason":"invalid",...} */
+/* The outcome as malloc'd text; a store_rc of STORE_EIO or worse voids it ("storage failed"). */
+char *api_op_text(const api_op *op, int store_rc);
+void api_op_free(api_op *op);
+/* Runs op now (store_write, or store_read when read_only); the store's result. op is kept. */
+int api_op_exec(store_t *s, api_op *op);
+/* Runs op now and frees it: the outcome text (malloc'd). */
+char *api_op_run(store_t *s, api_op *op);
+/* Queues op (done runs once on the storage thread, then op is freed): 0, or -1 when it
+ * could not be queued (op freed, done never runs). */
+int api_op_submit(store_t *s, api_op *op, void (*done)(void *arg, const char *result_json), void *arg);
+/* An operation answered before queueing: done(arg, text) on the caller's thread; frees text. */
+void api_op_answer_now(void (*done)(void *arg, const char *result_json), void *arg, char *text);
+
+/* Chat (chat.c: tables and units; chat_ops.c: operations, limiter, listener; chat_rest.c:
+ * REST; blocks.c: blocks). */
+#define CHAT_UUID_LEN 36
+#define CHAT_TEXT_MAX 4096                 /* bytes of UTF-8 */
+#define CHAT_SKEW_MAX_MS (5 * 60 * 1000)   /* client_date this far from the server's clock */
+#define CHAT_HISTORY_MAX 500
+
+typedef enum chat_opcode {
+    CHAT_JOIN, CHAT_SEND, CHAT_HISTORY, CHAT_DELIVERED, CHAT_READ, CHAT_UNREAD,
+} chat_opcode;
+extern const char *const chat_op_names[];   /* by chat_opcode */
+
+/* One chat operation as a store unit. user is the acting user (sender_id for send). */
+typedef struct chat_unit {
+    api_op base;                   /* first: the unit's arg is the api_op too */
+    chat_opcode op;
+    int64_t room, user;
+    int64_t after_seq, before_seq; /* history: after_seq ascending; before_seq > 0 = the newest
+                                      limit ones below it (REST) */
+    int64_t limit;
+    int64_t up_to_seq;             /* read */
+    int64_t client_date;
+    bool has_client_date;
+    char client_id[CHAT_UUID_LEN + 1];
+    char msg_id[CHAT_UUID_LEN + 1];   /* send: made here; delivered: given */
+    char *text;                    /* owned */
+    size_t text_len;
+    int fee_bps;
+    int64_t now;
+} chat_unit;
+
+/* A unit with its run/release set (NULL when out of memory). */
+chat_unit *chat_unit_new(platform_t *p, chat_opcode op);
+
+/* Why a send's fields are refused. */
+typedef enum chat_bad { CHAT_FIELDS_OK = 0, CHAT_BAD_TEXT, CHAT_BAD_CLIENT_ID, CHAT_BAD_CLIENT_DATE } chat_bad;
+/* Checks and copies a send's fields into u (text: len bytes, may hold a NUL, which is
+ * refused), against the server's clock now_ms. */
+chat_bad chat_send_fields(chat_unit *u, const char *client_id, const char *text, size_t len,
+                          bool has_client_date, int64_t client_date, int64_t now_ms);
+bool chat_uuid_normalize(const char *in, char out[CHAT_UUID_LEN + 1]);
+bool chat_utf8_valid(const char *s, size_t len);
+
+/* Inside a unit or a read: 1 when blocker blocked blocked, 0 not, -1 SQL error. */
+int chat_blocks_db(sqlite3 *db, int64_t blocker, int64_t blocked);
+/* Messages of the other party after read_seq in room for user: 0 and *n, or -1. */
+int chat_unread_db(sqlite3 *db, int64_t room, int64_t user, int64_t read_seq, int64_t *n);
+/* user's positions in room (0 when it has none): 0, or -1. */
+int chat_positions_db(sqlite3 *db, int64_t room, int64_t user, int64_t *delivered, int64_t *read);
+/* Message seq of room as history shows it (with its state); NULL when none or on error. */
+json_t *chat_message_db(sqlite3 *db, int64_t room, int64_t caller, int64_t host, int64_t seq);
+int chat_schema_migrate(store_t *s, char *err, size_t errcap);
+
+/* The per-sender limiter (shared by REST and the operations) and the listener. */
+api_chat *api_chat_create(int rate_per_s, int burst);
+void api_chat_destroy(api_chat *c);
+/* Takes one send from sender's bucket: 0 allowed, else the ms to wait. */
+int64_t api_chat_rate_take(api_chat *c, int64_t sender);
+/* Hands event (stolen) to the listener as text, outside any lock; no listener: dropped. */
+void api_chat_notify(api_chat *c, json_t *event);
+
+int chat_conversation_open(api_req *rq, api_resp *rs);
+int chat_conversations_list(api_req *rq, api_resp *rs);
+int chat_messages_list(api_req *rq, api_resp *rs);
+int chat_messages_send(api_req *rq, api_resp *rs);
+int chat_read(api_req *rq, api_resp *rs);
+int blocks_add(api_req *rq, api_resp *rs);
+int blocks_remove(api_req *rq, api_resp *rs);
+int blocks_list(api_req *rq, api_resp *rs);
 
 /* The module's tables (schema.c). */
 int api_schema_migrate(store_t *s, char *err, size_t errcap);

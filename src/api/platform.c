@@ -1,7 +1,8 @@
 /*
  * platform: creation, routing and authentication of the /api/v1 and /admin requests, and the
  * small helpers every handler uses. The handlers themselves live one concern per file
- * (auth.c, users.c, hosts.c, purchases.c, wallet.c, calls.c, admin.c). See platform.h /
+ * (auth.c, users.c, hosts.c, purchases.c, wallet.c, calls.c, chat_rest.c, blocks.c, admin.c).
+ * See platform.h /
  * internal.h.
  */
 #include <errno.h>
@@ -55,6 +56,14 @@ static const api_route api_routes[] = {
     {"GET", "/calls", ROUTE_USER, calls_list},
     {"GET", "/calls/{}", ROUTE_USER, calls_get},
     {"GET", "/ice-servers", ROUTE_USER, turn_ice_servers},
+    {"POST", "/conversations", ROUTE_USER, chat_conversation_open},
+    {"GET", "/conversations", ROUTE_USER, chat_conversations_list},
+    {"GET", "/conversations/{}/messages", ROUTE_USER, chat_messages_list},
+    {"POST", "/conversations/{}/messages", ROUTE_USER, chat_messages_send},
+    {"POST", "/conversations/{}/read", ROUTE_USER, chat_read},
+    {"POST", "/blocks", ROUTE_USER, blocks_add},
+    {"GET", "/blocks", ROUTE_USER, blocks_list},
+    {"DELETE", "/blocks/{}", ROUTE_USER, blocks_remove},
     {"GET", "/openapi.yaml", ROUTE_PUBLIC, openapi_get},
 };
 
@@ -151,6 +160,13 @@ int api_sql_text(sqlite3_stmt *st, int col, char *out, size_t cap)
     }
     snprintf(out, cap, "%s", (const char *)t);
     return 0;
+}
+
+int api_sql_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    store_stmt_release(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- secret ---- */
@@ -282,7 +298,8 @@ platform_t *platform_create(const platform_config *cfg)
     p->login_guard = login_guard_create(&lg);
     p->families = api_families_create();
     p->presence = api_presence_create();
-    if (!p->limiter || !p->login_guard || !p->families || !p->presence)
+    p->chat = api_chat_create(cfg->chat_rate_per_s, cfg->chat_burst);
+    if (!p->limiter || !p->login_guard || !p->families || !p->presence || !p->chat)
         goto fail;
     if (purchases_load_packages(p, cfg->credit_packages) != 0)
         goto fail;
@@ -307,7 +324,8 @@ platform_t *platform_create(const platform_config *cfg)
     if (ledger_migrate(p->store, err, sizeof(err)) != 0 ||
         api_schema_migrate(p->store, err, sizeof(err)) != 0 ||
         calls_schema_migrate(p->store, err, sizeof(err)) != 0 ||
-        billing_schema_migrate(p->store, err, sizeof(err)) != 0) {
+        billing_schema_migrate(p->store, err, sizeof(err)) != 0 ||
+        chat_schema_migrate(p->store, err, sizeof(err)) != 0) {
         LOG_ERROR("api", "migrations failed: %s", err);
         goto fail;
     }
@@ -336,6 +354,7 @@ void platform_destroy(platform_t *p)
     login_guard_destroy(p->login_guard);
     api_families_destroy(p->families);
     api_presence_destroy(p->presence);
+    api_chat_destroy(p->chat);
     turn_destroy(p->turn);
     json_decref(p->packages);
     free(p->webhook_secret);

@@ -47,6 +47,8 @@ typedef struct platform_config {
     const char *turn_uris;
     const char *turn_secret;         /* coturn static-auth-secret; "" = no TURN entry */
     int turn_ttl_s;                  /* TURN credential lifetime, default 86400 */
+    int chat_rate_per_s;             /* messages per second per sender, sustained; 0 = no limit */
+    int chat_burst;                  /* ... in a burst (<= 0: chat_rate_per_s) */
 } platform_config;
 
 /* Opens/creates the database, applies migrations, starts the storage thread. NULL on error
@@ -113,5 +115,37 @@ char *platform_user_info(platform_t *p, uint64_t user_id);
 int platform_billing_submit(platform_t *p, const char *op_json, void (*done)(void *arg, const char *result_json),
                             void *arg);
 char *platform_billing_run(platform_t *p, const char *op_json);
+
+/* The chat plugin's operations (plugin.h, chat_submit / chat_run; src/api/chat*.c), op_json
+ * one of (ids are integers > 0, client_id and msg_id UUIDs):
+ *   {"op":"join","room","user_id"}
+ *     -> {"ok":true,"room","peer_id","caller_id","host_id","last_seq","delivered_seq","read_seq",
+ *         "peer_read_seq","peer_delivered_seq"}
+ *   {"op":"send","room","sender_id","client_id","text","client_date"?}
+ *     -> {"ok":true,"room","msg_id","seq","from","to","date","date_ms","text","client_id",
+ *         "client_date"?,"charged","replayed"}      (the same client_id again: the first one,
+ *         "replayed":true, nothing charged)
+ *   {"op":"history","room","user_id","after_seq"?,"limit"?}   (limit <= 500, the default)
+ *     -> {"ok":true,"room","messages":[{msg_id,seq,from,date,date_ms,text,client_id,
+ *         client_date?,charged,state}]}   ascending seq > after_seq
+ *   {"op":"delivered","room","user_id","msg_id"} -> {"ok":true,"room","msg_id","seq","sender_id","changed"}
+ *   {"op":"read","room","user_id","up_to_seq"}  -> {"ok":true,"room","read_seq","peer_id","changed"}
+ *   {"op":"unread","user_id"}                   -> {"ok":true,"rooms":[{"room","unread","last_seq"}]}
+ * Refusals: {"ok":false,"reason","message"} with reason not_member, not_found, invalid (+
+ * "field": text, client_id, client_date, ...), blocked, insufficient_balance (+ needed,
+ * balance), rate_limited (+ retry_after_ms; sends only, before anything is queued), error.
+ * submit: 0 when queued or answered at once (done runs exactly once: on the storage thread,
+ * or before submit returns for a refused field or the rate limit), -1 when it could not be
+ * queued (done never runs). run: the outcome as malloc'd JSON, blocking (never on a loop). */
+int platform_chat_submit(platform_t *p, const char *op_json, void (*done)(void *arg, const char *result_json),
+                         void *arg);
+char *platform_chat_run(platform_t *p, const char *op_json);
+/* Changes made over REST, for the live devices: called on an HTTP thread once durable, never
+ * under a lock, with {"event":"message","room",<the send result's fields>,"message":{...}}
+ * (a new message, not a replay) or {"event":"read","room","user_id","up_to_seq"} (a read that
+ * moved the position). Set it before traffic; NULL fn stops it. */
+void platform_set_chat_listener(platform_t *p, void (*fn)(void *user, const char *event_json), void *user);
+/* true when blocker blocked blocked (a read, a few ms at most: any thread but a media loop). */
+bool platform_user_blocks(platform_t *p, uint64_t blocker, uint64_t blocked);
 
 #endif

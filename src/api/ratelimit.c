@@ -158,13 +158,13 @@ static rl_bucket *rl_lookup(ratelimit_t *rl, const char *key, int64_t now_ms)
     return b;
 }
 
-int ratelimit_take(ratelimit_t *rl, const char *key, int64_t now_ms)
+int64_t ratelimit_take_ms(ratelimit_t *rl, const char *key, int64_t now_ms)
 {
     if (!rl || rl->per_min <= 0)
         return 0;
     pthread_mutex_lock(&rl->mu);
     rl_bucket *b = rl_lookup(rl, key, now_ms);
-    int wait_s = 0;
+    int64_t wait_ms = 0;
     if (b) {
         rl_refill(rl, b, now_ms);
         if (b->tokens_m >= RL_MILLI) {
@@ -172,15 +172,23 @@ int ratelimit_take(ratelimit_t *rl, const char *key, int64_t now_ms)
         } else {
             int64_t missing_m = RL_MILLI - b->tokens_m;
             int64_t cap = rl_capacity_m(rl);
-            /* ms until refilled: missing_m * window / cap, rounded up to whole seconds */
-            int64_t ms = (missing_m * rl->window_ms + cap - 1) / cap;
-            wait_s = (int)((ms + 999) / 1000);
-            if (wait_s < 1)
-                wait_s = 1;
+            /* ms until refilled: missing_m * window / cap, rounded up */
+            wait_ms = (missing_m * rl->window_ms + cap - 1) / cap;
+            if (wait_ms < 1)
+                wait_ms = 1;
         }
     }
     pthread_mutex_unlock(&rl->mu);
-    return wait_s;
+    return wait_ms;
+}
+
+int ratelimit_take(ratelimit_t *rl, const char *key, int64_t now_ms)
+{
+    int64_t ms = ratelimit_take_ms(rl, key, now_ms);
+    if (ms <= 0)
+        return 0;
+    int wait_s = (int)((ms + 999) / 1000);
+    return wait_s < 1 ? 1 : wait_s;
 }
 
 void ratelimit_give(ratelimit_t *rl, const char *key, int64_t now_ms)

@@ -30,6 +30,8 @@ void ratelimit_destroy(ratelimit_t *rl);
 
 /* 0 = allowed (a token was taken); > 0 = refused, seconds to wait. */
 int ratelimit_take(ratelimit_t *rl, const char *key, int64_t now_ms);
+/* The same with the wait in milliseconds (>= 1 when refused), for limits of a few per second. */
+int64_t ratelimit_take_ms(ratelimit_t *rl, const char *key, int64_t now_ms);
 /* Gives one token back to key's bucket (never above the burst; no-op for an unknown key):
  * for attempts that turn out not to count, e.g. a right password. */
 void ratelimit_give(ratelimit_t *rl, const char *key, int64_t now_ms);

@@ -99,6 +99,8 @@ static const setting settings[] = {
     I("billing", "low_balance_ms", billing_low_balance_ms, "30000", 0, 3600000, "warning lead before a minute the caller cannot pay (at minute_ms 60000)"),
     I("billing", "recovery_grace_s", billing_recovery_grace_s, "60", 1, 3600, "seconds calls live at a crash wait for their parties to resume before they are settled"),
     I("calls", "ring_timeout_s", calls_ring_timeout_s, "45", 3, 600, "seconds a call rings before it ends with no_answer"),
+    I("chat", "rate_per_s", chat_rate_per_s, "5", 0, 100000, "messages per second one user may send, sustained (REST and data channel together); 0 = no limit"),
+    I("chat", "burst", chat_burst, "30", 1, 100000, "messages one user may send at once before chat.rate_per_s applies"),
     I("calls", "reconnect_grace_s", calls_reconnect_grace_s, "20", 0, 600, "seconds a call waits for a leg whose PeerConnection failed before it ends with peer_gone"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -89,6 +89,9 @@ typedef struct server_config {
     /* [calls] (handed to the calls plugin as its config section) */
     int calls_ring_timeout_s;
     int calls_reconnect_grace_s;
+    /* [chat] (the platform's chat store: api/chat_ops.c) */
+    int chat_rate_per_s;
+    int chat_burst;
     /* Not settings: what config_load found worth a warning (a secret given as a flag, a
      * secret file readable by every user), one per line, "" if none. Logged at start and
      * printed by --check-config. */
