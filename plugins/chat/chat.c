@@ -684,8 +684,9 @@ static void on_list(void *arg, const char *result_json)
 static void handle_leave(chat_session *s, const char *label, tr_request *req)
 {
     leave_room(s, req->room);
-    if (req->transaction)
-        reply_success(s, label, req->transaction, NULL);
+    /* Always answered, with the transaction if given (docs/chat.md): janus_client's leave
+     * comes without one. */
+    reply_success(s, label, req->transaction, NULL);
 }
 
 static void handle_list(chat_session *s, const char *label, tr_request *req)

@@ -19,6 +19,7 @@ static const struct {
     {"listparticipants", TR_LISTPARTICIPANTS},
 };
 
+__attribute__((format(printf, 3, 4)))
 static int fail(tr_error *err, int code, const char *fmt, ...)
 {
     err->code = code;
@@ -41,6 +42,14 @@ bool tr_is_uuid(const char *s)
     return true;
 }
 
+/* A string member's text, or NULL when v is no string or holds a NUL (\u0000 is let through
+ * json_loadb for `text`, where it is a 414 of its own; elsewhere it would cut the C string). */
+static const char *plain_string(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 static void copy_uuid_lower(char *dst, const char *src)
 {
     for (size_t i = 0; i <= TR_UUID_LEN; i++)
@@ -56,8 +65,8 @@ static int read_room(json_t *root, int64_t *room, tr_error *err)
     long long n = 0;
     if (json_is_integer(v)) {
         n = json_integer_value(v);
-    } else if (json_is_string(v)) {
-        const char *t = json_string_value(v);
+    } else if (plain_string(v)) {
+        const char *t = plain_string(v);
         char *end = NULL;
         n = *t && isdigit((unsigned char)*t) ? strtoll(t, &end, 10) : 0;
         if (!end || *end)
@@ -88,7 +97,7 @@ static int parse_join(json_t *root, tr_request *r, tr_error *err)
     json_t *u = json_object_get(root, "username");
     if (!u)
         return fail(err, TR_ERR_MISSING_ELEMENT, "Missing mandatory element (username)");
-    if (!json_is_string(u) || json_string_length(u) == 0 || json_string_length(u) > 64)
+    if (!plain_string(u) || json_string_length(u) == 0 || json_string_length(u) > 64)
         return fail(err, TR_ERR_INVALID_ELEMENT, "Invalid element (username should be your user id)");
     r->username = strdup(json_string_value(u));
     int64_t history = 0;
@@ -110,7 +119,7 @@ static int parse_message(json_t *root, tr_request *r, tr_error *err)
     json_t *c = json_object_get(root, "client_id");
     if (!t || !c)
         return fail(err, TR_ERR_MISSING_ELEMENT, "Missing mandatory element (%s)", !t ? "text" : "client_id");
-    if (!json_is_string(c) || !tr_is_uuid(json_string_value(c)))
+    if (!tr_is_uuid(plain_string(c)))
         return fail(err, TR_ERR_INVALID_ELEMENT, "Invalid element (client_id should be a UUID)");
     if (!json_is_string(t))
         return fail(err, TR_ERR_INVALID_ELEMENT, "Invalid element (text should be a string)");
@@ -145,7 +154,7 @@ static int parse_delivered(json_t *root, tr_request *r, tr_error *err)
     json_t *m = json_object_get(root, "msg_id");
     if (!m)
         return fail(err, TR_ERR_MISSING_ELEMENT, "Missing mandatory element (msg_id)");
-    if (!json_is_string(m) || !tr_is_uuid(json_string_value(m)))
+    if (!tr_is_uuid(plain_string(m)))
         return fail(err, TR_ERR_INVALID_ELEMENT, "Invalid element (msg_id should be a UUID)");
     copy_uuid_lower(r->msg_id, json_string_value(m));
     return 0;
@@ -164,7 +173,7 @@ static int parse_verb(json_t *root, tr_request *r, tr_error *err)
     json_t *v = json_object_get(root, "textroom");
     if (!v)
         return fail(err, TR_ERR_MISSING_ELEMENT, "Missing mandatory element (textroom)");
-    if (!json_is_string(v))
+    if (!plain_string(v))
         return fail(err, TR_ERR_INVALID_ELEMENT, "Invalid element (textroom should be a string)");
     for (size_t i = 0; i < sizeof verbs / sizeof *verbs; i++)
         if (strcmp(json_string_value(v), verbs[i].name) == 0) {
@@ -182,16 +191,25 @@ static int parse_transaction(json_t *root, tr_request *r, tr_error *err)
         bool optional = r->verb == TR_LEAVE || r->verb == TR_DELIVERED || r->verb == TR_READ;
         return optional ? 0 : fail(err, TR_ERR_MISSING_ELEMENT, "Missing mandatory element (transaction)");
     }
-    if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > TR_TRANSACTION_MAX)
+    if (!plain_string(t) || json_string_length(t) == 0 || json_string_length(t) > TR_TRANSACTION_MAX)
         return fail(err, TR_ERR_INVALID_ELEMENT, "Invalid element (transaction should be a string of 1..%d bytes)",
                     TR_TRANSACTION_MAX);
     r->transaction = strdup(json_string_value(t));
-    err->transaction = strdup(r->transaction);
     return 0;
+}
+
+/* The transaction for the error reply, read before anything else is checked, so that every
+ * error after a good parse can be matched to its request (as Janus's textroom does). */
+static void note_transaction(json_t *root, tr_error *err)
+{
+    json_t *t = json_object_get(root, "transaction");
+    if (plain_string(t) && json_string_length(t) > 0 && json_string_length(t) <= TR_TRANSACTION_MAX)
+        err->transaction = strdup(json_string_value(t));
 }
 
 static int parse_object(json_t *root, tr_request *r, tr_error *err)
 {
+    note_transaction(root, err);
     if (parse_verb(root, r, err) != 0 || parse_transaction(root, r, err) != 0)
         return -1;
     if (r->verb != TR_LIST && read_room(root, &r->room, err) != 0)
@@ -222,8 +240,9 @@ int tr_parse(const uint8_t *buf, size_t len, tr_request *out, tr_error *err)
     if (len > TR_REQUEST_MAX)
         return fail(err, TR_ERR_INVALID_ELEMENT, "Request too large (%zu bytes, at most %d)", len, TR_REQUEST_MAX);
     json_error_t jerr;
-    /* jansson refuses invalid UTF-8 and lone surrogates, and \u0000 unless asked to allow it. */
-    json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson refuses invalid UTF-8 and lone surrogates; \u0000 is allowed here so that a NUL in
+     * the text is a 414 (invalid element), and refused in every other string (plain_string). */
+    json_t *root = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root)
         return fail(err, TR_ERR_INVALID_JSON, "JSON error: %.100s", jerr.text);
     int rc = json_is_object(root) ? parse_object(root, out, err) : fail(err, TR_ERR_INVALID_JSON, "JSON error: not an object");

@@ -210,6 +210,8 @@ static int by_seq(const void *a, const void *b)
 
 void chat_member_settle_deferred(chat_member *m, int64_t sent_up_to)
 {
+    if (m->ndeferred == 0)
+        return; /* deferred may be NULL: qsort(NULL, 0, ...) is undefined (UBSan halts on it) */
     qsort(m->deferred, m->ndeferred, sizeof *m->deferred, by_seq);
     size_t kept = 0;
     int64_t last = sent_up_to;
