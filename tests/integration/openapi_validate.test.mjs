@@ -7,7 +7,10 @@
 //    platform_api.test.py (every endpoint, its errors, webhook, rate limits, crash/restart;
 //    it also checks that GET /api/v1/openapi.yaml serves this file byte for byte) and
 //    platform_presence.test.mjs (availability) and abuse_files.test.py (the refused purchase
-//    without a provider, login throttling). Each records every response it receives.
+//    without a provider, login throttling), and the chat tests that call REST:
+//    chat_browser, chat_aiortc, chat_money, chat_bad_input (conversations, messages, reads,
+//    blocks, wallets; on their own ports, indexes 16-19 and 38; each may skip without a
+//    network namespace or a browser). Each records every response it receives.
 //    (The browser tests' REST calls: openapi_validate_browser.test.mjs.)
 // 3. Checks every recorded /api/v1 response against the document (lib/openapi.mjs): listed
 //    path + method + status, Content-Type, body schema (Ajv, JSON Schema 2020-12), error
@@ -32,4 +35,8 @@ process.exit(await runOpenapiValidation([
   { file: 'platform_presence.test.mjs', cmd: [process.execPath],
     env: { PARLEY_PORT_BASE: '18430', PARLEY_RTP_BASE: '34300' } },
   { file: 'abuse_files.test.py', cmd: ['/usr/bin/python3'], mayskip: true, env: {} },
+  { file: 'chat_browser.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
+  { file: 'chat_aiortc.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
+  { file: 'chat_money.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
+  { file: 'chat_bad_input.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
 ]));

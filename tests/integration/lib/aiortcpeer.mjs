@@ -5,7 +5,8 @@
 // the reason. spawnAiortc(label) starts the child; peer.cmd(name, args, timeoutMs) sends
 // {id, cmd: name, ...args} and resolves with the reply's result (rejects with its error, on
 // timeout, or when the child exits). peer.stderrTail(n) gives its last log lines;
-// peer.close() asks it to quit and kills it if it does not within 3 s.
+// peer.close() asks it to quit and kills it if it does not within 3 s. spawnAiortc(label,
+// script) runs another driver of the same protocol from lib/ (chataiortc.py: the chat client).
 
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -21,8 +22,8 @@ export function aiortcAvailable() {
   return null;
 }
 
-export function spawnAiortc(label = 'aiortc') {
-  const child = spawn(PYTHON, [path.join(HERE, 'vcaiortc.py')], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+export function spawnAiortc(label = 'aiortc', script = 'vcaiortc.py') {
+  const child = spawn(PYTHON, [path.join(HERE, script)], { stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
   const pending = new Map();
   const errLines = [];
   let seq = 0;
