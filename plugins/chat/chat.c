@@ -48,6 +48,7 @@ typedef struct chat_session {
     atomic_bool setup;          /* an offer was made (setup); reset when the PeerConnection goes */
     /* dispatch thread only */
     bool gone;
+    uint32_t epoch;             /* PeerConnections lost so far: a join answered after one is void */
     int64_t *rooms;             /* rooms this device joined */
     size_t nrooms, rooms_cap;
 } chat_session;
@@ -217,6 +218,8 @@ typedef struct op_ctx {
     chat_session *s;
     char label[CHAT_LABEL_MAX];
     tr_request req;
+    uint32_t epoch;             /* the session's epoch when the request came */
+    uint64_t join_id;           /* history: the membership the backlog is for */
     int64_t after_seq;          /* join/history: where the backlog continues */
 } op_ctx;
 
@@ -227,6 +230,7 @@ static op_ctx *op_ctx_new(chat_session *s, const char *label, tr_request *req)
         return NULL;
     session_ref(s);
     c->s = s;
+    c->epoch = s->epoch;
     snprintf(c->label, sizeof c->label, "%s", label);
     c->req = *req;              /* moved */
     memset(req, 0, sizeof *req);
@@ -242,13 +246,13 @@ static void op_ctx_free(op_ctx *c)
 
 static const char store_unavailable[] = "{\"ok\":false,\"reason\":\"error\",\"message\":\"no chat store\"}";
 
-/* Queues op (consumed) for the store; done(c, result) runs on the dispatch thread. */
-static void submit(json_t *op, plugin_json_fn done, op_ctx *c)
+/* Queues op (consumed) for the store; done(arg, result) runs on the dispatch thread. */
+static void submit(json_t *op, plugin_json_fn done, void *arg)
 {
     char *text = json_dumps(op, JSON_COMPACT);
     json_decref(op);
-    if (!text || core->chat_submit(self, text, done, c) != 0)
-        done(c, store_unavailable);
+    if (!text || core->chat_submit(self, text, done, arg) != 0)
+        done(arg, store_unavailable);
     free(text);
 }
 
@@ -290,11 +294,10 @@ static void reply_refusal(op_ctx *c, json_t *res)
     reply_error(c->s, c->label, c->req.transaction, code, why, extra);
 }
 
-/* Parses a store outcome; NULL (and the refusal sent) when it is not {"ok":true,...} or the
- * device went away meanwhile. */
-static json_t *outcome(op_ctx *c, const char *result_json)
+/* A store outcome (res consumed); NULL (and the refusal sent) when it is not {"ok":true,...}
+ * or the device went away meanwhile. */
+static json_t *outcome_of(op_ctx *c, json_t *res)
 {
-    json_t *res = json_loads(result_json, 0, NULL);
     if (c->s->gone) {
         json_decref(res);
         return NULL;
@@ -305,6 +308,11 @@ static json_t *outcome(op_ctx *c, const char *result_json)
         return NULL;
     }
     return res;
+}
+
+static json_t *outcome(op_ctx *c, const char *result_json)
+{
+    return outcome_of(c, json_loads(result_json, 0, NULL));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -408,6 +416,8 @@ static void on_history(void *arg, const char *result_json)
     op_ctx *c = arg;
     chat_room *room = chat_rooms_find(rooms, c->req.room);
     chat_member *m = room ? chat_room_member(room, c->s) : NULL;
+    if (m && m->join_id != c->join_id)
+        m = NULL; /* the device left and joined again: that join has its own backlog */
     json_t *res = m ? json_loads(result_json, 0, NULL) : NULL;
     json_t *list = json_object_get(res, "messages");
     if (!m || c->s->gone || !json_is_true(json_object_get(res, "ok"))) {
@@ -452,6 +462,10 @@ static void on_join(void *arg, const char *result_json)
     op_ctx *c = arg;
     chat_session *s = c->s;
     json_t *res = outcome(c, result_json);
+    if (res && c->epoch != s->epoch) { /* its PeerConnection went away meanwhile */
+        json_decref(res);
+        res = NULL;
+    }
     if (!res) {
         op_ctx_free(c);
         return;
@@ -477,6 +491,8 @@ static void on_join(void *arg, const char *result_json)
         return;
     }
     session_ref(s); /* the membership's */
+    static uint64_t joins;
+    m->join_id = c->join_id = ++joins;
     json_t *fields = json_pack("{s:o}", "participants", participants_of(room, s->user_id));
     static const char *const keys[] = {"last_seq", "read_seq", "delivered_seq", "peer_read_seq", "peer_delivered_seq"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
@@ -570,10 +586,10 @@ static void handle_message(chat_session *s, const char *label, tr_request *req)
     submit(op, on_send, c);
 }
 
-static void on_delivered(void *arg, const char *result_json)
+/* One delivered receipt's store outcome (res consumed). */
+static void delivered_done(op_ctx *c, json_t *res)
 {
-    op_ctx *c = arg;
-    json_t *res = outcome(c, result_json);
+    res = outcome_of(c, res);
     if (!res) {
         op_ctx_free(c);
         return;
@@ -625,15 +641,67 @@ static void on_read(void *arg, const char *result_json)
     op_ctx_free(c);
 }
 
+/* Delivered receipts come one per message shown, as fast as messages: those queued on the
+ * dispatch thread together go to the store as one delivered_many unit (each still checked and
+ * answered on its own), instead of one unit and two thread hops each. */
+#define RECEIPT_BATCH 512
+typedef struct receipt_batch {
+    size_t n;
+    op_ctx *ctx[RECEIPT_BATCH];
+} receipt_batch;
+static receipt_batch *pending_receipts; /* dispatch thread */
+
+static void on_receipts(void *arg, const char *result_json)
+{
+    receipt_batch *b = arg;
+    json_t *res = json_loads(result_json, 0, NULL);
+    json_t *results = json_object_get(res, "results");
+    for (size_t i = 0; i < b->n; i++) {
+        json_t *one = json_array_get(results, i);
+        /* No per-receipt outcome: the unit failed as a whole, and each says so. */
+        delivered_done(b->ctx[i], json_incref(one ? one : res));
+    }
+    json_decref(res);
+    free(b);
+}
+
+static void flush_receipts(void *arg)
+{
+    (void)arg;
+    receipt_batch *b = pending_receipts;
+    pending_receipts = NULL;
+    if (!b)
+        return;
+    json_t *list = json_array();
+    for (size_t i = 0; i < b->n; i++)
+        json_array_append_new(list, json_pack("{s:I,s:I,s:s}", "room", (json_int_t)b->ctx[i]->req.room, "user_id",
+                                              (json_int_t)b->ctx[i]->s->user_id, "msg_id", b->ctx[i]->req.msg_id));
+    submit(json_pack("{s:s,s:o}", "op", "delivered_many", "receipts", list), on_receipts, b);
+}
+
+static void queue_receipt(op_ctx *c)
+{
+    if (!pending_receipts) {
+        if (!(pending_receipts = calloc(1, sizeof *pending_receipts))) {
+            reply_error(c->s, c->label, c->req.transaction, TR_ERR_UNKNOWN, "Out of memory", NULL);
+            op_ctx_free(c);
+            return;
+        }
+        /* Behind what is queued now: receipts already waiting join this batch. */
+        run_on_dispatch(flush_receipts, NULL);
+    }
+    pending_receipts->ctx[pending_receipts->n++] = c;
+    if (pending_receipts->n == RECEIPT_BATCH)
+        flush_receipts(NULL);
+}
+
 static void handle_receipt(chat_session *s, const char *label, tr_request *req)
 {
     op_ctx *c = op_ctx_new(s, label, req);
     if (!c)
         return;
     if (c->req.verb == TR_DELIVERED)
-        submit(json_pack("{s:s,s:I,s:I,s:s}", "op", "delivered", "room", (json_int_t)c->req.room, "user_id",
-                         (json_int_t)s->user_id, "msg_id", c->req.msg_id),
-               on_delivered, c);
+        queue_receipt(c);
     else
         submit(json_pack("{s:s,s:I,s:I,s:I}", "op", "read", "room", (json_int_t)c->req.room, "user_id",
                          (json_int_t)s->user_id, "up_to_seq", (json_int_t)c->req.up_to_seq),
@@ -945,6 +1013,7 @@ static void *chat_create_session(plugin_handle *h, int *error)
 static void hangup_on_dispatch(void *arg)
 {
     chat_session *s = arg;
+    s->epoch++;
     leave_all_rooms(s);
     atomic_store(&s->setup, false);
     session_unref(s);

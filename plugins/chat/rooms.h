@@ -27,6 +27,7 @@ typedef struct chat_member {
     uint64_t user_id;
     char label[CHAT_LABEL_MAX];
     bool catching_up;           /* its backlog is being sent: live messages are deferred */
+    uint64_t join_id;           /* which join made it (the plugin's counter) */
     chat_deferred *deferred;
     size_t ndeferred, deferred_cap;
 } chat_member;

@@ -517,6 +517,24 @@ static int unit_delivered(sqlite3 *db, chat_unit *u)
                                     first));
 }
 
+/* Receipts that arrived together, one unit: each outcome as a lone `delivered` would give it
+ * (a refused one writes nothing, so it needs no rollback); an SQL error fails them all. */
+static int unit_delivered_many(sqlite3 *db, chat_unit *u)
+{
+    json_t *results = json_array();
+    for (size_t i = 0; i < u->nreceipts; i++) {
+        u->room = u->receipts[i].room;
+        u->user = u->receipts[i].user;
+        memcpy(u->msg_id, u->receipts[i].msg_id, sizeof u->msg_id);
+        if (unit_delivered(db, u) == API_OP_FAILED) {
+            json_decref(results);
+            return API_OP_FAILED;
+        }
+        json_array_append(results, u->base.result);
+    }
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:o}", "ok", 1, "results", results));
+}
+
 static int unit_read(sqlite3 *db, chat_unit *u)
 {
     conv_row c;
@@ -582,6 +600,7 @@ static int chat_unit_run(sqlite3 *db, void *arg)
     case CHAT_DELIVERED: return unit_delivered(db, u);
     case CHAT_READ: return unit_read(db, u);
     case CHAT_UNREAD: return unit_unread(db, u);
+    case CHAT_DELIVERED_MANY: return unit_delivered_many(db, u);
     }
     return api_op_refused(&u->base, "invalid", "unknown op");
 }
@@ -590,6 +609,7 @@ static void chat_unit_release(api_op *op)
 {
     chat_unit *u = (chat_unit *)op;
     free(u->text);
+    free(u->receipts);
     free(u);
 }
 

@@ -24,7 +24,7 @@
 #include "api/internal.h"
 #include "util/log.h"
 
-const char *const chat_op_names[] = {"join", "send", "history", "delivered", "read", "unread"};
+const char *const chat_op_names[] = {"join", "send", "history", "delivered", "read", "unread", "delivered_many"};
 #define CHAT_OPS (sizeof chat_op_names / sizeof *chat_op_names)
 #define CHAT_RATE_KEYS 100000
 
@@ -170,8 +170,31 @@ static int parse_send(json_t *b, chat_unit *u, op_refusal *why)
     return -1;
 }
 
+/* {"receipts":[{"room","user_id","msg_id"},...]}: 1..CHAT_RECEIPTS_MAX of them. */
+static int parse_receipts(json_t *b, chat_unit *u, op_refusal *why)
+{
+    json_t *list = json_object_get(b, "receipts");
+    size_t n = json_array_size(list);
+    if (n == 0 || n > CHAT_RECEIPTS_MAX)
+        return refuse_field(why, "receipts", "receipts must be an array of 1..512 receipts");
+    if (!(u->receipts = calloc(n, sizeof *u->receipts)))
+        return refuse_field(why, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(list, i);
+        chat_receipt *c = &u->receipts[i];
+        if (get_int(r, "room", true, 1, &c->room, why) || get_int(r, "user_id", true, 1, &c->user, why))
+            return -1;
+        if (!chat_uuid_normalize(json_string_value(json_object_get(r, "msg_id")), c->msg_id))
+            return refuse_field(why, "msg_id", "msg_id must be a UUID");
+    }
+    u->nreceipts = n;
+    return 0;
+}
+
 static int parse_fields(json_t *b, chat_unit *u, op_refusal *why)
 {
+    if (u->op == CHAT_DELIVERED_MANY)
+        return parse_receipts(b, u, why);
     const char *user_field = u->op == CHAT_SEND ? "sender_id" : "user_id";
     if (get_int(b, user_field, true, 1, &u->user, why) || (u->op != CHAT_UNREAD && get_int(b, "room", true, 1, &u->room, why)))
         return -1;

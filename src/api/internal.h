@@ -202,8 +202,13 @@ void api_op_answer_now(void (*done)(void *arg, const char *result_json), void *a
 #define CHAT_HISTORY_MAX 500
 
 typedef enum chat_opcode {
-    CHAT_JOIN, CHAT_SEND, CHAT_HISTORY, CHAT_DELIVERED, CHAT_READ, CHAT_UNREAD,
+    CHAT_JOIN, CHAT_SEND, CHAT_HISTORY, CHAT_DELIVERED, CHAT_READ, CHAT_UNREAD, CHAT_DELIVERED_MANY,
 } chat_opcode;
+#define CHAT_RECEIPTS_MAX 512              /* delivered receipts in one delivered_many */
+typedef struct chat_receipt {
+    int64_t room, user;
+    char msg_id[36 + 1];
+} chat_receipt;
 extern const char *const chat_op_names[];   /* by chat_opcode */
 
 /* One chat operation as a store unit. user is the acting user (sender_id for send). */
@@ -221,6 +226,8 @@ typedef struct chat_unit {
     char msg_id[CHAT_UUID_LEN + 1];   /* send: made here; delivered: given */
     char *text;                    /* owned */
     size_t text_len;
+    chat_receipt *receipts;        /* delivered_many (owned) */
+    size_t nreceipts;
     int fee_bps;
     int64_t now;
 } chat_unit;

@@ -4,6 +4,7 @@
  * helpers that look at the thread default, use it.
  */
 #include "core/loop.h"
+#include "core/workq.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@ struct loop {
     GMainContext *context;
     GMainLoop *main_loop;
     GThread *thread;
+    workq *work;                /* loop_invoke's queue */
     atomic_int load;
 };
 
@@ -42,6 +44,7 @@ loop_pool_t *loop_pool_create(int count)
         loop->index = i;
         loop->context = g_main_context_new();
         loop->main_loop = g_main_loop_new(loop->context, FALSE);
+        loop->work = workq_new(loop->context, G_PRIORITY_DEFAULT);
         char name[16];
         g_snprintf(name, sizeof name, "loop-%d", i);
         loop->thread = g_thread_new(name, loop_thread_main, loop);
@@ -63,6 +66,7 @@ void loop_pool_destroy(loop_pool_t *pool)
         loop_t *loop = &pool->loops[i];
         g_main_context_invoke(loop->context, quit_loop, loop->main_loop);
         g_thread_join(loop->thread);
+        workq_free(loop->work);
         g_main_loop_unref(loop->main_loop);
         g_main_context_unref(loop->context);
     }
@@ -90,29 +94,7 @@ GMainContext *loop_context(loop_t *loop) { return loop->context; }
 int loop_index(const loop_t *loop) { return loop->index; }
 bool loop_is_current(const loop_t *loop) { return g_main_context_is_owner(loop->context); }
 
-typedef struct invoke_call {
-    loop_fn fn;
-    void *arg;
-} invoke_call;
-
-static gboolean run_invoke(gpointer data)
-{
-    invoke_call *call = data;
-    call->fn(call->arg);
-    return G_SOURCE_REMOVE;
-}
-
-void loop_invoke(loop_t *loop, loop_fn fn, void *arg)
-{
-    invoke_call *call = g_new(invoke_call, 1);
-    call->fn = fn;
-    call->arg = arg;
-    GSource *src = g_idle_source_new();
-    g_source_set_priority(src, G_PRIORITY_DEFAULT);
-    g_source_set_callback(src, run_invoke, call, g_free);
-    g_source_attach(src, loop->context);
-    g_source_unref(src);
-}
+void loop_invoke(loop_t *loop, loop_fn fn, void *arg) { workq_push(loop->work, fn, arg); }
 
 typedef struct sync_call {
     loop_fn fn;

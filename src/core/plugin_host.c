@@ -13,6 +13,7 @@
 
 #include "core/handle_media.h"
 #include "core/plugin_sdp.h"
+#include "core/workq.h"
 #include "core/session.h"
 #include "util/log.h"
 
@@ -38,6 +39,7 @@ struct plugin_entry {
     GMainContext *context;
     GMainLoop *main_loop;
     GThread *thread;
+    workq *work;             /* post()ed work and store outcomes, in order */
     atomic_int queued;       /* posted work not yet run (bounded by PLUGIN_QUEUE_MAX) */
     GMutex lock;             /* guards live_sessions and store_pending */
     GCond all_gone;
@@ -71,12 +73,12 @@ typedef struct posted_work {
     void *arg;
 } posted_work;
 
-static gboolean run_posted(gpointer data)
+static void run_posted(void *data)
 {
     posted_work *w = data;
     atomic_fetch_sub(&w->pe->queued, 1);
     w->fn(w->arg);
-    return G_SOURCE_REMOVE;
+    g_free(w);
 }
 
 /* bounded: refuse beyond PLUGIN_QUEUE_MAX (work a plugin asked for); unbounded: work that
@@ -89,11 +91,7 @@ static int entry_post_work(plugin_entry *pe, plugin_fn fn, void *arg, bool bound
     }
     posted_work *w = g_new(posted_work, 1);
     *w = (posted_work){.pe = pe, .fn = fn, .arg = arg};
-    GSource *src = g_idle_source_new();
-    g_source_set_priority(src, G_PRIORITY_DEFAULT);
-    g_source_set_callback(src, run_posted, w, g_free);
-    g_source_attach(src, pe->context);
-    g_source_unref(src);
+    workq_push(pe->work, run_posted, w);
     return 0;
 }
 
@@ -303,6 +301,7 @@ static void entry_start(plugin_entry *pe)
 {
     pe->context = g_main_context_new();
     pe->main_loop = g_main_loop_new(pe->context, FALSE);
+    pe->work = workq_new(pe->context, G_PRIORITY_DEFAULT);
     g_mutex_init(&pe->lock);
     g_cond_init(&pe->all_gone);
     pe->thread = g_thread_new(pe->desc->package, dispatch_thread, pe);
@@ -331,6 +330,7 @@ plugin_host *plugin_host_create(server_t *srv, const char *config_dir)
             LOG_ERROR("plugins", "plugin %s failed to initialise", d->package);
             g_main_context_invoke(pe->context, quit_dispatch, pe->main_loop);
             g_thread_join(pe->thread);
+            workq_free(pe->work);
             continue;
         }
         ph->count++;
@@ -379,6 +379,7 @@ void plugin_host_destroy(plugin_host *ph)
         wait_store_done(pe);
         g_main_context_invoke(pe->context, quit_dispatch, pe->main_loop);
         g_thread_join(pe->thread);
+        workq_free(pe->work);
         if (pe->desc->destroy)
             pe->desc->destroy();
         g_main_loop_unref(pe->main_loop);

@@ -56,6 +56,8 @@ function janusConfigs(dir, ports, opts) {
   fs.symlinkSync(`${JANUS_LIB}/plugins/libjanus_echotest.so`, `${plugins}/libjanus_echotest.so`);
   // The reference for the calls tests (our calls plugin answers as janus.plugin.videocall).
   fs.symlinkSync(`${JANUS_LIB}/plugins/libjanus_videocall.so`, `${plugins}/libjanus_videocall.so`);
+  // The reference row of the chat benchmark (our chat plugin answers as janus.plugin.textroom).
+  fs.symlinkSync(`${JANUS_LIB}/plugins/libjanus_textroom.so`, `${plugins}/libjanus_textroom.so`);
   for (const t of ['libjanus_http.so', 'libjanus_websockets.so']) {
     fs.symlinkSync(`${JANUS_LIB}/transports/${t}`, `${transports}/${t}`);
   }
@@ -107,6 +109,7 @@ cors: { }
 `);
   fs.writeFileSync(path.join(dir, 'janus.plugin.echotest.jcfg'), 'general: { }\n');
   fs.writeFileSync(path.join(dir, 'janus.plugin.videocall.jcfg'), 'general: { }\n');
+  fs.writeFileSync(path.join(dir, 'janus.plugin.textroom.jcfg'), 'general: { json = "compact" }\n');
 }
 
 async function httpReady(ports) {

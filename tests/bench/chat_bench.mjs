@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// chat_bench: billed chat messages per second end to end over data channels, and their
+// latency, on our server, with Debian's Janus 1.1.2 textroom (in memory: no storage, no
+// billing, no receipts) as a reference row in the same run.
+//
+// Load: P caller/host pairs (each its own conversation, each user its own Janus session over
+// WebSocket with its own token, all in one headless Chromium page), a total of R messages per
+// second from the callers, evenly paced (each pair its own phase), for S seconds. Each host
+// confirms every message with `delivered`. Per message: send -> `sent` reply (stored, fsynced,
+// charged), send -> the host has it, send -> the caller has the delivered receipt. The server's
+// CPU (utime + stime from /proc) over the run, minus what it burns idle with the same clients
+// connected, gives the CPU per message.
+// Our server runs at its defaults except: auth on (as deployed), chat.rate_per_s / chat.burst
+// raised (one caller sends R/P per second: the per-user allowance is not what is measured),
+// ws.max_connections_per_ip raised (every client comes from 127.0.0.1)
+// and a large credit package so that callers do not run dry.
+// After our rows: the ledger check, one charge per message (wallet delta = rate x messages).
+//
+// Usage (as root, inside a network namespace: run via tests/bench/run_chat_bench.sh):
+//   PARLEY_BIN=build/parley node tests/bench/chat_bench.mjs [--pairs 50] [--rates 1000,2500,5000]
+//        [--seconds 10] [--targets parley,janus]
+import fs from 'node:fs';
+import path from 'node:path';
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const LIB = path.join(HERE, '..', 'integration', 'lib');
+const { startServer } = await import(path.join(LIB, 'server.mjs'));
+const { openBrowser, browserAvailable } = await import(path.join(LIB, 'browser.mjs'));
+const { api, callsServerOpts } = await import(path.join(LIB, 'calls.mjs'));
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+const PAIRS = Number(arg('pairs', 50));
+const RATES = arg('rates', '1000,2500,5000').split(',').map(Number);
+const SECONDS = Number(arg('seconds', 10));
+const TARGETS = arg('targets', 'parley,janus').split(',');
+const MESSAGE_RATE = 2;
+const INDEX = 45;
+
+function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
+}
+
+async function parleyUsers(srv) {
+  const users = [];
+  for (let i = 0; i < PAIRS; i++) {
+    const mk = async (role, n) => {
+      const email = `bench-${role}-${process.pid}-${n}@chat.example.test`;
+      let r = await api(srv, 'POST', '/auth/register', { email, password: 'bench-Pass-9', role, display_name: `${role} ${n}` });
+      if (r.status !== 201) throw new Error(`register: ${r.status} ${JSON.stringify(r.json)}`);
+      const id = r.json.user.id;
+      r = await api(srv, 'POST', '/auth/login', { email, password: 'bench-Pass-9', device_id: 'bench' });
+      return { id, token: r.json.access_token };
+    };
+    const caller = await mk('caller', i);
+    const host = await mk('host', i);
+    let r = await api(srv, 'POST', '/purchases', { package_id: 'bench' }, caller.token, { 'idempotency-key': `bench-${process.pid}-${i}` });
+    if (r.status !== 201) throw new Error(`purchase: ${r.status} ${JSON.stringify(r.json)}`);
+    r = await api(srv, 'PATCH', '/me', { message_rate: MESSAGE_RATE }, host.token);
+    if (r.status !== 200) throw new Error(`PATCH /me: ${r.status}`);
+    r = await api(srv, 'POST', '/conversations', { with: host.id }, caller.token);
+    if (r.status !== 201) throw new Error(`conversation: ${r.status} ${JSON.stringify(r.json)}`);
+    users.push({ caller, host, room: r.json.id });
+  }
+  return users;
+}
+
+async function walletTotal(srv, users) {
+  let sum = 0;
+  for (const u of users) {
+    const r = await api(srv, 'GET', '/wallet', undefined, u.caller.token);
+    sum += r.json.available + (r.json.held || 0);
+  }
+  return sum;
+}
+
+async function openClients(page, srv, users, ours) {
+  const pairs = [];
+  for (let i = 0; i < users.length; i += 10) {
+    const batch = users.slice(i, i + 10).map(async (u, k) => {
+      const n = i + k;
+      const caller = await page.evaluate(([url, t]) => window.bench.open(url, t), [srv.wsUrl, ours ? u.caller.token : '']);
+      const host = await page.evaluate(([url, t]) => window.bench.open(url, t), [srv.wsUrl, ours ? u.host.token : '']);
+      const room = ours ? u.room : 5000 + n;
+      if (!ours) await page.evaluate(([id, r]) => window.bench.createRoom(id, r), [caller, room]);
+      const names = ours ? [String(u.caller.id), String(u.host.id)] : [`c${n}`, `h${n}`];
+      for (const [id, name] of [[caller, names[0]], [host, names[1]]]) {
+        const j = await page.evaluate(([c, r, un]) => window.bench.join(c, r, un), [id, room, name]);
+        if (j.textroom !== 'success') throw new Error(`join: ${JSON.stringify(j)}`);
+      }
+      return { caller, host, room };
+    });
+    pairs.push(...(await Promise.all(batch)));
+  }
+  return pairs;
+}
+
+function ms(x) { return x === null ? '-' : x.toFixed(1); }
+
+async function runTarget(t, br) {
+  process.env.PARLEY_TARGET = t;
+  const ours = t === 'parley';
+  const extra = ours ? callsServerOpts(INDEX, [
+    '--chat.rate_per_s=100000', '--chat.burst=100000', '--ws.max_connections_per_ip=4096',
+    '--billing.credit_packages=[{"id":"bench","credits":100000000,"price_cents":100,"currency":"USD"}]',
+  ]).extraArgs : [];
+  const srv = await startServer({ index: INDEX, extraArgs: extra, readyTimeoutMs: 30000 });
+  const rows = [];
+  try {
+    const users = ours ? await parleyUsers(srv) : Array.from({ length: PAIRS }, () => ({}));
+    const page = await br.newPage();
+    await page.route((url) => url.pathname === '/chat_bench_page.js', (route) => route.fulfill({
+      status: 200, headers: { 'content-type': 'text/javascript' },
+      body: fs.readFileSync(path.join(HERE, 'chat_bench_page.js')),
+    }));
+    await page.evaluate(async () => { window.bench = await import('/chat_bench_page.js'); });
+    const t0 = Date.now();
+    const pairs = await openClients(page, srv, users, ours);
+    console.log(`  ${t}: ${PAIRS} pairs up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const before = ours ? await walletTotal(srv, users) : 0;
+    // What the server burns with every client connected and nobody writing (keepalives, SCTP
+    // and ICE timers): subtracted from each row's CPU for the per-message figure.
+    const i0 = cpuTicks(srv.child.pid);
+    await new Promise((r) => setTimeout(r, 3000));
+    const idlePerS = (cpuTicks(srv.child.pid) - i0) / 100 / 3;
+    console.log(`  ${t}: idle with ${2 * PAIRS} clients: ${(idlePerS * 100).toFixed(1)} % of a core`);
+    let replied = 0;
+    for (const rate of RATES) {
+      const c0 = cpuTicks(srv.child.pid);
+      const w0 = Date.now();
+      const r = await page.evaluate((o) => window.bench.run(o), { pairs, rate, seconds: SECONDS, receipts: ours, ourProtocol: ours });
+      const cpuS = (cpuTicks(srv.child.pid) - c0) / 100 - idlePerS * ((Date.now() - w0) / 1000);
+      replied += r.replies;
+      const row = { t, rate, ...r, cpuS, perMsgUs: r.atHost ? (cpuS * 1e6) / r.atHost : null };
+      rows.push(row);
+      const err = Object.keys(r.errors).length ? ` errors ${JSON.stringify(r.errors)}` : '';
+      console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: sent ${r.sent}, replies ${r.replies}, at host ${r.atHost}, ` +
+        `receipts ${r.receipts}; delivered ${(r.atHost / r.seconds).toFixed(0)}/s; ` +
+        `sent p50/p99 ${ms(r.sentMs.p50)}/${ms(r.sentMs.p99)} ms, at host ${ms(r.hostMs.p50)}/${ms(r.hostMs.p99)} ms, ` +
+        `receipt ${ms(r.receiptMs.p50)}/${ms(r.receiptMs.p99)} ms; server CPU ${cpuS.toFixed(1)} s = ` +
+        `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${err}`);
+    }
+    if (ours) {
+      const after = await walletTotal(srv, users);
+      const check = await fetch(`http://127.0.0.1:${srv.ports.admin}/admin/ledger/check`).then((x) => x.json());
+      const okMoney = before - after === replied * MESSAGE_RATE;
+      console.log(`  parley money: callers paid ${before - after} for ${replied} messages at ${MESSAGE_RATE} ` +
+        `(${okMoney ? 'one charge each' : 'MISMATCH'}), ledger check ${JSON.stringify(check.ok ?? check)}`);
+      if (!okMoney || check.ok === false) process.exitCode = 1;
+    }
+    await page.evaluate(() => window.bench.closeAll());
+    await page.close();
+  } finally {
+    await srv.stop();
+  }
+  return rows;
+}
+
+if (browserAvailable()) {
+  console.log(`chat_bench: ${browserAvailable()}`);
+  process.exit(77);
+}
+const br = await openBrowser();
+const all = [];
+try {
+  console.log(`chat_bench: ${PAIRS} pairs, rates ${RATES.join(', ')} msg/s, ${SECONDS} s each, targets ${TARGETS.join(', ')}`);
+  for (const t of TARGETS) all.push(...(await runTarget(t, br)));
+} finally {
+  await br.close();
+}
+console.log('\n| server | offered msg/s | delivered msg/s | sent p50 / p99 ms | at host p50 / p99 ms | receipt p50 / p99 ms | server CPU us/msg |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of all) {
+  const name = r.t === 'parley' ? 'parley (stored, billed, receipts)' : 'Janus 1.1.2 textroom (memory only)';
+  console.log(`| ${name} | ${r.rate} | ${(r.atHost / r.seconds).toFixed(0)} | ${ms(r.sentMs.p50)} / ${ms(r.sentMs.p99)} | ` +
+    `${ms(r.hostMs.p50)} / ${ms(r.hostMs.p99)} | ${ms(r.receiptMs.p50)} / ${ms(r.receiptMs.p99)} | ${r.perMsgUs ? r.perMsgUs.toFixed(0) : '-'} |`);
+}
+for (const rate of RATES) {
+  const a = all.find((r) => r.t === 'parley' && r.rate === rate);
+  const b = all.find((r) => r.t === 'janus' && r.rate === rate);
+  if (a && b && a.perMsgUs && b.perMsgUs) console.log(`ratio parley/janus CPU per message at ${rate}/s: ${(a.perMsgUs / b.perMsgUs).toFixed(2)}`);
+}
