@@ -17,11 +17,13 @@
 //  - REST: GET .../messages shows 5 messages, ascending, states `read`; GET /conversations
 //    has last_message seq 5 and unread 0; the wallet moved by exactly 3 x 3, the host earned
 //    3 x its part of 3, /admin/revenue = the fees, /admin/ledger/check ok.
+// Then the server restarts ICE on the caller's PeerConnection (textroom `restart`) and a message
+// still goes through.
 // Prints setup times, the selected ICE pair of the noTrickle client, message latencies.
 import { openBrowser } from './lib/browser.mjs';
 import {
   ChatClient, STARTER, account, api, checkDelivery, checkSent, chatServerOpts, conversation, history, moneyOk,
-  openChatPage, setMessageRate, skipUnlessChat, sleep, split, wallet, withChatClients,
+  openChatPage, setMessageRate, skipUnlessChat, sleep, split, uuid, wallet, withChatClients,
 } from './lib/chat.mjs';
 import { assert, withServer } from './lib/server.mjs';
 
@@ -203,6 +205,18 @@ await withServer(chatServerOpts(16), async (srv) => {
         `min ${lat[0]} ms, median ${lat[lat.length >> 1]} ms, max ${lat[lat.length - 1]} ms (${lat.length} deliveries)`);
       console.log(`receipts: 3 delivered + 1 read at the caller, read position synced to the host's tablet; ` +
         `caller wallet ${STARTER} -> ${w.available}, host earnings ${hw.earnings}, fees ${rev.platform_revenue}; ledger check ok`);
+      // An ICE restart made by the server (textroom's `restart`) on the caller, who trickles
+      // nothing: new credentials on both sides, and the channel still carries messages.
+      const rs = await c.restart();
+      assert(rs.before.local !== rs.after.local && rs.before.remote !== rs.after.remote &&
+        ['connected', 'completed'].includes(rs.ice), `restart: ${JSON.stringify(rs)}`);
+      const rm = await h1.mark();
+      const after = await c.request({ textroom: 'message', room, text: 'after the restart', client_id: uuid() });
+      assert(after.json.textroom === 'success' && after.json.seq === 6, `message after the restart: ${JSON.stringify(after.json)}`);
+      await h1.waitMsg({ textroom: 'message', seq: 6 }, rm, 5000);
+
+      console.log(`ICE restart by the server: ufrags ${rs.before.local} -> ${rs.after.local} (caller), ` +
+        `${rs.before.remote} -> ${rs.after.remote} (server); message 6 delivered after it`);
       for (const x of [c, h1, h2]) await x.close();
     });
   } finally {

@@ -172,6 +172,8 @@ export class ChatClient {
 
   mark() { return this.ev((i) => window.chat.mark(i), this.id); }
 
+  restart() { return this.ev((i) => window.chat.restart(i), this.id); }
+
   msgs(since = 0) { return this.ev(([i, s]) => window.chat.msgs(i, s), [this.id, since]); }
 
   waitMsg(match, since = 0, ms = 10000) {

@@ -544,6 +544,23 @@ static void test_receipts(const user *tom, const user *hugo, const user *carol)
     CHECK_STR(reason(r), "not_found");
     json_decref(r);
     check_history_states(room, hugo, "delivered", "delivered", "sent");   /* delivered_seq 2 covers seq 1 */
+    /* Receipts together: each outcome in order, as if alone; a refused one moves nothing. */
+    r = op("{\"op\":\"delivered_many\",\"receipts\":[{\"room\":%lld,\"user_id\":%lld,\"msg_id\":\"%s\"},"
+           "{\"room\":%lld,\"user_id\":%lld,\"msg_id\":\"%s\"},{\"room\":%lld,\"user_id\":%lld,\"msg_id\":\"%s\"}]}",
+           (long long)room, (long long)hugo->id, ids[2], (long long)room, (long long)tom->id, ids[2], (long long)room,
+           (long long)hugo->id, ids[1]);
+    CHECK(ok(r));
+    json_t *results = json_object_get(r, "results");
+    CHECK_INT(json_array_size(results), 3);
+    CHECK(ok(json_array_get(results, 0)));
+    CHECK_INT(num(json_array_get(results, 0), "seq"), 3);
+    CHECK(json_is_true(json_object_get(json_array_get(results, 0), "changed")));
+    CHECK_STR(reason(json_array_get(results, 1)), "not_found");   /* tom's own message */
+    CHECK(json_is_false(json_object_get(json_array_get(results, 2), "changed")));
+    json_decref(r);
+    r = op("{\"op\":\"delivered_many\",\"receipts\":[]}");
+    CHECK_STR(reason(r), "invalid");
+    json_decref(r);
     r = op("{\"op\":\"read\",\"room\":%lld,\"user_id\":%lld,\"up_to_seq\":100}", (long long)room, (long long)hugo->id);
     CHECK(ok(r));
     CHECK_INT(num(r, "read_seq"), 4);   /* clamped to last_seq */

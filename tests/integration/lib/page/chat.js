@@ -184,6 +184,29 @@ class Client {
     };
   }
 
+  // {"request":"restart"}: the server's new offer restarts ICE; answered with ack. Resolves
+  // with the ICE ufrags before and after, both sides, once ICE is connected again.
+  async restart() {
+    const ufrags = () => {
+      const l = /a=ice-ufrag:(\S+)/.exec(this.pc.localDescription.sdp);
+      const r = /a=ice-ufrag:(\S+)/.exec(this.pc.remoteDescription.sdp);
+      return { local: l && l[1], remote: r && r[1] };
+    };
+    const before = ufrags();
+    const ev = await this.message({ request: 'restart' });
+    if (ev.janus !== 'event' || !ev.jsep || ev.jsep.type !== 'offer') throw new Error(`restart answered ${JSON.stringify(ev).slice(0, 400)}`);
+    await this.pc.setRemoteDescription(ev.jsep);
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    const ack = await this.message({ request: 'ack' }, { type: 'answer', sdp: answer.sdp });
+    if (ack.janus !== 'event') throw new Error(`ack after restart answered ${JSON.stringify(ack).slice(0, 400)}`);
+    const t0 = performance.now();
+    while (!['connected', 'completed'].includes(this.pc.iceConnectionState) && performance.now() - t0 < 10000) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { before, after: ufrags(), ice: this.pc.iceConnectionState };
+  }
+
   send(obj, label = this.o.label) {
     const i = this.msgs.length;
     this.dcs.get(label).send(typeof obj === 'string' ? obj : JSON.stringify(obj));
@@ -303,6 +326,7 @@ export const msgs = (id, since = 0) => get(id).msgs.filter((x) => x.i >= since);
 export const waitMsg = (id, match, since = 0, ms = 10000) => get(id).waitMsg(match, since, ms);
 export const waitCount = (id, match, n, since = 0, ms = 10000) => get(id).waitCount(match, n, since, ms);
 export const info = (id) => get(id).info();
+export const restart = (id) => get(id).restart();
 export const close = (id) => get(id).close();
 export const drop = (id) => get(id).drop();
 
