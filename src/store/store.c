@@ -167,6 +167,11 @@ static int store_configure(sqlite3 *db, bool writer)
          * written for every unit: about a third of a ledger charge's cost. */
         if (store_exec(db, "PRAGMA temp_store=MEMORY") != SQLITE_OK)
             return -1;
+        /* Unique indexes on random keys (message ids, client ids, idempotency keys) put every
+         * insert on another leaf page: with the default 2 MB cache the writer re-read pages
+         * at each unit (chat_bench at 2000 msg/s: 5200 preads/s, 2100 with 64 MB). */
+        if (store_exec(db, "PRAGMA cache_size=-65536") != SQLITE_OK)
+            return -1;
     } else if (store_exec(db, "PRAGMA query_only=ON") != SQLITE_OK) {
         return -1;
     }

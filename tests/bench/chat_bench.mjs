@@ -145,11 +145,17 @@ async function runTarget(t, br) {
         `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${err}`);
     }
     if (ours) {
+      await new Promise((r) => setTimeout(r, 2000)); // what was still in flight commits
       const after = await walletTotal(srv, users);
+      let stored = 0;
+      for (const u of users) {
+        const r = await api(srv, 'GET', '/conversations', undefined, u.caller.token);
+        stored += r.json.conversations.reduce((n, c) => n + c.last_seq, 0);
+      }
       const check = await fetch(`http://127.0.0.1:${srv.ports.admin}/admin/ledger/check`).then((x) => x.json());
-      const okMoney = before - after === replied * MESSAGE_RATE;
-      console.log(`  parley money: callers paid ${before - after} for ${replied} messages at ${MESSAGE_RATE} ` +
-        `(${okMoney ? 'one charge each' : 'MISMATCH'}), ledger check ${JSON.stringify(check.ok ?? check)}`);
+      const okMoney = before - after === stored * MESSAGE_RATE;
+      console.log(`  parley money: callers paid ${before - after} for ${stored} stored messages at ${MESSAGE_RATE} ` +
+        `(${okMoney ? 'one charge each' : 'MISMATCH'}; ${replied} sent replies seen), ledger check ${JSON.stringify(check.ok ?? check)}`);
       if (!okMoney || check.ok === false) process.exitCode = 1;
     }
     await page.evaluate(() => window.bench.closeAll());
