@@ -111,29 +111,9 @@ int calls_schema_migrate(store_t *s, char *err, size_t errcap)
 
 /* ---- small rules ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int calls_id_normalize(const char *in, char out[CALLS_ID_LEN + 1])
 {
-    if (!in || strlen(in) != CALLS_ID_LEN)
-        return -1;
-    for (size_t i = 0; i < CALLS_ID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? in[i] != '-' : hexval(in[i]) < 0)
-            return -1;
-        out[i] = dash ? '-' : "0123456789abcdef"[hexval(in[i])];
-    }
-    out[CALLS_ID_LEN] = '\0';
-    return 0;
+    return validate_uuid(in, out);
 }
 
 static bool calls_reason_valid(const char *s)

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/validate.h"
 #include "util/log.h"
 
 const char *const chat_op_names[] = {"join", "send", "history", "delivered", "read", "unread", "delivered_many"};
@@ -37,29 +38,9 @@ struct api_chat {
 
 /* ---- field rules ---- */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool chat_uuid_normalize(const char *in, char out[CHAT_UUID_LEN + 1])
 {
-    if (!in || strlen(in) != CHAT_UUID_LEN)
-        return false;
-    for (size_t i = 0; i < CHAT_UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? in[i] != '-' : hex_digit(in[i]) < 0)
-            return false;
-        out[i] = dash ? '-' : "0123456789abcdef"[hex_digit(in[i])];
-    }
-    out[CHAT_UUID_LEN] = '\0';
-    return true;
+    return validate_uuid(in, out) == 0;
 }
 
 /* Length of the UTF-8 sequence starting at s (RFC 3629: no overlong forms, no surrogates,

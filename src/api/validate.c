@@ -177,3 +177,28 @@ int validate_language(const char *s)
     }
     return 0;
 }
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int validate_uuid(const char *in, char out[VALIDATE_UUID_LEN + 1])
+{
+    if (!in || strlen(in) != VALIDATE_UUID_LEN)
+        return -1;
+    for (size_t i = 0; i < VALIDATE_UUID_LEN; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? in[i] != '-' : hex_value(in[i]) < 0)
+            return -1;
+        out[i] = dash ? '-' : "0123456789abcdef"[hex_value(in[i])];
+    }
+    out[VALIDATE_UUID_LEN] = '\0';
+    return 0;
+}

@@ -11,6 +11,8 @@
  *  - device id: 1..128 of [A-Za-z0-9._:-].
  *  - avatar URL: "https://" or "http://" + printable ASCII without spaces, <= 512 bytes.
  *  - language: BCP-47-ish "xx" / "xxx" optionally followed by "-" subtags of 2..8 alnum.
+ *  - uuid: 8-4-4-4-12 hex digits in any case (call ids, message and client ids); normalised
+ *    to lower case so that a retry in another case is the same id.
  *
  * Each returns 0 when valid and -1 otherwise; the caller maps that to a 422 with its own
  * field name. Threads: any.
@@ -30,5 +32,7 @@ int validate_text(const char *s, size_t min_chars, size_t max_chars, int multili
 int validate_device_id(const char *s);
 int validate_url(const char *s);
 int validate_language(const char *s);
+#define VALIDATE_UUID_LEN 36
+int validate_uuid(const char *in, char out[VALIDATE_UUID_LEN + 1]);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "api/internal.h"
 #include "check.h"
+#include "opcheck.h"
 #include "ledger/ledger.h"
 #include "util/log.h"
 
@@ -51,26 +52,7 @@ static void set_rates(int64_t host, int audio, int video)
     json_decref(rs.body);
 }
 
-/* Runs an operation (printf-style JSON) and returns its parsed outcome. */
-static json_t *op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *op(const char *fmt, ...)
-{
-    char text[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    char *out = platform_billing_run(plat, text);
-    CHECK(out != NULL);
-    json_t *r = out ? json_loads(out, 0, NULL) : NULL;
-    free(out);
-    CHECK(json_is_object(r));
-    return r;
-}
-
-static int64_t num(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
-static bool ok(json_t *o) { return json_is_true(json_object_get(o, "ok")); }
-static const char *reason(json_t *o) { return json_string_value(json_object_get(o, "reason")); }
+#define op(...) opcheck_run(platform_billing_run, plat, __VA_ARGS__)
 
 static int count_run(sqlite3 *db, void *arg)
 {

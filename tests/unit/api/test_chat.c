@@ -19,6 +19,7 @@
 
 #include "api/internal.h"
 #include "check.h"
+#include "opcheck.h"
 #include "ledger/ledger.h"
 #include "util/log.h"
 
@@ -134,26 +135,7 @@ static void check_invariants(const char *when)
 
 /* ---- operations ---- */
 
-static json_t *op(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *op(const char *fmt, ...)
-{
-    char text[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    char *out = platform_chat_run(plat, text);
-    CHECK(out != NULL);
-    json_t *r = out ? json_loads(out, 0, NULL) : NULL;
-    free(out);
-    CHECK(json_is_object(r));
-    return r;
-}
-
-static int64_t num(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
-static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static bool ok(json_t *o) { return json_is_true(json_object_get(o, "ok")); }
-static const char *reason(json_t *o) { return str(o, "reason"); }
+#define op(...) opcheck_run(platform_chat_run, plat, __VA_ARGS__)
 static const char *err_code(json_t *o) { return str(json_object_get(o, "error"), "code"); }
 
 static json_t *send_op(int64_t room, const user *from, const char *client_id, const char *text)
