@@ -23,7 +23,7 @@
 import { openBrowser } from './lib/browser.mjs';
 import {
   ChatClient, STARTER, account, api, checkDelivery, checkSent, chatServerOpts, conversation, history, moneyOk,
-  openChatPage, setMessageRate, skipUnlessChat, sleep, split, uuid, wallet, withChatClients,
+  openChatPage, restSend, setMessageRate, skipUnlessChat, sleep, split, uuid, wallet, withChatClients,
 } from './lib/chat.mjs';
 import { assert, withServer } from './lib/server.mjs';
 
@@ -215,6 +215,18 @@ await withServer(chatServerOpts(16), async (srv) => {
       assert(after.json.textroom === 'success' && after.json.seq === 6, `message after the restart: ${JSON.stringify(after.json)}`);
       await h1.waitMsg({ textroom: 'message', seq: 6 }, rm, 5000);
 
+      // A message sent over REST reaches the live devices at once (the platform's listener ->
+      // the plugin's notify), and a read over REST reaches the writer's devices as a receipt.
+      const cm2 = await c.mark();
+      const cm2Time = Date.now();
+      const viaRest = await restSend(srv, { ...host, token: host.tokens.phone }, room, { client_id: uuid(), text: 'over REST' });
+      assert(viaRest.status === 201 && viaRest.json.seq === 7, `REST send: ${viaRest.status} ${JSON.stringify(viaRest.json)}`);
+      const live = await c.waitMsg({ textroom: 'message', seq: 7, text: 'over REST' }, cm2, 3000);
+      const h1m = await h1.mark();
+      const restRead = await api(srv, 'POST', `/conversations/${room}/read`, { up_to_seq: 7 }, caller.token);
+      assert(restRead.status === 200 && restRead.json.read_seq === 7, `REST read: ${restRead.status} ${JSON.stringify(restRead.json)}`);
+      await h1.waitMsg({ textroom: 'receipt', state: 'read', up_to_seq: 7 }, h1m, 3000);
+      console.log(`REST send reached the caller's channel in ${live.t - cm2Time} ms; REST read reached the host as a receipt`);
       console.log(`ICE restart by the server: ufrags ${rs.before.local} -> ${rs.after.local} (caller), ` +
         `${rs.before.remote} -> ${rs.after.remote} (server); message 6 delivered after it`);
       for (const x of [c, h1, h2]) await x.close();

@@ -24,35 +24,11 @@ import os
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
-
-def on_thread(fn, *args):
-    """A blocking call on a daemon thread, as a future (a hanging long-poll must not keep the
-    process alive)."""
-    loop = asyncio.get_running_loop()
-    fut = loop.create_future()
-
-    def settle(ok, value):
-        if not fut.done():
-            (fut.set_result if ok else fut.set_exception)(value)
-
-    def work():
-        try:
-            value, ok = fn(*args), True
-        except Exception as e:  # handed to the awaiting coroutine
-            value, ok = e, False
-        try:
-            loop.call_soon_threadsafe(settle, ok, value)
-        except RuntimeError:
-            pass
-
-    threading.Thread(target=work, daemon=True).start()
-    return fut
+from janushttp import JanusHttpClient, on_thread
 
 
 def subset(obj, match):
@@ -67,7 +43,7 @@ def subset(obj, match):
     return True
 
 
-class ChatPeer:
+class ChatPeer(JanusHttpClient):
     def __init__(self, http_url, token=None, label="aiortc chat"):
         self.base = http_url
         self.token = token
@@ -86,38 +62,6 @@ class ChatPeer:
         self.stop = False
         self.poller = None
         self.janus_waiters = {}
-
-    def _http(self, method, path, body, timeout):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.load(r)
-
-    async def post(self, path, body):
-        self.tx += 1
-        body = dict(body, transaction=f"{self.label.replace(' ', '-')}-{self.tx}")
-        if self.token:
-            body["token"] = self.token
-        return await on_thread(self._http, "POST", path, body, 10)
-
-    async def _long_poll(self):
-        query = {"maxev": "10"}
-        if self.token:
-            query["token"] = self.token
-        path = f"/{self.sid}?{urllib.parse.urlencode(query)}"
-        while not self.stop:
-            try:
-                got = await on_thread(self._http, "GET", path, None, 70)
-            except Exception as e:
-                if not self.stop:
-                    self.errors.append(f"long-poll: {e}")
-                return
-            for ev in got if isinstance(got, list) else [got]:
-                try:
-                    await self._on_janus(ev)
-                except Exception as e:
-                    self.errors.append(f"handling {ev.get('janus')}: {e!r}")
 
     async def _on_janus(self, ev):
         kind = ev.get("janus")

@@ -29,13 +29,13 @@ import os
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 import av
 import numpy
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
+
+from janushttp import JanusHttpClient, on_thread
 
 SAMPLE_RATE = 48000
 FPS = 30
@@ -93,34 +93,7 @@ class GradientTrack(MediaStreamTrack):
         return frame
 
 
-def on_thread(fn, *args):
-    """Runs a blocking call on a daemon thread and returns a future for it (a long-poll left
-    hanging must not keep the process alive the way the default executor would)."""
-    loop = asyncio.get_running_loop()
-    fut = loop.create_future()
-
-    def settle(ok, value):
-        if not fut.done():
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-
-    def work():
-        try:
-            value, ok = fn(*args), True
-        except Exception as e:  # handed to the awaiting coroutine
-            value, ok = e, False
-        try:
-            loop.call_soon_threadsafe(settle, ok, value)
-        except RuntimeError:
-            pass  # the loop has ended
-
-    threading.Thread(target=work, daemon=True).start()
-    return fut
-
-
-class VideoCallPeer:
+class VideoCallPeer(JanusHttpClient):
     def __init__(self, http_url, token=None, label="peer", tone_hz=440, size=(320, 240), strip_audio_level=False):
         self.base = http_url
         # aiortc 1.4 offers ssrc-audio-level and abs-send-time under the same id in its audio
@@ -153,41 +126,6 @@ class VideoCallPeer:
     def _fresh_rx():
         return {"audio": 0, "video": 0, "rms": [], "pcm": numpy.zeros(0, dtype=numpy.float64),
                 "sizes": set(), "luma": [], "frames": []}
-
-    # ---- HTTP ----
-    def _http(self, method, path, body, timeout):
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.load(r)
-
-    async def post(self, path, body):
-        self.tx += 1
-        body = dict(body, transaction=f"{self.label}-{self.tx}")
-        if self.token:
-            body["token"] = self.token
-        return await on_thread(self._http, "POST", path, body, 10)
-
-    async def _long_poll(self):
-        query = {"maxev": "10"}
-        if self.token:
-            query["token"] = self.token
-        path = f"/{self.sid}?{urllib.parse.urlencode(query)}"
-        while not self.stop:
-            try:
-                got = await on_thread(self._http, "GET", path, None, 70)
-            except Exception as e:
-                if not self.stop:
-                    self.errors.append(f"long-poll: {e}")
-                return
-            for ev in got if isinstance(got, list) else [got]:
-                try:
-                    await self._on_janus(ev)
-                except Exception as e:  # a client bug must show up, not kill the poller
-                    self.errors.append(f"handling {ev.get('janus')}: {e!r}")
 
     # ---- Janus events ----
     async def _on_janus(self, ev):
