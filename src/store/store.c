@@ -12,8 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,8 +91,23 @@ int store_exec(sqlite3 *db, const char *sql)
 }
 
 /* The connection's own list of statements is the cache: no side table that could outlive
- * the connection, and store_close finalizes whatever is left. */
-sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql)
+ * the connection, and store_close finalizes whatever is left. Walking it compares the SQL of
+ * every statement prepared so far (over a hundred once billing, calls and chat have run),
+ * some twenty times per unit: a per-thread direct-mapped index by (connection, SQL pointer)
+ * finds the usual one with a single strcmp. A connection is used by one thread at a time;
+ * closing any connection bumps close_epoch, and a thread whose index is older drops it all,
+ * so no entry survives its statement. */
+#define STMT_INDEX_SLOTS 512
+typedef struct stmt_slot {
+    sqlite3 *db;
+    const char *sql;
+    sqlite3_stmt *st;
+} stmt_slot;
+static _Thread_local stmt_slot stmt_index[STMT_INDEX_SLOTS];
+static _Thread_local unsigned stmt_index_epoch;
+static atomic_uint close_epoch = 1;
+
+static sqlite3_stmt *stmt_scan(sqlite3 *db, const char *sql)
 {
     for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
         const char *have = sqlite3_sql(st);
@@ -105,6 +122,23 @@ sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql)
     return st;
 }
 
+sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql)
+{
+    unsigned epoch = atomic_load_explicit(&close_epoch, memory_order_acquire);
+    if (stmt_index_epoch != epoch) {
+        memset(stmt_index, 0, sizeof stmt_index);
+        stmt_index_epoch = epoch;
+    }
+    stmt_slot *slot = &stmt_index[(((uintptr_t)sql >> 3) ^ ((uintptr_t)db >> 6)) % STMT_INDEX_SLOTS];
+    /* The strcmp keeps it right for SQL built in a reused buffer. */
+    if (slot->db == db && slot->sql == sql && !sqlite3_stmt_busy(slot->st) && strcmp(sqlite3_sql(slot->st), sql) == 0)
+        return slot->st;
+    sqlite3_stmt *st = stmt_scan(db, sql);
+    if (st)
+        *slot = (stmt_slot){.db = db, .sql = sql, .st = st};
+    return st;
+}
+
 void store_stmt_release(sqlite3_stmt *st)
 {
     if (!st)
@@ -115,6 +149,7 @@ void store_stmt_release(sqlite3_stmt *st)
 
 static void store_close_db(sqlite3 *db)
 {
+    atomic_fetch_add_explicit(&close_epoch, 1, memory_order_release);
     sqlite3_stmt *st;
     while ((st = sqlite3_next_stmt(db, NULL)))
         sqlite3_finalize(st);
