@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "plugin.h"
 #include "proto.h"
@@ -38,8 +39,15 @@ static plugin_ctx *self;
 static chat_rooms *rooms;
 
 static struct {
-    atomic_ulong requests, messages, replays, refused, delivered, reads, dropped_busy, post_fallbacks;
+    atomic_ulong requests, messages, replays, refused, delivered, reads, dropped_busy, post_fallbacks, throttled;
 } stats;
+
+/* Every request on a device's channel takes a token of that device's bucket (config
+ * chat.device_requests_per_s / chat.device_burst): the per-user message limit is the store's,
+ * but joins, receipts and lists cost the store too, and a channel has no other bound. */
+static struct {
+    double per_ms, burst;
+} device_limit = {.per_ms = 0.1, .burst = 200};
 
 typedef struct chat_session {
     atomic_int refs;
@@ -49,6 +57,8 @@ typedef struct chat_session {
     /* dispatch thread only */
     bool gone;
     uint32_t epoch;             /* PeerConnections lost so far: a join answered after one is void */
+    double tokens;              /* the device's request bucket */
+    int64_t tokens_at_ms;
     int64_t *rooms;             /* rooms this device joined */
     size_t nrooms, rooms_cap;
 } chat_session;
@@ -813,6 +823,31 @@ typedef struct chat_in {
     uint8_t buf[];
 } chat_in;
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Takes one token of s's bucket: 0, or the ms until one is there. */
+static int64_t device_take(chat_session *s)
+{
+    int64_t now = monotonic_ms();
+    if (s->tokens_at_ms == 0)
+        s->tokens = device_limit.burst;
+    else
+        s->tokens += (double)(now - s->tokens_at_ms) * device_limit.per_ms;
+    if (s->tokens > device_limit.burst)
+        s->tokens = device_limit.burst;
+    s->tokens_at_ms = now;
+    if (s->tokens >= 1) {
+        s->tokens -= 1;
+        return 0;
+    }
+    return (int64_t)((1 - s->tokens) / device_limit.per_ms) + 1;
+}
+
 static void request_on_dispatch(void *arg)
 {
     chat_in *in = arg;
@@ -820,11 +855,17 @@ static void request_on_dispatch(void *arg)
     if (!s->gone) {
         tr_request req;
         tr_error err;
+        int64_t wait_ms = 0;
         atomic_fetch_add(&stats.requests, 1);
-        if (tr_parse(in->buf, in->len, &req, &err) != 0)
+        if (tr_parse(in->buf, in->len, &req, &err) != 0) {
             reply_error(s, in->label, err.transaction, err.code, err.message, NULL);
-        else
+        } else if ((wait_ms = device_take(s)) > 0) {
+            atomic_fetch_add(&stats.throttled, 1);
+            reply_error(s, in->label, req.transaction, TR_ERR_RATE_LIMITED, "Too many requests on this channel, slow down",
+                        json_pack("{s:s,s:I}", "reason", "rate_limited", "retry_after_ms", (json_int_t)wait_ms));
+        } else {
             handle_request(s, in->label, &req);
+        }
         tr_request_clear(&req);
         tr_error_clear(&err);
     }
@@ -1054,7 +1095,8 @@ static char *chat_query_session(void *session)
 static char *chat_admin(const char *query)
 {
     (void)query;
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)atomic_load(&stats.requests),
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "throttled", (json_int_t)atomic_load(&stats.throttled),
+                          "requests", (json_int_t)atomic_load(&stats.requests),
                           "messages", (json_int_t)atomic_load(&stats.messages), "replays",
                           (json_int_t)atomic_load(&stats.replays), "refused", (json_int_t)atomic_load(&stats.refused),
                           "delivered_receipts", (json_int_t)atomic_load(&stats.delivered), "read_receipts",
@@ -1095,6 +1137,12 @@ static int chat_init(const core_callbacks *callbacks, const plugin_init_info *in
         return -1;
     core = callbacks;
     self = info->self;
+    json_t *cfg = json_loads(info->config_json ? info->config_json : "{}", 0, NULL);
+    json_int_t per_s = json_integer_value(json_object_get(cfg, "device_requests_per_s"));
+    json_int_t burst = json_integer_value(json_object_get(cfg, "device_burst"));
+    device_limit.per_ms = (per_s > 0 ? (double)per_s : 100) / 1000;
+    device_limit.burst = burst > 0 ? (double)burst : 200;
+    json_decref(cfg);
     rooms = chat_rooms_new();
     stop_done = false;
     return rooms ? 0 : -1;

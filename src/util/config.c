@@ -101,6 +101,8 @@ static const setting settings[] = {
     I("calls", "ring_timeout_s", calls_ring_timeout_s, "45", 3, 600, "seconds a call rings before it ends with no_answer"),
     I("chat", "rate_per_s", chat_rate_per_s, "5", 0, 100000, "messages per second one user may send, sustained (REST and data channel together); 0 = no limit"),
     I("chat", "burst", chat_burst, "30", 1, 100000, "messages one user may send at once before chat.rate_per_s applies"),
+    I("chat", "device_requests_per_s", chat_device_requests_per_s, "100", 1, 100000, "requests of any kind one device may send over its data channel per second, sustained"),
+    I("chat", "device_burst", chat_device_burst, "200", 1, 100000, "requests one device may send at once before chat.device_requests_per_s applies"),
     I("calls", "reconnect_grace_s", calls_reconnect_grace_s, "20", 0, 600, "seconds a call waits for a leg whose PeerConnection failed before it ends with peer_gone"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -92,6 +92,9 @@ typedef struct server_config {
     /* [chat] (the platform's chat store: api/chat_ops.c) */
     int chat_rate_per_s;
     int chat_burst;
+    /* the chat plugin's per-device bound on data-channel requests (plugins/chat) */
+    int chat_device_requests_per_s;
+    int chat_device_burst;
     /* Not settings: what config_load found worth a warning (a secret given as a flag, a
      * secret file readable by every user), one per line, "" if none. Logged at start and
      * printed by --check-config. */

@@ -105,7 +105,8 @@ async function runTarget(t, br) {
   process.env.PARLEY_TARGET = t;
   const ours = t === 'parley';
   const extra = ours ? callsServerOpts(INDEX, [
-    '--chat.rate_per_s=100000', '--chat.burst=100000', '--ws.max_connections_per_ip=4096',
+    '--chat.rate_per_s=100000', '--chat.burst=100000', '--chat.device_requests_per_s=100000',
+    '--chat.device_burst=100000', '--ws.max_connections_per_ip=4096',
     '--billing.credit_packages=[{"id":"bench","credits":100000000,"price_cents":100,"currency":"USD"}]',
   ]).extraArgs : [];
   const srv = await startServer({ index: INDEX, extraArgs: extra, readyTimeoutMs: 30000 });

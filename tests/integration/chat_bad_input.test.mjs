@@ -43,6 +43,8 @@ import { assert, startServer, withServer } from './lib/server.mjs';
 
 const RATE_PER_S = 2;
 const BURST = 5;
+const DEVICE_PER_S = 20;   // the flood server's per-device request bucket
+const DEVICE_BURST = 40;
 const lines = [];
 const say = (s) => lines.push(s);
 
@@ -186,7 +188,8 @@ await withServer(chatServerOpts(19), async (srv) => {
       }
 
       // ---- flood (a second server with the low limits) ----
-      const fsrv = await startServer(chatServerOpts(38, [`--chat.rate_per_s=${RATE_PER_S}`, `--chat.burst=${BURST}`]));
+      const fsrv = await startServer(chatServerOpts(38, [`--chat.rate_per_s=${RATE_PER_S}`, `--chat.burst=${BURST}`,
+        `--chat.device_requests_per_s=${DEVICE_PER_S}`, `--chat.device_burst=${DEVICE_BURST}`]));
       try {
         const P3 = await pair(fsrv, { rate: 1, names: ['Flood Caller', 'Flood Host'] });
         const fpage = await openChatPage(br, 'flood');
@@ -220,6 +223,21 @@ await withServer(chatServerOpts(19), async (srv) => {
         say(`flood: 20 back to back in ${spanS.toFixed(2)} s -> ${ok.length} stored, ${limited.length} x 429 (retry_after_ms ` +
           `${Math.min(...limited.map((x) => x.json.retry_after_ms))}..${Math.max(...limited.map((x) => x.json.retry_after_ms))}); REST 429 too; ` +
           `after ${wait} ms one more accepted; charged ${ok.length + 1}`);
+        // Any request takes a token of the device's own bucket: 60 cheap `list`s at once.
+        const lists = await f.burst(Array.from({ length: 60 }, () => ({ textroom: 'list' })));
+        const listOk = lists.filter((x) => x.json.textroom === 'success');
+        const listLimited = lists.filter((x) => x.json.textroom === 'error');
+        assert(listOk.length >= 1 && listOk.length < DEVICE_BURST && listLimited.length === 60 - listOk.length,
+          `device bucket: ${listOk.length} lists answered, ${listLimited.length} refused, want fewer than ${DEVICE_BURST} answered`);
+        for (const x of listLimited) {
+          assert(x.json.error_code === 429 && x.json.reason === 'rate_limited' && x.json.retry_after_ms > 0 &&
+            x.json.retry_after_ms <= 1000 / DEVICE_PER_S + 10, `device bucket refusal ${JSON.stringify(x.json)}`);
+        }
+        await sleep(300);
+        const l2 = await f.request({ textroom: 'list' });
+        assert(l2.json.textroom === 'success', `list after the device bucket refilled: ${JSON.stringify(l2.json)}`);
+        say(`device bucket (${DEVICE_PER_S}/s, burst ${DEVICE_BURST}): 60 lists at once -> ${listOk.length} answered, ` +
+          `${listLimited.length} x 429 rate_limited; one more after 300 ms`);
         await f.close();
         await moneyOk(fsrv, 'the flood');
         const how = await fsrv.stop();
