@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 
 int cursor_encode(bool by_rate, int64_t rate, int64_t id, char *out, size_t cap)
 {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 
 #define JWT_MAC_LEN 32
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 
 #define PASSWORD_R 8
 #define PASSWORD_P 1

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 #include "api/internal.h"
 #include "api/jwt.h"
 #include "api/password.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 #include "api/jwt.h"
 
 static const uint8_t fuzz_key[] = "fuzzing key 0123456789abcdef0123";

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 #include "api/cursor.h"
 #include "check.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/b64.h"
+#include "util/b64.h"
 #include "api/jwt.h"
 #include "check.h"
 

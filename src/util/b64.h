@@ -1,6 +1,6 @@
 /*
  * b64: base64url (RFC 4648 section 5) without padding, as used by JWT (RFC 7515), our refresh
- * tokens, password hash strings and pagination cursors.
+ * tokens, password hash strings, pagination cursors, VAPID keys and Web Push subscriptions.
  *
  * Sans-IO and allocation-free: the caller provides the output buffer.
  * Thread-safe (no state).
@@ -10,8 +10,8 @@
  * character outside the alphabet, padding, an impossible length (len % 4 == 1), non-zero
  * trailing bits (so every byte string has exactly one accepted encoding), or cap is short.
  */
-#ifndef PARLEY_API_B64_H
-#define PARLEY_API_B64_H
+#ifndef PARLEY_UTIL_B64_H
+#define PARLEY_UTIL_B64_H
 
 #include <stddef.h>
 #include <stdint.h>

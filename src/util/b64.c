@@ -2,7 +2,7 @@
  * b64: base64url without padding. Decoding is strict (see b64.h) because these strings are
  * compared and signed: a lenient decoder would let two spellings of one token exist.
  */
-#include "api/b64.h"
+#include "util/b64.h"
 
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
