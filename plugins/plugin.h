@@ -331,8 +331,9 @@ typedef struct plugin_descriptor {
      * client reported losses of what we sent it (its NACKs). The client also gets Janus's
      * {"janus":"slowlink"} event. May be NULL. */
     void (*slow_link)(void *session, bool uplink, plugin_media_kind kind, uint32_t lost);
-    /* The server is stopping: every session of this plugin is gone and every plugin started
-     * after it was destroyed; its dispatch thread still runs. Finish what is queued (the
+    /* The server is stopping: every session of this plugin is gone, what was queued on its
+     * dispatch thread until then has run, and every plugin started after it was destroyed;
+     * its dispatch thread still runs. Finish what is yours to finish (the
      * billing plugin settles the meters the last calls left) before returning; may wait for
      * the plugin's own thread. Then the core waits for outstanding billing_submit outcomes,
      * stops the dispatch thread and calls destroy. May be NULL. */

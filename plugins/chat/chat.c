@@ -23,7 +23,6 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -723,7 +722,7 @@ static void handle_receipt(chat_session *s, const char *label, tr_request *req)
 /* ------------------------------------------------------------------------------------------ */
 
 /* The user's conversations as textroom's list; NULL when the store cannot say. */
-static json_t *room_list(uint64_t user_id, json_t *res)
+static json_t *room_list(json_t *res)
 {
     json_t *in = json_object_get(res, "rooms");
     if (!json_is_array(in))
@@ -742,7 +741,6 @@ static json_t *room_list(uint64_t user_id, json_t *res)
                                               "pin_required", 0, "num_participants", (json_int_t)joined, "unread",
                                               json_object_get(r, "unread"), "last_seq", json_object_get(r, "last_seq")));
     }
-    (void)user_id;
     return list;
 }
 
@@ -750,7 +748,7 @@ static void on_list(void *arg, const char *result_json)
 {
     op_ctx *c = arg;
     json_t *res = outcome(c, result_json);
-    json_t *list = res ? room_list(c->s->user_id, res) : NULL;
+    json_t *list = res ? room_list(res) : NULL;
     if (list)
         reply_success(c->s, c->label, c->req.transaction, json_pack("{s:o}", "list", list));
     else if (res)
@@ -973,7 +971,7 @@ static plugin_result api_list(chat_session *s)
     free(text);
     json_t *res = out ? json_loads(out, 0, NULL) : NULL;
     free(out);
-    json_t *list = json_is_true(json_object_get(res, "ok")) ? room_list(s->user_id, res) : NULL;
+    json_t *list = json_is_true(json_object_get(res, "ok")) ? room_list(res) : NULL;
     json_decref(res);
     if (!list)
         return api_error("event", TR_ERR_UNAVAILABLE, "Chat store unavailable");
@@ -1090,8 +1088,7 @@ static char *chat_query_session(void *session)
     return text;
 }
 
-/* Figures read on any thread; rooms/members are approximate (read off the dispatch thread
- * without a lock would race, so they are not shown here). */
+/* Counters only: the rooms table belongs to the dispatch thread and this runs on any. */
 static char *chat_admin(const char *query)
 {
     (void)query;
@@ -1108,29 +1105,6 @@ static char *chat_admin(const char *query)
     return text;
 }
 
-/* stop: sessions are gone, but their teardown work may still be queued: run it. */
-static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
-static bool stop_done;
-
-static void stop_on_dispatch(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&stop_lock);
-    stop_done = true;
-    pthread_cond_broadcast(&stop_cond);
-    pthread_mutex_unlock(&stop_lock);
-}
-
-static void chat_stop(void)
-{
-    run_on_dispatch(stop_on_dispatch, NULL);
-    pthread_mutex_lock(&stop_lock);
-    while (!stop_done)
-        pthread_cond_wait(&stop_cond, &stop_lock);
-    pthread_mutex_unlock(&stop_lock);
-}
-
 static int chat_init(const core_callbacks *callbacks, const plugin_init_info *info)
 {
     if (!callbacks || callbacks->abi_version != PLUGIN_ABI_VERSION || callbacks->struct_size < sizeof *callbacks)
@@ -1144,7 +1118,6 @@ static int chat_init(const core_callbacks *callbacks, const plugin_init_info *in
     device_limit.burst = burst > 0 ? (double)burst : 200;
     json_decref(cfg);
     rooms = chat_rooms_new();
-    stop_done = false;
     return rooms ? 0 : -1;
 }
 
@@ -1175,7 +1148,6 @@ static const plugin_descriptor chat_descriptor = {
     .destroy_session = chat_destroy_session,
     .query_session = chat_query_session,
     .admin = chat_admin,
-    .stop = chat_stop,
     .notify = chat_notify,
 };
 

@@ -353,6 +353,38 @@ static void wait_sessions_gone(plugin_entry *pe)
         LOG_WARN("plugins", "%s: %d sessions still alive at shutdown", pe->desc->package, left);
 }
 
+typedef struct drain_mark {
+    GMutex lock;
+    GCond ran;
+    bool done;
+} drain_mark;
+
+static void drain_reached(void *arg)
+{
+    drain_mark *d = arg;
+    g_mutex_lock(&d->lock);
+    d->done = true;
+    g_cond_signal(&d->ran);
+    g_mutex_unlock(&d->lock);
+}
+
+/* Runs what is queued on the plugin's dispatch thread now (the work destroy_session of its
+ * last sessions posted, say), so that stop and destroy find it done. The main thread waits on
+ * a plugin thread here, never a loop. */
+static void drain_dispatch(plugin_entry *pe)
+{
+    drain_mark d = {.done = false};
+    g_mutex_init(&d.lock);
+    g_cond_init(&d.ran);
+    entry_post_work(pe, drain_reached, &d, false);
+    g_mutex_lock(&d.lock);
+    while (!d.done)
+        g_cond_wait(&d.ran, &d.lock);
+    g_mutex_unlock(&d.lock);
+    g_mutex_clear(&d.lock);
+    g_cond_clear(&d.ran);
+}
+
 /* Outcomes of store operations are delivered on the dispatch thread, which must still run. */
 static void wait_store_done(plugin_entry *pe)
 {
@@ -374,6 +406,7 @@ void plugin_host_destroy(plugin_host *ph)
     for (size_t k = ph->count; k-- > 0;) {
         plugin_entry *pe = &ph->entries[k];
         wait_sessions_gone(pe);
+        drain_dispatch(pe);
         if (pe->desc->stop)
             pe->desc->stop();
         wait_store_done(pe);
