@@ -20,15 +20,12 @@ Must run inside the test network namespace (aioice skips 127.0.0.1 and needs vet
 
 import asyncio
 import json
-import os
-import sys
-import threading
 import time
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
-from janushttp import JanusHttpClient, on_thread
+from janushttp import JanusHttpClient, on_thread, serve_json_lines
 
 
 def subset(obj, match):
@@ -218,64 +215,15 @@ class ChatPeer(JanusHttpClient):
             self.poller.cancel()
 
 
-async def _serve():
-    loop = asyncio.get_running_loop()
-    loop.set_exception_handler(lambda lp, ctx: None if isinstance(ctx.get("exception"), ConnectionError)
-                               else lp.default_exception_handler(ctx))
-    lines = asyncio.Queue()
-
-    def reader():
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-        loop.call_soon_threadsafe(lines.put_nowait, None)
-
-    threading.Thread(target=reader, daemon=True).start()
-    peer = None
-
-    def reply(obj):
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
-
-    while True:
-        line = await lines.get()
-        if line is None:
-            break
-        if not line.strip():
-            continue
-        cmd = json.loads(line)
-        ident, name = cmd.get("id"), cmd.get("cmd")
-        try:
-            if name == "start":
-                peer = ChatPeer(cmd["server"], cmd.get("token"), cmd.get("label", "aiortc chat"))
-                res = await peer.start()
-            elif name == "request":
-                res = await peer.request(cmd["obj"], cmd.get("timeout", 10))
-            elif name == "send":
-                res = peer.send(cmd["obj"])
-            elif name == "mark":
-                res = len(peer.msgs)
-            elif name == "msgs":
-                res = peer.msgs[cmd.get("since", 0):]
-            elif name == "wait_msg":
-                res = await peer.wait_msg(cmd["match"], cmd.get("since", 0), cmd.get("timeout", 10))
-            elif name == "info":
-                res = peer.info()
-            elif name == "quit":
-                if peer:
-                    await peer.close()
-                reply({"id": ident, "ok": True, "result": None})
-                break
-            else:
-                raise RuntimeError(f"unknown command {name}")
-            reply({"id": ident, "ok": True, "result": res})
-        except Exception as e:
-            reply({"id": ident, "ok": False, "error": f"{type(e).__name__}: {e}"})
+COMMANDS = {
+    "request": lambda peer, cmd: peer.request(cmd["obj"], cmd.get("timeout", 10)),
+    "send": lambda peer, cmd: peer.send(cmd["obj"]),
+    "mark": lambda peer, cmd: len(peer.msgs),
+    "msgs": lambda peer, cmd: peer.msgs[cmd.get("since", 0):],
+    "wait_msg": lambda peer, cmd: peer.wait_msg(cmd["match"], cmd.get("since", 0), cmd.get("timeout", 10)),
+    "info": lambda peer, cmd: peer.info(),
+}
 
 
 if __name__ == "__main__":
-    if os.environ.get("IT_DEBUG"):
-        import logging
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    asyncio.run(_serve())
-    sys.stdout.flush()
-    os._exit(0)
+    serve_json_lines(lambda cmd: ChatPeer(cmd["server"], cmd.get("token"), cmd.get("label", "aiortc chat")), COMMANDS)

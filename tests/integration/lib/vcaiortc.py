@@ -23,11 +23,7 @@ Must run inside the test network namespace (aioice skips 127.0.0.1 and needs vet
 
 import asyncio
 import fractions
-import json
 import math
-import os
-import sys
-import threading
 import time
 
 import av
@@ -35,7 +31,7 @@ import numpy
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
-from janushttp import JanusHttpClient, on_thread
+from janushttp import JanusHttpClient, on_thread, quiet_loop_errors, serve_json_lines  # noqa: F401 (quiet_loop_errors: for the tests)
 
 SAMPLE_RATE = 48000
 FPS = 30
@@ -371,83 +367,24 @@ class VideoCallPeer(JanusHttpClient):
             self.poller.cancel()
 
 
-def quiet_loop_errors():
-    """aiortc's SCTP/ICE tasks complain noisily once their transport is gone."""
-    asyncio.get_running_loop().set_exception_handler(
-        lambda loop, ctx: None if isinstance(ctx.get("exception"), ConnectionError)
-        else loop.default_exception_handler(ctx))
+COMMANDS = {
+    "register": lambda peer, cmd: peer.register(cmd["username"]),
+    "call": lambda peer, cmd: peer.call(cmd["username"]),
+    "accept": lambda peer, cmd: peer.accept(),
+    "hangup": lambda peer, cmd: peer.hangup(),
+    "wait_event": lambda peer, cmd: peer.wait_event(cmd.get("event"), cmd.get("since", 0), cmd.get("timeout", 10)),
+    "request_keyframe": lambda peer, cmd: peer.request_keyframe(),
+    "stats": lambda peer, cmd: peer.stats(),
+    "tone_power": lambda peer, cmd: peer.tone_power(float(cmd.get("hz", 1500))),
+    "mark": lambda peer, cmd: len(peer.events),
+    "events": lambda peer, cmd: peer.summary(),
+}
 
 
-async def _serve():
-    """JSON-lines driver (see the module docstring)."""
-    quiet_loop_errors()
-    loop = asyncio.get_running_loop()
-    lines = asyncio.Queue()
-
-    def reader():
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(lines.put_nowait, line)
-        loop.call_soon_threadsafe(lines.put_nowait, None)
-
-    threading.Thread(target=reader, daemon=True).start()
-    peer = None
-
-    def reply(obj):
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
-
-    while True:
-        line = await lines.get()
-        if line is None:
-            break
-        if not line.strip():
-            continue
-        cmd = json.loads(line)
-        ident = cmd.get("id")
-        name = cmd.get("cmd")
-        try:
-            if name == "start":
-                peer = VideoCallPeer(cmd["server"], cmd.get("token"), cmd.get("label", "aiortc"),
-                                     cmd.get("tone_hz", 440), tuple(cmd.get("size", (320, 240))),
-                                     bool(cmd.get("strip_audio_level", False)))
-                res = await peer.start()
-            elif name == "register":
-                res = (await peer.register(cmd["username"]))
-            elif name == "call":
-                res = await peer.call(cmd["username"])
-            elif name == "accept":
-                res = await peer.accept()
-            elif name == "hangup":
-                res = await peer.hangup()
-            elif name == "wait_event":
-                res = await peer.wait_event(cmd.get("event"), cmd.get("since", 0), cmd.get("timeout", 10))
-            elif name == "request_keyframe":
-                res = await peer.request_keyframe()
-            elif name == "stats":
-                res = peer.stats()
-            elif name == "tone_power":
-                res = peer.tone_power(float(cmd.get("hz", 1500)))
-            elif name == "mark":
-                res = len(peer.events)
-            elif name == "events":
-                res = peer.summary()
-            elif name == "quit":
-                if peer:
-                    await peer.close()
-                reply({"id": ident, "ok": True, "result": None})
-                break
-            else:
-                raise RuntimeError(f"unknown command {name}")
-            reply({"id": ident, "ok": True, "result": res})
-        except Exception as e:
-            reply({"id": ident, "ok": False, "error": f"{type(e).__name__}: {e}"})
+def _make_peer(cmd):
+    return VideoCallPeer(cmd["server"], cmd.get("token"), cmd.get("label", "aiortc"), cmd.get("tone_hz", 440),
+                         tuple(cmd.get("size", (320, 240))), bool(cmd.get("strip_audio_level", False)))
 
 
 if __name__ == "__main__":
-    if os.environ.get("IT_DEBUG"):
-        import logging
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-    asyncio.run(_serve())
-    # Daemon threads (a long-poll) may still hang: leave without waiting for them.
-    sys.stdout.flush()
-    os._exit(0)
+    serve_json_lines(_make_peer, COMMANDS)
