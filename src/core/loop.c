@@ -4,6 +4,7 @@
  * helpers that look at the thread default, use it.
  */
 #include "core/loop.h"
+#include "core/poller.h"
 #include "core/workq.h"
 
 #include <stdatomic.h>
@@ -15,6 +16,7 @@ struct loop {
     GMainLoop *main_loop;
     GThread *thread;
     workq *work;                /* loop_invoke's queue */
+    bool epoll;                 /* poll through core/poller */
     atomic_int load;
 };
 
@@ -27,12 +29,20 @@ static gpointer loop_thread_main(gpointer data)
 {
     loop_t *loop = data;
     g_main_context_push_thread_default(loop->context);
+    if (loop->epoll && !poller_install(loop->context))
+        g_warning("loop-%d: no epoll instance; polling with poll(2)", loop->index);
     g_main_loop_run(loop->main_loop);
+    poller_uninstall();
     g_main_context_pop_thread_default(loop->context);
     return NULL;
 }
 
 loop_pool_t *loop_pool_create(int count)
+{
+    return loop_pool_create_polled(count, true);
+}
+
+loop_pool_t *loop_pool_create_polled(int count, bool epoll)
 {
     if (count < 1)
         count = 1;
@@ -42,6 +52,7 @@ loop_pool_t *loop_pool_create(int count)
     for (int i = 0; i < count; i++) {
         loop_t *loop = &pool->loops[i];
         loop->index = i;
+        loop->epoll = epoll;
         loop->context = g_main_context_new();
         loop->main_loop = g_main_loop_new(loop->context, FALSE);
         loop->work = workq_new(loop->context, G_PRIORITY_DEFAULT);

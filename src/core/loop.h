@@ -7,6 +7,10 @@
  * runs on that thread without locks. Both legs of a call are placed on the same loop so that
  * forwarding is a function call, not a thread hop.
  *
+ * A loop polls its descriptors through core/poller.h (epoll), so that a wake-up costs the
+ * same with 10 peers on the loop as with 500; loop_pool_create_polled(n, false) keeps
+ * GLib's poll(2) (general.loop_epoll=false, for comparison).
+ *
  * Contract:
  *  - loop_pool_create/destroy: main thread only. destroy stops and joins every thread.
  *  - loop_pool_pick: any thread; returns the loop with the fewest assigned peers and counts
@@ -26,6 +30,7 @@ typedef struct loop loop_t;
 typedef struct loop_pool loop_pool_t;
 
 loop_pool_t *loop_pool_create(int count);
+loop_pool_t *loop_pool_create_polled(int count, bool epoll);
 void loop_pool_destroy(loop_pool_t *pool);
 int loop_pool_size(const loop_pool_t *pool);
 loop_t *loop_pool_get(loop_pool_t *pool, int index);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/poller.h"
 #include "media/txq.h"
 #include "util/log.h"
 
@@ -407,6 +408,8 @@ void media_ice_free(media_ice *ice)
     media_ice_stop(ice);
     nice_agent_remove_stream(ice->agent, ice->stream);
     g_object_unref(ice->agent);
+    /* Its sockets are closed: their numbers may come back as other sockets. */
+    poller_note_fds_closed();
     media_txq_unref(ice->txq);
     free(ice->nat_ip);
     free(ice);

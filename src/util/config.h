@@ -23,6 +23,7 @@ typedef struct server_config {
     char *log_level;
     bool log_json;
     int loops;
+    bool loop_epoll;
     char *web_root;
     int session_timeout;
     /* [http] */

@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,10 @@ typedef struct mb_lane {
     mb_session **live;
     int n_live;
     int rate;                /* its share of the total rate */
-    GSource *pacer;
+    GSource *pacer;          /* --arrival burst */
+    bench_hrtimer *timer;    /* --arrival paced|poisson */
+    mb_session **due;        /* min-heap of live sessions by next_due */
+    GRand *rng;
     int64_t t0;
     uint64_t sent, echoed, bad, send_errors, ticks_behind;
     size_t rr;
@@ -66,6 +70,8 @@ typedef struct mb_run {
     mb_lane *lanes;
     int n_lanes;
     int64_t t_load;          /* when the load started */
+    long rss_idle_kb;        /* the server's VmRSS before the first session */
+    long rss_up_kb;          /* and with every session up, under load */
     uint8_t tmpl_video[MB_MAX_PAYLOAD], tmpl_audio[MB_MAX_PAYLOAD];
 } mb_run;
 
@@ -171,19 +177,96 @@ static gboolean pacer_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* ---- spread arrivals: every session sends on its own schedule ---- */
+
+/* Microseconds to a session's next packet: its mean interval, or an exponential draw
+ * around it (Poisson arrivals). */
+static double next_gap(mb_lane *L)
+{
+    double mean = 1e6 * R.n_live / R.cfg.rate;
+    if (R.cfg.arrival == MB_ARRIVAL_POISSON)
+        return -log(1.0 - g_rand_double(L->rng)) * mean;
+    return mean;
+}
+
+static void heap_sift_down(mb_lane *L, int i)
+{
+    mb_session **h = L->due;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < L->n_live && h[l]->next_due < h[m]->next_due)
+            m = l;
+        if (r < L->n_live && h[r]->next_due < h[m]->next_due)
+            m = r;
+        if (m == i)
+            return;
+        mb_session *t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* Sends what is due, then re-arms the timer for the earliest next packet. A session more
+ * than 10 ms late forgets its backlog rather than bursting it. */
+static void spread_fire(void *data)
+{
+    mb_lane *L = data;
+    double now = (double)g_get_monotonic_time();
+    while (L->due[0]->next_due <= now) {
+        mb_session *s = L->due[0];
+        if (s->next_due < now - 10000) {
+            L->ticks_behind++;
+            s->next_due = now;
+        }
+        send_one(L, s);
+        s->next_due += next_gap(L);
+        heap_sift_down(L, 0);
+    }
+    bench_hrtimer_arm(L->timer, (int64_t)ceil(L->due[0]->next_due));
+}
+
+static void spread_start(mb_lane *L)
+{
+    L->rng = g_rand_new();
+    L->due = calloc((size_t)L->n_live, sizeof *L->due);
+    double mean = 1e6 * R.n_live / R.cfg.rate;
+    for (int i = 0; i < L->n_live; i++) {
+        L->due[i] = L->live[i];
+        /* Independent phases, as independent clients would have. */
+        L->due[i]->next_due = (double)L->t0 + g_rand_double(L->rng) * mean;
+    }
+    for (int i = L->n_live / 2; i >= 0; i--)
+        heap_sift_down(L, i);
+    L->timer = bench_hrtimer_attach(L->loop, spread_fire, L);
+    if (L->timer)
+        bench_hrtimer_arm(L->timer, (int64_t)L->due[0]->next_due);
+    else
+        fprintf(stderr, "media_bench: no timerfd; lane %p sends nothing\n", (void *)L);
+}
+
 static void pacer_start(void *arg)
 {
     mb_lane *L = arg;
     if (L->n_live == 0)
         return;
     L->t0 = g_get_monotonic_time();
-    L->pacer = bench_pacer_attach(L->loop, pacer_tick, L);
+    if (R.cfg.arrival == MB_ARRIVAL_BURST)
+        L->pacer = bench_pacer_attach(L->loop, pacer_tick, L);
+    else
+        spread_start(L);
 }
 
 static void pacer_stop(void *arg)
 {
     mb_lane *L = arg;
     bench_pacer_detach(&L->pacer);
+    bench_hrtimer_detach(&L->timer);
+    free(L->due);
+    L->due = NULL;
+    if (L->rng)
+        g_rand_free(L->rng);
+    L->rng = NULL;
 }
 
 static void for_each_lane(loop_fn fn)
@@ -264,6 +347,11 @@ static mb_setup_stats setup_stats(void)
     return st;
 }
 
+static const char *arrival_name(int a)
+{
+    return a == MB_ARRIVAL_BURST ? "burst" : a == MB_ARRIVAL_POISSON ? "poisson" : "paced";
+}
+
 static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
 {
     const mb_config *cfg = &R.cfg;
@@ -291,10 +379,10 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
 
     printf("== media_bench [%s] http://%s:%u%s pid %d\n", cfg->label, cfg->url.host,
            cfg->url.port, cfg->url.path, cfg->server_pid);
-    printf("load: %d/%d sessions up, %d pkt/s total (video %d B payload, audio %d B at %d/s "
-           "per session), window %.2f s after %.1f s warm-up, %d client loops\n", R.n_live,
-           R.n_sessions, cfg->rate, cfg->video_payload, cfg->audio_payload, cfg->audio_pps,
-           win, cfg->warmup_s, R.n_lanes);
+    printf("load: %d/%d sessions up, %d pkt/s total, arrivals %s (video %d B payload, audio "
+           "%d B at %d/s per session), window %.2f s after %.1f s warm-up, %d client loops\n",
+           R.n_live, R.n_sessions, cfg->rate, arrival_name(cfg->arrival), cfg->video_payload,
+           cfg->audio_payload, cfg->audio_pps, win, cfg->warmup_s, R.n_lanes);
     printf("srtp: %s%s\n", bench_srtp_profile_name(prof), mixed ? " (mixed across sessions)" : "");
     printf("create->webrtcup: p50 %.1f ms, p99 %.1f ms, max %.1f ms "
            "(create->answer p50 %.1f ms, our DTLS up p50 %.1f ms)\n",
@@ -311,6 +399,10 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
     printf("client CPU: %.3f s (%.1f %% of one core); machine busy %.1f %% of all cores\n",
            cli, 100.0 * cli / win, sys_busy);
     printf("latency send->echo: p50 %.0f us, p99 %.0f us (%zu samples)\n", l50, l99, n_lat);
+    double kb_per_session = R.n_live && R.rss_idle_kb > 0 && R.rss_up_kb > 0
+        ? (double)(R.rss_up_kb - R.rss_idle_kb) / R.n_live : 0;
+    printf("server memory: VmRSS %ld kB before the sessions, %ld kB with them up -> %.0f kB "
+           "per session\n", R.rss_idle_kb, R.rss_up_kb, kb_per_session);
     uint64_t rtcp = 0, dropped = 0, min_e = UINT64_MAX, max_e = 0;
     int lost_sessions = 0, hangups = 0;
     for (int i = 0; i < R.n_live; i++) {
@@ -331,14 +423,14 @@ static void report(const mb_snap *a, const mb_snap *b, const mb_snap *c)
     printf("client side: RTCP in %" PRIu64 ", undecryptable/dropped in %" PRIu64
            ", echoed per session min %" PRIu64 " max %" PRIu64 ", sessions failed under load %d, "
            "hangups %d\n", rtcp, dropped, min_e, max_e, lost_sessions, hangups);
-    printf("RESULT label=%s sessions_up=%d sessions=%d rate=%d sent=%" PRIu64
+    printf("RESULT label=%s arrival=%s sessions_up=%d sessions=%d rate=%d sent=%" PRIu64
            " echoed=%" PRIu64 " loss_pct=%.3f server_cpu_s=%.3f us_per_pkt=%.3f "
            "us_per_sent=%.3f pps_per_core=%.0f webrtcup_p50_ms=%.1f webrtcup_p99_ms=%.1f "
            "lat_p50_us=%.0f lat_p99_us=%.0f client_cpu_pct=%.1f machine_busy_pct=%.1f "
-           "srtp=%s failed_under_load=%d\n",
-           cfg->label, R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp,
+           "srtp=%s failed_under_load=%d kb_per_session=%.0f\n",
+           cfg->label, arrival_name(cfg->arrival), R.n_live, R.n_sessions, cfg->rate, sent, echoed, loss_run, srv, us_pp,
            us_sent, pps_core, su.up_p50, su.up_p99, l50, l99, 100.0 * cli / win, sys_busy,
-           bench_srtp_profile_name(prof), lost_sessions);
+           bench_srtp_profile_name(prof), lost_sessions, kb_per_session);
     fflush(stdout);
 }
 
@@ -421,6 +513,9 @@ static void usage(FILE *f)
         "usage: media_bench --url http://127.0.0.1:8088/janus --pid SERVER_PID [options]\n"
         "  --sessions N          echotest sessions (default 10)\n"
         "  --rate PPS            total RTP packets per second sent (default 20000)\n"
+        "  --arrival MODE        paced (default): each session sends evenly spaced packets\n"
+        "                        on its own phase; poisson: exponential gaps per session;\n"
+        "                        burst: every 1 ms tick sends what is due, round robin\n"
         "  --audio-pps N         of which audio per session (default 50)\n"
         "  --video-payload B     video payload bytes (default 1200)\n"
         "  --audio-payload B     audio payload bytes (default 100)\n"
@@ -446,7 +541,7 @@ static int parse_options(int argc, char **argv, mb_config *c)
         {"warmup", 1, 0, 'w'}, {"duration", 1, 0, 'd'}, {"setup-parallel", 1, 0, 'P'},
         {"setup-timeout", 1, 0, 'T'}, {"bind-ip", 1, 0, 'b'}, {"srtp-profiles", 1, 0, 's'},
         {"plugin", 1, 0, 'g'}, {"label", 1, 0, 'l'}, {"verbose", 0, 0, 'v'},
-        {"client-loops", 1, 0, 'L'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"client-loops", 1, 0, 'L'}, {"arrival", 1, 0, 'R'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     const char *url = "http://127.0.0.1:8088/janus";
     *c = (mb_config){.plugin = "janus.plugin.echotest", .sessions = 10, .setup_parallel = 1,
                      .rate = 20000, .audio_pps = 50, .video_payload = 1200,
@@ -473,6 +568,11 @@ static int parse_options(int argc, char **argv, mb_config *c)
         case 'l': c->label = optarg; break;
         case 'v': c->verbose = true; break;
         case 'L': c->client_loops = atoi(optarg); break;
+        case 'R':
+            c->arrival = !strcmp(optarg, "burst") ? MB_ARRIVAL_BURST
+                       : !strcmp(optarg, "poisson") ? MB_ARRIVAL_POISSON
+                       : !strcmp(optarg, "paced") ? MB_ARRIVAL_PACED : -1;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -488,7 +588,7 @@ static int parse_options(int argc, char **argv, mb_config *c)
         c->video_payload < (int)MB_HDR_BYTES || c->audio_payload > (int)MB_MAX_PAYLOAD ||
         c->video_payload > (int)MB_MAX_PAYLOAD || c->audio_payload == c->video_payload ||
         c->audio_pps < 0 || c->audio_pps >= c->rate / c->sessions || c->client_loops < 1 ||
-        c->client_loops > 16) {
+        c->client_loops > 16 || c->arrival < 0) {
         fprintf(stderr, "media_bench: inconsistent options\n");
         usage(stderr);
         return -1;
@@ -517,6 +617,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < R.n_lanes; i++)
         R.lanes[i].loop = loop_pool_get(R.pool, i);
 
+    R.rss_idle_kb = bench_proc_status_value(R.cfg.server_pid, "VmRSS");
     start_sessions();
     int rc = 1;
     if (R.n_live > 0) {
@@ -530,6 +631,7 @@ int main(int argc, char **argv)
         for_each_lane(pacer_start);
         g_usleep((gulong)(R.cfg.warmup_s * 1e6));
         snapshot(&a, true);
+        R.rss_up_kb = bench_proc_status_value(R.cfg.server_pid, "VmRSS");
         g_usleep((gulong)(R.cfg.duration_s * 1e6));
         snapshot(&b, false);
         for_each_lane(pacer_stop);

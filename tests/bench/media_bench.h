@@ -8,7 +8,8 @@
  *    session and signalling helpers, /proc readers, percentiles.
  *  - media_bench_session.c: one echotest session: our peer (offerer), create/attach/offer,
  *    long-poll for the answer, trickle and webrtcup, and teardown. Runs on its own thread.
- *  - media_bench.c: options, the load generator (paced on the client's loop thread), echo
+ *  - media_bench.c: options, the load generator (on the client's loop threads: spread per
+ *    session by a microsecond timer, or 1 ms bursts), echo
  *    verification, server CPU sampling and the report.
  *
  * Threads: the main thread; one signalling thread per session (mbs_thread); a few client
@@ -36,6 +37,8 @@
 #define MB_HDR_BYTES 24u
 #define MB_MAX_PAYLOAD 1400u
 
+enum { MB_ARRIVAL_PACED, MB_ARRIVAL_POISSON, MB_ARRIVAL_BURST };
+
 typedef struct mb_config {
     mb_url url;
     const char *plugin;
@@ -43,6 +46,7 @@ typedef struct mb_config {
     int setup_parallel;
     int rate;            /* total packets per second sent, all sessions */
     int audio_pps;       /* audio packets per second per session (part of rate) */
+    int arrival;         /* MB_ARRIVAL_*: how each session's packets are spaced in time */
     int video_payload;   /* bytes */
     int audio_payload;
     double warmup_s, duration_s;
@@ -80,6 +84,7 @@ typedef struct mb_session {
     int v_in_frame;      /* packets of the current frame sent so far */
     int v_frame_pkts;    /* packets per video frame */
     uint32_t counter;
+    double next_due;     /* spread arrivals: when its next packet leaves (monotonic us) */
     uint64_t sent, echoed, bad, rtcp_in;
 
     void *thread;        /* GThread of the signalling */

@@ -7,12 +7,15 @@
 #   env PARLEY_BIN      server binary (default: newest build*/parley that is not a sanitizer
 #                       or fuzz build: those would measure the sanitizer)
 #       MEDIA_BENCH     client binary (default: the same choice for tests/bench/media_bench)
-#       BENCH_SESSIONS  echotest sessions (default 10)
-#       BENCH_RATE      total packets/s sent (default 20000)
+#       BENCH_SESSIONS  echotest sessions; a list is a sweep at the same total rate, each
+#                       point run against every target (default "8 32 128 256")
+#       BENCH_RATE      total packets/s sent (default 16000)
+#       BENCH_ARRIVAL   paced (default: each session evenly spaced on its own phase),
+#                       poisson, or burst (1 ms ticks); a list runs each
 #       BENCH_DURATION  measurement window, s (default 10)
 #       BENCH_WARMUP    warm-up, s (default 2)
-#       BENCH_LOOPS     our --general.loops (default 1, so "per core" is honest; 0 = one
-#                       per core); BENCH_LOOPS="1 0" runs both
+#       BENCH_LOOPS     our --general.loops: "default" (no flag: one loop per core, as an
+#                       operator runs it; the default), or a number; "default 1" runs both
 #       BENCH_TARGETS   "parley janus" (default) or one of them
 #       BENCH_NICE      nice value of both servers, the client and the run's autogroup
 #                       (default -10, so that other work on a shared machine disturbs the
@@ -31,11 +34,12 @@ NAME=run_media_bench
 . "$HERE/bench_common.sh"
 bench_enter "$@"
 
-SESSIONS="${BENCH_SESSIONS:-10}"
-RATE="${BENCH_RATE:-20000}"
+SWEEP="${BENCH_SESSIONS:-8 32 128 256}"
+RATE="${BENCH_RATE:-16000}"
+ARRIVALS="${BENCH_ARRIVAL:-paced}"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
-LOOPS="${BENCH_LOOPS:-1}"
+LOOPS="${BENCH_LOOPS:-default}"
 TARGETS="${BENCH_TARGETS:-parley janus}"
 PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
 MEDIA_BENCH="${MEDIA_BENCH:-$(bench_newest_build tests/bench/media_bench)}"
@@ -59,14 +63,15 @@ run_measured() { # label port
 run_client() { # label port
     nice -n "$NICE" "$MEDIA_BENCH" --url "http://127.0.0.1:$2/janus" --pid "$SERVER_PID" --label "$1" \
         --sessions "$SESSIONS" --rate "$RATE" --duration "$DURATION" --warmup "$WARMUP" \
-        --bind-ip 127.0.0.2 \
+        --arrival "$ARRIVAL" --bind-ip 127.0.0.2 \
         "${CLIENT_ARGS[@]}" 2>&1 | tee "$LOGDIR/client-$1.log"
     return "${PIPESTATUS[0]}"
 }
 
 run_parley() { # loops
-    local label="parley-loops$1" dir="$LOGDIR/parley-loops$1"
-    bench_start_parley "$dir" 31000-31999 --general.loops="$1" || return 1
+    local label="parley-$1-$POINT" dir="$LOGDIR/parley-$1-$POINT" opt=()
+    [ "$1" = default ] || opt=(--general.loops="$1")
+    bench_start_parley "$dir" 31000-31999 "${opt[@]}" || return 1
     if ! bench_wait_info 19088 janus.plugin.echotest; then
         bench_start_failed "parley did not start with the echotest plugin" "$dir"
         return 1
@@ -75,41 +80,55 @@ run_parley() { # loops
 }
 
 run_janus() {
-    local dir="$LOGDIR/janus"
+    local dir="$LOGDIR/janus-$POINT"
     mkdir -p "$dir"
     bench_start_janus "$dir" echotest 32000-32999
     if ! bench_wait_info 19188 janus.plugin.echotest; then
         bench_start_failed "janus did not start" "$dir"
         return 1
     fi
-    run_measured janus 19188
+    run_measured "janus-$POINT" 19188
 }
 
 CLIENT_ARGS=("$@")
 status=0
-echo "media_bench: $SESSIONS sessions, $RATE pkt/s, ${DURATION}s window (+${WARMUP}s warm-up); logs in $LOGDIR"
-for t in $TARGETS; do
-    case $t in
-        parley) for l in $LOOPS; do run_parley "$l" || status=1; done ;;
-        janus) run_janus || status=1 ;;
-        *) echo "unknown target $t" >&2; status=1 ;;
-    esac
+echo "media_bench: sessions $SWEEP at $RATE pkt/s in total, arrivals $ARRIVALS, ${DURATION}s window (+${WARMUP}s warm-up); logs in $LOGDIR"
+for ARRIVAL in $ARRIVALS; do
+    for SESSIONS in $SWEEP; do
+        POINT="$ARRIVAL-s$SESSIONS"
+        for t in $TARGETS; do
+            case $t in
+                parley) for l in $LOOPS; do run_parley "$l" || status=1; done ;;
+                janus) run_janus || status=1 ;;
+                *) echo "unknown target $t" >&2; status=1 ;;
+            esac
+        done
+    done
 done
 
-# Ratios: ours / Janus, from the RESULT lines.
+# The table: every run's figures, and ours / Janus's at the same point, from RESULT lines.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" "$LOGDIR/client-$1.log" | head -n 1; }
-if [ -f "$LOGDIR/client-janus.log" ]; then
-    jus="$(field janus us_per_pkt)"; jup="$(field janus webrtcup_p50_ms)"
-    for f in "$LOGDIR"/client-parley-loops*.log; do
-        [ -f "$f" ] || continue
-        l="$(basename "$f" .log)"; l="${l#client-}"
-        pus="$(field "$l" us_per_pkt)"; pup="$(field "$l" webrtcup_p50_ms)"
-        if [ -n "$pus" ] && [ -n "$jus" ] && [ -n "$pup" ] && [ -n "$jup" ]; then
-            awk -v l="$l" -v a="$pus" -v b="$jus" -v c="$pup" -v d="$jup" 'BEGIN {
-                printf "RATIO %s/janus: CPU per forwarded packet %.2f/%.2f us = %.3f; create->webrtcup p50 %.1f/%.1f ms = %.3f\n",
-                       l, a, b, (b > 0 ? a / b : 0), c, d, (d > 0 ? c / d : 0) }'
-        fi
+echo
+echo "| arrivals | sessions x pkt/s | server | CPU us/pkt | ratio | pkt/s per core | loss % | p99 latency us | kB/session | ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for ARRIVAL in $ARRIVALS; do
+    for SESSIONS in $SWEEP; do
+        POINT="$ARRIVAL-s$SESSIONS"
+        jus=""; jkb=""
+        [ -f "$LOGDIR/client-janus-$POINT.log" ] && { jus="$(field "janus-$POINT" us_per_pkt)"; jkb="$(field "janus-$POINT" kb_per_session)"; }
+        for f in "$LOGDIR"/client-*-"$POINT".log; do
+            [ -f "$f" ] || continue
+            l="$(basename "$f" .log)"; l="${l#client-}"
+            us="$(field "$l" us_per_pkt)"; [ -n "$us" ] || continue
+            awk -v a="$ARRIVAL" -v n="$SESSIONS" -v r="$RATE" -v l="${l%-"$POINT"}" -v us="$us" \
+                -v pps="$(field "$l" pps_per_core)" -v loss="$(field "$l" loss_pct)" \
+                -v p99="$(field "$l" lat_p99_us)" -v kb="$(field "$l" kb_per_session)" \
+                -v jus="$jus" -v jkb="$jkb" 'BEGIN {
+                printf "| %s | %d x %d | %s | %.2f | %s | %d | %.3f | %d | %d | %s |\n", a, n, r / n, l, us,
+                       (jus > 0 ? sprintf("%.2f", us / jus) : "-"), pps, loss, p99, kb,
+                       (jkb > 0 ? sprintf("%.2f", kb / jkb) : "-") }'
+        done
     done
-fi
-echo "(logs in $LOGDIR)"
+done
+echo "(ratio: this server / Janus 1.1.2 at the same point of the same run; logs in $LOGDIR)"
 exit $status
