@@ -1048,7 +1048,7 @@ void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *b
     buf[1] = (uint8_t)((buf[1] & 0x80) | leg->tables->pt_out[buf[1] & 0x7f]);
     if (kind == PLUGIN_MEDIA_VIDEO) {
         if (!leg->rtx[kind])
-            leg->rtx[kind] = rtx_buffer_new();
+            leg->rtx[kind] = rtx_buffer_new(90000);
         rtx_buffer_store(leg->rtx[kind], (uint16_t)(buf[2] << 8 | buf[3]), buf, len);
     }
     if (peer_send_rtp(leg->peer, buf, len, len + PLUGIN_PACKET_HEADROOM) == 0)

@@ -140,6 +140,9 @@ int media_dtls_global_init(void)
     SSL_CTX_set_verify(g.ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_peer);
     SSL_CTX_set_options(g.ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET);
     SSL_CTX_set_read_ahead(g.ctx, 1);
+    /* After the handshake a media-only peer's DTLS is idle: its 16 kB+ read and write buffers
+     * go back to the heap until a data channel needs them (tens of kB per peer). */
+    SSL_CTX_set_mode(g.ctx, SSL_MODE_RELEASE_BUFFERS);
     g.ex_index = SSL_get_ex_new_index(0, "parley-dtls", NULL, NULL, NULL);
     g.out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "parley-dtls-out");
     if (!g.out_method)
