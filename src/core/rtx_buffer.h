@@ -8,8 +8,9 @@
  * RTX_BUFFER_SLOTS. The ring is sized by what it must cover, not by the worst stream: it
  * starts at RTX_BUFFER_MIN_BYTES and doubles (up to RTX_BUFFER_MAX_BYTES) whenever a full
  * lap of it held less than RTX_BUFFER_WINDOW_MS of the stream, measured on the packets' RTP
- * timestamps. A NACK older than that no longer helps a live call. So a 600 kbit/s stream
- * keeps 64 KiB, a 2.5 Mbit/s one 256 KiB, and a leg that never sends video none.
+ * timestamps; doubling leaves it covering 300-600 ms. A NACK older than that no longer helps
+ * a live call (the receiver's jitter buffer has moved on). So a 600 kbit/s stream keeps
+ * 32 KiB, a 2.5 Mbit/s one 128 KiB, and a leg that never sends video none.
  *
  * Sans-IO and single-threaded: owned by one leg on its loop thread. Storing is one bounded
  * memcpy; growing (a handful of times per stream) copies what the ring holds.
@@ -23,7 +24,7 @@
 #define RTX_BUFFER_SLOTS 512
 #define RTX_BUFFER_MIN_BYTES (16u * 1024u)
 #define RTX_BUFFER_MAX_BYTES (512u * 1024u)
-#define RTX_BUFFER_WINDOW_MS 500
+#define RTX_BUFFER_WINDOW_MS 300
 #define RTX_BUFFER_MAX_PACKET 1500
 
 typedef struct rtx_buffer rtx_buffer;

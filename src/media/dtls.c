@@ -42,7 +42,7 @@ struct media_dtls {
     const EVP_MD *fp_md;       /* remote fingerprint algorithm and value */
     uint8_t fp[FP_MAX];
     unsigned fp_len;
-    uint8_t rd[DTLS_READ_BUF];
+    uint8_t *rd;               /* DTLS_READ_BUF, made at the first application record */
 };
 
 static struct {
@@ -310,6 +310,7 @@ void media_dtls_free(media_dtls *d)
     if (!d)
         return;
     SSL_free(d->ssl);
+    free(d->rd);
     free(d);
 }
 
@@ -349,11 +350,18 @@ int media_dtls_start(media_dtls *d)
     return drive_handshake(d);
 }
 
-/* Drains decrypted records after the handshake. */
+/* Drains decrypted records after the handshake. A media-only peer never gets one: its read
+ * buffer is only made when a record is there (SSL_peek). (SSL_free_buffers would return
+ * OpenSSL's record buffers too, but OpenSSL 3.0's DTLS write path crashes after it.) */
 static int read_app_data(media_dtls *d)
 {
     for (;;) {
-        int n = SSL_read(d->ssl, d->rd, sizeof d->rd);
+        uint8_t first;
+        int n = d->rd ? SSL_read(d->ssl, d->rd, DTLS_READ_BUF) : SSL_peek(d->ssl, &first, 1);
+        if (n > 0 && !d->rd) {
+            d->rd = malloc(DTLS_READ_BUF);
+            continue;
+        }
         if (n > 0) {
             if (d->cb.app_data)
                 d->cb.app_data(d->cb.user, d->rd, (size_t)n);
@@ -363,15 +371,16 @@ static int read_app_data(media_dtls *d)
         }
         int err = SSL_get_error(d->ssl, n);
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-            return MEDIA_DTLS_OK;
+            break;
         if (err == SSL_ERROR_ZERO_RETURN) {
             d->shut = true;
             return MEDIA_DTLS_CLOSED;
         }
         /* A bad record after the handshake is dropped, not fatal (RFC 6347 4.1.2.7). */
         ERR_clear_error();
-        return MEDIA_DTLS_OK;
+        break;
     }
+    return MEDIA_DTLS_OK;
 }
 
 int media_dtls_input(media_dtls *d, const uint8_t *buf, size_t len)

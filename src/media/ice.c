@@ -271,9 +271,9 @@ static bool usable_interface_ip(const char *ip, bool ipv6)
     return true;
 }
 
-/* Each distinct local address an agent gathers on, once. Adding any address turns libnice's
- * own discovery off, so with loopback wanted we list the interfaces ourselves and add
- * everything. */
+/* Each distinct local address an agent gathers on, once: bind_ips exactly, or else the
+ * machine's interfaces plus loopback when allowed. Adding any address turns libnice's own
+ * discovery off, so with loopback wanted we list the interfaces ourselves. */
 static void each_local_address(const peer_config *cfg, address_fn fn, void *user)
 {
     GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -292,7 +292,9 @@ static void each_local_address(const peer_config *cfg, address_fn fn, void *user
                 visit_address(seen, l->data, fn, user);
         g_list_free_full(ips, g_free);
     }
-    if (cfg->allow_loopback) {
+    /* A list the operator wrote is taken as it is: loopback sockets would cost every peer two
+     * more descriptors and sources for candidates no remote client can reach. */
+    if (cfg->allow_loopback && !(cfg->bind_ips && *cfg->bind_ips)) {
         visit_address(seen, "127.0.0.1", fn, user);
         if (cfg->ipv6)
             visit_address(seen, "::1", fn, user);

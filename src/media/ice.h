@@ -5,7 +5,7 @@
  * The agent runs on the peer's loop GMainContext: its sockets, timers and signals fire on that
  * loop's thread, and every media_ice_* call must be made on that thread too (libnice emits
  * signals on the calling thread). Host candidates: the configured bind_ips; with none, the
- * machine's interfaces (libnice's list), plus 127.0.0.1 / ::1 when allow_loopback, because
+ * machine's interfaces (libnice's list) plus 127.0.0.1 / ::1 when allow_loopback, because
  * inside a network namespace with only lo libnice finds nothing by itself. With nat_1_1_ip the
  * host candidates we signal carry that address instead of the local one.
  *

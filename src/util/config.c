@@ -69,7 +69,7 @@ static const setting settings[] = {
     I("limits", "max_peers", limits_max_peers, "0", 0, 10000000, "live PeerConnections in the server; 0 = derived at start from the open-file limit and the size of media.rtp_port_range (logged)"),
     I("limits", "fd_reserve", limits_fd_reserve, "256", 0, 1000000, "descriptors kept free for HTTP, WebSocket and SQLite: a PeerConnection that would leave fewer is refused (490); 0 = no check"),
     S("media", "bind_ips", media_bind_ips, "", "comma-separated local IPs for ICE host candidates; empty = all interfaces"),
-    B("media", "allow_loopback", media_allow_loopback, "true", "also offer 127.0.0.1 / ::1 candidates"),
+    B("media", "allow_loopback", media_allow_loopback, "true", "with bind_ips empty, also offer 127.0.0.1 / ::1 candidates"),
     B("media", "ipv6", media_ipv6, "true", "gather IPv6 candidates"),
     S("media", "rtp_port_range", media_rtp_port_range, "20000-40000", "UDP port range for media, MIN-MAX"),
     S("media", "stun_server", media_stun_server, "", "host:port of a STUN server for server-reflexive candidates"),

@@ -99,11 +99,11 @@ static uint32_t run_stream(rtx_buffer *b, unsigned kbps, unsigned seconds, size_
 static void test_growth(void)
 {
     struct { unsigned kbps; size_t cap; } want[] = {
-        {100, RTX_BUFFER_MIN_BYTES},       /* 6.25 kB per window */
-        {600, 64u * 1024u},                /* 37.5 kB */
-        {1500, 128u * 1024u},              /* 94 kB */
-        {2500, 256u * 1024u},              /* 156 kB */
-        {20000, RTX_BUFFER_MAX_BYTES},     /* 1.25 MB: capped */
+        {100, RTX_BUFFER_MIN_BYTES},       /* 3.75 kB per window */
+        {600, 32u * 1024u},                /* 22.5 kB */
+        {1500, 64u * 1024u},               /* 56 kB */
+        {2500, 128u * 1024u},              /* 94 kB */
+        {20000, RTX_BUFFER_MAX_BYTES},     /* 750 kB: capped */
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         rtx_buffer *b = rtx_buffer_new(90000);
