@@ -72,7 +72,7 @@ typedef struct media_leg {
     bool receiving[2];
     bool webrtcup, was_up;
     bool ice_connected;          /* for /metrics: a failure after this and before SECURE is DTLS's */
-    GSource *check_timer;
+    loop_tick *check_tick;
     rtx_buffer *rtx[2];          /* what we sent, per kind, to answer NACKs (lazily created) */
     /* Slow-link detection, per kind: packets lost this second on the way to us (gaps in the
      * sequence numbers we received) and on the way to the client (seqs its NACKs name). */
@@ -260,7 +260,7 @@ static void check_slowlink(media_leg *leg, int64_t now)
     leg->loss_window_us = now;
 }
 
-static gboolean media_check(gpointer data)
+static void media_check(void *data)
 {
     media_leg *leg = data;
     int64_t now = g_get_monotonic_time();
@@ -271,25 +271,18 @@ static gboolean media_check(gpointer data)
             push_media_event(leg, (plugin_media_kind)k, false);
         }
     }
-    return G_SOURCE_CONTINUE;
 }
 
 static void start_media_check(media_leg *leg)
 {
-    if (leg->check_timer)
-        return;
-    leg->check_timer = g_timeout_source_new(MEDIA_CHECK_INTERVAL_MS);
-    g_source_set_callback(leg->check_timer, media_check, leg, NULL);
-    g_source_attach(leg->check_timer, loop_context(leg->loop));
+    if (!leg->check_tick)
+        leg->check_tick = loop_tick_add(leg->loop, MEDIA_CHECK_INTERVAL_MS, media_check, leg);
 }
 
 static void stop_media_check(media_leg *leg)
 {
-    if (leg->check_timer) {
-        g_source_destroy(leg->check_timer);
-        g_source_unref(leg->check_timer);
-        leg->check_timer = NULL;
-    }
+    loop_tick_remove(leg->check_tick);
+    leg->check_tick = NULL;
 }
 
 static void on_secure(media_leg *leg, server_t *srv)

@@ -17,6 +17,9 @@ struct loop {
     GThread *thread;
     workq *work;                /* loop_invoke's queue */
     bool epoll;                 /* poll through core/poller */
+    GPtrArray *ticks;           /* loop_tick, loop thread only */
+    GSource *tick_timer;        /* while there are ticks */
+    bool in_ticks;              /* run_ticks is walking the array */
     atomic_int load;
 };
 
@@ -56,6 +59,7 @@ loop_pool_t *loop_pool_create_polled(int count, bool epoll)
         loop->context = g_main_context_new();
         loop->main_loop = g_main_loop_new(loop->context, FALSE);
         loop->work = workq_new(loop->context, G_PRIORITY_DEFAULT);
+        loop->ticks = g_ptr_array_new_with_free_func(free);
         char name[16];
         g_snprintf(name, sizeof name, "loop-%d", i);
         loop->thread = g_thread_new(name, loop_thread_main, loop);
@@ -78,6 +82,11 @@ void loop_pool_destroy(loop_pool_t *pool)
         g_main_context_invoke(loop->context, quit_loop, loop->main_loop);
         g_thread_join(loop->thread);
         workq_free(loop->work);
+        if (loop->tick_timer) {
+            g_source_destroy(loop->tick_timer);
+            g_source_unref(loop->tick_timer);
+        }
+        g_ptr_array_free(loop->ticks, TRUE);
         g_main_loop_unref(loop->main_loop);
         g_main_context_unref(loop->context);
     }
@@ -137,4 +146,71 @@ void loop_invoke_sync(loop_t *loop, loop_fn fn, void *arg)
     g_mutex_unlock(&call.mutex);
     g_mutex_clear(&call.mutex);
     g_cond_clear(&call.cond);
+}
+
+/* ---- ticks ---- */
+
+struct loop_tick {
+    loop_t *loop;
+    int64_t period_us, due_us;
+    loop_fn fn;                 /* NULL once removed */
+    void *arg;
+};
+
+/* Drops removed ticks; the timer goes when none are left. Not while run_ticks walks. */
+static void compact_ticks(loop_t *loop)
+{
+    for (guint i = loop->ticks->len; i-- > 0;)
+        if (!((loop_tick *)loop->ticks->pdata[i])->fn)
+            g_ptr_array_remove_index_fast(loop->ticks, i);
+    if (loop->ticks->len == 0 && loop->tick_timer) {
+        g_source_destroy(loop->tick_timer);
+        g_source_unref(loop->tick_timer);
+        loop->tick_timer = NULL;
+    }
+}
+
+static gboolean run_ticks(gpointer data)
+{
+    loop_t *loop = data;
+    int64_t now = g_get_monotonic_time();
+    loop->in_ticks = true;
+    /* By index: a callback may add ticks (appended, not due yet) or remove any. */
+    for (guint i = 0; i < loop->ticks->len; i++) {
+        loop_tick *t = loop->ticks->pdata[i];
+        if (!t->fn || t->due_us > now)
+            continue;
+        t->due_us += t->period_us;
+        if (t->due_us <= now)   /* the loop was stalled: no burst of catch-up calls */
+            t->due_us = now + t->period_us;
+        t->fn(t->arg);
+    }
+    loop->in_ticks = false;
+    compact_ticks(loop);
+    return G_SOURCE_CONTINUE;
+}
+
+loop_tick *loop_tick_add(loop_t *loop, unsigned period_ms, loop_fn fn, void *arg)
+{
+    unsigned ms = (period_ms + LOOP_TICK_MS - 1) / LOOP_TICK_MS * LOOP_TICK_MS;
+    loop_tick *t = malloc(sizeof *t);
+    *t = (loop_tick){.loop = loop, .period_us = (int64_t)(ms ? ms : LOOP_TICK_MS) * 1000,
+                     .fn = fn, .arg = arg};
+    t->due_us = g_get_monotonic_time() + t->period_us;
+    g_ptr_array_add(loop->ticks, t);
+    if (!loop->tick_timer) {
+        loop->tick_timer = g_timeout_source_new(LOOP_TICK_MS);
+        g_source_set_callback(loop->tick_timer, run_ticks, loop, NULL);
+        g_source_attach(loop->tick_timer, loop->context);
+    }
+    return t;
+}
+
+void loop_tick_remove(loop_tick *tick)
+{
+    if (!tick)
+        return;
+    tick->fn = NULL;
+    if (!tick->loop->in_ticks)
+        compact_ticks(tick->loop);
 }

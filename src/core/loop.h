@@ -18,6 +18,12 @@
  *  - loop_invoke: any thread; runs fn(arg) on the loop's thread soon after (FIFO per caller).
  *    The loop does not own arg. Control path only: it allocates a GSource per call.
  *  - loop_context: the GMainContext to attach sources to (libnice agents, timers).
+ *  - loop_tick_add/remove: loop thread only. Coarse periodic work (a peer's media checks)
+ *    shares one timer per loop, LOOP_TICK_MS apart, instead of a GSource each: every source
+ *    on a context costs each loop iteration (GLib prepares and checks them all), so with
+ *    hundreds of peers per-peer timers are a cost paid on every packet. A tick runs fn(arg)
+ *    every period_ms (rounded up to LOOP_TICK_MS), first one period after it was added;
+ *    removing is safe from inside any tick callback, including its own.
  *  - loop_is_current: true when called on that loop's thread.
  */
 #ifndef PARLEY_CORE_LOOP_H
@@ -45,6 +51,11 @@ int loop_index(const loop_t *loop);
 bool loop_is_current(const loop_t *loop);
 
 typedef void (*loop_fn)(void *arg);
+
+#define LOOP_TICK_MS 100
+typedef struct loop_tick loop_tick;
+loop_tick *loop_tick_add(loop_t *loop, unsigned period_ms, loop_fn fn, void *arg);
+void loop_tick_remove(loop_tick *tick);
 void loop_invoke(loop_t *loop, loop_fn fn, void *arg);
 /* Runs fn(arg) on the loop and waits until it returned. Never call it from a loop thread. */
 void loop_invoke_sync(loop_t *loop, loop_fn fn, void *arg);

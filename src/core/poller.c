@@ -31,6 +31,7 @@ typedef struct poller {
     size_t n_slots;
     GPollFD *last;        /* the array as last reconciled (revents 0, as GLib hands it) */
     guint n_last, cap_last;
+    bool stale;           /* reconcile even if the array looks the same */
     uint32_t gen;
     int unwatchable;      /* entries of the current array epoll refused */
     bool closed_noted;
@@ -64,7 +65,8 @@ static void rebuild(poller *p)
         /* Keep the old set but forget it: every fd is re-added (EEXIST is handled). */
     }
     memset(p->slots, 0, p->n_slots * sizeof *p->slots);
-    p->n_last = 0;
+    p->n_last = 0;        /* nothing of the old array is in the new set */
+    p->stale = true;
     p->closed_noted = false;
     p->rebuilt_at = g_get_monotonic_time();
     p->stats.rebuilds++;
@@ -84,6 +86,21 @@ static bool watch(poller *p, fd_slot *s, int fd, uint32_t want)
     s->in_set = true;
     s->want = want;
     return true;
+}
+
+/* Fds of the previous array that are not in this one leave the set now: their number may
+ * come back as another socket (after a close we were not told about), and a stale entry
+ * would then hide it. */
+static void forget_departed(poller *p)
+{
+    for (guint i = 0; i < p->n_last; i++) {
+        int fd = p->last[i].fd;
+        if (fd < 0 || (size_t)fd >= p->n_slots || p->slots[fd].seen == p->gen)
+            continue;
+        if (p->slots[fd].in_set)
+            epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+        p->slots[fd] = (fd_slot){0};
+    }
 }
 
 /* Brings the set in step with GLib's array; false when the array has a duplicate fd
@@ -109,18 +126,25 @@ static bool reconcile(poller *p, const GPollFD *fds, guint n)
         }
         p->unwatchable += s->unwatchable;
     }
+    forget_departed(p);
     if (n > p->cap_last) {
         p->cap_last = n * 2;
         p->last = realloc(p->last, p->cap_last * sizeof *p->last);
     }
     memcpy(p->last, fds, n * sizeof *fds);
     p->n_last = n;
+    p->stale = false;
     return true;
 }
 
 static int wait_ready(poller *p, GPollFD *fds, gint timeout)
 {
     p->stats.waits++;
+    /* Wake up for the periodic rebuild even when GLib has nothing timed. */
+    int64_t left_ms = (p->rebuilt_at + POLLER_REBUILD_S * G_TIME_SPAN_SECOND -
+                       g_get_monotonic_time()) / 1000 + 1;
+    if (timeout < 0 || timeout > left_ms)
+        timeout = (gint)(left_ms > 0 ? left_ms : 0);
     int r = epoll_wait(p->epfd, p->events, MAX_EVENTS, timeout);
     if (r < 0)
         return -1;
@@ -149,10 +173,9 @@ static gint poller_poll(GPollFD *fds, guint n, gint timeout)
     if (p->closed_noted ||
         g_get_monotonic_time() - p->rebuilt_at > POLLER_REBUILD_S * G_TIME_SPAN_SECOND)
         rebuild(p);
-    bool same = n == p->n_last && memcmp(fds, p->last, n * sizeof *fds) == 0;
+    bool same = !p->stale && n == p->n_last && memcmp(fds, p->last, n * sizeof *fds) == 0;
     if ((!same && !reconcile(p, fds, n)) || p->unwatchable) {
-        if (!same)
-            p->n_last = 0;
+        p->stale = true;   /* a duplicate fd, or one epoll refused: look again next time */
         p->stats.fallbacks++;
         return g_poll(fds, n, timeout);
     }

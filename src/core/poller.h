@@ -9,15 +9,15 @@
  * change costs one memcmp and one epoll_wait, whatever the number of peers.
  *
  * Keeping in step: GLib hands over the whole array each time (sorted, one entry per fd in
- * GLib 2.74; revents cleared). A changed array is reconciled entry by entry (ADD/MOD); an
- * fd that left the array stays registered until it fires, and is removed then, so that a
- * source's fd leaving for one iteration (higher-priority work pending) costs nothing. The
- * kernel drops a closed fd from the set by itself, but a new socket that gets the same
- * number in the same place of the array would look unchanged: whoever closes descriptors a
+ * GLib 2.74; revents cleared). A changed array is reconciled entry by entry: ADD/MOD for
+ * what is in it, DEL for what left it (its number may come back as another socket). The
+ * kernel drops a closed fd from the set by itself, but a socket closed and replaced by one
+ * with the same number between two polls would look unchanged: whoever closes descriptors a
  * loop watched says so with poller_note_fds_closed() (media/ice.c when an agent goes), and
  * the next poll rebuilds the set from scratch. As a net under closes we are not told about
- * (libnice's own), the set is also rebuilt every POLLER_REBUILD_S seconds; a descriptor epoll
- * cannot watch (a regular file) makes that iteration use poll(2).
+ * (libnice's own), the set is also rebuilt every POLLER_REBUILD_S seconds. An event for an
+ * fd no longer in the array removes it; a descriptor epoll cannot watch (a regular file)
+ * makes the iterations it is in use poll(2).
  *
  * Threads: one poller per loop thread, in thread-local state: poller_install and
  * poller_uninstall on the loop's thread around g_main_loop_run; the poll function itself
