@@ -335,7 +335,7 @@ static int run(server_t *srv)
         return 1;
     }
     int nloops = cfg->loops > 0 ? cfg->loops : (int)g_get_num_processors();
-    srv->loops = loop_pool_create_polled(nloops, cfg->loop_epoll);
+    srv->loops = loop_pool_create_polled(nloops, cfg->loop_epoll, cfg->loop_batch_us);
     fill_peer_config(srv);
     srv->limits = start_limits(srv);
     wire_platform_hooks(srv);

@@ -17,6 +17,7 @@ struct loop {
     GThread *thread;
     workq *work;                /* loop_invoke's queue */
     bool epoll;                 /* poll through core/poller */
+    int batch_us;
     GPtrArray *ticks;           /* loop_tick, loop thread only */
     GSource *tick_timer;        /* while there are ticks */
     bool in_ticks;              /* run_ticks is walking the array */
@@ -32,7 +33,7 @@ static gpointer loop_thread_main(gpointer data)
 {
     loop_t *loop = data;
     g_main_context_push_thread_default(loop->context);
-    if (loop->epoll && !poller_install(loop->context))
+    if (loop->epoll && !poller_install(loop->context, loop->batch_us))
         g_warning("loop-%d: no epoll instance; polling with poll(2)", loop->index);
     g_main_loop_run(loop->main_loop);
     poller_uninstall();
@@ -42,10 +43,10 @@ static gpointer loop_thread_main(gpointer data)
 
 loop_pool_t *loop_pool_create(int count)
 {
-    return loop_pool_create_polled(count, true);
+    return loop_pool_create_polled(count, true, 0);
 }
 
-loop_pool_t *loop_pool_create_polled(int count, bool epoll)
+loop_pool_t *loop_pool_create_polled(int count, bool epoll, int batch_us)
 {
     if (count < 1)
         count = 1;
@@ -56,6 +57,7 @@ loop_pool_t *loop_pool_create_polled(int count, bool epoll)
         loop_t *loop = &pool->loops[i];
         loop->index = i;
         loop->epoll = epoll;
+        loop->batch_us = batch_us;
         loop->context = g_main_context_new();
         loop->main_loop = g_main_loop_new(loop->context, FALSE);
         loop->work = workq_new(loop->context, G_PRIORITY_DEFAULT);

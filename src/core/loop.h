@@ -8,8 +8,9 @@
  * forwarding is a function call, not a thread hop.
  *
  * A loop polls its descriptors through core/poller.h (epoll), so that a wake-up costs the
- * same with 10 peers on the loop as with 500; loop_pool_create_polled(n, false) keeps
- * GLib's poll(2) (general.loop_epoll=false, for comparison).
+ * same with 10 peers on the loop as with 500, and under load gathers packets into batches
+ * of up to general.loop_batch_us; loop_pool_create_polled(n, false, 0) keeps GLib's poll(2)
+ * (general.loop_epoll=false, for comparison).
  *
  * Contract:
  *  - loop_pool_create/destroy: main thread only. destroy stops and joins every thread.
@@ -36,7 +37,8 @@ typedef struct loop loop_t;
 typedef struct loop_pool loop_pool_t;
 
 loop_pool_t *loop_pool_create(int count);
-loop_pool_t *loop_pool_create_polled(int count, bool epoll);
+/* epoll false: GLib's poll(2); batch_us: core/poller's batching (0 = none). */
+loop_pool_t *loop_pool_create_polled(int count, bool epoll, int batch_us);
 void loop_pool_destroy(loop_pool_t *pool);
 int loop_pool_size(const loop_pool_t *pool);
 loop_t *loop_pool_get(loop_pool_t *pool, int index);

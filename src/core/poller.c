@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 /* GLib's and epoll's event bits are poll(2)'s on Linux, so they pass through unchanged. */
@@ -36,6 +37,9 @@ typedef struct poller {
     int unwatchable;      /* entries of the current array epoll refused */
     bool closed_noted;
     int64_t rebuilt_at;
+    int batch_us;
+    int64_t woke_at;      /* when the last wait returned */
+    bool dense;           /* and it had waited less than batch_us for its events */
     poller_stats stats;
     struct epoll_event events[MAX_EVENTS];
 } poller;
@@ -137,9 +141,33 @@ static bool reconcile(poller *p, const GPollFD *fds, guint n)
     return true;
 }
 
+/* Sleeps out the rest of the batch interval begun at the last wake-up (see poller.h);
+ * returns GLib's timeout less the time slept. */
+static gint gather_batch(poller *p, gint timeout)
+{
+    if (p->batch_us <= 0 || timeout == 0 || !p->dense)
+        return timeout;
+    int64_t now = g_get_monotonic_time(), until = p->woke_at + p->batch_us;
+    if (now >= until)
+        return timeout;
+    if (timeout > 0 && now + (int64_t)timeout * 1000 < until)
+        until = now + (int64_t)timeout * 1000;
+    struct timespec ts = {.tv_sec = until / G_USEC_PER_SEC,
+                          .tv_nsec = (long)(until % G_USEC_PER_SEC) * 1000};
+    p->stats.batch_waits++;
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+    if (timeout < 0)
+        return timeout;
+    int64_t left = (int64_t)timeout * 1000 - (g_get_monotonic_time() - now);
+    return left > 0 ? (gint)((left + 999) / 1000) : 0;
+}
+
 static int wait_ready(poller *p, GPollFD *fds, gint timeout)
 {
+    timeout = gather_batch(p, timeout);
     p->stats.waits++;
+    int64_t waited_from = g_get_monotonic_time();
     /* Wake up for the periodic rebuild even when GLib has nothing timed. */
     int64_t left_ms = (p->rebuilt_at + POLLER_REBUILD_S * G_TIME_SPAN_SECOND -
                        g_get_monotonic_time()) / 1000 + 1;
@@ -148,6 +176,8 @@ static int wait_ready(poller *p, GPollFD *fds, gint timeout)
     int r = epoll_wait(p->epfd, p->events, MAX_EVENTS, timeout);
     if (r < 0)
         return -1;
+    p->woke_at = g_get_monotonic_time();
+    p->dense = r > 0 && p->woke_at - waited_from < p->batch_us;
     int ready = 0;
     for (int k = 0; k < r; k++) {
         int fd = p->events[k].data.fd;
@@ -182,7 +212,7 @@ static gint poller_poll(GPollFD *fds, guint n, gint timeout)
     return wait_ready(p, fds, timeout);
 }
 
-bool poller_install(GMainContext *ctx)
+bool poller_install(GMainContext *ctx, int batch_us)
 {
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
@@ -190,6 +220,7 @@ bool poller_install(GMainContext *ctx)
     poller *p = calloc(1, sizeof *p);
     p->epfd = epfd;
     p->rebuilt_at = g_get_monotonic_time();
+    p->batch_us = batch_us;
     tls_poller = p;
     g_main_context_set_poll_func(ctx, poller_poll);
     return true;

@@ -19,6 +19,14 @@
  * fd no longer in the array removes it; a descriptor epoll cannot watch (a regular file)
  * makes the iterations it is in use poll(2).
  *
+ * Batching (batch_us): under load a loop otherwise wakes once per packet, and the wake-up
+ * (a context switch, and GLib's walk over every source of the context) costs more than the
+ * packet's own work. When the last wait found events in less than batch_us (packets come
+ * close together) the poller first sleeps out the rest of batch_us from that wake-up, so
+ * whatever arrives meanwhile is handled in one iteration: at most 1e6/batch_us wake-ups a
+ * second, each packet delayed by at most batch_us. Sparse packets (a wait longer than
+ * batch_us), an idle loop, or GLib work that is due (timeout 0) never wait.
+ *
  * Threads: one poller per loop thread, in thread-local state: poller_install and
  * poller_uninstall on the loop's thread around g_main_loop_run; the poll function itself
  * runs there (GLib calls it without the context's lock); poller_note_fds_closed on that
@@ -34,8 +42,8 @@
 #define POLLER_REBUILD_S 2
 
 /* Makes ctx poll through epoll on the calling thread; false (and poll(2) stays) if no
- * epoll instance could be made. */
-bool poller_install(GMainContext *ctx);
+ * epoll instance could be made. batch_us > 0: wake-ups at most every batch_us (see above). */
+bool poller_install(GMainContext *ctx, int batch_us);
 
 /* Frees the calling thread's poller (the context must not be iterated any more). */
 void poller_uninstall(void);
@@ -49,6 +57,7 @@ typedef struct poller_stats {
     uint64_t reconciles;   /* iterations whose array had changed */
     uint64_t rebuilds;     /* full rebuilds (noted closes, the timer) */
     uint64_t fallbacks;    /* iterations that used poll(2) */
+    uint64_t batch_waits;  /* sleeps to gather a batch */
 } poller_stats;
 
 /* The calling thread's figures (zeros without a poller); for tests. */

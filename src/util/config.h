@@ -24,6 +24,7 @@ typedef struct server_config {
     bool log_json;
     int loops;
     bool loop_epoll;
+    int loop_batch_us;
     char *web_root;
     int session_timeout;
     /* [http] */

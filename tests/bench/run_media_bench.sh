@@ -14,8 +14,9 @@
 #                       poisson, or burst (1 ms ticks); a list runs each
 #       BENCH_DURATION  measurement window, s (default 10)
 #       BENCH_WARMUP    warm-up, s (default 2)
-#       BENCH_LOOPS     our --general.loops: "default" (no flag: one loop per core, as an
-#                       operator runs it; the default), or a number; "default 1" runs both
+#       BENCH_PARLEY    our server's variants, each run at every point: "default" (no
+#                       option: as an operator runs it; the default) or settings joined by
+#                       commas, e.g. "default general.loop_batch_us=0 general.loops=1"
 #       BENCH_TARGETS   "parley janus" (default) or one of them
 #       BENCH_NICE      nice value of both servers, the client and the run's autogroup
 #                       (default -10, so that other work on a shared machine disturbs the
@@ -39,7 +40,7 @@ RATE="${BENCH_RATE:-16000}"
 ARRIVALS="${BENCH_ARRIVAL:-paced}"
 DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-2}"
-LOOPS="${BENCH_LOOPS:-default}"
+VARIANTS="${BENCH_PARLEY:-default}"
 TARGETS="${BENCH_TARGETS:-parley janus}"
 PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
 MEDIA_BENCH="${MEDIA_BENCH:-$(bench_newest_build tests/bench/media_bench)}"
@@ -68,9 +69,13 @@ run_client() { # label port
     return "${PIPESTATUS[0]}"
 }
 
-run_parley() { # loops
-    local label="parley-$1-$POINT" dir="$LOGDIR/parley-$1-$POINT" opt=()
-    [ "$1" = default ] || opt=(--general.loops="$1")
+run_parley() { # variant
+    local name="parley" opt=() o
+    if [ "$1" != default ]; then
+        name="parley[$1]"
+        for o in ${1//,/ }; do opt+=("--$o"); done
+    fi
+    local label="$name-$POINT" dir="$LOGDIR/$name-$POINT"
     bench_start_parley "$dir" 31000-31999 "${opt[@]}" || return 1
     if ! bench_wait_info 19088 janus.plugin.echotest; then
         bench_start_failed "parley did not start with the echotest plugin" "$dir"
@@ -98,7 +103,7 @@ for ARRIVAL in $ARRIVALS; do
         POINT="$ARRIVAL-s$SESSIONS"
         for t in $TARGETS; do
             case $t in
-                parley) for l in $LOOPS; do run_parley "$l" || status=1; done ;;
+                parley) for v in $VARIANTS; do run_parley "$v" || status=1; done ;;
                 janus) run_janus || status=1 ;;
                 *) echo "unknown target $t" >&2; status=1 ;;
             esac
