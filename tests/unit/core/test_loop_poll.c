@@ -56,6 +56,11 @@ static void detach(watch *w)
 static void attach_cb(void *arg) { attach(arg); }
 static void detach_cb(void *arg) { detach(arg); }
 
+/* Descriptors a loop watched are closed on that loop (as libnice does): the poller may still
+ * take them out of its set there. */
+static void close_cb(void *arg) { close(*(int *)arg); }
+static void close_on_loop(int fd) { loop_invoke_sync(loop, close_cb, &fd); }
+
 static bool wait_fired(watch *w, int at_least, int ms)
 {
     for (int i = 0; i < ms && atomic_load(&w->fired) < at_least; i++)
@@ -84,7 +89,7 @@ static void test_readiness(void)
     }
     CHECK(loop_stats().waits > 0);
     loop_invoke_sync(loop, detach_cb, &w);
-    close(sv[0]);
+    close_on_loop(sv[0]);
     close(sv[1]);
 }
 
@@ -129,7 +134,7 @@ static void test_fd_reuse(bool note)
     CHECK(wait_fired(&b, 1, note ? 1000 : (POLLER_REBUILD_S + 2) * 1000));
     CHECK(loop_stats().rebuilds > rebuilds);
     loop_invoke_sync(loop, detach_cb, &b);
-    close(s.pair[0]);
+    close_on_loop(s.pair[0]);
     close(s.pair[1]);
     close(sv[1]);
 }
@@ -148,7 +153,7 @@ static void test_removed_source_quiet(void)
     g_usleep(300 * 1000);
     uint64_t waits = loop_stats().waits - before;
     CHECK(waits < 20);
-    close(sv[0]);
+    close_on_loop(sv[0]);
     close(sv[1]);
 }
 
@@ -164,7 +169,7 @@ static void test_regular_file(void)
     CHECK(wait_fired(&w, 3, 2000));          /* a regular file is always readable */
     loop_invoke_sync(loop, detach_cb, &w);
     CHECK(loop_stats().fallbacks > fallbacks);
-    close(fd);
+    close_on_loop(fd);
     /* And back on epoll afterwards. */
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) == 0);
@@ -179,7 +184,7 @@ static void test_regular_file(void)
         fprintf(stderr, "fallbacks %llu -> %llu, reconciles %llu\n", (unsigned long long)f2,
                 (unsigned long long)after.fallbacks, (unsigned long long)after.reconciles);
     loop_invoke_sync(loop, detach_cb, &s);
-    close(sv[0]);
+    close_on_loop(sv[0]);
     close(sv[1]);
 }
 
@@ -259,7 +264,7 @@ static void test_batching(void)
     CHECK(atomic_load(&w.fired) >= 5 && atomic_load(&w.fired) < 50);
     CHECK(after.batch_waits > before.batch_waits);
     loop_invoke_sync(loop, detach_cb, &w);
-    close(sv[0]);
+    close_on_loop(sv[0]);
     close(sv[1]);
     loop_pool_destroy(bpool);
     loop = saved;
