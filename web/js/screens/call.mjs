@@ -9,7 +9,7 @@
 
 import { calls } from '../connection.mjs';
 import { h, credits, clock, announce } from '../ui.mjs';
-import { buyPanel } from './wallet.mjs';
+import { buyPanel, creditPackages } from './wallet.mjs';
 
 const STATE_TEXT = { calling: 'Calling…', ringing: 'Ringing…', connecting: 'Connecting…', active: 'In call', ended: 'Call ended' };
 
@@ -102,6 +102,7 @@ export const callScreen = {
       cs.on('remote', (stream) => { remote.srcObject = null; remote.srcObject = stream; }),
     ];
     draw(c);
+    if (c.role === 'caller') creditPackages().catch(() => {});
     if (c.lowBalance && c.role === 'caller') showLow(c.lowBalance);
     const timer = setInterval(redrawClock, 1000);
     return () => { clearInterval(timer); for (const off of offs) off(); };

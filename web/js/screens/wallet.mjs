@@ -17,13 +17,24 @@ function price(p) {
   return new Intl.NumberFormat(undefined, { style: 'currency', currency: p.currency || 'USD' }).format(p.price_cents / 100);
 }
 
+// The packages are the server's configuration: fetched once per page load, so the in-call
+// top-up shows its buttons at once (the low-balance warning leaves seconds, not minutes).
+let packages = null;
+export function creditPackages() {
+  if (!packages) {
+    packages = api('GET', '/credit-packages', undefined, { auth: false }).then((r) => r.packages);
+    packages.catch(() => { packages = null; });
+  }
+  return packages;
+}
+
 // Buttons for every package; onBought(wallet) after a completed purchase.
 export function buyPanel(onBought, { idPrefix = 'buy' } = {}) {
   const error = h('p', { class: 'error', role: 'alert' });
   const list = h('div', { class: 'packages' }, h('p', { class: 'muted' }, 'Loading packages…'));
   const intents = new Map();      // package id -> Idempotency-Key of the unfinished intent
-  api('GET', '/credit-packages', undefined, { auth: false }).then((r) => {
-    list.replaceChildren(...r.packages.map((p) => h('button', {
+  creditPackages().then((all) => {
+    list.replaceChildren(...all.map((p) => h('button', {
       type: 'button', class: 'package', id: `${idPrefix}-${p.id}`, 'data-package': p.id,
       onclick: async (e) => {
         const b = e.currentTarget;
