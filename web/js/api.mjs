@@ -117,10 +117,11 @@ function schedule() {
   refreshTimer = setTimeout(() => refreshTokens().catch(() => { /* handled inside */ }), wait);
 }
 
+// The reason goes out after the sign-out itself, so the log-in screen shows it.
 function signOutLocally(reason) {
   save(null);
-  for (const fn of endListeners) fn(reason);
   emit();
+  for (const fn of endListeners) fn(reason);
 }
 
 export function refreshTokens() {

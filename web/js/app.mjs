@@ -67,6 +67,7 @@ function buildNav(role) {
 // Also called when the profile changed (a new display name): then only the header changes.
 function signedIn(user) {
   $('auth-panel').hidden = true;
+  $('settings').hidden = true;
   $('logout').hidden = false;
   $('who').hidden = false;
   $('who').textContent = user ? `${user.display_name || user.email || 'user'}${user.role ? ` (${user.role})` : ''}` : 'no account';
@@ -79,8 +80,8 @@ function signedIn(user) {
     unreadTimer = setInterval(refreshUnread, 15000);
     refreshUnread();
   }
-  if (anonymous && currentPath() !== '/diagnostics') navigate('/diagnostics');
-  else router.start();
+  if (anonymous) history.replaceState(null, '', '#/diagnostics');
+  router.start();
 }
 
 function signedOut(message) {
@@ -118,13 +119,14 @@ function bindConnectionStatus() {
 function bindCallNavigation() {
   onCalls((cs) => {
     cs.on('state', (c) => {
-      if ((c.state === 'calling' || c.state === 'connecting') && currentPath() !== '/call') navigate('/call');
+      // A caller's call is shown once the server took it ('calling' with its id): a refusal
+      // before that (no credit, camera denied) stays on the host's page, where it is explained.
+      if (((c.state === 'calling' && c.id) || c.state === 'connecting') && currentPath() !== '/call') navigate('/call');
     });
     cs.on('ended', (e) => {
       if (e.ringing || (e.local && e.reason === 'declined')) return;
       announce(`Call ended: ${e.reason}`);
       if (e.call_id) navigate(`/receipt/${e.call_id}?reason=${encodeURIComponent(e.reason || '')}`);
-      else if (currentPath() === '/call') history.back();
     });
   });
 }

@@ -33,8 +33,10 @@ export const callScreen = {
     const costLabel = h('span', { class: 'muted small' }, c.role === 'host' ? 'earned' : 'charged');
     const rate = h('span', { id: 'call-rate', class: 'muted small' });
     const left = h('span', { id: 'call-left', class: 'muted small' });
+    // Toggle buttons keep their label; aria-pressed says the state (a changing label too
+    // would announce the opposite of what is pressed).
     const mute = h('button', { type: 'button', id: 'call-mute', class: 'secondary', 'aria-pressed': 'false' }, 'Mute');
-    const camera = h('button', { type: 'button', id: 'call-camera', class: 'secondary', 'aria-pressed': 'true' }, 'Camera off');
+    const camera = h('button', { type: 'button', id: 'call-camera', class: 'secondary', 'aria-pressed': 'false' }, 'Hide camera');
     const upgrade = h('button', { type: 'button', id: 'call-upgrade', class: 'secondary' }, 'Turn on video');
     const hangup = h('button', { type: 'button', id: 'call-hangup', class: 'danger' }, 'Hang up');
     const error = h('p', { class: 'error', role: 'alert' });
@@ -45,11 +47,9 @@ export const callScreen = {
       state.textContent = `${STATE_TEXT[cur.state] || cur.state}${cur.upgrading ? ' · adding video…' : ''}`;
       el.querySelector('.call').dataset.state = cur.state;
       mute.setAttribute('aria-pressed', String(cur.muted));
-      mute.textContent = cur.muted ? 'Unmute' : 'Mute';
       const hasVideo = cur.local.getVideoTracks().length > 0;
       camera.hidden = !hasVideo;
-      camera.setAttribute('aria-pressed', String(cur.camera));
-      camera.textContent = cur.camera ? 'Camera off' : 'Camera on';
+      camera.setAttribute('aria-pressed', String(!cur.camera));
       upgrade.hidden = hasVideo || cur.state !== 'active';
       local.hidden = !hasVideo;
       const b = cur.billing;

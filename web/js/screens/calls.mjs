@@ -13,7 +13,7 @@ const REASON_TEXT = {
   disconnected: 'Connection to the server lost', failed: 'The call could not be set up', shutdown: 'The server shut down',
 };
 
-export const reasonText = (r) => REASON_TEXT[r] || (r ? r.replace(/_/g, ' ') : '');
+const reasonText = (r) => REASON_TEXT[r] || (r ? r.replace(/_/g, ' ') : '');
 
 function money(c) {
   return c.role === 'host' ? `+${credits(c.host_earned)}` : credits(c.charged);
@@ -76,6 +76,9 @@ export const receiptScreen = {
     let timer = null;
     const draw = (c) => {
       const other = c.role === 'host' ? c.caller : c.host;
+      // The server's outcome replaces what this device saw (same event, the record's words).
+      const local = section.querySelector('#receipt-reason');
+      if (local) local.remove();
       section.dataset.settled = String(c.billing_settled);
       body.replaceChildren(h('dl', { class: 'receipt-list' },
         item('With', other.display_name),
@@ -87,7 +90,7 @@ export const receiptScreen = {
         c.role === 'host' ? item('You earned', credits(c.host_earned), 'receipt-earned')
           : item('You paid', credits(c.charged), 'receipt-charged'),
         item('Rates', c.audio_rate === null ? '—' : `audio ${c.audio_rate}/min, video ${c.video_rate}/min`)),
-      c.billing_settled ? null : h('p', { class: 'muted small', role: 'status' }, 'Finalising…'));
+      ...(c.billing_settled ? [] : [h('p', { class: 'muted small', role: 'status' }, 'Finalising…')]));
       body.querySelector('#receipt-minutes').dataset.value = c.minutes_charged;
       const money = body.querySelector('#receipt-charged, #receipt-earned');
       money.dataset.value = c.role === 'host' ? c.host_earned : c.charged;

@@ -12,7 +12,7 @@ import { h, timeOf, credits, announce } from '../ui.mjs';
 import { refreshUnread } from './chats.mjs';
 
 const TICK = {
-  sending: ['…', 'sending'], sent: ['✓', 'sent'], delivered: ['✓✓', 'delivered'], read: ['✓✓', 'read'], failed: ['!', 'not sent'],
+  sending: ['…', 'sending'], sent: ['✓', 'sent'], delivered: ['✓✓', 'delivered'], read: ['✓✓ Seen', 'read'], failed: ['!', 'not sent'],
 };
 const RANK = { sending: 0, failed: 0, sent: 1, delivered: 2, read: 3 };
 

@@ -147,7 +147,7 @@ async function sendSetting(body) {
   }
 }
 
-export async function digest(pc) {
+async function digest(pc) {
   const d = { video: { frames: 0, packets: 0, bytes: 0, w: 0, h: 0, fps: 0 }, audio: { packets: 0, bytes: 0 } };
   const report = await pc.getStats();
   report.forEach((s) => {

@@ -30,7 +30,7 @@ export const earningsScreen = {
       section.append(h('p', { class: 'error' }, err.message));
       return undefined;
     }
-    section.append(
+    section.append(...[
       h('dl', { class: 'balance' },
         h('div', {}, h('dt', {}, 'Earned in total'), h('dd', { id: 'earned-total', 'data-value': e.totals.earned }, credits(e.totals.earned))),
         h('div', {}, h('dt', {}, 'Not paid out yet'), h('dd', {}, credits(e.totals.balance))),
@@ -41,7 +41,7 @@ export const earningsScreen = {
         : h('p', { class: 'muted' }, 'Nothing earned yet: calls and messages from callers appear here.'),
       e.per_day.length ? table('earn-per-day', 'By day (UTC)', [['Day'], ['Charges', 'num'], ['Credits', 'num']],
         e.per_day.map((r) => h('tr', {}, h('td', {}, r.day), h('td', { class: 'num' }, String(r.charges)), h('td', { class: 'num' }, String(r.amount)))))
-        : null);
+        : null].filter(Boolean));
     return undefined;
   },
 };

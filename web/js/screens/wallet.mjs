@@ -36,6 +36,7 @@ export function buyPanel(onBought, { idPrefix = 'buy' } = {}) {
   creditPackages().then((all) => {
     list.replaceChildren(...all.map((p) => h('button', {
       type: 'button', class: 'package', id: `${idPrefix}-${p.id}`, 'data-package': p.id,
+      'aria-label': `Buy ${credits(p.credits)} for ${price(p)}`,
       onclick: async (e) => {
         const b = e.currentTarget;
         error.textContent = '';
@@ -62,7 +63,7 @@ export function buyPanel(onBought, { idPrefix = 'buy' } = {}) {
   return h('div', { class: 'buy' }, list, error);
 }
 
-export function balanceView(w) {
+function balanceView(w) {
   return h('dl', { class: 'balance', id: 'wallet-balance' },
     h('div', {}, h('dt', {}, 'Available'), h('dd', { id: 'wallet-available', 'data-value': w.available }, credits(w.available))),
     h('div', {}, h('dt', {}, 'Held for calls'), h('dd', { id: 'wallet-held', 'data-value': w.held }, credits(w.held))),
