@@ -36,7 +36,6 @@ export function buyPanel(onBought, { idPrefix = 'buy' } = {}) {
   creditPackages().then((all) => {
     list.replaceChildren(...all.map((p) => h('button', {
       type: 'button', class: 'package', id: `${idPrefix}-${p.id}`, 'data-package': p.id,
-      'aria-label': `Buy ${credits(p.credits)} for ${price(p)}`,
       onclick: async (e) => {
         const b = e.currentTarget;
         error.textContent = '';
