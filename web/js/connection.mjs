@@ -7,7 +7,7 @@
 // until sign-out. The chat channel (janus.plugin.textroom) is attached on first use.
 //
 // Contract: connect(user) -> Promise<void>; disconnect(); calls() -> CallService (after
-// connect), onCalls(fn) for every new one; chat() -> Promise<ChatChannel>; onStatus(fn(state, detail)) with state
+// connect), onCalls(fn) for every new one; chat() -> Promise<ChatChannel>; onStatus(fn(state, detail)) -> unsubscribe, with state
 // 'connecting' | 'online' | 'reconnecting' | 'offline'. Reconnects on its own when the
 // session is lost (server restart, long network loss), with backoff.
 
@@ -32,7 +32,7 @@ function setStatus(s, detail = '') {
   for (const fn of statusListeners) fn(s, detail);
 }
 
-export function onStatus(fn) { statusListeners.add(fn); fn(status, ''); }
+export function onStatus(fn) { statusListeners.add(fn); fn(status, ''); return () => statusListeners.delete(fn); }
 export function calls() { return callService; }
 // fn(CallService) for each new one (a reconnect makes a new one): screens subscribe here.
 export function onCalls(fn) { callsListeners.add(fn); if (callService) fn(callService); }

@@ -4,10 +4,14 @@
 // affordable_ms), mute, camera on/off, upgrade audio to video, hang up; for the caller the
 // low-balance prompt with a top-up that works without leaving the call.
 //
+// Connection trouble is shown, not hidden: "reconnecting" while the signalling connection is
+// being re-established (the media, on its own path, usually goes on) or while ICE reports the
+// media path disconnected.
+//
 // The elapsed time is the server's elapsed_ms advanced locally between billing events (they
 // come at least every 10 s), so it ticks every second but never drifts from what is billed.
 
-import { calls } from '../connection.mjs';
+import { calls, onStatus } from '../connection.mjs';
 import { h, credits, clock, announce } from '../ui.mjs';
 import { buyPanel, creditPackages } from './wallet.mjs';
 
@@ -42,9 +46,28 @@ export const callScreen = {
     const error = h('p', { class: 'error', role: 'alert' });
     const low = h('div', { id: 'low-balance', class: 'low-balance', role: 'alert', hidden: true });
     let tick = null;        // {elapsed, at}: the last billing event's elapsed_ms and when it came
+    let signalling = 'online';
+    const speaker = 'setSinkId' in HTMLMediaElement.prototype
+      ? h('select', { id: 'call-speaker', hidden: true, onchange: (e) => remote.setSinkId(e.target.value).catch((err) => { error.textContent = `Cannot use that speaker: ${err.message}`; }) })
+      : null;
+    const speakerLabel = speaker ? h('label', { class: 'inline', hidden: true }, 'Speaker ', speaker) : null;
+    // Output choice only where the browser can route audio and there is a choice to make.
+    if (speaker) {
+      navigator.mediaDevices.enumerateDevices().then((devices) => {
+        const outs = devices.filter((d) => d.kind === 'audiooutput');
+        if (outs.length < 2) return;
+        speaker.replaceChildren(...outs.map((d, i) => h('option', { value: d.deviceId }, d.label || `Speaker ${i + 1}`)));
+        speaker.hidden = false;
+        speakerLabel.hidden = false;
+      }).catch(() => {});
+    }
 
     const draw = (cur) => {
-      state.textContent = `${STATE_TEXT[cur.state] || cur.state}${cur.upgrading ? ' · adding video…' : ''}`;
+      const pc = cs.handle && cs.handle.pc;
+      const mediaLost = pc && (pc.iceConnectionState === 'disconnected' || pc.iceConnectionState === 'failed');
+      const trouble = signalling !== 'online' ? ' · reconnecting to the server…' : mediaLost ? ' · connection lost, reconnecting…' : '';
+      state.textContent = `${STATE_TEXT[cur.state] || cur.state}${cur.upgrading ? ' · adding video…' : ''}${trouble}`;
+      state.classList.toggle('warn', Boolean(trouble));
       el.querySelector('.call').dataset.state = cur.state;
       mute.setAttribute('aria-pressed', String(cur.muted));
       const hasVideo = cur.local.getVideoTracks().length > 0;
@@ -91,10 +114,11 @@ export const callScreen = {
         h('div', {}, cost, costLabel),
         h('div', { class: 'ticker-more' }, rate, left)),
       low,
-      h('div', { class: 'controls call-controls' }, mute, camera, upgrade, hangup),
+      h('div', { class: 'controls call-controls' }, mute, camera, upgrade, speakerLabel, hangup),
       error));
 
     const offs = [
+      onStatus((s) => { signalling = s; if (cs.current) draw(cs.current); }),
       cs.on('state', (cur) => draw(cur)),
       cs.on('billing', (b) => { tick = { elapsed: b.elapsed_ms, at: Date.now() }; redrawClock(); }),
       cs.on('low_balance', (lb) => { if (cs.current.role === 'caller') showLow(lb); }),
@@ -104,7 +128,8 @@ export const callScreen = {
     draw(c);
     if (c.role === 'caller') creditPackages().catch(() => {});
     if (c.lowBalance && c.role === 'caller') showLow(c.lowBalance);
-    const timer = setInterval(redrawClock, 1000);
+    // ICE state changes have no event of ours: looked at with the clock.
+    const timer = setInterval(() => { redrawClock(); if (cs.current) draw(cs.current); }, 1000);
     return () => { clearInterval(timer); for (const off of offs) off(); };
   },
 };

@@ -7,6 +7,37 @@ import { $, announce } from '../ui.mjs';
 
 let service = null;
 let lastFocus = null;
+let ringer = null;
+
+// A ring made with Web Audio (no sound file to ship): two short tones every 2 s. Browsers
+// allow it once the user has interacted with the page, which signing in did.
+function startRinging() {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!Ctx || ringer) return;
+  const ctx = new Ctx();
+  const burst = () => {
+    for (const [freq, at] of [[440, 0], [480, 0]]) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, ctx.currentTime + at);
+      gain.gain.exponentialRampToValueAtTime(0.08, ctx.currentTime + at + 0.05);
+      gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + at + 0.9);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(ctx.currentTime + at);
+      osc.stop(ctx.currentTime + at + 1);
+    }
+  };
+  burst();
+  ringer = { ctx, timer: setInterval(burst, 2000) };
+}
+
+function stopRinging() {
+  if (!ringer) return;
+  clearInterval(ringer.timer);
+  ringer.ctx.close().catch(() => {});
+  ringer = null;
+}
 
 function show(inc) {
   lastFocus = document.activeElement;
@@ -17,10 +48,12 @@ function show(inc) {
   $('incoming-accept').disabled = false;
   $('incoming-decline').disabled = false;
   $('incoming-accept').focus();
+  startRinging();
   announce(`Incoming call from ${inc.caller.display_name}`);
 }
 
 function hide(message) {
+  stopRinging();
   if ($('incoming').hidden) return;
   $('incoming').hidden = true;
   delete $('incoming').dataset.callId;
