@@ -2,11 +2,13 @@
 // web_app: the browser app in web/ as its users meet it, in three Chromium contexts served by
 // parley itself (auth on, --billing.minute_ms=3000 so a billed "minute" is 3 s): a caller, and
 // a host on two devices (A and B).
-//   1. Both sign up through the UI (the role chosen there); host B logs in on a second device.
+//   1. Both sign up through the UI (the role chosen there); host B logs in on a second device,
+//      after the errors for an unreachable server and a wrong password.
 //   2. The host sets its profile and rates (PATCH /me through the form, checked over REST),
 //      sees itself online, switches do-not-disturb on and off.
-//   3. The caller sees the host's card online in discovery, opens its profile, buys the
-//      starter package in the wallet (balance shown, transaction listed).
+//   3. The caller sees the host's card online in discovery, opens its profile, is told that
+//      an empty wallet cannot pay a call (nothing rings), buys the starter package in the
+//      wallet (balance shown, transaction listed).
 //   4. Chat: the caller messages the host; the host's chat list shows it unread; the host
 //      opens it and answers; each side's message ends with the "read" tick.
 //   5. An audio call: both host devices ring, A accepts, B stops ringing; the caller upgrades
@@ -168,7 +170,18 @@ async function scenario(srv, br, traced) {
   await screen(hostA, 'host-profile-editor');
   console.log('host profile, rates (2/5/1), languages, tags saved; do-not-disturb on/off');
 
+  // Host B: the errors a user meets at log-in (server unreachable, wrong password), then in.
   const hostB = await newClient(br, 'host-B', base, srv.wsUrl, traced);
+  await hostB.page.route('**/api/v1/auth/login', (route) => route.abort('connectionrefused'));
+  await hostB.page.fill('#login-email', hostEmail);
+  await hostB.page.fill('#login-password', PASSWORD);
+  await hostB.page.click('#login-submit');
+  await hostB.page.waitForSelector('#auth-error:has-text("Cannot reach the server")', { timeout: T });
+  await hostB.page.unroute('**/api/v1/auth/login');
+  await hostB.page.fill('#login-password', 'not-the-Password-1');
+  await hostB.page.click('#login-submit');
+  await hostB.page.waitForSelector('#auth-error:has-text("Wrong email or password")', { timeout: T });
+  await screen(hostB, 'sign-in-error');
   await logIn(hostB, hostEmail);
   await visible(hostB, '#profile-form');
   await online(hostB);
@@ -186,6 +199,9 @@ async function scenario(srv, br, traced) {
   await visible(caller, '#host-title');
   await visible(caller, '.profile .badge[data-availability="online"]');
   await screen(caller, 'host-profile');
+  await caller.page.click('#call-audio');
+  await caller.page.waitForSelector('.profile .error:has-text("balance does not cover")', { timeout: T });
+  assert(await hostA.page.evaluate(() => document.getElementById('incoming').hidden), 'a call the wallet cannot pay rang the host');
   await go(caller, '/wallet');
   await visible(caller, '#wallet-available[data-value="0"]');
   await visible(caller, '#buy-starter');
