@@ -38,7 +38,7 @@ function availabilityCard(me) {
     }
   });
   return { refresh, node: h('section', { class: 'card', 'aria-labelledby': 'avail-title' },
-    h('h3', { id: 'avail-title' }, 'Availability'),
+    h('h2', { id: 'avail-title' }, 'Availability'),
     h('p', {}, 'Callers see you as ', badge),
     h('label', { class: 'inline switch' }, toggle, ' Take calls on this account (off = do not disturb)'),
     h('p', { class: 'muted small' }, 'You are online while this app is open and connected, on any of your devices.'),
