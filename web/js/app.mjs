@@ -124,7 +124,7 @@ function bindCallNavigation() {
       if (((c.state === 'calling' && c.id) || c.state === 'connecting') && currentPath() !== '/call') navigate('/call');
     });
     cs.on('ended', (e) => {
-      if (e.ringing || (e.local && e.reason === 'declined')) return;
+      if (!auth.user || e.ringing || (e.local && e.reason === 'declined')) return;
       announce(`Call ended: ${e.reason}`);
       if (e.call_id) navigate(`/receipt/${e.call_id}?reason=${encodeURIComponent(e.reason || '')}`);
     });

@@ -64,7 +64,17 @@ export class Router {
     this.container.dataset.screen = found.pattern.split('/')[1] || 'home';
     if (this.onRender) this.onRender(found.pattern, found.screen);
     document.title = `${found.screen.title} · parley`;
-    const cleanup = await found.screen.render(this.container, found.params);
+    let cleanup;
+    try {
+      cleanup = await found.screen.render(this.container, found.params);
+    } catch (e) {
+      // A screen that failed half-way still tells the user why, instead of going blank.
+      const p = document.createElement('p');
+      p.className = 'error';
+      p.setAttribute('role', 'alert');
+      p.textContent = `This screen could not be shown: ${e.message}`;
+      this.container.append(p);
+    }
     if (seq !== this.renderSeq) { if (typeof cleanup === 'function') cleanup(); return; }
     this.cleanup = typeof cleanup === 'function' ? cleanup : null;
     const heading = this.container.querySelector('h2') || document.querySelector('section:not([hidden]) h2');

@@ -112,9 +112,10 @@ export const chatScreen = {
     };
     earlier.addEventListener('click', () => loadEarlier().catch((e) => { error.textContent = e.message; }));
 
-    // One attempt to send a message (first try or retry, same client_id): the channel when
-    // it is up, REST otherwise.
-    const deliver = async (entry) => {
+    // Sends a message (first try or retry, same client_id): the channel when it is up, REST
+    // otherwise. Passing trouble (busy, timeout, network, rate limit) is retried by itself a
+    // few times; a refusal (no credit, blocked) is explained and left to the user.
+    const deliver = async (entry, attempt = 0) => {
       const m = entry.m;
       try {
         const r = channel ? await channel.send(room, m.text, m.client_id)
@@ -128,8 +129,20 @@ export const chatScreen = {
         setTick(entry, r.state || 'sent');
         if (r.charged) announce(`Sent, ${credits(r.charged)}`);
       } catch (e) {
+        if (gone) return;
+        const channelClosed = Boolean(channel) && /data channel is not open/.test(e.message);
+        if (channelClosed) channel = null;
+        const passing = channelClosed || e.code === 503 || e.code === 429 || e.code === 'timeout'
+          || e.status === 0 || e.status === 429 || e.status >= 500;
+        if (passing && attempt < 4) {
+          const wait = e.body && e.body.retry_after_ms ? e.body.retry_after_ms : 1000 * 2 ** attempt;
+          setTimeout(() => { if (!gone) deliver(entry, attempt + 1); }, wait);
+          return;
+        }
         setTick(entry, 'failed');
-        error.replaceChildren(e.message, ' ', h('button', { type: 'button', class: 'secondary small', onclick: () => { error.textContent = ''; setTick(entry, 'sending'); deliver(entry); } }, 'Retry'));
+        const topUp = (e.code === 402 || e.code === 'insufficient_balance') && me.role === 'caller'
+          ? h('a', { href: '#/wallet' }, 'Buy credits') : null;
+        error.replaceChildren(e.message, ' ', topUp || '', ' ', h('button', { type: 'button', class: 'secondary small', onclick: () => { error.textContent = ''; setTick(entry, 'sending'); deliver(entry); } }, 'Retry'));
       }
     };
 
