@@ -22,6 +22,12 @@ const PLUGIN = 'janus.plugin.videocall';
 
 function sdpHasVideo(sdp) { return /\r?\nm=video [1-9]/.test(sdp || ''); }
 
+// The other side sends video in this offer (not only offers to receive it): a video call.
+function offerSendsVideo(sdp) {
+  const section = (sdp || '').split(/\r?\nm=/).find((m) => /^video [1-9]/.test(m));
+  return Boolean(section) && /\na=(sendrecv|sendonly)/.test(section);
+}
+
 export class CallService {
   constructor(session, user) {
     this.session = session;
@@ -99,7 +105,7 @@ export class CallService {
     const inc = this.incoming;
     if (!inc) return;
     this.incoming = null;
-    const kind = sdpHasVideo(inc.jsep.sdp) && /a=(sendrecv|sendonly)/.test(inc.jsep.sdp.split(/\r?\nm=video/)[1] || '') ? 'video' : 'audio';
+    const kind = offerSendsVideo(inc.jsep.sdp) ? 'video' : 'audio';
     const stream = await this._media(kind);
     this.current = {
       id: inc.call_id, role: 'host', peer: inc.caller, kind, state: 'connecting',
