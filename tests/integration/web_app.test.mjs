@@ -3,7 +3,8 @@
 // parley itself (auth on, --billing.minute_ms=3000 so a billed "minute" is 3 s): a caller, and
 // a host on two devices (A and B).
 //   1. Both sign up through the UI (the role chosen there); host B logs in on a second device,
-//      after the errors for an unreachable server and a wrong password.
+//      after the errors for an unreachable server and a wrong password; its profile lists
+//      the account's two devices.
 //   2. The host sets its profile and rates (PATCH /me through the form, checked over REST),
 //      sees itself online, switches do-not-disturb on and off.
 //   3. The caller sees the host's card online in discovery, opens its profile, is told that
@@ -212,6 +213,8 @@ async function scenario(srv, br, traced) {
   await logIn(hostB, hostEmail);
   await visible(hostB, '#profile-form');
   await online(hostB);
+  await hostB.page.waitForFunction(() => document.querySelectorAll('#devices li').length === 2, null, { timeout: T });
+  assert((await hostB.page.textContent('#devices')).includes('(this device)'), 'the devices list does not mark this device');
 
   const caller = await newClient(br, 'caller', base, srv.wsUrl, traced);
   await signUpByKeyboard(caller, { email: callerEmail, name: 'Cal Caller' });

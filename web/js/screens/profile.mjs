@@ -1,10 +1,11 @@
-// screens/profile.mjs: the signed-in user's profile (GET/PATCH /me). Hosts edit their
+// screens/profile.mjs: the signed-in user's profile (GET/PATCH /me) and devices. Hosts edit their
 // public card (bio, picture, languages, tags, rates) and their availability: do-not-disturb
 // refuses calls while staying signed in; "online" itself follows this app's connection
 // (the server counts live Janus sessions), so it is shown, not set.
 
 import { api, auth } from '../api.mjs';
 import { h, availabilityBadge, announce } from '../ui.mjs';
+import { devicesCard } from './devices.mjs';
 
 const list = (text) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -111,7 +112,7 @@ export const profileScreen = {
     });
     el.append(h('section', { class: 'card', 'aria-labelledby': 'profile-title' },
       h('h2', { id: 'profile-title' }, isHost ? 'Your host profile' : 'Your profile'),
-      h('p', { class: 'muted' }, `${me.email} · ${me.role}`), form));
+      h('p', { class: 'muted' }, `${me.email} · ${me.role}`), form), devicesCard());
     if (!isHost) return undefined;
     const avail = availabilityCard(me);
     el.prepend(avail.node);
