@@ -14,7 +14,9 @@
 //      opens it and answers; each side's message ends with the "read" tick.
 //   5. An audio call: both host devices ring, A accepts, B stops ringing; the caller upgrades
 //      to video; both sides' inbound audio and video rise and frames are decoded
-//      (window.parleyApp.callStats()); the cost ticker advances to a third minute.
+//      (window.parleyApp.callStats()); the caller's WebSocket drops, the app shows
+//      "Reconnecting…", claims its session and the call goes on; the cost ticker advances
+//      two minutes.
 //   6. The caller hangs up: the receipt (minutes, charged) equals GET /calls/{id}, the
 //      wallet's transactions for the call and the wallet balance; the host's receipt shows
 //      its earnings and its earnings screen lists the call; the ledger check passes.
@@ -296,6 +298,21 @@ async function scenario(srv, br, traced) {
   const av = await bothWays([caller, hostA], 3000);
   for (const x of av) assert(x.audio >= 50 && x.video >= 30 && x.frames >= 10, `after the upgrade: ${JSON.stringify(x)} (load ${os.loadavg()[0].toFixed(1)})`);
   console.log(`upgraded to video: ${JSON.stringify(av)}`);
+
+  // The caller's signalling WebSocket drops: the app shows "Reconnecting…", claims its session
+  // on a new socket and is online again; the call's media never stopped.
+  await caller.page.evaluate(() => {
+    const conn = document.getElementById('conn');
+    window.sawReconnecting = false;
+    new MutationObserver(() => { if (/Reconnecting/.test(conn.textContent)) window.sawReconnecting = true; })
+      .observe(conn, { childList: true, characterData: true, subtree: true });
+    window.parleyApp.session.transport.ws.close();
+  });
+  await caller.page.waitForFunction(() => window.sawReconnecting && window.parleyApp.connection === 'Online', null, { timeout: T });
+  const again = await bothWays([caller, hostA], 2000);
+  for (const x of again) assert(x.audio >= 30 && x.video >= 20, `after the WebSocket reconnect: ${JSON.stringify(x)}`);
+  assert((await callInfo(caller)).state === 'active', 'the call did not survive the WebSocket reconnect');
+  console.log('caller WebSocket dropped: "Reconnecting…" shown, session claimed, media went on');
 
   const wantMinute = Math.max(3, first.billing.minutes_charged + 2);
   await waitFor(`the cost ticker to reach minute ${wantMinute}`, async () => {

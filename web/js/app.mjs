@@ -3,13 +3,13 @@
 //
 // The app is a single page with hash routes (#/discover, #/chat/7, #/call, ...). Before
 // sign-in only the sign-in panel shows; after it the route's screen (or the role's home).
-// Hook for tests and the curious: window.parleyApp (user, route, connection status, the
-// current call and callStats(): a getStats digest of its PeerConnection).
+// Hook for tests and the curious: window.parleyApp (user, route, connection status, the Janus
+// session, the current call and callStats(): a getStats digest of its PeerConnection).
 
 import { auth, api } from './api.mjs';
 import { fetchServerInfo } from './janus-client.mjs';
 import { settings, bindSettingsForm } from './settings.mjs';
-import { connect, disconnect, onStatus, onCalls, calls } from './connection.mjs';
+import { connect, disconnect, onStatus, onCalls, calls, currentSession } from './connection.mjs';
 import { Router, navigate, currentPath } from './router.mjs';
 import { $, h, announce } from './ui.mjs';
 import { bindAuthPanel, showAuthError } from './screens/auth.mjs';
@@ -173,6 +173,7 @@ async function init() {
     get user() { return auth.user; },
     get route() { return currentPath(); },
     get connection() { return $('conn').textContent; },
+    get session() { return currentSession(); },
     get call() {
       const c = calls() && calls().current;
       return c ? { id: c.id, role: c.role, state: c.state, kind: c.kind, billing: c.billing, lowBalance: c.lowBalance } : null;

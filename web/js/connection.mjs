@@ -34,6 +34,7 @@ function setStatus(s, detail = '') {
 
 export function onStatus(fn) { statusListeners.add(fn); fn(status, ''); return () => statusListeners.delete(fn); }
 export function calls() { return callService; }
+export function currentSession() { return session; }
 // fn(CallService) for each new one (a reconnect makes a new one): screens subscribe here.
 export function onCalls(fn) { callsListeners.add(fn); if (callService) fn(callService); }
 

@@ -35,6 +35,7 @@ export class CallService {
     this.handle = null;
     this.current = null;
     this.incoming = null;        // {call_id, caller, jsep} while this device rings
+    this.iceTimer = null;
     this.listeners = new Map();
   }
 
@@ -51,6 +52,7 @@ export class CallService {
     this.handle = h;
     h.onMessage = (data, jsep) => this._onEvent(data, jsep);
     h.onRemoteTrack = (track, streams) => this._onTrack(track, streams);
+    h.onIceState = (state) => this._onIce(state);
     h.onWebrtcState = (kind) => {
       if (kind === 'webrtcup' && this.current && this.current.state === 'connecting') this._update({ state: 'active', connectedAt: Date.now() });
     };
@@ -177,6 +179,31 @@ export class CallService {
     await this._request({ request: 'set' }, offer);
   }
 
+  // The media path was lost (network change, NAT rebinding): after a few seconds without it
+  // coming back by itself, an ICE restart on the same PeerConnection (docs/flutter.md 7.8);
+  // the other side's connection is left alone. The server ends the call if nothing comes
+  // back within its grace.
+  _onIce(state) {
+    const c = this.current;
+    clearTimeout(this.iceTimer);
+    if (!c || c.state !== 'active') return;
+    this.emit('state', c);
+    if (state === 'failed') this._restartIce();
+    else if (state === 'disconnected') this.iceTimer = setTimeout(() => this._restartIce(), 3000);
+  }
+
+  async _restartIce() {
+    const c = this.current;
+    const pc = this.handle.pc;
+    if (!c || !pc || c.restarting || pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') return;
+    c.restarting = true;
+    try {
+      const offer = await this.handle.createOffer({ iceRestart: true });
+      await this._request({ request: 'set' }, offer);
+    } catch { /* a renegotiation was in progress, or the call is ending: nothing to add */ }
+    c.restarting = false;
+  }
+
   async _answerUpdate(offer) {
     const c = this.current;
     if (!c) return;
@@ -259,6 +286,7 @@ export class CallService {
   }
 
   _finish(callId, reason, error = null) {
+    clearTimeout(this.iceTimer);
     const c = this.current;
     this.current = null;
     if (!c) return;
