@@ -564,7 +564,7 @@ export class PluginHandle {
         && t.receiver.track.kind === track.kind && !t.sender.track);
       if (free) {
         await free.sender.replaceTrack(track);
-        free.sender.setStreams(stream);
+        if (free.sender.setStreams) free.sender.setStreams(stream);
         free.direction = 'sendrecv';
       } else {
         pc.addTrack(track, stream);
@@ -639,6 +639,9 @@ export class PluginHandle {
     if (this.pc) { this.pc.close(); this.pc = null; }
     this.remoteCandidates = [];
   }
+
+  // Local only: for when the server already ended the media (a plugin's hangup event).
+  closePeerConnection() { this._closePc(); }
 
   async hangup() {
     this._closePc();

@@ -106,9 +106,11 @@ export class CallService {
   async accept() {
     const inc = this.incoming;
     if (!inc) return;
-    this.incoming = null;
     const kind = offerSendsVideo(inc.jsep.sdp) ? 'video' : 'audio';
+    // A refused camera leaves the call ringing here, so Decline still works.
     const stream = await this._media(kind);
+    if (this.incoming !== inc) { for (const t of stream.getTracks()) t.stop(); return; }
+    this.incoming = null;
     this.current = {
       id: inc.call_id, role: 'host', peer: inc.caller, kind, state: 'connecting',
       local: stream, remote: new MediaStream(), muted: false, camera: kind === 'video', billing: null, lowBalance: null,
@@ -128,7 +130,7 @@ export class CallService {
     const inc = this.incoming;
     if (!inc) return;
     this.incoming = null;
-    this.handle._closePc();
+    this.handle.closePeerConnection();
     try { await this._request({ request: 'hangup', reason: 'declined' }); } catch { /* already over */ }
     this.emit('ended', { call_id: inc.call_id, reason: 'declined', role: 'host', local: true });
   }
@@ -169,7 +171,7 @@ export class CallService {
     const slot = pc.getTransceivers().find((t) => t.receiver.track && t.receiver.track.kind === 'video' && !t.sender.track);
     if (slot) {
       await slot.sender.replaceTrack(track);
-      slot.sender.setStreams(c.local);
+      if (slot.sender.setStreams) slot.sender.setStreams(c.local);
       slot.direction = 'sendrecv';
     } else {
       pc.addTrack(track, c.local);
@@ -274,7 +276,7 @@ export class CallService {
     if (this.incoming && (!r.call_id || r.call_id === this.incoming.call_id)) {
       const inc = this.incoming;
       this.incoming = null;
-      this.handle._closePc();
+      this.handle.closePeerConnection();
       this.emit('ended', { call_id: inc.call_id, reason: r.reason || 'hangup', role: 'host', ringing: true });
       return;
     }
@@ -291,7 +293,7 @@ export class CallService {
     this.current = null;
     if (!c) return;
     for (const t of c.local.getTracks()) t.stop();
-    this.handle._closePc();
+    this.handle.closePeerConnection();
     c.state = 'ended';
     this.emit('ended', { call_id: callId, reason, role: c.role, error: error ? error.message : null, billing: c.billing, peer: c.peer });
   }
