@@ -7,9 +7,9 @@
 //      the account's two devices.
 //   2. The host sets its profile and rates (PATCH /me through the form, checked over REST),
 //      sees itself online, switches do-not-disturb on and off.
-//   3. The caller sees the host's card online in discovery, opens its profile, is told that
-//      an empty wallet cannot pay a call (nothing rings), buys the starter package in the
-//      wallet (balance shown, transaction listed).
+//   3. The caller sees the host's card online in discovery (filters: online now, tag),
+//      opens its profile, is told that an empty wallet cannot pay a call (nothing rings),
+//      buys the starter package in the wallet (balance shown, transaction listed).
 //   4. Chat: the caller messages the host; the host's chat list shows it unread; the host
 //      opens it and answers; each side's message ends with the "read" tick.
 //   5. An audio call: both host devices ring, A accepts, B stops ringing; the caller upgrades
@@ -227,6 +227,18 @@ async function scenario(srv, br, traced) {
   // 3. Discovery shows the host online; its profile; the wallet and a purchase.
   await visible(caller, `[data-host-id="${hostId}"] .badge[data-availability="online"]`);
   await screen(caller, 'discover');
+  // Filters: online now + the host's tag keep its card; an unknown tag leaves none.
+  await caller.page.check('#f-online');
+  await caller.page.fill('#f-tag', 'music');
+  await caller.page.press('#f-tag', 'Enter');
+  await visible(caller, `[data-host-id="${hostId}"]`);
+  await caller.page.fill('#f-tag', 'no-such-tag');
+  await caller.page.press('#f-tag', 'Enter');
+  await caller.page.waitForSelector('p[role="status"]:has-text("No host matches")', { timeout: T });
+  assert(await caller.page.$(`[data-host-id="${hostId}"]`) === null, 'a card is shown for a tag the host does not have');
+  await caller.page.fill('#f-tag', '');
+  await caller.page.press('#f-tag', 'Enter');
+  await visible(caller, `[data-host-id="${hostId}"]`);
   await caller.page.click(`[data-host-id="${hostId}"] h3 a`);
   await visible(caller, '#host-title');
   await visible(caller, '.profile .badge[data-availability="online"]');
