@@ -23,9 +23,9 @@
 //   7. A second call at a rate the wallet pays for two minutes only: the low-balance prompt
 //      appears in the call, the caller tops up there, the call is charged a third minute.
 // The caller signs up with the keyboard only (tab order checked). Every screen is captured
-// at 1280x800 and 390x844, the phone size also in the dark scheme (PNG files in the artifact directory:
-// $PARLEY_ARTIFACT_DIR, else a new /tmp/parley-web_app.* printed at the end) and checked
-// with axe-core: no serious or critical violation.
+// at 1280x800 and 390x844, the phone size also in the dark scheme (PNG files in the artifact
+// directory: $PARLEY_ARTIFACT_DIR, else a new /tmp/parley-web_app.* printed at the end), and
+// each capture is checked with axe-core: no serious or critical violation.
 // Exit 0 pass, 77 skip (Janus target, no namespace, no Chromium), 1 fail.
 
 import fs from 'node:fs';
