@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The browser demo page (web/) end to end, served by parley itself with auth on:
+// The browser app's diagnostics screen (web/, route #/diagnostics) end to end, served by
+// parley itself with auth on:
 // sign up -> sign out -> duplicate sign-up and wrong password refused -> log in -> echo
 // test over WebSocket (webrtcup, remote video frames decoded, audio flowing, data-channel
 // echo) -> access-token refresh mid-call (access_ttl=30), a bitrate cap accepted with the
@@ -86,7 +87,7 @@ export async function runDemo(br, { base, ws, httpJanus, expectAuth = true, log 
   const { page } = br;
   const email = `demo-${Date.now()}@example.test`;
   const password = 'echo-Test-2024';
-  await page.goto(`${base}/?ws=${encodeURIComponent(ws)}`);
+  await page.goto(`${base}/?ws=${encodeURIComponent(ws)}#/diagnostics`);
   await page.waitForFunction(() => window.parleyDemo && window.parleyDemo.ready === true, null, { timeout: 10000 });
   assert(await visible(page, '#auth-panel'), 'the sign-in panel is not shown to a new visitor');
   assert(!(await visible(page, '#echo-panel')), 'the echo panel is shown before sign-in');
@@ -175,7 +176,7 @@ export async function runDemo(br, { base, ws, httpJanus, expectAuth = true, log 
   assert((await stats(page)) === null, 'the PeerConnection is still there after Stop');
 
   // Over HTTP long-poll, after a reload: the tokens kept in sessionStorage sign the tab in.
-  await page.goto(`${base}/?transport=http`);
+  await page.goto(`${base}/?transport=http#/diagnostics`);
   await page.waitForFunction(() => window.parleyDemo && window.parleyDemo.ready === true, null, { timeout: 10000 });
   assert(await visible(page, '#echo-panel'), 'a reload lost the sign-in (sessionStorage)');
   await startEcho(page, 'http');

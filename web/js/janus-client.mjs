@@ -8,6 +8,10 @@
 //   const ev = await h.offer(body, { stream, data: true });  // offer -> event with answer
 //   await h.message({ audio: false });       // plain plugin request, resolves with its event
 //   h.sendData('text');  await h.hangup();  await h.detach();  await s.destroy();
+//   Plugins whose answers or offers come later as events (videocall, textroom) use the
+//   parts: h.createOffer(), h.answer(offer, {stream, dataLabel}), h.setRemote(jsep), and
+//   read events in h.onMessage (a synchronous plugin reply resolves message() with
+//   msg.janus === 'success' and does not reach onMessage).
 //
 // Ownership: the session owns its transport, its timers and its handles; a handle owns its
 // RTCPeerConnection and data channel. destroy() releases everything (local media tracks
@@ -500,7 +504,7 @@ export class PluginHandle {
     if (reply.janus === 'success') {
       cancel();
       const pd = reply.plugindata || {};
-      return this._eventResult({ plugindata: pd, jsep: reply.jsep });
+      return this._eventResult({ janus: 'success', plugindata: pd, jsep: reply.jsep });
     }
     return eventPromise;
   }
@@ -528,6 +532,48 @@ export class PluginHandle {
     const early = this.remoteCandidates.splice(0);
     for (const c of early) await this._addRemoteCandidate(c);
     return ev;
+  }
+
+  // Sets a remote description (an answer to our offer, or an offer to answer) and then adds
+  // the candidates the server trickled before it.
+  async setRemote(jsep) {
+    const pc = this.createPeerConnection();
+    await pc.setRemoteDescription(jsep);
+    const early = this.remoteCandidates.splice(0);
+    for (const c of early) await this._addRemoteCandidate(c);
+  }
+
+  // Our new local offer (tracks already added by the caller), set as local description.
+  async createOffer({ iceRestart = false } = {}) {
+    const pc = this.createPeerConnection();
+    const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : {});
+    await pc.setLocalDescription(offer);
+    return { type: offer.type, sdp: offer.sdp };
+  }
+
+  // Answers an offer that came in a plugin event (a call ringing, a renegotiation, the chat
+  // plugin's setup). Each track of `stream` goes on the offer's transceiver of its kind that
+  // has no track yet (made sendrecv), else on a new one; dataLabel opens a data channel
+  // before the answer, as textroom wants. Returns the answer, already set locally.
+  async answer(offer, { stream = null, dataLabel = null } = {}) {
+    const pc = this.createPeerConnection();
+    await this.setRemote(offer);
+    for (const track of stream ? stream.getTracks() : []) {
+      if (pc.getSenders().some((s) => s.track === track)) continue;
+      const free = pc.getTransceivers().find((t) => !t.stopped && t.receiver.track
+        && t.receiver.track.kind === track.kind && !t.sender.track);
+      if (free) {
+        await free.sender.replaceTrack(track);
+        if (free.sender.setStreams) free.sender.setStreams(stream);
+        free.direction = 'sendrecv';
+      } else {
+        pc.addTrack(track, stream);
+      }
+    }
+    if (dataLabel && !this.dc) this._wireDataChannel(pc.createDataChannel(dataLabel, { ordered: true }));
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    return { type: answer.type, sdp: answer.sdp };
   }
 
   async _addRemoteCandidate(c) {
@@ -593,6 +639,9 @@ export class PluginHandle {
     if (this.pc) { this.pc.close(); this.pc = null; }
     this.remoteCandidates = [];
   }
+
+  // Local only: for when the server already ended the media (a plugin's hangup event).
+  closePeerConnection() { this._closePc(); }
 
   async hangup() {
     this._closePc();
