@@ -16,7 +16,9 @@
 #       BENCH_WARMUP    warm-up, s (default 2)
 #       BENCH_PARLEY    our server's variants, each run at every point: "default" (no
 #                       option: as an operator runs it; the default) or settings joined by
-#                       commas, e.g. "default general.loop_batch_us=0 general.loops=1"
+#                       commas, e.g. "default general.loop_batch_us=0 general.loops=1";
+#                       a variant's "bin:PATH" runs another build, "label:NAME" names it
+#                       (e.g. "default bin:/tmp/old/build/parley,label:before")
 #       BENCH_TARGETS   "parley janus" (default) or one of them
 #       BENCH_NICE      nice value of both servers, the client and the run's autogroup
 #                       (default -10, so that other work on a shared machine disturbs the
@@ -70,12 +72,19 @@ run_client() { # label port
 }
 
 run_parley() { # variant
-    local name="parley" opt=() o
+    local name="parley" opt=() o bin="$PARLEY_BIN"
     if [ "$1" != default ]; then
         name="parley[$1]"
-        for o in ${1//,/ }; do opt+=("--$o"); done
+        for o in ${1//,/ }; do
+            case $o in
+                bin:*) bin="${o#bin:}" ;;
+                label:*) name="${o#label:}" ;;
+                *) opt+=("--$o") ;;
+            esac
+        done
     fi
     local label="$name-$POINT" dir="$LOGDIR/$name-$POINT"
+    local PARLEY_BIN="$bin"
     bench_start_parley "$dir" 31000-31999 "${opt[@]}" || return 1
     if ! bench_wait_info 19088 janus.plugin.echotest; then
         bench_start_failed "parley did not start with the echotest plugin" "$dir"
