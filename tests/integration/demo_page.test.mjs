@@ -10,7 +10,7 @@
 //
 // Needs parley's platform API (/api/v1/auth/...), so it skips against Janus.
 import { fileURLToPath } from 'node:url';
-import { openBrowser, browserAvailable } from './lib/browser.mjs';
+import { openBrowser, browserAvailable, pollUntil } from './lib/browser.mjs';
 import { assert, skip, target, withServer } from './lib/server.mjs';
 import { tracePlaywrightResponse } from './lib/apitrace.mjs';
 
@@ -30,15 +30,7 @@ async function logHas(page, cls, text) {
     .some((li) => li.textContent.includes(t)), [cls, text]);
 }
 
-async function waitFor(what, fn, timeoutMs = 15000, everyMs = 200) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+const waitFor = (what, fn, timeoutMs = 15000, everyMs = 200) => pollUntil(what, fn, timeoutMs, everyMs);
 
 async function pageText(page, sel) { return page.evaluate((s) => document.querySelector(s).textContent, sel); }
 async function visible(page, sel) { return page.evaluate((s) => !document.querySelector(s).hidden, sel); }

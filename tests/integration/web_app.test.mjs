@@ -31,7 +31,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openBrowser, browserAvailable } from './lib/browser.mjs';
+import { openBrowser, browserAvailable, pollUntil } from './lib/browser.mjs';
 import { assert, skip, target, withServer } from './lib/server.mjs';
 import { api, sleep } from './lib/calls.mjs';
 import { ledgerOk } from './lib/billing.mjs';
@@ -51,15 +51,7 @@ fs.mkdirSync(artifacts, { recursive: true });
 const axeReport = [];
 const clients = [];
 
-async function waitFor(what, fn, timeoutMs = T, everyMs = 200) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+const waitFor = (what, fn, timeoutMs = T, everyMs = 200) => pollUntil(what, fn, timeoutMs, everyMs);
 
 async function newClient(br, label, base, ws, traced) {
   const ctx = await br.browser.newContext({ viewport: SIZES.desktop, permissions: ['camera', 'microphone'] });

@@ -82,3 +82,15 @@ export async function openBrowser() {
     },
   };
 }
+
+// Calls fn every everyMs until it returns something truthy (returned), or throws after
+// timeoutMs naming what was awaited: for page state that has no event to wait on.
+export async function pollUntil(what, fn, timeoutMs = 15000, everyMs = 200) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
