@@ -29,9 +29,14 @@ struct loop_pool {
     loop_t *loops;
 };
 
+static _Thread_local int current_loop = -1;
+
+int loop_current_index(void) { return current_loop; }
+
 static gpointer loop_thread_main(gpointer data)
 {
     loop_t *loop = data;
+    current_loop = loop->index;
     g_main_context_push_thread_default(loop->context);
     if (loop->epoll && !poller_install(loop->context, loop->batch_us))
         g_warning("loop-%d: no epoll instance; polling with poll(2)", loop->index);

@@ -50,6 +50,8 @@ int loop_load(const loop_t *loop);
 
 GMainContext *loop_context(loop_t *loop);
 int loop_index(const loop_t *loop);
+/* The index of the loop whose thread calls it, or -1 on any other thread. */
+int loop_current_index(void);
 bool loop_is_current(const loop_t *loop);
 
 typedef void (*loop_fn)(void *arg);

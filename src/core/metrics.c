@@ -3,6 +3,7 @@
  * (Linux), the rest from the server's counters and a few snapshots.
  */
 #include "core/metrics.h"
+#include "core/media_counters.h"
 
 #include <dirent.h>
 #include <glib.h>
@@ -138,35 +139,37 @@ static void limits_section(GString *o, server_t *srv)
 }
 
 /* A counter family with one sample per direction (and per kind when per_kind). */
-static void by_dir(GString *o, const char *name, const char *help, atomic_uint_fast64_t v[2])
+static void by_dir(GString *o, const char *name, const char *help, const uint64_t v[2])
 {
     family(o, name, "counter", help);
     for (int d = 0; d < 2; d++)
-        g_string_append_printf(o, "%s{direction=\"%s\"} %" G_GUINT64_FORMAT "\n", name, dir_names[d], get(&v[d]));
+        g_string_append_printf(o, "%s{direction=\"%s\"} %" G_GUINT64_FORMAT "\n", name, dir_names[d], v[d]);
 }
 
-static void by_dir_kind(GString *o, const char *name, const char *help, atomic_uint_fast64_t v[2][2])
+static void by_dir_kind(GString *o, const char *name, const char *help, const uint64_t v[2][2])
 {
     family(o, name, "counter", help);
     for (int d = 0; d < 2; d++)
         for (int k = 0; k < 2; k++)
             g_string_append_printf(o, "%s{direction=\"%s\",kind=\"%s\"} %" G_GUINT64_FORMAT "\n", name,
-                                   dir_names[d], kind_names[k], get(&v[d][k]));
+                                   dir_names[d], kind_names[k], v[d][k]);
 }
 
 static void media_counters(GString *o, server_counters *c)
 {
-    by_dir_kind(o, "parley_rtp_packets_total", "RTP packets received from and sent to clients.", c->rtp_packets);
+    media_counter_totals t;
+    media_counters_total(c, &t);
+    by_dir_kind(o, "parley_rtp_packets_total", "RTP packets received from and sent to clients.", t.rtp_packets);
     by_dir_kind(o, "parley_rtp_bytes_total", "RTP bytes (plain, without SRTP overhead) received and sent.",
-                c->rtp_bytes);
-    by_dir(o, "parley_rtcp_packets_total", "Compound RTCP packets received and sent.", c->rtcp_packets);
-    by_dir(o, "parley_rtcp_bytes_total", "Compound RTCP bytes (plain) received and sent.", c->rtcp_bytes);
-    by_dir(o, "parley_data_messages_total", "Data channel messages received and sent.", c->data_messages);
-    by_dir(o, "parley_data_bytes_total", "Data channel payload bytes received and sent.", c->data_bytes);
+                t.rtp_bytes);
+    by_dir(o, "parley_rtcp_packets_total", "Compound RTCP packets received and sent.", t.rtcp_packets);
+    by_dir(o, "parley_rtcp_bytes_total", "Compound RTCP bytes (plain) received and sent.", t.rtcp_bytes);
+    by_dir(o, "parley_data_messages_total", "Data channel messages received and sent.", t.data_messages);
+    by_dir(o, "parley_data_bytes_total", "Data channel payload bytes received and sent.", t.data_bytes);
     by_dir(o, "parley_rtcp_nacks_total", "RTCP generic NACK packets received from clients (in) and sent (out).",
-           c->nacks);
-    by_dir(o, "parley_rtcp_plis_total", "RTCP PLI packets received from clients (in) and sent (out).", c->plis);
-    by_dir(o, "parley_rtcp_firs_total", "RTCP FIR packets received from clients (in) and sent (out).", c->firs);
+           t.nacks);
+    by_dir(o, "parley_rtcp_plis_total", "RTCP PLI packets received from clients (in) and sent (out).", t.plis);
+    by_dir(o, "parley_rtcp_firs_total", "RTCP FIR packets received from clients (in) and sent (out).", t.firs);
 }
 
 static void http_counters(GString *o)

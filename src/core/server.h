@@ -19,6 +19,17 @@ typedef struct platform platform_t;
 typedef struct janus_core janus_core;
 typedef struct limits limits;   /* core/limits.h */
 
+/* The media path's counters, one shard per loop thread (core/media_counters.h): written on
+ * every packet, so each loop adds to its own cache line; [MEDIA_DIR_IN/OUT][plugin_media_kind]. */
+typedef struct media_counter_shard {
+    _Alignas(64) atomic_uint_fast64_t rtp_packets[2][2], rtp_bytes[2][2];
+    atomic_uint_fast64_t rtcp_packets[2], rtcp_bytes[2];
+    atomic_uint_fast64_t data_messages[2], data_bytes[2];
+    atomic_uint_fast64_t nacks[2], plis[2], firs[2];   /* RTCP feedback blocks */
+} media_counter_shard;
+/* [0]: any thread (atomic adds); [1 + i]: loop i's thread only, i < MEDIA_COUNTER_SHARDS - 1. */
+#define MEDIA_COUNTER_SHARDS 33
+
 /* Counters for /metrics and the admin API; relaxed atomics, written from any thread. */
 typedef struct server_counters {
     atomic_uint_fast64_t sessions_created, sessions_timed_out;
@@ -26,13 +37,9 @@ typedef struct server_counters {
     atomic_uint_fast64_t janus_requests, janus_errors;
     atomic_uint_fast64_t events_dropped;
     atomic_uint_fast64_t peers_created, peers_failed, webrtcup;
-    /* Media path (core/media_counters.h): [MEDIA_DIR_IN/OUT][plugin_media_kind]. */
     atomic_uint_fast64_t peers_closed;
     atomic_uint_fast64_t dtls_failed;          /* failed after ICE connected, before SECURE */
-    atomic_uint_fast64_t rtp_packets[2][2], rtp_bytes[2][2];
-    atomic_uint_fast64_t rtcp_packets[2], rtcp_bytes[2];
-    atomic_uint_fast64_t data_messages[2], data_bytes[2];
-    atomic_uint_fast64_t nacks[2], plis[2], firs[2];   /* RTCP feedback blocks */
+    media_counter_shard media[MEDIA_COUNTER_SHARDS];   /* read with media_counters_total */
 } server_counters;
 
 /* /metrics' cache of the ledger invariant check, a full scan run at most every

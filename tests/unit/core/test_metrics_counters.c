@@ -9,11 +9,17 @@
 #include <string.h>
 
 #include "check.h"
+#include "core/loop.h"
 #include "core/media_counters.h"
 #include "proto/rtcp.h"
 #include "transport/http_stats.h"
 
-static uint64_t get(atomic_uint_fast64_t *a) { return atomic_load(a); }
+static media_counter_totals tot(server_counters *c)
+{
+    media_counter_totals t;
+    media_counters_total(c, &t);
+    return t;
+}
 
 static void test_rtp_and_data(void)
 {
@@ -24,16 +30,16 @@ static void test_rtp_and_data(void)
     media_count_rtp(&c, MEDIA_DIR_OUT, 1, 1200);
     media_count_rtp(&c, MEDIA_DIR_OUT, 2, 999);   /* not a kind: ignored */
     media_count_rtp(&c, MEDIA_DIR_OUT, -1, 999);
-    CHECK_INT(get(&c.rtp_packets[MEDIA_DIR_IN][0]), 2);
-    CHECK_INT(get(&c.rtp_bytes[MEDIA_DIR_IN][0]), 150);
-    CHECK_INT(get(&c.rtp_packets[MEDIA_DIR_OUT][1]), 1);
-    CHECK_INT(get(&c.rtp_bytes[MEDIA_DIR_OUT][1]), 1200);
-    CHECK_INT(get(&c.rtp_packets[MEDIA_DIR_OUT][0]) + get(&c.rtp_packets[MEDIA_DIR_IN][1]), 0);
+    CHECK_INT(tot(&c).rtp_packets[MEDIA_DIR_IN][0], 2);
+    CHECK_INT(tot(&c).rtp_bytes[MEDIA_DIR_IN][0], 150);
+    CHECK_INT(tot(&c).rtp_packets[MEDIA_DIR_OUT][1], 1);
+    CHECK_INT(tot(&c).rtp_bytes[MEDIA_DIR_OUT][1], 1200);
+    CHECK_INT(tot(&c).rtp_packets[MEDIA_DIR_OUT][0] + tot(&c).rtp_packets[MEDIA_DIR_IN][1], 0);
     media_count_data(&c, MEDIA_DIR_OUT, 7);
     media_count_data(&c, MEDIA_DIR_OUT, 0);
-    CHECK_INT(get(&c.data_messages[MEDIA_DIR_OUT]), 2);
-    CHECK_INT(get(&c.data_bytes[MEDIA_DIR_OUT]), 7);
-    CHECK_INT(get(&c.data_messages[MEDIA_DIR_IN]), 0);
+    CHECK_INT(tot(&c).data_messages[MEDIA_DIR_OUT], 2);
+    CHECK_INT(tot(&c).data_bytes[MEDIA_DIR_OUT], 7);
+    CHECK_INT(tot(&c).data_messages[MEDIA_DIR_IN], 0);
 }
 
 static void test_rtcp_feedback(void)
@@ -71,12 +77,12 @@ static void test_rtcp_feedback(void)
     memset(&c, 0, sizeof c);
     media_count_rtcp(&c, MEDIA_DIR_IN, &t);
     media_count_rtcp(&c, MEDIA_DIR_IN, &t);
-    CHECK_INT(get(&c.rtcp_packets[MEDIA_DIR_IN]), 2);
-    CHECK_INT(get(&c.rtcp_bytes[MEDIA_DIR_IN]), 2 * len);
-    CHECK_INT(get(&c.nacks[MEDIA_DIR_IN]), 2);
-    CHECK_INT(get(&c.plis[MEDIA_DIR_IN]), 4);
-    CHECK_INT(get(&c.firs[MEDIA_DIR_IN]), 2);
-    CHECK_INT(get(&c.nacks[MEDIA_DIR_OUT]) + get(&c.plis[MEDIA_DIR_OUT]) + get(&c.rtcp_packets[MEDIA_DIR_OUT]), 0);
+    CHECK_INT(tot(&c).rtcp_packets[MEDIA_DIR_IN], 2);
+    CHECK_INT(tot(&c).rtcp_bytes[MEDIA_DIR_IN], 2 * len);
+    CHECK_INT(tot(&c).nacks[MEDIA_DIR_IN], 2);
+    CHECK_INT(tot(&c).plis[MEDIA_DIR_IN], 4);
+    CHECK_INT(tot(&c).firs[MEDIA_DIR_IN], 2);
+    CHECK_INT(tot(&c).nacks[MEDIA_DIR_OUT] + tot(&c).plis[MEDIA_DIR_OUT] + tot(&c).rtcp_packets[MEDIA_DIR_OUT], 0);
 
     /* A PLI whose length field runs past the buffer: the walk stops, nothing is found. */
     uint8_t bad[12];
@@ -159,10 +165,44 @@ static void test_http_stats(void)
     CHECK_INT(got, HTTP_STATS_SERVERS - 2);
 }
 
+/* Two loops and this thread count at once: each loop into its own shard, this thread into
+ * the shared one; the totals add up exactly. */
+static server_counters shared_c;
+static void count_on_loop(void *arg)
+{
+    (void)arg;
+    CHECK(loop_current_index() >= 0);
+    for (int i = 0; i < 100000; i++)
+        media_count_rtp(&shared_c, MEDIA_DIR_IN, 1, 10);
+}
+
+static void noop(void *arg) { (void)arg; }
+
+static void test_shards(void)
+{
+    memset(&shared_c, 0, sizeof shared_c);
+    loop_pool_t *pool = loop_pool_create(2);
+    CHECK_INT(loop_current_index(), -1);
+    for (int l = 0; l < 2; l++)
+        loop_invoke(loop_pool_get(pool, l), count_on_loop, NULL);
+    for (int i = 0; i < 50000; i++)
+        media_count_rtp(&shared_c, MEDIA_DIR_IN, 1, 10);
+    for (int l = 0; l < 2; l++)
+        loop_invoke_sync(loop_pool_get(pool, l), noop, NULL);   /* FIFO: after count_on_loop */
+    loop_pool_destroy(pool);
+    media_counter_totals t = tot(&shared_c);
+    CHECK_INT(t.rtp_packets[MEDIA_DIR_IN][1], 250000);
+    CHECK_INT(t.rtp_bytes[MEDIA_DIR_IN][1], 2500000);
+    CHECK_INT(atomic_load(&shared_c.media[0].rtp_packets[MEDIA_DIR_IN][1]), 50000);
+    CHECK_INT(atomic_load(&shared_c.media[1].rtp_packets[MEDIA_DIR_IN][1]), 100000);
+    CHECK_INT(atomic_load(&shared_c.media[2].rtp_packets[MEDIA_DIR_IN][1]), 100000);
+}
+
 int main(void)
 {
     test_rtp_and_data();
     test_rtcp_feedback();
     test_http_stats();
+    test_shards();
     return check_summary("test_metrics_counters");
 }
