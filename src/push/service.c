@@ -6,6 +6,7 @@
 #include "push/service.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -1045,3 +1046,51 @@ int push_service_metrics(push_service *svc, char *out, size_t cap)
         return -1;
     return (int)(pos + (size_t)n);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* the plugins' notice JSON                                                                    */
+
+static const char *field(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+int push_notice_parse(const char *notice_json, push_notice *out, uint64_t *user_id, void **holder)
+{
+    *holder = NULL;
+    json_t *o = notice_json ? json_loads(notice_json, 0, NULL) : NULL;
+    const char *type = field(o, "type");
+    json_int_t uid = json_integer_value(json_object_get(o, "user_id"));
+    if (!type || uid <= 0) {
+        json_decref(o);
+        return -1;
+    }
+    push_notice n = {.call_id = field(o, "call_id"), .caller_name = field(o, "caller_name"),
+                     .caller_avatar = field(o, "caller_avatar"), .call_kind = field(o, "kind"),
+                     .reason = field(o, "reason"), .room = field(o, "room"), .msg_id = field(o, "msg_id"),
+                     .sender_name = field(o, "sender_name"), .text = field(o, "text"),
+                     .ttl_s = (int)json_integer_value(json_object_get(o, "ttl_s"))};
+    json_t *room = json_object_get(o, "room");
+    if (json_is_integer(room)) {   /* chat rooms are numbers: keep their text in the holder */
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(room));
+        json_object_set_new(o, "room_text", json_string(buf));
+        n.room = field(o, "room_text");
+    }
+    if (strcmp(type, "incoming_call") == 0 && n.call_id)
+        n.type = PUSH_INCOMING_CALL;
+    else if (strcmp(type, "call_ended") == 0 && n.call_id)
+        n.type = PUSH_CALL_ENDED;
+    else if (strcmp(type, "chat_message") == 0 && n.room && n.msg_id)
+        n.type = PUSH_CHAT_MESSAGE;
+    else {
+        json_decref(o);
+        return -1;
+    }
+    *out = n;
+    *user_id = (uint64_t)uid;
+    *holder = o;
+    return 0;
+}
+
+void push_notice_release(void *holder) { json_decref(holder); }

@@ -102,4 +102,9 @@ int push_service_metrics(push_service *svc, char *out, size_t cap);
 
 const char *push_kind_name(push_kind k);
 
+/* A plugin's notice (plugin.h, push_notify) -> *out and the user to notify. out's strings
+ * point into *holder, released with push_notice_release. 0, or -1 when malformed. */
+int push_notice_parse(const char *notice_json, push_notice *out, uint64_t *user_id, void **holder);
+void push_notice_release(void *holder);
+
 #endif
