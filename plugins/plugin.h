@@ -288,7 +288,8 @@ typedef struct core_callbacks {
      *   {"type":"incoming_call","user_id","call_id","caller_name","caller_avatar","kind","ttl_s"}
      *   {"type":"call_ended","user_id","call_id","reason"}   (to the devices that incoming_call
      *       of that call_id reached; live is ignored)
-     *   {"type":"chat_message","user_id","room","msg_id","sender_name","text"}
+     *   {"type":"chat_message","user_id","room","msg_id","sender_id","text"}  (the core adds
+     *       the sender's display name when anyone is to be notified)
      * Plugins call it only for what they actually delivered (never for a refused call or a
      * blocked message). */
     int (*push_notify)(plugin_ctx *self, const char *notice_json, plugin_handle *const *live, size_t n_live);

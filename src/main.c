@@ -108,6 +108,21 @@ static int hook_token_family(void *p, const char *token, char *out, size_t cap)
     return platform_token_family(p, token, out, cap);
 }
 
+/* The display name of a chat notice's sender_id (a read, only when someone gets the push). */
+static char *sender_name(platform_t *p, const char *notice_json)
+{
+    json_t *notice = json_loads(notice_json, 0, NULL);
+    json_int_t id = json_integer_value(json_object_get(notice, "sender_id"));
+    json_decref(notice);
+    char *info = id > 0 ? platform_user_info(p, (uint64_t)id) : NULL;
+    json_t *o = info ? json_loads(info, 0, NULL) : NULL;
+    free(info);
+    const char *name = json_string_value(json_object_get(o, "display_name"));
+    char *out = name ? strdup(name) : NULL;
+    json_decref(o);
+    return out;
+}
+
 /* A plugin's push_notify: the user's tokens (minus the live devices) read here, on the
  * plugin's thread, then queued to the push thread. */
 static int hook_push_notify(void *user, const char *notice_json, const char *const *live, size_t n_live)
@@ -126,8 +141,12 @@ static int hook_push_notify(void *user, const char *notice_json, const char *con
     for (size_t i = 0; targets && i < nt; i++)
         targets[k++] = (push_target){.kind = strcmp(rows[i].kind, "webpush") == 0 ? PUSH_KIND_WEBPUSH : PUSH_KIND_FCM,
                                      .family = rows[i].family, .value = rows[i].value};
+    char *sender = k && n.type == PUSH_CHAT_MESSAGE && !n.sender_name ? sender_name(pw->platform, notice_json) : NULL;
+    if (sender)
+        n.sender_name = sender;
     if (n.type == PUSH_CALL_ENDED || k)
         push_service_notify(pw->service, &n, targets, k);
+    free(sender);
     free(targets);
     platform_push_targets_free(rows, nt);
     push_notice_release(holder);

@@ -95,6 +95,7 @@ struct call {
     char resume_token[2][CALL_TOKEN_LEN + 1]; /* per party: resumes the call after a crash */
     int64_t media_reported_ms; /* newest media time told to billing (monotonic ms) */
     uint64_t ring_timer;    /* owned by the plugin */
+    bool pushed;            /* the plugin pushed the ring to offline devices: they get the end */
     call *next;             /* the plugin's list of live calls */
 };
 

@@ -572,6 +572,28 @@ static void start_grace(call *c, int i)
     leg->grace_timer = vc_core->timer_start(vc_self, config.reconnect_grace_ms, on_grace_expired, leg);
 }
 
+/* ---- push: the host's devices that are not live in the app ---- */
+
+static bool push_available(void)
+{
+    return vc_core->struct_size >= offsetof(core_callbacks, push_notify) + sizeof vc_core->push_notify &&
+           vc_core->push_notify;
+}
+
+/* The ring stopped (answered on a device, cancelled, declined, timed out): the devices the
+ * push reached stop ringing. */
+static void push_ring_ended(call *c, const char *reason)
+{
+    if (!c->pushed || !push_available())
+        return;
+    c->pushed = false;
+    char *notice = dump_and_free(json_pack("{s:s,s:I,s:s,s:s}", "type", "call_ended", "user_id",
+                                           (json_int_t)c->host_id, "call_id", c->id, "reason", reason));
+    if (notice)
+        vc_core->push_notify(vc_self, notice, NULL, 0);
+    free(notice);
+}
+
 /* ---- the end of a call ---- */
 
 static void tell_parties_it_ended(call *c, calls_session *by, calls_session *replied, const char *hangup_text)
@@ -591,6 +613,7 @@ static void tell_parties_it_ended(call *c, calls_session *by, calls_session *rep
 static void finish_call(call *c, calls_session *by, calls_session *replied, const char *hangup_text)
 {
     calls_session *caller = caller_of(c), *answerer = answerer_of(c);
+    push_ring_ended(c, vc_call_reason_name(c->reason));   /* a no-op once answered */
     tell_parties_it_ended(c, by, replied, hangup_text);
     cancel_timer(&c->ring_timer);
     for (int i = 0; i < 2; i++)
@@ -708,6 +731,7 @@ typedef struct call_target {
     uint64_t host_id;           /* 0 with auth off */
     bool do_not_disturb;
     char caller_display[128];
+    char caller_avatar[512];
 } call_target;
 
 /* Auth on: a caller calls a host by id. 0, or an error in *err. */
@@ -720,7 +744,9 @@ static int check_paid_call(calls_session *s, const char *username, call_target *
     }
     bool is_caller = profile_role_is(me, "caller");
     const char *display = json_string_value(json_object_get(me, "display_name"));
+    const char *avatar = json_string_value(json_object_get(me, "avatar_url"));
     snprintf(t->caller_display, sizeof t->caller_display, "%s", display ? display : "");
+    snprintf(t->caller_avatar, sizeof t->caller_avatar, "%s", avatar ? avatar : "");
     json_decref(me);
     if (!is_caller) {
         *err = refuse(ERR_NOT_A_CALLER, "Only callers can place calls");
@@ -830,6 +856,33 @@ static void colocate_with_caller(calls_session *device, calls_session *caller)
         vc_core->close_pc(device->handle);
         vc_core->handle_colocate(device->handle, caller->handle);
     }
+}
+
+/* Rings the host's devices that have no handle registered for calls: every registered handle
+ * (ringing here, or busy in another call) is a live device and rings, or not, in the app. */
+static void push_ring(call *c, const call_target *t)
+{
+    if (!call_is_recorded(c) || !push_available())
+        return;
+    void *const *devices;
+    size_t n = vc_registry_devices(directory, c->host_name, &devices), k = 0;
+    plugin_handle **live = calloc(n ? n : 1, sizeof *live);
+    if (!live)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        calls_session *d = devices[i];
+        if (!d->gone && !vc_core->handle_detached(d->handle))
+            live[k++] = d->handle;
+    }
+    char *notice = dump_and_free(json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:i}", "type", "incoming_call", "user_id",
+                                           (json_int_t)c->host_id, "call_id", c->id, "caller_name",
+                                           t->caller_display, "caller_avatar", t->caller_avatar, "kind",
+                                           vc_call_kind_name(c->kind), "ttl_s",
+                                           (int)(config.ring_timeout_ms / 1000)));
+    if (notice && vc_core->push_notify(vc_self, notice, live, k) == 0)
+        c->pushed = true;
+    free(notice);
+    free(live);
 }
 
 static void ring_device(calls_session *device, const call *c, const call_target *t, const char *relay_offer)
@@ -948,6 +1001,7 @@ static plugin_result handle_call(calls_session *s, json_t *body, const char *jse
     }
     for (size_t i = 0; i < n; i++)
         ring_device(devices[i], c, &t, relay_offer);
+    push_ring(c, &t);
     link_call(c);
     set_session_call(s, c);
     if (call_is_recorded(c))
@@ -1034,6 +1088,7 @@ static plugin_result handle_accept(calls_session *s, json_t *body, const char *j
     change_kind(c, kind_of_answer(&answer));
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->caller_name, "call_id", c->id);
     carry_out(c, &out, NULL, NULL); /* the other devices: answered_elsewhere */
+    push_ring_ended(c, "answered_elsewhere");
     end_calls_ringing_host(c);
     start_connect_watch(c);
     return reply(result);
