@@ -58,6 +58,7 @@ struct push_job {
 /* The targets one incoming call rang, for its call-ended notice. */
 typedef struct ring_record {
     char *call_id;
+    char *caller_name;           /* the stop push's title on iOS */
     push_target *targets;        /* owned copies */
     size_t n;
     int64_t expires_ms;
@@ -169,6 +170,7 @@ static void ring_free(ring_record *r)
     }
     free(r->targets);
     free(r->call_id);
+    free(r->caller_name);
     free(r);
 }
 
@@ -191,9 +193,12 @@ static void rings_prune(push_service *svc, int64_t now)
 static void rings_remember(push_service *svc, const push_notice *n, const push_target *t, size_t nt, int64_t now)
 {
     ring_record *r = calloc(1, sizeof *r);
-    if (!r || !(r->targets = calloc(nt ? nt : 1, sizeof *r->targets)) || !(r->call_id = strdup(n->call_id))) {
-        if (r)
+    if (!r || !(r->targets = calloc(nt ? nt : 1, sizeof *r->targets)) || !(r->call_id = strdup(n->call_id)) ||
+        !(r->caller_name = dup_or_empty(n->caller_name))) {
+        if (r) {
             free(r->targets);
+            free(r->call_id);
+        }
         free(r);
         return;
     }
@@ -206,6 +211,24 @@ static void rings_remember(push_service *svc, const push_notice *n, const push_t
     svc->rings = r;
     svc->n_rings++;
     rings_prune(svc, now);
+    pthread_mutex_unlock(&svc->lock);
+}
+
+/* A target declared dead gets no stop push either. Push thread. */
+static void rings_forget(push_service *svc, const char *family, const char *value)
+{
+    pthread_mutex_lock(&svc->lock);
+    for (ring_record *r = svc->rings; r; r = r->next) {
+        for (size_t i = 0; i < r->n;) {
+            if (strcmp(r->targets[i].family, family) == 0 && strcmp(r->targets[i].value, value) == 0) {
+                free((char *)r->targets[i].family);
+                free((char *)r->targets[i].value);
+                r->targets[i] = r->targets[--r->n];
+            } else {
+                i++;
+            }
+        }
+    }
     pthread_mutex_unlock(&svc->lock);
 }
 
@@ -264,7 +287,10 @@ size_t push_service_notify(push_service *svc, const push_notice *n, const push_t
         ring_record *r = n->call_id ? rings_take(svc, n->call_id, now) : NULL;
         if (!r)
             return 0;
-        size_t q = enqueue(svc, n, r->targets, r->n, now);
+        push_notice ended = *n;
+        if (!ended.caller_name || !ended.caller_name[0])
+            ended.caller_name = r->caller_name;
+        size_t q = enqueue(svc, &ended, r->targets, r->n, now);
         ring_free(r);
         return q;
     }
@@ -408,6 +434,7 @@ static void job_apply(push_service *svc, push_job *j, const fcm_verdict *v)
         atomic_fetch_add(&svc->stats.removed[j->kind], 1);
         LOG_INFO("push", "%s target of family %.8s... is gone (%s): removing it", push_kind_name(j->kind), j->family,
                  v->reason);
+        rings_forget(svc, j->family, j->value);
         if (svc->hooks.target_dead)
             svc->hooks.target_dead(svc->hooks.user, j->family, push_kind_name(j->kind), j->value);
         job_release(svc, j);
