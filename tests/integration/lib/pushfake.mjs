@@ -12,7 +12,8 @@
 //
 // Contract: makePki(dir) -> {caFile, key, cert}; serviceAccount(dir, tokenUri) -> {file,
 // json, publicKey}; new PushFake({pki, account}).start(port); fake.url; fake.messages (FCM:
-// {t, token, message, auth}), fake.webpush ({t, id, headers, body}), fake.tokenRequests
+// {t, at, token, message, auth}; t ms since the fake started, at performance.now() of this
+// process), fake.webpush ({t, at, id, headers, body}), fake.tokenRequests
 // ({t, claims, ok, why}), fake.errors (what it refused: every check failure is recorded there
 // and the test asserts it stays empty); fake.script(token, fn) where fn(msg, n) returns a
 // response {status, headers, body} or 'hang' for the n-th (0-based) request to that token or
@@ -23,6 +24,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 export const PROJECT = 'parley-push-test';
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -178,13 +180,13 @@ export class PushFake {
     let msg = null;
     try { msg = JSON.parse(body.toString()).message; } catch { this.errors.push('FCM body not JSON'); }
     const token = msg && msg.token;
-    const record = { kind: 'fcm', t, token, message: msg, auth: bearer, httpVersion: req.httpVersion };
+    const record = { kind: 'fcm', t, at: performance.now(), token, message: msg, auth: bearer, httpVersion: req.httpVersion };
     this.messages.push(record);
     this.answer(res, token, record);
   }
 
   wp(req, res, body, t, id) {
-    const record = { kind: 'webpush', t, id, headers: { ...req.headers }, body, httpVersion: req.httpVersion };
+    const record = { kind: 'webpush', t, at: performance.now(), id, headers: { ...req.headers }, body, httpVersion: req.httpVersion };
     this.webpush.push(record);
     this.answer(res, id, record);
   }
