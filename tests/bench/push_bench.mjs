@@ -15,7 +15,7 @@
 //
 // Usage (as root, in a network namespace: tests/bench/run_push_bench.sh):
 //   PARLEY_BIN=build/parley node tests/bench/push_bench.mjs [--devices 100] [--messages 50]
-//        [--calls 200] [--in-flight 100]
+//        [--calls 200] [--in-flight 100] [--http1]   (--http1: the fake speaks HTTP/1.1 only)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,7 +68,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'push-bench-'));
 const pki = makePki(dir);
 const fakePort = portsFor(INDEX).http + 5;
 const account = serviceAccount(dir, `https://127.0.0.1:${fakePort}/token`);
-const fake = await new PushFake({ pki, account }).start(fakePort);
+const HTTP1 = process.argv.includes('--http1');
+const fake = await new PushFake({ pki, account }).start(fakePort, { http1: HTTP1 });
 // Open requests at the fake, sampled on every arrival and completion.
 let open = 0, maxOpen = 0;
 fake.server.on('request', (req, res) => {

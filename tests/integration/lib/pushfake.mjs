@@ -23,6 +23,7 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
+import https from 'node:https';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -87,12 +88,15 @@ export class PushFake {
 
   script(key, fn) { this.scripts.set(key, fn); }
 
-  start(port) {
-    this.server = http2.createSecureServer({ key: this.pki.key, cert: this.pki.cert, allowHTTP1: true },
-      (req, res) => this.handle(req, res).catch((e) => {
-        this.errors.push(`handler: ${e.stack}`);
-        try { res.writeHead(500); res.end(); } catch { /* gone */ }
-      }));
+  // http1: an HTTP/1.1-only server (no h2 in ALPN), for comparison runs of the benchmark.
+  start(port, { http1 = false } = {}) {
+    const handler = (req, res) => this.handle(req, res).catch((e) => {
+      this.errors.push(`handler: ${e.stack}`);
+      try { res.writeHead(500); res.end(); } catch { /* gone */ }
+    });
+    const tls = { key: this.pki.key, cert: this.pki.cert };
+    this.server = http1 ? https.createServer(tls, handler)
+      : http2.createSecureServer({ ...tls, allowHTTP1: true }, handler);
     this.url = `https://127.0.0.1:${port}`;
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
@@ -173,12 +177,16 @@ export class PushFake {
   }
 
   fcm(req, res, body, t, project) {
+    // A stream the HTTP/2 layer refused (RST_STREAM REFUSED_STREAM when the client opens more
+    // streams than the server's limit) never reached the application: the client sends it
+    // again, so it is not a message.
+    if (req.aborted) return;
     const auth = req.headers.authorization || '';
     const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : null;
     if (!bearer || !this.issued.has(bearer)) this.errors.push(`FCM send with Authorization "${auth.slice(0, 40)}"`);
     if (project !== PROJECT) this.errors.push(`FCM send for project ${project}`);
     let msg = null;
-    try { msg = JSON.parse(body.toString()).message; } catch { this.errors.push('FCM body not JSON'); }
+    try { msg = JSON.parse(body.toString()).message; } catch { this.errors.push(`FCM body not JSON (${body.length} bytes): ${body.toString().slice(0, 80)}`); }
     const token = msg && msg.token;
     const record = { kind: 'fcm', t, at: performance.now(), token, message: msg, auth: bearer, httpVersion: req.httpVersion };
     this.messages.push(record);
@@ -186,6 +194,7 @@ export class PushFake {
   }
 
   wp(req, res, body, t, id) {
+    if (req.aborted) return;
     const record = { kind: 'webpush', t, at: performance.now(), id, headers: { ...req.headers }, body, httpVersion: req.httpVersion };
     this.webpush.push(record);
     this.answer(res, id, record);
