@@ -144,13 +144,12 @@ static int hook_push_notify(void *user, const char *notice_json, const char *con
     char *sender = k && n.type == PUSH_CHAT_MESSAGE && !n.sender_name ? sender_name(pw->platform, notice_json) : NULL;
     if (sender)
         n.sender_name = sender;
-    if (n.type == PUSH_CALL_ENDED || k)
-        push_service_notify(pw->service, &n, targets, k);
+    size_t queued = n.type == PUSH_CALL_ENDED || k ? push_service_notify(pw->service, &n, targets, k) : 0;
     free(sender);
     free(targets);
     platform_push_targets_free(rows, nt);
     push_notice_release(holder);
-    return 0;
+    return queued > INT32_MAX ? INT32_MAX : (int)queued;
 }
 
 static int hook_push_metrics(void *user, char *out, size_t cap)

@@ -693,6 +693,7 @@ static plugin_result handle_list(void)
 }
 
 static void colocate_for_resume(calls_session *s);
+static void ring_late_on_dispatch(void *arg);
 
 static plugin_result handle_register(calls_session *s, json_t *body)
 {
@@ -722,6 +723,9 @@ static plugin_result handle_register(calls_session *s, json_t *body)
     s->username = copy;
     pthread_mutex_unlock(&view_lock);
     colocate_for_resume(s);
+    /* Posted: the client gets "registered" before an "incomingcall" for a call ringing now. */
+    vc_session_ref(s);
+    vc_run_on_dispatch(ring_late_on_dispatch, s);
     return reply(json_pack("{s:s,s:s}", "event", "registered", "username", username));
 }
 
@@ -859,16 +863,17 @@ static void colocate_with_caller(calls_session *device, calls_session *caller)
 }
 
 /* Rings the host's devices that have no handle registered for calls: every registered handle
- * (ringing here, or busy in another call) is a live device and rings, or not, in the app. */
-static void push_ring(call *c, const call_target *t)
+ * (ringing here, or busy in another call) is a live device and rings, or not, in the app.
+ * Returns how many devices the push went to. */
+static int push_ring(call *c, const call_target *t)
 {
     if (!call_is_recorded(c) || !push_available())
-        return;
+        return 0;
     void *const *devices;
     size_t n = vc_registry_devices(directory, c->host_name, &devices), k = 0;
     plugin_handle **live = calloc(n ? n : 1, sizeof *live);
     if (!live)
-        return;
+        return 0;
     for (size_t i = 0; i < n; i++) {
         calls_session *d = devices[i];
         if (!d->gone && !vc_core->handle_detached(d->handle))
@@ -879,13 +884,15 @@ static void push_ring(call *c, const call_target *t)
                                            t->caller_display, "caller_avatar", t->caller_avatar, "kind",
                                            vc_call_kind_name(c->kind), "ttl_s",
                                            (int)(config.ring_timeout_ms / 1000)));
-    if (notice && vc_core->push_notify(vc_self, notice, live, k) == 0)
+    int pushed = notice ? vc_core->push_notify(vc_self, notice, live, k) : -1;
+    if (pushed > 0)
         c->pushed = true;
     free(notice);
     free(live);
+    return pushed > 0 ? pushed : 0;
 }
 
-static void ring_device(calls_session *device, const call *c, const call_target *t, const char *relay_offer)
+static void ring_device(calls_session *device, const call *c, const char *caller_display, const char *relay_offer)
 {
     colocate_with_caller(device, caller_of(c));
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "incomingcall", "username", c->caller_name,
@@ -894,8 +901,33 @@ static void ring_device(calls_session *device, const call *c, const call_target 
         json_object_set_new(result, "resume_token", json_string(c->resume_token[CALL_LEG_HOST]));
     if (c->caller_id)
         json_object_set_new(result, "caller", json_pack("{s:I,s:s}", "id", (json_int_t)c->caller_id,
-                                                        "display_name", t->caller_display));
+                                                        "display_name", caller_display));
     notify(device, result, relay_offer);
+}
+
+/* A host device registering while a call to the host rings (the app woken by the push, or
+ * opened by hand) rings too, with the caller's offer. */
+static void ring_late_device(calls_session *s)
+{
+    call *c = NULL;
+    for (call *x = live_calls; x && !c; x = x->next)
+        if (x->state == CALL_RINGING && x->relay_offer && x->caller_display && strcmp(x->host_name, s->username) == 0)
+            c = x;
+    if (!c || session_involved(s))
+        return;
+    pthread_mutex_lock(&view_lock);
+    int rc = vc_call_ring_more(c, s);
+    pthread_mutex_unlock(&view_lock);
+    if (rc == 0)
+        ring_device(s, c, c->caller_display, c->relay_offer);
+}
+
+static void ring_late_on_dispatch(void *arg)
+{
+    calls_session *s = arg;
+    if (!s->gone && s->username && !vc_core->handle_detached(s->handle))
+        ring_late_device(s);
+    vc_session_unref(s);
 }
 
 /* The host's devices: *registered counts those still attached; out gets the free ones (not
@@ -994,14 +1026,23 @@ static plugin_result handle_call(calls_session *s, json_t *body, const char *jse
         result = refuse_call(s, jsep, refuse(ERR_NOT_RECORDED, "Could not record the call"));
         goto out;
     }
+    /* The late-registering device (woken by the push) gets these. */
+    c->relay_offer = strdup(relay_offer);
+    c->caller_display = strdup(t.caller_display);
     call_reason admission = vc_call_admit(user_in_call(t.name), t.do_not_disturb, registered, n);
-    if (admission != CALL_REASON_NONE) {
-        result = end_before_ringing(s, c, admission);
+    /* No device live in the app: the call rings by push alone when a push went out, and a
+     * device that registers while it rings gets the call (ring_late_device). */
+    if (admission == CALL_REASON_UNAVAILABLE && registered == 0 && !t.do_not_disturb && push_ring(c, &t) > 0)
+        admission = CALL_REASON_NONE;
+    if (admission != CALL_REASON_NONE || !c->relay_offer || !c->caller_display) {
+        push_ring_ended(c, vc_call_reason_name(admission != CALL_REASON_NONE ? admission : CALL_REASON_UNAVAILABLE));
+        result = end_before_ringing(s, c, admission != CALL_REASON_NONE ? admission : CALL_REASON_UNAVAILABLE);
         goto out;
     }
     for (size_t i = 0; i < n; i++)
-        ring_device(devices[i], c, &t, relay_offer);
-    push_ring(c, &t);
+        ring_device(devices[i], c, t.caller_display, relay_offer);
+    if (!c->pushed)
+        push_ring(c, &t);
     link_call(c);
     set_session_call(s, c);
     if (call_is_recorded(c))

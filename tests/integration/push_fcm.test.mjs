@@ -16,6 +16,10 @@
 //     answered_elsewhere with the same collapse key.
 //  B. A second call cancelled by the caller: call_ended `cancelled` to the pushed devices.
 //  C. The counters on /metrics: sent, retried, tokens removed, failed for fcm.
+//  E. A host with no device registered for calls but a token: the call rings by push alone;
+//     the woken device registers, gets incomingcall with the offer, accepts; the caller gets
+//     accepted and the push gets call_ended answered_elsewhere. A host with neither is still
+//     `unavailable` at once.
 //  D. A server whose FCM never answers (every send hangs; --push.max_in_flight=2,
 //     --push.queue_size=4, --push.request_timeout_ms=1500): 30 chat messages over REST to
 //     a user with an FCM token and 5 calls in a row are answered as fast as ever (REST p99 and
@@ -192,6 +196,37 @@ await withServer(callsServerOpts(46, [`--calls.ring_timeout_s=${RING_S}`, ...pus
     assert(depth === 0, `queue depth ${depth} at rest`);
     lines.push(`/metrics fcm: sent ${sent}, retried ${retried}, tokens removed ${removed}, queue depth ${depth}; fake saw HTTP ${[...fake.httpVersions].join(', ')}`);
     assert(fake.errors.length === 0, `the fake refused: ${fake.errors.join('; ')}`);
+
+    // ---- E. no device live in the app: the call rings by push alone ----
+    const solo = await newUser(srv, 'host', 'Solo Host', ['phone']);
+    await setToken(srv, solo.tokens.phone, 'tok-solo');
+    const t3 = Date.now();
+    const r3 = await rc.handle.message({ request: 'call', username: solo.username }, await sdpOffer(br.page, { audio: true, video: false }));
+    assert(result(r3) && result(r3).event === 'calling', `call to a host with no live device: ${JSON.stringify(brief(r3))}`);
+    const callId3 = result(r3).call_id;
+    await fake.waitFor(() => fake.forToken('tok-solo', 'incoming_call').length >= 1, 5000, 'the push-only ring');
+    checkIncoming(fake.forToken('tok-solo', 'incoming_call')[0], { callId: callId3, callerName: 'Push Caller', kind: 'audio' });
+    // The app wakes up, connects and registers: it gets the call and answers it.
+    const woke = await rawDevice(srv, { token: solo.tokens.phone, label: 'solo/phone', username: solo.username });
+    raws.push(woke);
+    const inc3 = await woke.handle.waitEvent({ event: 'incomingcall' }, 0, 5000);
+    assert(result(inc3).call_id === callId3 && inc3.jsep && inc3.jsep.type === 'offer', `late incomingcall ${JSON.stringify(brief(inc3))}`);
+    const cm3 = rc.handle.mark();
+    const acc3 = await woke.handle.message({ request: 'accept', call_id: callId3 }, await sdpAnswer(br.page, inc3.jsep.sdp));
+    assert(result(acc3) && result(acc3).event === 'accepted', `late accept: ${JSON.stringify(brief(acc3))}`);
+    await rc.handle.waitEvent({ event: 'accepted' }, cm3, 5000);
+    await fake.waitFor(() => fake.forToken('tok-solo', 'call_ended').length >= 1, 5000, 'the stop push after the woken device answered');
+    checkEnded(fake.forToken('tok-solo', 'call_ended')[0], callId3, 'answered_elsewhere');
+    lines.push(`a host with no live device: the call rang by push alone, the woken device registered, got the call and answered it ${Date.now() - t3} ms after \`call\``);
+    const hm3 = rc.handle.mark();
+    await rc.handle.message({ request: 'hangup' });
+    await rc.handle.waitEvent({ event: 'hangup' }, hm3, 5000).catch(() => null);
+    // Without a token such a host is still unavailable at once.
+    const bare = await newUser(srv, 'host', 'Bare Host', ['phone']);
+    const cm4 = rc.handle.mark();
+    const r4 = await rc.handle.message({ request: 'call', username: bare.username }, await sdpOffer(br.page, { audio: true, video: false }));
+    const h4 = result(r4) && result(r4).event === 'hangup' ? result(r4) : result(await rc.handle.waitEvent({ event: 'hangup' }, cm4, 3000));
+    assert(h4.reason === 'unavailable', `a host with neither a live device nor a token: ${JSON.stringify(h4)}`);
 
     // ---- D. a provider that never answers stalls neither calls nor chat ----
     const hangDir = fs.mkdtempSync(path.join(os.tmpdir(), 'it-push-hang-'));
