@@ -21,12 +21,12 @@
 #include <time.h>
 
 #include "push/fcm.h"
+#include "push/rings.h"
 #include "push/sched.h"
 #include "util/log.h"
 
 #define PUSH_RESPONSE_MAX 65536      /* bytes of an answer kept (errors are small) */
 #define PUSH_MAX_ATTEMPTS 10         /* sends of one notification at most */
-#define PUSH_RING_RECORDS_MAX 4096   /* calls whose rung targets are remembered */
 #define PUSH_RING_RECORD_SLACK_MS 30000
 
 typedef struct push_job push_job;
@@ -40,30 +40,19 @@ typedef struct push_answer {
 
 struct push_job {
     push_kind kind;
-    push_type type;
-    char *family, *value;
-    char *call_id, *caller_name, *caller_avatar, *call_kind, *reason, *room, *msg_id, *sender_name, *text;
+    char *family, *value;        /* the target: its login family and token / subscription JSON */
+    push_content content;
     int64_t deadline_ms;         /* unix ms */
     int attempt;                 /* sends made */
     bool refreshed;              /* got a new access token after a 401 once */
     /* in flight */
     CURL *easy;
     struct curl_slist *headers;
-    char *body;
+    uint8_t *body;
     push_answer answer;
     push_job *next;              /* inbox, or the list waiting for an access token */
     push_job *fprev, *fnext;     /* the in-flight list (to abandon them at stop) */
 };
-
-/* The targets one incoming call rang, for its call-ended notice. */
-typedef struct ring_record {
-    char *call_id;
-    char *caller_name;           /* the stop push's title on iOS */
-    push_target *targets;        /* owned copies */
-    size_t n;
-    int64_t expires_ms;
-    struct ring_record *next;
-} ring_record;
 
 typedef struct push_counters {
     atomic_uint_fast64_t sent[PUSH_KIND_COUNT], failed[PUSH_KIND_COUNT], retried[PUSH_KIND_COUNT];
@@ -82,10 +71,9 @@ struct push_service {
     push_counters stats;
     pthread_t thread;
     atomic_bool stopping;
-    pthread_mutex_t lock;             /* inbox, rings */
+    pthread_mutex_t lock;             /* the inbox */
     push_job *inbox, **inbox_tail;
-    ring_record *rings;
-    size_t n_rings;
+    push_rings *rings;                /* where each call's ring went (its own lock) */
     CURLM *multi;
     /* --- push thread --- */
     push_heap retries;
@@ -125,10 +113,11 @@ static void job_free(push_job *j)
 {
     if (!j)
         return;
-    char *strings[] = {j->family, j->value, j->call_id, j->caller_name, j->caller_avatar, j->call_kind,
-                       j->reason, j->room, j->msg_id, j->sender_name, j->text, j->body, j->answer.body};
-    for (size_t i = 0; i < sizeof strings / sizeof *strings; i++)
-        free(strings[i]);
+    free(j->family);
+    free(j->value);
+    push_content_clear(&j->content);
+    free(j->body);
+    free(j->answer.body);
     curl_slist_free_all(j->headers);
     free(j);
 }
@@ -139,114 +128,15 @@ static push_job *job_new(const push_service *svc, const push_notice *n, const pu
     if (!j)
         return NULL;
     int ttl = n->ttl_s > 0 ? n->ttl_s : svc->cfg.chat_ttl_s;
-    *j = (push_job){.kind = t->kind, .type = n->type, .deadline_ms = now + (int64_t)ttl * 1000};
+    j->kind = t->kind;
+    j->deadline_ms = now + (int64_t)ttl * 1000;
     j->family = dup_or_empty(t->family);
     j->value = dup_or_empty(t->value);
-    j->call_id = dup_or_empty(n->call_id);
-    j->caller_name = dup_or_empty(n->caller_name);
-    j->caller_avatar = dup_or_empty(n->caller_avatar);
-    j->call_kind = dup_or_empty(n->call_kind ? n->call_kind : "audio");
-    j->reason = dup_or_empty(n->reason);
-    j->room = dup_or_empty(n->room);
-    j->msg_id = dup_or_empty(n->msg_id);
-    j->sender_name = dup_or_empty(n->sender_name);
-    j->text = dup_or_empty(n->text);
-    if (!j->family || !j->value || !j->call_id || !j->caller_name || !j->caller_avatar || !j->call_kind ||
-        !j->reason || !j->room || !j->msg_id || !j->sender_name || !j->text) {
+    if (!j->family || !j->value || push_content_copy(&j->content, n) != 0) {
         job_free(j);
         return NULL;
     }
     return j;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* ring records (any thread, under lock)                                                       */
-
-static void ring_free(ring_record *r)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        free((char *)r->targets[i].family);
-        free((char *)r->targets[i].value);
-    }
-    free(r->targets);
-    free(r->call_id);
-    free(r->caller_name);
-    free(r);
-}
-
-/* Drops expired records, and the oldest beyond the bound. Locked. */
-static void rings_prune(push_service *svc, int64_t now)
-{
-    for (ring_record **p = &svc->rings; *p;) {
-        ring_record *r = *p;
-        bool old = r->expires_ms <= now || (svc->n_rings > PUSH_RING_RECORDS_MAX && !r->next);
-        if (old) {
-            *p = r->next;
-            ring_free(r);
-            svc->n_rings--;
-        } else {
-            p = &r->next;
-        }
-    }
-}
-
-static void rings_remember(push_service *svc, const push_notice *n, const push_target *t, size_t nt, int64_t now)
-{
-    ring_record *r = calloc(1, sizeof *r);
-    if (!r || !(r->targets = calloc(nt ? nt : 1, sizeof *r->targets)) || !(r->call_id = strdup(n->call_id)) ||
-        !(r->caller_name = dup_or_empty(n->caller_name))) {
-        if (r) {
-            free(r->targets);
-            free(r->call_id);
-        }
-        free(r);
-        return;
-    }
-    for (size_t i = 0; i < nt; i++)
-        r->targets[r->n++] = (push_target){.kind = t[i].kind, .family = dup_or_empty(t[i].family),
-                                           .value = dup_or_empty(t[i].value)};
-    r->expires_ms = now + (int64_t)n->ttl_s * 1000 + PUSH_RING_RECORD_SLACK_MS;
-    pthread_mutex_lock(&svc->lock);
-    r->next = svc->rings;   /* newest first: the prune drops from the tail */
-    svc->rings = r;
-    svc->n_rings++;
-    rings_prune(svc, now);
-    pthread_mutex_unlock(&svc->lock);
-}
-
-/* A target declared dead gets no stop push either. Push thread. */
-static void rings_forget(push_service *svc, const char *family, const char *value)
-{
-    pthread_mutex_lock(&svc->lock);
-    for (ring_record *r = svc->rings; r; r = r->next) {
-        for (size_t i = 0; i < r->n;) {
-            if (strcmp(r->targets[i].family, family) == 0 && strcmp(r->targets[i].value, value) == 0) {
-                free((char *)r->targets[i].family);
-                free((char *)r->targets[i].value);
-                r->targets[i] = r->targets[--r->n];
-            } else {
-                i++;
-            }
-        }
-    }
-    pthread_mutex_unlock(&svc->lock);
-}
-
-static ring_record *rings_take(push_service *svc, const char *call_id, int64_t now)
-{
-    ring_record *found = NULL;
-    pthread_mutex_lock(&svc->lock);
-    rings_prune(svc, now);
-    for (ring_record **p = &svc->rings; *p; p = &(*p)->next) {
-        if (strcmp((*p)->call_id, call_id) == 0) {
-            found = *p;
-            *p = found->next;
-            svc->n_rings--;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&svc->lock);
-    return found;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -284,18 +174,20 @@ size_t push_service_notify(push_service *svc, const push_notice *n, const push_t
         return 0;
     int64_t now = unix_ms();
     if (n->type == PUSH_CALL_ENDED) {
-        ring_record *r = n->call_id ? rings_take(svc, n->call_id, now) : NULL;
+        push_ring *r = n->call_id ? push_rings_take(svc->rings, n->call_id, now) : NULL;
         if (!r)
             return 0;
         push_notice ended = *n;
         if (!ended.caller_name || !ended.caller_name[0])
             ended.caller_name = r->caller_name;
         size_t q = enqueue(svc, &ended, r->targets, r->n, now);
-        ring_free(r);
+        push_ring_free(r);
         return q;
     }
+    /* Remembered a little past the ring's end: the stop push may follow the timeout. */
     if (n->type == PUSH_INCOMING_CALL && n->call_id && nt)
-        rings_remember(svc, n, t, nt, now);
+        push_rings_remember(svc->rings, n->call_id, n->caller_name, t, nt,
+                            now + (int64_t)n->ttl_s * 1000 + PUSH_RING_RECORD_SLACK_MS, now);
     return enqueue(svc, n, t, nt, now);
 }
 
@@ -434,7 +326,7 @@ static void job_apply(push_service *svc, push_job *j, const fcm_verdict *v)
         atomic_fetch_add(&svc->stats.removed[j->kind], 1);
         LOG_INFO("push", "%s target of family %.8s... is gone (%s): removing it", push_kind_name(j->kind), j->family,
                  v->reason);
-        rings_forget(svc, j->family, j->value);
+        push_rings_forget(svc->rings, j->family, j->value);
         if (svc->hooks.target_dead)
             svc->hooks.target_dead(svc->hooks.user, j->family, push_kind_name(j->kind), j->value);
         job_release(svc, j);
@@ -522,57 +414,6 @@ static int remaining_s(const push_job *j, int64_t now)
     return left < 1 ? 1 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
-static char *fcm_body(const push_service *svc, const push_job *j, int64_t now, char *err, size_t errcap)
-{
-    if (j->type == PUSH_CHAT_MESSAGE) {
-        fcm_chat_push p = {.token = j->value, .room = j->room, .msg_id = j->msg_id, .sender_name = j->sender_name,
-                           .text = j->text, .private_bodies = svc->cfg.private_bodies,
-                           .ttl_s = remaining_s(j, now), .now = now / 1000};
-        return fcm_message_chat(&p, err, errcap);
-    }
-    fcm_call_push p = {.token = j->value, .call_id = j->call_id, .caller_name = j->caller_name,
-                       .caller_avatar = j->caller_avatar, .kind = j->call_kind, .reason = j->reason,
-                       .ttl_s = remaining_s(j, now), .now = now / 1000};
-    return j->type == PUSH_INCOMING_CALL ? fcm_message_incoming_call(&p, err, errcap)
-                                         : fcm_message_call_ended(&p, err, errcap);
-}
-
-/* The JSON the service worker gets: the fields of the FCM data message. */
-static char *webpush_plaintext(const push_service *svc, const push_job *j)
-{
-    json_t *o;
-    if (j->type == PUSH_INCOMING_CALL)
-        o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "incoming_call", "call_id", j->call_id, "caller_name",
-                      j->caller_name, "caller_avatar", j->caller_avatar, "kind", j->call_kind);
-    else if (j->type == PUSH_CALL_ENDED)
-        o = json_pack("{s:s,s:s,s:s}", "type", "call_ended", "call_id", j->call_id, "reason", j->reason);
-    else {
-        size_t keep = fcm_utf8_prefix(j->text, strlen(j->text), FCM_CHAT_BODY_DEFAULT);
-        o = json_pack("{s:s,s:s,s:s,s:s}", "type", "chat_message", "room", j->room, "msg_id", j->msg_id,
-                      "sender_name", j->sender_name);
-        if (o && !svc->cfg.private_bodies && keep)
-            json_object_set_new(o, "body", json_stringn(j->text, keep));
-    }
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return text;
-}
-
-/* RFC 8030 5.4: a Topic is at most 32 characters of the base64url alphabet. */
-static void webpush_topic(const push_job *j, char *out, size_t cap)
-{
-    const char *src = j->type == PUSH_CHAT_MESSAGE ? j->room : j->call_id;
-    size_t k = 0;
-    if (j->type == PUSH_CHAT_MESSAGE && k + 4 < cap) {
-        memcpy(out, "chat", 4);
-        k = 4;
-    }
-    for (const char *p = src; *p && k + 1 < cap && k < 32; p++)
-        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_')
-            out[k++] = *p;
-    out[k] = '\0';
-}
-
 static struct curl_slist *add_header(struct curl_slist *h, bool *ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static struct curl_slist *add_header(struct curl_slist *h, bool *ok, const char *fmt, ...)
@@ -590,58 +431,48 @@ static struct curl_slist *add_header(struct curl_slist *h, bool *ok, const char 
     return n;
 }
 
-/* Fills j->body / j->headers / url for a Web Push POST. 0 or -1 with err. */
-static int webpush_request(const push_service *svc, push_job *j, int64_t now, char **url, size_t *body_len,
-                           char *err, size_t errcap)
+/* j->body and j->headers for FCM. 0 or -1 with err. */
+static int fcm_request(const push_service *svc, push_job *j, int64_t now, size_t *len, char *err, size_t errcap)
 {
-    json_t *sub = json_loads(j->value, 0, NULL);
-    json_t *keys = json_object_get(sub, "keys");
-    const char *endpoint = json_string_value(json_object_get(sub, "endpoint"));
-    const char *p256dh = json_string_value(json_object_get(keys, "p256dh"));
-    const char *auth = json_string_value(json_object_get(keys, "auth"));
-    char *plain = webpush_plaintext(svc, j);
-    char authz[WEBPUSH_AUTHORIZATION_MAX];
-    int rc = -1;
-    if (!endpoint || !p256dh || !auth || !plain) {
-        snprintf(err, errcap, "subscription unusable");
-        goto out;
-    }
-    size_t plen = strlen(plain), cap = WEBPUSH_BODY_LEN(plen);
-    j->body = malloc(cap);
-    int wrc = j->body ? webpush_encrypt(p256dh, auth, (const uint8_t *)plain, plen, NULL, (uint8_t *)j->body, cap,
-                                        body_len)
-                      : WEBPUSH_ECRYPTO;
-    if (wrc == WEBPUSH_OK)
-        wrc = webpush_vapid_authorization(svc->cfg.vapid, endpoint, svc->cfg.vapid_subject, now / 1000, 12 * 3600,
-                                          authz, sizeof authz);
-    if (wrc != WEBPUSH_OK) {
-        snprintf(err, errcap, "%s", webpush_status_name(wrc));
-        goto out;
-    }
-    char topic[40];
-    webpush_topic(j, topic, sizeof topic);
+    char *body = push_message_fcm(&j->content, j->value, svc->cfg.private_bodies, remaining_s(j, now), now / 1000,
+                                  err, errcap);
+    if (!body)
+        return -1;
+    j->body = (uint8_t *)body;
+    *len = strlen(body);
     bool ok = true;
-    j->headers = add_header(j->headers, &ok, "Authorization: %s", authz);
+    j->headers = add_header(j->headers, &ok, "Authorization: Bearer %s", svc->token.access_token);
+    j->headers = add_header(j->headers, &ok, "Content-Type: application/json; charset=UTF-8");
+    if (!ok)
+        snprintf(err, errcap, "out of memory");
+    return ok ? 0 : -1;
+}
+
+/* j->body, j->headers and the URL (malloc'd) for Web Push. 0 or -1 with err. */
+static int webpush_request(const push_service *svc, push_job *j, int64_t now, char **url, size_t *len, char *err,
+                           size_t errcap)
+{
+    push_webpush_request r;
+    if (push_message_webpush(&j->content, j->value, svc->cfg.vapid, svc->cfg.vapid_subject, svc->cfg.private_bodies,
+                             remaining_s(j, now), now / 1000, &r, err, errcap) != 0)
+        return -1;
+    bool ok = true;
+    j->headers = add_header(j->headers, &ok, "Authorization: %s", r.authorization);
     j->headers = add_header(j->headers, &ok, "Content-Encoding: aes128gcm");
     j->headers = add_header(j->headers, &ok, "Content-Type: application/octet-stream");
-    j->headers = add_header(j->headers, &ok, "TTL: %d", remaining_s(j, now));
-    j->headers = add_header(j->headers, &ok, "Urgency: %s", j->type == PUSH_CHAT_MESSAGE ? "normal" : "high");
-    if (topic[0])
-        j->headers = add_header(j->headers, &ok, "Topic: %s", topic);
+    j->headers = add_header(j->headers, &ok, "TTL: %d", r.ttl_s);
+    j->headers = add_header(j->headers, &ok, "Urgency: %s", r.urgency);
+    if (r.topic[0])
+        j->headers = add_header(j->headers, &ok, "Topic: %s", r.topic);
     if (!ok) {
+        push_webpush_request_clear(&r);
         snprintf(err, errcap, "out of memory");
-        goto out;
+        return -1;
     }
-    /* libcurl copies CURLOPT_URL: the caller frees this after easy_new. */
-    if (!(*url = strdup(endpoint))) {
-        snprintf(err, errcap, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    free(plain);
-    json_decref(sub);
-    return rc;
+    j->body = r.body;
+    *len = r.len;
+    *url = r.url;   /* libcurl copies CURLOPT_URL: the caller frees it after easy_new */
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -718,25 +549,14 @@ static void job_send(push_service *svc, push_job *j, int64_t now)
     char err[256] = "";
     char *url = NULL;
     size_t body_len = 0;
-    if (j->kind == PUSH_KIND_FCM) {
-        if (!(j->body = fcm_body(svc, j, now, err, sizeof err))) {
-            job_fail(svc, j, err, false);
-            return;
-        }
-        body_len = strlen(j->body);
-        bool ok = true;
-        j->headers = add_header(j->headers, &ok, "Authorization: Bearer %s", svc->token.access_token);
-        j->headers = add_header(j->headers, &ok, "Content-Type: application/json; charset=UTF-8");
-        if (!ok) {
-            job_fail(svc, j, "out of memory", false);
-            return;
-        }
-    } else if (webpush_request(svc, j, now, &url, &body_len, err, sizeof err) != 0) {
+    int rc = j->kind == PUSH_KIND_FCM ? fcm_request(svc, j, now, &body_len, err, sizeof err)
+                                      : webpush_request(svc, j, now, &url, &body_len, err, sizeof err);
+    if (rc != 0) {
         job_fail(svc, j, err, false);
         return;
     }
     j->attempt++;
-    j->easy = easy_new(svc, url ? url : svc->fcm_send_url, j->body, body_len, j->headers, &j->answer, j);
+    j->easy = easy_new(svc, url ? url : svc->fcm_send_url, (const char *)j->body, body_len, j->headers, &j->answer, j);
     free(url);
     if (!j->easy) {
         job_fail(svc, j, "cannot start a request", false);
@@ -934,6 +754,7 @@ static void service_free(push_service *svc)
     free((char *)svc->cfg.fcm_token_endpoint);
     free((char *)svc->cfg.vapid_subject);
     push_heap_free(&svc->retries);
+    push_rings_free(svc->rings);
     pthread_mutex_destroy(&svc->lock);
     free(svc);
 }
@@ -959,7 +780,7 @@ push_service *push_service_start(const push_service_config *cfg, const push_serv
     if ((cfg->ca_file && cfg->ca_file[0] && !(svc->extra_ca = load_ca_file(cfg->ca_file, err, errcap))) ||
         (cfg->fcm_service_account && cfg->fcm_service_account[0] &&
          load_account(svc, cfg->fcm_service_account, err, errcap) != 0) ||
-        !(svc->multi = curl_multi_init())) {
+        !(svc->rings = push_rings_new()) || !(svc->multi = curl_multi_init())) {
         service_free(svc);
         return NULL;
     }
@@ -1009,11 +830,6 @@ void push_service_stop(push_service *svc)
         abandon_easy(svc, svc->token_easy);
     free(svc->token_body);
     free(svc->token_answer.body);
-    while (svc->rings) {
-        ring_record *r = svc->rings;
-        svc->rings = r->next;
-        ring_free(r);
-    }
     service_free(svc);
 }
 
@@ -1073,51 +889,3 @@ int push_service_metrics(push_service *svc, char *out, size_t cap)
         return -1;
     return (int)(pos + (size_t)n);
 }
-
-/* ------------------------------------------------------------------------------------------ */
-/* the plugins' notice JSON                                                                    */
-
-static const char *field(json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-int push_notice_parse(const char *notice_json, push_notice *out, uint64_t *user_id, void **holder)
-{
-    *holder = NULL;
-    json_t *o = notice_json ? json_loads(notice_json, 0, NULL) : NULL;
-    const char *type = field(o, "type");
-    json_int_t uid = json_integer_value(json_object_get(o, "user_id"));
-    if (!type || uid <= 0) {
-        json_decref(o);
-        return -1;
-    }
-    push_notice n = {.call_id = field(o, "call_id"), .caller_name = field(o, "caller_name"),
-                     .caller_avatar = field(o, "caller_avatar"), .call_kind = field(o, "kind"),
-                     .reason = field(o, "reason"), .room = field(o, "room"), .msg_id = field(o, "msg_id"),
-                     .sender_name = field(o, "sender_name"), .text = field(o, "text"),
-                     .ttl_s = (int)json_integer_value(json_object_get(o, "ttl_s"))};
-    json_t *room = json_object_get(o, "room");
-    if (json_is_integer(room)) {   /* chat rooms are numbers: keep their text in the holder */
-        char buf[24];
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(room));
-        json_object_set_new(o, "room_text", json_string(buf));
-        n.room = field(o, "room_text");
-    }
-    if (strcmp(type, "incoming_call") == 0 && n.call_id)
-        n.type = PUSH_INCOMING_CALL;
-    else if (strcmp(type, "call_ended") == 0 && n.call_id)
-        n.type = PUSH_CALL_ENDED;
-    else if (strcmp(type, "chat_message") == 0 && n.room && n.msg_id)
-        n.type = PUSH_CHAT_MESSAGE;
-    else {
-        json_decref(o);
-        return -1;
-    }
-    *out = n;
-    *user_id = (uint64_t)uid;
-    *holder = o;
-    return 0;
-}
-
-void push_notice_release(void *holder) { json_decref(holder); }

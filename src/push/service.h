@@ -36,15 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "push/message.h"
 #include "push/webpush.h"
-
-typedef enum push_kind { PUSH_KIND_FCM = 0, PUSH_KIND_WEBPUSH = 1, PUSH_KIND_COUNT = 2 } push_kind;
-
-typedef enum push_type {
-    PUSH_INCOMING_CALL = 0,
-    PUSH_CALL_ENDED = 1,
-    PUSH_CHAT_MESSAGE = 2,
-} push_type;
 
 typedef struct push_service_config {
     const char *fcm_service_account;   /* path of the JSON file; NULL/"" = FCM targets fail */
@@ -67,23 +60,7 @@ typedef struct push_service_hooks {
     void (*target_dead)(void *user, const char *family, const char *kind, const char *value);
 } push_service_hooks;
 
-/* One device to notify: its login family (who owns the row) and its token or subscription
- * JSON ({"endpoint","keys":{"p256dh","auth"}}, as api/push.c stores it). */
-typedef struct push_target {
-    push_kind kind;
-    const char *family;
-    const char *value;
-} push_target;
 
-/* What to say. Strings may be NULL (read as ""). */
-typedef struct push_notice {
-    push_type type;
-    const char *call_id;        /* calls */
-    const char *caller_name, *caller_avatar, *call_kind;   /* incoming call */
-    const char *reason;         /* call ended: answered_elsewhere, cancelled, no_answer, ... */
-    const char *room, *msg_id, *sender_name, *text;        /* chat */
-    int ttl_s;                  /* useful life; <= 0 for chat = cfg.chat_ttl_s */
-} push_notice;
 
 typedef struct push_service push_service;
 
@@ -102,9 +79,5 @@ int push_service_metrics(push_service *svc, char *out, size_t cap);
 
 const char *push_kind_name(push_kind k);
 
-/* A plugin's notice (plugin.h, push_notify) -> *out and the user to notify. out's strings
- * point into *holder, released with push_notice_release. 0, or -1 when malformed. */
-int push_notice_parse(const char *notice_json, push_notice *out, uint64_t *user_id, void **holder);
-void push_notice_release(void *holder);
 
 #endif
