@@ -15,7 +15,8 @@
 //     r503 twice with growing gaps. `live` accepts: `phone` gets call_ended
 //     answered_elsewhere with the same collapse key.
 //  B. A second call cancelled by the caller: call_ended `cancelled` to the pushed devices.
-//  C. The counters on /metrics: sent, retried, tokens removed, failed for fcm.
+//  C. The counters on /metrics: sent, retried, tokens removed, failed for fcm; the VAPID
+//     public key is served.
 //  E. A host with no device registered for calls but a token: the call rings by push alone;
 //     the woken device registers, gets incomingcall with the offer, accepts; the caller gets
 //     accepted and the push gets call_ended answered_elsewhere. A host with neither is still
@@ -194,6 +195,8 @@ await withServer(callsServerOpts(46, [`--calls.ring_timeout_s=${RING_S}`, ...pus
     assert(retried >= 3, `retried ${retried}, want >= 3 (one 429, two 503)`);
     assert(sent >= 7, `sent ${sent}, want >= 7`);
     assert(depth === 0, `queue depth ${depth} at rest`);
+    const vk = await api(srv, 'GET', '/push/vapid-public-key');
+    assert(vk.status === 200 && /^[A-Za-z0-9_-]{87}$/.test(vk.json.public_key), `GET /push/vapid-public-key: ${vk.status} ${JSON.stringify(vk.json)}`);
     lines.push(`/metrics fcm: sent ${sent}, retried ${retried}, tokens removed ${removed}, queue depth ${depth}; fake saw HTTP ${[...fake.httpVersions].join(', ')}`);
     assert(fake.errors.length === 0, `the fake refused: ${fake.errors.join('; ')}`);
 
