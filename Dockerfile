@@ -15,7 +15,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        gcc libc6-dev binutils meson ninja-build pkg-config python3 \
        libglib2.0-dev libnice-dev libsrtp2-dev libusrsctp-dev libmicrohttpd-dev \
-       libjansson-dev libsqlite3-dev libssl-dev libopus-dev \
+       libjansson-dev libsqlite3-dev libssl-dev libopus-dev libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Sources last, so a code change rebuilds only from here on (the apt layer stays cached).
@@ -42,7 +42,7 @@ LABEL org.opencontainers.image.title="parley" \
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        libglib2.0-0 libnice10 libsrtp2-1 libusrsctp2 libmicrohttpd12 libjansson4 \
-       libsqlite3-0 libssl3 libopus0 dbus-x11 \
+       libsqlite3-0 libssl3 libopus0 libcurl4 dbus-x11 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && groupadd --system --gid 10001 parley \
     && useradd --system --uid 10001 --gid parley --home-dir /var/lib/parley \

@@ -277,6 +277,23 @@ typedef struct core_callbacks {
     char *(*chat_run)(plugin_ctx *self, const char *op_json);
     /* True when `blocker` has blocked `blocked` (a read; not on a loop). */
     bool (*user_blocks)(plugin_ctx *self, uint64_t blocker, uint64_t blocked);
+
+    /* ---- push notifications (appended in ABI 2: check struct_size before use) ---- */
+
+    /* Notifies a user's devices that are not live: every device of notice.user_id with a push
+     * token (FCM or Web Push) except the devices holding one of the `live` handles (their
+     * sessions' logins). Queues and returns at once: the number of devices notified (0 when
+     * nobody has a token or all are live), -1 when there is no push service. Sending, retries and dead tokens are the core's. Any
+     * thread but a loop (it reads the user's tokens). notice_json is one of
+     *   {"type":"incoming_call","user_id","call_id","caller_name","caller_avatar","kind","ttl_s"}
+     *   {"type":"call_ended","user_id","call_id","reason"}   (to the devices that incoming_call
+     *       of that call_id reached; live is ignored)
+     *   {"type":"chat_message","user_id","room","msg_id","sender_id","text"}  (the core adds
+     *       the sender's display name when anyone is to be notified)
+     * Plugins call it only for what they actually delivered (never for a refused call or a
+     * blocked message). The calls plugin lets a call to a host with no device live in the app
+     * ring when this returned > 0. */
+    int (*push_notify)(plugin_ctx *self, const char *notice_json, plugin_handle *const *live, size_t n_live);
 } core_callbacks;
 
 typedef struct plugin_init_info {

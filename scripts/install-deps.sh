@@ -5,7 +5,7 @@
 # missing, so a second run is quick. Needs root or sudo.
 set -euo pipefail
 BUILD_PKGS="build-essential meson ninja-build pkg-config libglib2.0-dev libnice-dev libsrtp2-dev libusrsctp-dev
- libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libopus-dev"
+ libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev libopus-dev libcurl4-openssl-dev"
 TEST_PKGS="clang libclang-rt-14-dev chromium python3-aiortc janus iproute2 iptables nodejs npm curl sqlite3 procps
  psmisc coturn"
 pkgs="$BUILD_PKGS"

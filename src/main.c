@@ -23,12 +23,21 @@
 #include "core/plugin_host.h"
 #include "core/server.h"
 #include "media/peer.h"
+#include "push/service.h"
+#include "push/vapid_store.h"
 #include "transport/http.h"
 #include "transport/ws.h"
 #include "util/config.h"
 #include "util/log.h"
 
 extern char **environ;
+
+/* The push service and what it needs from the platform; lives as long as run(). */
+typedef struct push_wiring {
+    platform_t *platform;
+    push_service *service;
+    webpush_vapid *vapid;
+} push_wiring;
 
 typedef struct listeners {
     http_server *http;
@@ -94,6 +103,67 @@ static bool hook_user_blocks(void *p, uint64_t blocker, uint64_t blocked)
     return platform_user_blocks(p, blocker, blocked);
 }
 
+static int hook_token_family(void *p, const char *token, char *out, size_t cap)
+{
+    return platform_token_family(p, token, out, cap);
+}
+
+/* The display name of a chat notice's sender_id (a read, only when someone gets the push). */
+static char *sender_name(platform_t *p, const char *notice_json)
+{
+    json_t *notice = json_loads(notice_json, 0, NULL);
+    json_int_t id = json_integer_value(json_object_get(notice, "sender_id"));
+    json_decref(notice);
+    char *info = id > 0 ? platform_user_info(p, (uint64_t)id) : NULL;
+    json_t *o = info ? json_loads(info, 0, NULL) : NULL;
+    free(info);
+    const char *name = json_string_value(json_object_get(o, "display_name"));
+    char *out = name ? strdup(name) : NULL;
+    json_decref(o);
+    return out;
+}
+
+/* A plugin's push_notify: the user's tokens (minus the live devices) read here, on the
+ * plugin's thread, then queued to the push thread. */
+static int hook_push_notify(void *user, const char *notice_json, const char *const *live, size_t n_live)
+{
+    push_wiring *pw = user;
+    push_notice n;
+    uint64_t uid = 0;
+    void *holder = NULL;
+    if (!pw->service || push_notice_parse(notice_json, &n, &uid, &holder) != 0)
+        return -1;
+    size_t nt = 0;
+    platform_push_target *rows = n.type == PUSH_CALL_ENDED ? NULL
+                                                           : platform_push_targets(pw->platform, uid, live, n_live, &nt);
+    push_target *targets = nt ? calloc(nt, sizeof *targets) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; targets && i < nt; i++)
+        targets[k++] = (push_target){.kind = strcmp(rows[i].kind, "webpush") == 0 ? PUSH_KIND_WEBPUSH : PUSH_KIND_FCM,
+                                     .family = rows[i].family, .value = rows[i].value};
+    char *sender = k && n.type == PUSH_CHAT_MESSAGE && !n.sender_name ? sender_name(pw->platform, notice_json) : NULL;
+    if (sender)
+        n.sender_name = sender;
+    size_t queued = n.type == PUSH_CALL_ENDED || k ? push_service_notify(pw->service, &n, targets, k) : 0;
+    free(sender);
+    free(targets);
+    platform_push_targets_free(rows, nt);
+    push_notice_release(holder);
+    return queued > INT32_MAX ? INT32_MAX : (int)queued;
+}
+
+static int hook_push_metrics(void *user, char *out, size_t cap)
+{
+    push_wiring *pw = user;
+    return pw->service ? push_service_metrics(pw->service, out, cap) : -1;
+}
+
+/* The push thread found a dead token: removed through the storage thread's queue. */
+static void on_push_target_dead(void *user, const char *family, const char *kind, const char *value)
+{
+    platform_push_target_dead(user, family, kind, value);
+}
+
 /* A message or read made over REST: the chat plugin tells the live devices. */
 static void on_chat_event(void *user, const char *event_json)
 {
@@ -101,7 +171,7 @@ static void on_chat_event(void *user, const char *event_json)
     plugin_host_notify(janus_core_plugins(srv->janus), "janus.plugin.textroom", event_json);
 }
 
-static void wire_platform_hooks(server_t *srv)
+static void wire_platform_hooks(server_t *srv, push_wiring *pw)
 {
     srv->hooks = (platform_hooks){
         .user = srv->platform, .verify_access_token = hook_verify_access, .verify_session_token = hook_verify_session,
@@ -109,7 +179,8 @@ static void wire_platform_hooks(server_t *srv)
         .metrics_text = hook_metrics, .ledger_check_ok = hook_ledger_check, .user_info = hook_user_info,
         .user_set_busy = hook_set_busy, .call_record = hook_call_record, .billing_submit = hook_billing_submit,
         .billing_run = hook_billing_run, .chat_submit = hook_chat_submit, .chat_run = hook_chat_run,
-        .user_blocks = hook_user_blocks};
+        .user_blocks = hook_user_blocks, .token_family = hook_token_family, .push_user = pw,
+        .push_notify = hook_push_notify, .push_metrics = hook_push_metrics};
 }
 
 static void fill_peer_config(server_t *srv)
@@ -134,7 +205,7 @@ static void fill_peer_config(server_t *srv)
     p->consent_freshness = c->media_consent_freshness;
 }
 
-static platform_t *start_platform(const server_config *c)
+static platform_t *start_platform(const server_config *c, const webpush_vapid *vapid)
 {
     platform_config pc = {
         .data_dir = c->data_dir,
@@ -157,8 +228,47 @@ static platform_t *start_platform(const server_config *c)
         .turn_ttl_s = c->media_turn_ttl,
         .chat_rate_per_s = c->chat_rate_per_s,
         .chat_burst = c->chat_burst,
+        .vapid_public_key = vapid ? webpush_vapid_public_b64(vapid) : NULL,
     };
     return platform_create(&pc);
+}
+
+/* The VAPID key first (the platform serves its public half), the service after the platform
+ * (dead tokens go to its store). A bad service account or CA file stops the start. */
+static void load_vapid(const server_config *c, push_wiring *pw)
+{
+    char err[512] = "";
+    pw->vapid = vapid_store_load_or_create(c->data_dir, err, sizeof err);
+    if (!pw->vapid)
+        LOG_ERROR("push", "no VAPID key, Web Push disabled: %s", err);
+}
+
+static int start_push(const server_config *c, push_wiring *pw)
+{
+    push_service_config pc = {
+        .fcm_service_account = c->push_fcm_service_account, .fcm_endpoint = c->push_fcm_endpoint,
+        .fcm_token_endpoint = c->push_fcm_token_endpoint, .ca_file = c->push_ca_file,
+        .private_bodies = c->push_private_bodies, .queue_size = c->push_queue_size,
+        .max_in_flight = c->push_max_in_flight, .request_timeout_ms = c->push_request_timeout_ms,
+        .chat_ttl_s = c->push_chat_ttl_s, .vapid = pw->vapid, .vapid_subject = c->push_vapid_subject};
+    push_service_hooks hooks = {.user = pw->platform, .target_dead = on_push_target_dead};
+    char err[512] = "";
+    pw->service = push_service_start(&pc, &hooks, err, sizeof err);
+    if (!pw->service) {
+        LOG_ERROR("push", "cannot start the push service: %s", err);
+        return -1;
+    }
+    LOG_INFO("push", "push service: FCM %s, Web Push %s", c->push_fcm_service_account[0] ? "on" : "off (no "
+             "push.fcm_service_account)", pw->vapid ? "on" : "off");
+    return 0;
+}
+
+static void stop_push(push_wiring *pw)
+{
+    push_service_stop(pw->service);
+    pw->service = NULL;
+    webpush_vapid_free(pw->vapid);
+    pw->vapid = NULL;
 }
 
 static bool start_listeners(server_t *srv, listeners *l)
@@ -329,8 +439,13 @@ static int run(server_t *srv)
     }
     if (ensure_dir(cfg->data_dir) != 0)
         return 1;
-    srv->platform = start_platform(cfg);
-    if (!srv->platform) {
+    push_wiring pw = {0};
+    load_vapid(cfg, &pw);
+    srv->platform = start_platform(cfg, pw.vapid);
+    pw.platform = srv->platform;
+    if (!srv->platform || start_push(cfg, &pw) != 0) {
+        platform_destroy(srv->platform);
+        stop_push(&pw);
         peer_global_deinit();
         return 1;
     }
@@ -338,7 +453,7 @@ static int run(server_t *srv)
     srv->loops = loop_pool_create_polled(nloops, cfg->loop_epoll, cfg->loop_batch_us);
     fill_peer_config(srv);
     srv->limits = start_limits(srv);
-    wire_platform_hooks(srv);
+    wire_platform_hooks(srv, &pw);
     janus_core_create(srv, NULL);
     platform_set_chat_listener(srv->platform, on_chat_event, srv);
     listeners l = {0};
@@ -359,6 +474,7 @@ static int run(server_t *srv)
     loop_pool_destroy(srv->loops);
     limits_destroy(srv->limits);   /* after the loops: closing legs release their count */
     srv->limits = NULL;
+    stop_push(&pw);                /* before the store closes: dead tokens are queued there */
     platform_destroy(srv->platform);
     peer_global_deinit();
     LOG_NOTICE("main", "bye");

@@ -59,11 +59,26 @@ int vc_call_init_resumed(call *c, const char *id, void *caller, const char *call
     return 0;
 }
 
+int vc_call_ring_more(call *c, void *device)
+{
+    if (c->state != CALL_RINGING || vc_call_is_ringing(c, device))
+        return 1;
+    void **r = realloc(c->ringing, (c->n_ringing + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    c->ringing = r;
+    c->ringing[c->n_ringing++] = device;
+    return 0;
+}
+
 void vc_call_free(call *c)
 {
     free(c->caller_name);
     free(c->host_name);
     free(c->ringing);
+    free(c->relay_offer);
+    free(c->caller_display);
+    c->relay_offer = c->caller_display = NULL;
     c->caller_name = c->host_name = NULL;
     c->ringing = NULL;
     c->n_ringing = 0;

@@ -95,6 +95,9 @@ struct call {
     char resume_token[2][CALL_TOKEN_LEN + 1]; /* per party: resumes the call after a crash */
     int64_t media_reported_ms; /* newest media time told to billing (monotonic ms) */
     uint64_t ring_timer;    /* owned by the plugin */
+    bool pushed;            /* the plugin pushed the ring to offline devices: they get the end */
+    char *relay_offer;      /* the plugin's: the offer a device registering while it rings gets */
+    char *caller_display;   /* the plugin's: the caller's display name for that device */
     call *next;             /* the plugin's list of live calls */
 };
 
@@ -147,6 +150,10 @@ void vc_call_free(call *c);
 /* Applies one input; *out says what happened (always initialised). */
 void vc_call_step(call *c, call_input in, void *leg, call_outcome *out);
 void vc_call_outcome_clear(call_outcome *out);
+
+/* A device of the host that registered while the call rings (woken by a push) rings too.
+ * 0, 1 when the call is not RINGING or the device rings already, -1 without memory. */
+int vc_call_ring_more(call *c, void *device);
 
 /* Before a call exists: CALL_REASON_NONE (ring it), BUSY or UNAVAILABLE. registered: the
  * host's attached devices; free: those of them neither ringing nor in a call. */

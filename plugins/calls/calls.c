@@ -572,6 +572,28 @@ static void start_grace(call *c, int i)
     leg->grace_timer = vc_core->timer_start(vc_self, config.reconnect_grace_ms, on_grace_expired, leg);
 }
 
+/* ---- push: the host's devices that are not live in the app ---- */
+
+static bool push_available(void)
+{
+    return vc_core->struct_size >= offsetof(core_callbacks, push_notify) + sizeof vc_core->push_notify &&
+           vc_core->push_notify;
+}
+
+/* The ring stopped (answered on a device, cancelled, declined, timed out): the devices the
+ * push reached stop ringing. */
+static void push_ring_ended(call *c, const char *reason)
+{
+    if (!c->pushed || !push_available())
+        return;
+    c->pushed = false;
+    char *notice = dump_and_free(json_pack("{s:s,s:I,s:s,s:s}", "type", "call_ended", "user_id",
+                                           (json_int_t)c->host_id, "call_id", c->id, "reason", reason));
+    if (notice)
+        vc_core->push_notify(vc_self, notice, NULL, 0);
+    free(notice);
+}
+
 /* ---- the end of a call ---- */
 
 static void tell_parties_it_ended(call *c, calls_session *by, calls_session *replied, const char *hangup_text)
@@ -591,6 +613,7 @@ static void tell_parties_it_ended(call *c, calls_session *by, calls_session *rep
 static void finish_call(call *c, calls_session *by, calls_session *replied, const char *hangup_text)
 {
     calls_session *caller = caller_of(c), *answerer = answerer_of(c);
+    push_ring_ended(c, vc_call_reason_name(c->reason));   /* a no-op once answered */
     tell_parties_it_ended(c, by, replied, hangup_text);
     cancel_timer(&c->ring_timer);
     for (int i = 0; i < 2; i++)
@@ -670,6 +693,7 @@ static plugin_result handle_list(void)
 }
 
 static void colocate_for_resume(calls_session *s);
+static void ring_late_on_dispatch(void *arg);
 
 static plugin_result handle_register(calls_session *s, json_t *body)
 {
@@ -699,6 +723,9 @@ static plugin_result handle_register(calls_session *s, json_t *body)
     s->username = copy;
     pthread_mutex_unlock(&view_lock);
     colocate_for_resume(s);
+    /* Posted: the client gets "registered" before an "incomingcall" for a call ringing now. */
+    vc_session_ref(s);
+    vc_run_on_dispatch(ring_late_on_dispatch, s);
     return reply(json_pack("{s:s,s:s}", "event", "registered", "username", username));
 }
 
@@ -708,6 +735,7 @@ typedef struct call_target {
     uint64_t host_id;           /* 0 with auth off */
     bool do_not_disturb;
     char caller_display[128];
+    char caller_avatar[512];
 } call_target;
 
 /* Auth on: a caller calls a host by id. 0, or an error in *err. */
@@ -720,7 +748,9 @@ static int check_paid_call(calls_session *s, const char *username, call_target *
     }
     bool is_caller = profile_role_is(me, "caller");
     const char *display = json_string_value(json_object_get(me, "display_name"));
+    const char *avatar = json_string_value(json_object_get(me, "avatar_url"));
     snprintf(t->caller_display, sizeof t->caller_display, "%s", display ? display : "");
+    snprintf(t->caller_avatar, sizeof t->caller_avatar, "%s", avatar ? avatar : "");
     json_decref(me);
     if (!is_caller) {
         *err = refuse(ERR_NOT_A_CALLER, "Only callers can place calls");
@@ -832,7 +862,37 @@ static void colocate_with_caller(calls_session *device, calls_session *caller)
     }
 }
 
-static void ring_device(calls_session *device, const call *c, const call_target *t, const char *relay_offer)
+/* Rings the host's devices that have no handle registered for calls: every registered handle
+ * (ringing here, or busy in another call) is a live device and rings, or not, in the app.
+ * Returns how many devices the push went to. */
+static int push_ring(call *c, const call_target *t)
+{
+    if (!call_is_recorded(c) || !push_available())
+        return 0;
+    void *const *devices;
+    size_t n = vc_registry_devices(directory, c->host_name, &devices), k = 0;
+    plugin_handle **live = calloc(n ? n : 1, sizeof *live);
+    if (!live)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        calls_session *d = devices[i];
+        if (!d->gone && !vc_core->handle_detached(d->handle))
+            live[k++] = d->handle;
+    }
+    char *notice = dump_and_free(json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:i}", "type", "incoming_call", "user_id",
+                                           (json_int_t)c->host_id, "call_id", c->id, "caller_name",
+                                           t->caller_display, "caller_avatar", t->caller_avatar, "kind",
+                                           vc_call_kind_name(c->kind), "ttl_s",
+                                           (int)(config.ring_timeout_ms / 1000)));
+    int pushed = notice ? vc_core->push_notify(vc_self, notice, live, k) : -1;
+    if (pushed > 0)
+        c->pushed = true;
+    free(notice);
+    free(live);
+    return pushed > 0 ? pushed : 0;
+}
+
+static void ring_device(calls_session *device, const call *c, const char *caller_display, const char *relay_offer)
 {
     colocate_with_caller(device, caller_of(c));
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "incomingcall", "username", c->caller_name,
@@ -841,8 +901,33 @@ static void ring_device(calls_session *device, const call *c, const call_target 
         json_object_set_new(result, "resume_token", json_string(c->resume_token[CALL_LEG_HOST]));
     if (c->caller_id)
         json_object_set_new(result, "caller", json_pack("{s:I,s:s}", "id", (json_int_t)c->caller_id,
-                                                        "display_name", t->caller_display));
+                                                        "display_name", caller_display));
     notify(device, result, relay_offer);
+}
+
+/* A host device registering while a call to the host rings (the app woken by the push, or
+ * opened by hand) rings too, with the caller's offer. */
+static void ring_late_device(calls_session *s)
+{
+    call *c = NULL;
+    for (call *x = live_calls; x && !c; x = x->next)
+        if (x->state == CALL_RINGING && x->relay_offer && x->caller_display && strcmp(x->host_name, s->username) == 0)
+            c = x;
+    if (!c || session_involved(s))
+        return;
+    pthread_mutex_lock(&view_lock);
+    int rc = vc_call_ring_more(c, s);
+    pthread_mutex_unlock(&view_lock);
+    if (rc == 0)
+        ring_device(s, c, c->caller_display, c->relay_offer);
+}
+
+static void ring_late_on_dispatch(void *arg)
+{
+    calls_session *s = arg;
+    if (!s->gone && s->username && !vc_core->handle_detached(s->handle))
+        ring_late_device(s);
+    vc_session_unref(s);
 }
 
 /* The host's devices: *registered counts those still attached; out gets the free ones (not
@@ -941,13 +1026,23 @@ static plugin_result handle_call(calls_session *s, json_t *body, const char *jse
         result = refuse_call(s, jsep, refuse(ERR_NOT_RECORDED, "Could not record the call"));
         goto out;
     }
+    /* The late-registering device (woken by the push) gets these. */
+    c->relay_offer = strdup(relay_offer);
+    c->caller_display = strdup(t.caller_display);
     call_reason admission = vc_call_admit(user_in_call(t.name), t.do_not_disturb, registered, n);
-    if (admission != CALL_REASON_NONE) {
-        result = end_before_ringing(s, c, admission);
+    /* No device live in the app: the call rings by push alone when a push went out, and a
+     * device that registers while it rings gets the call (ring_late_device). */
+    if (admission == CALL_REASON_UNAVAILABLE && registered == 0 && !t.do_not_disturb && push_ring(c, &t) > 0)
+        admission = CALL_REASON_NONE;
+    if (admission != CALL_REASON_NONE || !c->relay_offer || !c->caller_display) {
+        push_ring_ended(c, vc_call_reason_name(admission != CALL_REASON_NONE ? admission : CALL_REASON_UNAVAILABLE));
+        result = end_before_ringing(s, c, admission != CALL_REASON_NONE ? admission : CALL_REASON_UNAVAILABLE);
         goto out;
     }
     for (size_t i = 0; i < n; i++)
-        ring_device(devices[i], c, &t, relay_offer);
+        ring_device(devices[i], c, t.caller_display, relay_offer);
+    if (!c->pushed)
+        push_ring(c, &t);
     link_call(c);
     set_session_call(s, c);
     if (call_is_recorded(c))
@@ -1034,6 +1129,7 @@ static plugin_result handle_accept(calls_session *s, json_t *body, const char *j
     change_kind(c, kind_of_answer(&answer));
     json_t *result = json_pack("{s:s,s:s,s:s}", "event", "accepted", "username", c->caller_name, "call_id", c->id);
     carry_out(c, &out, NULL, NULL); /* the other devices: answered_elsewhere */
+    push_ring_ended(c, "answered_elsewhere");
     end_calls_ringing_host(c);
     start_connect_watch(c);
     return reply(result);

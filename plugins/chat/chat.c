@@ -24,6 +24,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -549,13 +550,49 @@ static void handle_join(chat_session *s, const char *label, tr_request *req)
 
 /* A stored message (the store's send result, or the REST notification) to every joined device
  * but the one that sent it. */
+static bool push_available(void)
+{
+    return core->struct_size >= offsetof(core_callbacks, push_notify) + sizeof core->push_notify && core->push_notify;
+}
+
+/* The recipient's devices that have not joined this conversation learn of the message by push
+ * (those joined got it on their channel). Only stored messages come here: a refused one (a
+ * block, no credit) never does. */
+static void push_message(int64_t room_id, chat_room *room, json_t *msg)
+{
+    json_int_t to = json_integer_value(json_object_get(msg, "to"));
+    json_int_t from = json_integer_value(json_object_get(msg, "from"));
+    const char *msg_id = json_string_value(json_object_get(msg, "msg_id"));
+    if (to <= 0 || from <= 0 || !msg_id || !push_available())
+        return;
+    size_t n = room ? room->nmembers : 0, k = 0;
+    plugin_handle **live = calloc(n ? n : 1, sizeof *live);
+    if (!live)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (room->members[i]->user_id == (uint64_t)to)
+            live[k++] = ((chat_session *)room->members[i]->device)->handle;
+    /* sender_id: the core reads the sender's name only when someone is to be notified */
+    json_t *text_v = json_object_get(msg, "text");
+    json_t *notice = json_pack("{s:s,s:I,s:I,s:s,s:I,s:O}", "type", "chat_message", "user_id", to, "room",
+                               (json_int_t)room_id, "msg_id", msg_id, "sender_id", from, "text",
+                               text_v ? text_v : json_null());
+    char *text = notice ? json_dumps(notice, JSON_COMPACT) : NULL;
+    json_decref(notice);
+    if (text)
+        core->push_notify(self, text, live, k);
+    free(text);
+    free(live);
+}
+
 static void deliver_message(int64_t room_id, json_t *msg, const chat_session *except)
 {
     chat_room *room = chat_rooms_find(rooms, room_id);
-    if (!room)
-        return;
-    int64_t seq = json_integer_value(json_object_get(msg, "seq"));
-    fan_out_json(room, anyone, 0, except, seq, message_event(room_id, msg));
+    if (room) {
+        int64_t seq = json_integer_value(json_object_get(msg, "seq"));
+        fan_out_json(room, anyone, 0, except, seq, message_event(room_id, msg));
+    }
+    push_message(room_id, room, msg);
 }
 
 static void on_send(void *arg, const char *result_json)

@@ -76,6 +76,7 @@ struct platform {
     turn_t *turn;                 /* ICE servers for clients (turn.c) */
     api_chat *chat;               /* chat's sender limiter and REST listener (chat_ops.c) */
     char dummy_hash[128];         /* verified against for unknown emails (equal timing) */
+    char vapid_public[128];       /* Web Push applicationServerKey (base64url), "" = none */
 };
 
 typedef struct api_auth {
@@ -131,6 +132,8 @@ int auth_load_families(platform_t *p);
 
 int push_put(api_req *rq, api_resp *rs);
 int push_delete(api_req *rq, api_resp *rs);
+int push_get(api_req *rq, api_resp *rs);
+int push_vapid_public_key(api_req *rq, api_resp *rs);
 
 int users_get_me(api_req *rq, api_resp *rs);
 int users_patch_me(api_req *rq, api_resp *rs);

@@ -45,6 +45,8 @@ static const api_route api_routes[] = {
     {"PATCH", "/me", ROUTE_USER, users_patch_me},
     {"PUT", "/me/push-token", ROUTE_USER, push_put},
     {"DELETE", "/me/push-token", ROUTE_USER, push_delete},
+    {"GET", "/me/push-token", ROUTE_USER, push_get},
+    {"GET", "/push/vapid-public-key", ROUTE_PUBLIC, push_vapid_public_key},
     {"GET", "/hosts", ROUTE_PUBLIC, hosts_list},
     {"GET", "/hosts/{}", ROUTE_PUBLIC, hosts_get},
     {"GET", "/credit-packages", ROUTE_PUBLIC, purchases_packages},
@@ -299,6 +301,8 @@ platform_t *platform_create(const platform_config *cfg)
     p->families = api_families_create();
     p->presence = api_presence_create();
     p->chat = api_chat_create(cfg->chat_rate_per_s, cfg->chat_burst);
+    if (cfg->vapid_public_key)
+        snprintf(p->vapid_public, sizeof p->vapid_public, "%s", cfg->vapid_public_key);
     if (!p->limiter || !p->login_guard || !p->families || !p->presence || !p->chat)
         goto fail;
     if (purchases_load_packages(p, cfg->credit_packages) != 0)
@@ -544,6 +548,18 @@ int platform_verify_access_token(platform_t *p, const char *token, uint64_t *use
 int platform_verify_session_token(platform_t *p, const char *token, uint64_t *user_id)
 {
     return verify_token(p, token, user_id, true);
+}
+
+int platform_token_family(platform_t *p, const char *token, char *out, size_t cap)
+{
+    jwt_claims c;
+    if (!p || !token || cap == 0)
+        return -1;
+    int rc = jwt_decode_claims(p->secret, p->secret_len, token, (int64_t)time(NULL), API_JWT_LEEWAY_S, &c);
+    if (rc != JWT_OK && rc != JWT_EEXPIRED)
+        return -1;
+    snprintf(out, cap, "%s", c.fam);
+    return 0;
 }
 
 void platform_presence_session_opened(platform_t *p, uint64_t user_id)

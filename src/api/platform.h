@@ -49,6 +49,7 @@ typedef struct platform_config {
     int turn_ttl_s;                  /* TURN credential lifetime, default 86400 */
     int chat_rate_per_s;             /* messages per second per sender, sustained; 0 = no limit */
     int chat_burst;                  /* ... in a burst (<= 0: chat_rate_per_s) */
+    const char *vapid_public_key;    /* Web Push key served at GET /push/vapid-public-key; NULL = 503 */
 } platform_config;
 
 /* Opens/creates the database, applies migrations, starts the storage thread. NULL on error
@@ -147,5 +148,24 @@ char *platform_chat_run(platform_t *p, const char *op_json);
 void platform_set_chat_listener(platform_t *p, void (*fn)(void *user, const char *event_json), void *user);
 /* true when blocker blocked blocked (a read, a few ms at most: any thread but a media loop). */
 bool platform_user_blocks(platform_t *p, uint64_t blocker, uint64_t blocked);
+
+/* Push (push.c). A user's push targets: the tokens of its live devices whose login family is
+ * not in exclude (the devices live in the app right now). A read (never on a loop); malloc'd
+ * array freed with platform_push_targets_free, *n its length (NULL and 0 when none or on a
+ * read error). */
+typedef struct platform_push_target {
+    char kind[8];                    /* "fcm" | "webpush" */
+    char family[64];
+    char *value;                     /* the token, or the subscription JSON */
+} platform_push_target;
+platform_push_target *platform_push_targets(platform_t *p, uint64_t user_id, const char *const *exclude,
+                                            size_t n_exclude, size_t *n);
+void platform_push_targets_free(platform_push_target *t, size_t n);
+/* Removes the token if the device still holds this value; asynchronous (storage thread queue),
+ * never blocks: the push thread calls it. */
+void platform_push_target_dead(platform_t *p, const char *family, const char *kind, const char *value);
+/* The login family of an authentic access token (also an expired one): which device a Janus
+ * session belongs to. 0, or -1. */
+int platform_token_family(platform_t *p, const char *token, char *out, size_t cap);
 
 #endif

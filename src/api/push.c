@@ -7,13 +7,21 @@
  *   PUT    /api/v1/me/push-token  {"kind":"fcm","token":"..."}
  *                                 {"kind":"webpush","subscription":{"endpoint":"https://...",
  *                                  "keys":{"p256dh":"...","auth":"..."}}}
+ *   GET    /api/v1/me/push-token   this device's, or 404
  *   DELETE /api/v1/me/push-token
+ *   GET    /api/v1/push/vapid-public-key  (public) the applicationServerKey for pushManager.subscribe
+ *
+ * For the push service (wired in main.c): platform_push_targets reads a user's tokens, and
+ * platform_push_target_dead removes one the provider declared gone, through the storage
+ * thread's asynchronous queue (the push thread never waits for a commit).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
 #include "api/validate.h"
+#include "util/log.h"
 
 #define PUSH_TOKEN_MAX 4096
 
@@ -142,4 +150,190 @@ int push_delete(api_req *rq, api_resp *rs)
     if (src != 0)
         return api_store_error(&rs->err, src);
     return api_ok(rs, 200, json_pack("{s:b}", "deleted", 1));
+}
+
+/* ---- GET /me/push-token ---- */
+
+typedef struct push_row {
+    const char *family;
+    uint64_t uid;
+    char kind[16];
+    char *value;
+} push_row;
+
+static int push_row_read(sqlite3 *db, void *arg)
+{
+    push_row *r = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT kind, value FROM push_tokens WHERE family = ?1 AND user_id = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, r->family, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)r->uid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        api_sql_text(st, 0, r->kind, sizeof r->kind);
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        r->value = v ? strdup(v) : NULL;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? (r->value ? 0 : -1) : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int push_get(api_req *rq, api_resp *rs)
+{
+    push_row r = {.family = rq->auth.family, .uid = rq->auth.user_id};
+    int rc = store_read(rq->p->store, push_row_read, &r);
+    if (rc == 1)
+        return api_fail(&rs->err, 404, "not_found", "this device has no push token");
+    if (rc != 0) {
+        free(r.value);
+        return api_store_error(&rs->err, rc);
+    }
+    json_t *o = json_pack("{s:s, s:s}", "kind", r.kind, "device_id", rq->auth.device_id);
+    if (strcmp(r.kind, "fcm") == 0)
+        json_object_set_new(o, "token", json_string(r.value));
+    else
+        json_object_set_new(o, "subscription", json_loads(r.value, 0, NULL));
+    free(r.value);
+    return api_ok(rs, 200, o);
+}
+
+/* ---- GET /push/vapid-public-key ---- */
+
+int push_vapid_public_key(api_req *rq, api_resp *rs)
+{
+    if (!rq->p->vapid_public[0])
+        return api_fail(&rs->err, 503, "push_unavailable", "Web Push is not available on this server");
+    return api_ok(rs, 200, json_pack("{s:s}", "public_key", rq->p->vapid_public));
+}
+
+/* ---- the push service's side ---- */
+
+typedef struct push_targets_read {
+    uint64_t uid;
+    const char *const *exclude;
+    size_t n_exclude;
+    platform_push_target *out;
+    size_t n, cap;
+} push_targets_read;
+
+static bool push_excluded(const push_targets_read *r, const char *family)
+{
+    for (size_t i = 0; i < r->n_exclude; i++)
+        if (r->exclude[i] && strcmp(r->exclude[i], family) == 0)
+            return true;
+    return false;
+}
+
+static int push_targets_append(push_targets_read *r, const char *kind, const char *family, const char *value)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        platform_push_target *t = realloc(r->out, cap * sizeof *t);
+        if (!t)
+            return -1;
+        r->out = t;
+        r->cap = cap;
+    }
+    platform_push_target *t = &r->out[r->n];
+    memset(t, 0, sizeof *t);
+    snprintf(t->kind, sizeof t->kind, "%s", kind);
+    snprintf(t->family, sizeof t->family, "%s", family);
+    if (!(t->value = strdup(value)))
+        return -1;
+    r->n++;
+    return 0;
+}
+
+static int push_targets_run(sqlite3 *db, void *arg)
+{
+    push_targets_read *r = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT t.kind, t.family, t.value FROM push_tokens t JOIN devices d "
+                           "ON d.family = t.family WHERE t.user_id = ?1 AND d.revoked_at IS NULL "
+                           "ORDER BY t.family", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)r->uid);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 0);
+        const char *family = (const char *)sqlite3_column_text(st, 1);
+        const char *value = (const char *)sqlite3_column_text(st, 2);
+        if (!kind || !family || !value || push_excluded(r, family))
+            continue;
+        if (push_targets_append(r, kind, family, value) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+platform_push_target *platform_push_targets(platform_t *p, uint64_t user_id, const char *const *exclude,
+                                            size_t n_exclude, size_t *n)
+{
+    *n = 0;
+    if (!p || !user_id)
+        return NULL;
+    push_targets_read r = {.uid = user_id, .exclude = exclude, .n_exclude = n_exclude};
+    if (store_read(p->store, push_targets_run, &r) != 0) {
+        platform_push_targets_free(r.out, r.n);
+        return NULL;
+    }
+    *n = r.n;
+    return r.out;
+}
+
+void platform_push_targets_free(platform_push_target *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++)
+        free(t[i].value);
+    free(t);
+}
+
+typedef struct push_dead {
+    char family[API_FAMILY_LEN + 8];
+    char kind[16];
+    char *value;
+} push_dead;
+
+/* Only the row that still holds the dead value: the device may have registered a new token
+ * while the push was in flight. */
+static int push_dead_run(sqlite3 *db, void *arg)
+{
+    push_dead *d = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "DELETE FROM push_tokens WHERE family = ?1 AND kind = ?2 AND value = ?3", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, d->family, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void push_dead_done(int result, void *arg)
+{
+    push_dead *d = arg;
+    if (result != 0)
+        LOG_WARN("push", "could not remove a dead push token (%d)", result);
+    free(d->value);
+    free(d);
+}
+
+void platform_push_target_dead(platform_t *p, const char *family, const char *kind, const char *value)
+{
+    push_dead *d = p && family && kind && value ? calloc(1, sizeof *d) : NULL;
+    if (!d)
+        return;
+    snprintf(d->family, sizeof d->family, "%s", family);
+    snprintf(d->kind, sizeof d->kind, "%s", kind);
+    if (!(d->value = strdup(value)) || store_write_async(p->store, push_dead_run, d, push_dead_done, d) != 0) {
+        free(d->value);
+        free(d);
+    }
 }

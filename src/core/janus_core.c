@@ -109,6 +109,8 @@ static void reply_limit(janus_core *jc, origin *o, uint64_t session_id, const ch
     reply_error(jc, o, session_id, transaction, code, reason);
 }
 
+static void remember_family(janus_core *jc, janus_session *s, const char *token);
+
 static void do_create(janus_core *jc, origin *o, janus_request *req, uint64_t user_id)
 {
     /* 472 as Janus answers when it does not accept sessions: janus.js hands the reason to the
@@ -126,6 +128,8 @@ static void do_create(janus_core *jc, origin *o, janus_request *req, uint64_t us
     }
     if (o->ws)
         session_bind_ws(s, o->ws);
+    if (user_id)
+        remember_family(jc, s, req->token);
     if (user_id && jc->srv->hooks.session_opened)
         jc->srv->hooks.session_opened(jc->srv->hooks.user, user_id);
     LOG_DEBUG("janus", "session %" G_GUINT64_FORMAT " created", s->id);
@@ -163,6 +167,18 @@ static void do_attach(janus_core *jc, origin *o, janus_request *req, janus_sessi
     handle_unref(h);
 }
 
+/* Which device (login family) holds the session: plugins exclude live devices from pushes. */
+static void remember_family(janus_core *jc, janus_session *s, const char *token)
+{
+    const platform_hooks *hk = &jc->srv->hooks;
+    char family[sizeof s->family] = "";
+    if (!token || !hk->token_family || hk->token_family(hk->user, token, family, sizeof family) != 0)
+        return;
+    g_mutex_lock(&s->lock);
+    memcpy(s->family, family, sizeof family);
+    g_mutex_unlock(&s->lock);
+}
+
 static void do_claim(janus_core *jc, origin *o, janus_request *req, janus_session *s, uint64_t user_id)
 {
     if (jc->srv->config->auth_required && s->user_id != user_id) {
@@ -172,6 +188,7 @@ static void do_claim(janus_core *jc, origin *o, janus_request *req, janus_sessio
     /* Reply before rebinding: the success goes on the new socket, then queued events. */
     reply(o, janus_build_success(s->id, req->transaction, 0));
     session_bind_ws(s, o->ws);
+    remember_family(jc, s, req->token);
 }
 
 static void do_message(janus_core *jc, origin *o, janus_request *req, plugin_handle *h)

@@ -221,6 +221,16 @@ static void refresh_ledger_check(server_t *srv)
     atomic_store(&mc->ledger_running, false);
 }
 
+/* The push service's counters (push/service.h), through the hook main.c set. */
+static void push_section(GString *o, server_t *srv)
+{
+    if (!srv->hooks.push_metrics)
+        return;
+    char buf[4096];
+    if (srv->hooks.push_metrics(srv->hooks.push_user, buf, sizeof buf) > 0)
+        g_string_append(o, buf);
+}
+
 static void platform_section(GString *o, server_t *srv)
 {
     if (!srv->hooks.metrics_text)
@@ -342,6 +352,7 @@ char *metrics_render(server_t *srv, size_t *len)
     http_refusals_section(o);
     ws_section(o);
     platform_section(o, srv);
+    push_section(o, srv);
     process_section(o);
     *len = o->len;
     return g_string_free(o, FALSE);

@@ -627,6 +627,36 @@ static bool cb_user_blocks(plugin_ctx *self, uint64_t blocker, uint64_t blocked)
     return hk && hk->user_blocks && hk->user_blocks(hk->user, blocker, blocked);
 }
 
+/* The live handles' devices (their sessions' login families) are left out of the push. */
+static int cb_push_notify(plugin_ctx *self, const char *notice_json, plugin_handle *const *live, size_t n_live)
+{
+    const platform_hooks *hk = hooks_of(self);
+    if (!hk || !hk->push_notify || !notice_json)
+        return -1;
+    char (*families)[64] = n_live ? calloc(n_live, sizeof *families) : NULL;
+    const char **list = n_live ? calloc(n_live, sizeof *list) : NULL;
+    if (n_live && (!families || !list)) {
+        free(families);
+        free(list);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < n_live; i++) {
+        if (!live[i])
+            continue;
+        janus_session *s = live[i]->session;
+        g_mutex_lock(&s->lock);
+        memcpy(families[n], s->family, sizeof families[n]);
+        g_mutex_unlock(&s->lock);
+        if (families[n][0])
+            list[n] = families[n], n++;
+    }
+    int rc = hk->push_notify(hk->push_user, notice_json, list, n);
+    free(families);
+    free(list);
+    return rc;
+}
+
 static const core_callbacks callbacks = {
     .abi_version = PLUGIN_ABI_VERSION,
     .struct_size = sizeof(core_callbacks),
@@ -662,6 +692,7 @@ static const core_callbacks callbacks = {
     .chat_submit = cb_chat_submit,
     .chat_run = cb_chat_run,
     .user_blocks = cb_user_blocks,
+    .push_notify = cb_push_notify,
 };
 
 const core_callbacks *plugin_host_callbacks(void) { return &callbacks; }

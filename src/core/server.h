@@ -79,6 +79,13 @@ typedef struct platform_hooks {
                        void *arg);
     char *(*chat_run)(void *user, const char *op_json);
     bool (*user_blocks)(void *user, uint64_t blocker, uint64_t blocked);
+    /* The login family (device) of a Janus token, kept on the session for push_notify. */
+    int (*token_family)(void *user, const char *token, char *out, size_t cap);
+    /* Push notifications (push/service.h via main.c): core_callbacks.push_notify with the
+     * live handles turned into their sessions' families; /metrics lines. push_user is main's. */
+    void *push_user;
+    int (*push_notify)(void *push_user, const char *notice_json, const char *const *live_families, size_t n);
+    int (*push_metrics)(void *push_user, char *out, size_t cap);
 } platform_hooks;
 
 typedef struct server {

@@ -44,6 +44,8 @@ struct janus_session {
     GQueue events;                /* char * JSON texts for long-polls */
     GQueue polls;                 /* uint64_t poll ids (GUINT_TO_POINTER-free: boxed) waiting */
     GHashTable *handles;          /* uint64_t id -> plugin_handle * (ref held) */
+    char family[64];              /* the device's login family from its token ("" with auth off):
+                                     which device is live in the app, for push notifications */
 };
 
 /* The core's handle object; plugins see it as the opaque plugin_handle. */

@@ -106,6 +106,16 @@ static const setting settings[] = {
     I("chat", "device_requests_per_s", chat_device_requests_per_s, "100", 1, 100000, "requests of any kind one device may send over its data channel per second, sustained"),
     I("chat", "device_burst", chat_device_burst, "200", 1, 100000, "requests one device may send at once before chat.device_requests_per_s applies"),
     I("calls", "reconnect_grace_s", calls_reconnect_grace_s, "20", 0, 600, "seconds a call waits for a leg whose PeerConnection failed before it ends with peer_gone"),
+    S("push", "fcm_service_account", push_fcm_service_account, "", "path of the Firebase service-account JSON file (FCM HTTP v1); empty = no FCM pushes (tokens are kept, nothing is sent)"),
+    S("push", "fcm_endpoint", push_fcm_endpoint, "https://fcm.googleapis.com", "base URL of FCM HTTP v1 (tests point it at a local fake)"),
+    S("push", "fcm_token_endpoint", push_fcm_token_endpoint, "https://oauth2.googleapis.com/token", "OAuth 2.0 token endpoint the signed assertion is exchanged at; empty = the service account's token_uri"),
+    S("push", "ca_file", push_ca_file, "", "PEM file of extra CA certificates trusted for push requests, besides the system's (tests)"),
+    B("push", "private_bodies", push_private_bodies, "false", "chat pushes carry the sender's name only, never the message text"),
+    I("push", "queue_size", push_queue_size, "10000", 1, 10000000, "push notifications held at most (queued, waiting to retry, in flight); beyond it new ones are dropped and counted"),
+    I("push", "max_in_flight", push_max_in_flight, "100", 1, 10000, "push requests in flight at once"),
+    I("push", "request_timeout_ms", push_request_timeout_ms, "10000", 100, 600000, "time one push request may take, connection included, before it counts as failed (and is retried)"),
+    I("push", "chat_ttl_s", push_chat_ttl_s, "86400", 1, 2419200, "how long a chat message push may wait at the provider for an offline device"),
+    S("push", "vapid_subject", push_vapid_subject, "mailto:push@localhost", "contact (mailto: or https:) in every VAPID JWT, for Web Push services to reach the operator"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 

@@ -97,6 +97,17 @@ typedef struct server_config {
     /* the chat plugin's per-device bound on data-channel requests (plugins/chat) */
     int chat_device_requests_per_s;
     int chat_device_burst;
+    /* [push] (the outbound push service: push/service.h) */
+    char *push_fcm_service_account;
+    char *push_fcm_endpoint;
+    char *push_fcm_token_endpoint;
+    char *push_ca_file;
+    bool push_private_bodies;
+    int push_queue_size;
+    int push_max_in_flight;
+    int push_request_timeout_ms;
+    int push_chat_ttl_s;
+    char *push_vapid_subject;
     /* Not settings: what config_load found worth a warning (a secret given as a flag, a
      * secret file readable by every user), one per line, "" if none. Logged at start and
      * printed by --check-config. */

@@ -10,7 +10,9 @@
 //    without a provider, login throttling), and the chat tests that call REST:
 //    chat_browser, chat_aiortc, chat_money, chat_bad_input (conversations, messages, reads,
 //    blocks, wallets; on their own ports, indexes 16-19 and 38; each may skip without a
-//    network namespace or a browser). Each records every response it receives.
+//    network namespace or a browser), and the push tests push_fcm and push_chat (push tokens,
+//    GET /me/push-token after a dead token; indexes 46, 47, 39). Each records every response
+//    it receives.
 //    (The browser tests' REST calls: openapi_validate_browser.test.mjs.)
 // 3. Checks every recorded /api/v1 response against the document (lib/openapi.mjs): listed
 //    path + method + status, Content-Type, body schema (Ajv, JSON Schema 2020-12), error
@@ -39,4 +41,6 @@ process.exit(await runOpenapiValidation([
   { file: 'chat_aiortc.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
   { file: 'chat_money.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
   { file: 'chat_bad_input.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
+  { file: 'push_fcm.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
+  { file: 'push_chat.test.mjs', cmd: [process.execPath], mayskip: true, env: {} },
 ]));

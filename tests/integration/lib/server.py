@@ -49,7 +49,10 @@ def ports_for(index):
 
 
 def _port_free(port):
+    # SO_REUSEADDR as node's check and the servers' listeners: connections of an earlier test
+    # on this port lingering in TIME_WAIT must not make it look taken.
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
