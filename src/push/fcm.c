@@ -648,7 +648,7 @@ int64_t fcm_retry_after_ms(const char *value, int64_t now_ms)
     return d < 0 ? 0 : d;
 }
 
-static int64_t fcm_backoff_ms(const fcm_retry_ctx *c)
+int64_t fcm_backoff_ms(const fcm_retry_ctx *c)
 {
     int64_t base = c->base_ms > 0 ? c->base_ms : FCM_BACKOFF_BASE_MS;
     int64_t cap = c->cap_ms > 0 ? c->cap_ms : FCM_BACKOFF_CAP_MS;

@@ -177,6 +177,9 @@ typedef struct fcm_verdict {
 void fcm_classify(int http_status, const char *body, size_t len, const char *retry_after,
                   const fcm_retry_ctx *ctx, fcm_verdict *out);
 
+/* The backoff fcm_classify uses without Retry-After (see above), for every push target. */
+int64_t fcm_backoff_ms(const fcm_retry_ctx *ctx);
+
 /* Retry-After -> delay in ms from now_ms (>= 0), or -1 when missing or unreadable. */
 int64_t fcm_retry_after_ms(const char *value, int64_t now_ms);
 

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PUSH_BACKOFF_BASE_MS 500
-#define PUSH_BACKOFF_CAP_MS 60000
 
 void push_budget_init(push_budget *b, int max)
 {
@@ -95,17 +93,8 @@ void *push_heap_pop_due(push_heap *h, int64_t now_ms)
 
 int64_t push_backoff_ms(const fcm_retry_ctx *c)
 {
-    int64_t base = c->base_ms > 0 ? c->base_ms : PUSH_BACKOFF_BASE_MS;
-    int64_t cap = c->cap_ms > 0 ? c->cap_ms : PUSH_BACKOFF_CAP_MS;
-    int64_t d = base;
-    for (int i = 0; i < c->attempt && d < cap; i++)
-        d *= 2;
-    if (d > cap)
-        d = cap;
-    /* Equal jitter: at least half the step, so retries keep backing off; the other half
-     * spread, so targets that failed together do not retry together. */
-    int64_t half = d / 2;
-    return half + (int64_t)(c->jitter % (uint64_t)(d - half + 1));
+    /* One backoff rule for every push target: FCM's (Web Push has no rule of its own). */
+    return fcm_backoff_ms(c);
 }
 
 static void schedule(int64_t delay, const fcm_retry_ctx *c, fcm_verdict *v)

@@ -11,11 +11,10 @@
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-if [ "${PARLEY_NETNS:-}" != "1" ]; then
-    exec "$ROOT/tests/tools/netns.sh" "$0" "$@"
-fi
-if [ -z "${PARLEY_BIN:-}" ]; then
-    PARLEY_BIN="$(ls -t "$ROOT"/build*/parley 2>/dev/null | grep -v -e asan -e tsan -e fuzz | head -n 1)"
-fi
+NAME="$(basename "$0" .sh)"
+# shellcheck source=tests/bench/bench_common.sh
+. "$HERE/bench_common.sh"
+bench_enter "$@"
+PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
 export PARLEY_BIN PARLEY_ROOT="$ROOT"
-exec node "$HERE/push_bench.mjs" "$@"
+exec nice -n "$NICE" node "$HERE/push_bench.mjs" "$@"
