@@ -160,9 +160,9 @@ static void test_secret_files(void)
     snprintf(flag, sizeof flag, "--auth.jwt_secret_file=%s", jwt);
     server_config cfg;
     char err[512] = "";
-    char *argv[] = {"parley", cfgarg, flag};
+    char *argv[] = {"parley", cfgarg, flag, "--general.web_root=/"};   /* a directory wherever we run */
     char *env[] = {envhook, NULL};
-    CHECK_INT(load(&cfg, argv, 3, env, err), CONFIG_RUN);
+    CHECK_INT(load(&cfg, argv, 4, env, err), CONFIG_RUN);
     CHECK_STR(cfg.auth_jwt_secret, "jwt from a file 0123456789abcdef");
     CHECK_STR(cfg.billing_webhook_secret, "hook secret");
     CHECK_STR(cfg.media_turn_secret, "turn secret no newline");
