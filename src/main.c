@@ -375,7 +375,8 @@ static config_action check_module_settings(config_action action, const server_co
 {
     if (action != CONFIG_RUN && action != CONFIG_CHECK)
         return action;
-    return platform_config_check(cfg, err, errcap) ? action : CONFIG_ERROR;
+    bool ok = transport_config_check(cfg, err, errcap) && platform_config_check(cfg, err, errcap);
+    return ok ? action : CONFIG_ERROR;
 }
 
 int main(int argc, char **argv)

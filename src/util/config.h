@@ -7,10 +7,11 @@
  * whether it is secret (masked by config_dump), the check of its value and its help text
  * (printed by --help).
  *
- * Validation: config_load checks everything util/ can judge (integers, booleans, addresses,
- * the port range, the log level, the data directory...). A setting whose syntax belongs to a
- * module above util/ (the credit packages' JSON, the ICE server URIs) is checked by that
- * module with config_check_setting, called by main.c right after config_load, so that
+ * Validation: config_load checks everything util/ can judge (integers, booleans, media
+ * addresses, the port range, the log level, the data directory...). A setting whose syntax
+ * belongs to a module above util/ (the credit packages' JSON, the ICE server URIs, the
+ * listeners' bind addresses) is checked by that module's own function through
+ * config_check_setting, called by main.c right after config_load, so that
  * --check-config and a real start run the very same checks and print the same message.
  * Every error names the setting and where its value came from, in one form:
  *     "<section>.<key> (from <source>): <why>"
