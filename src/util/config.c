@@ -777,42 +777,6 @@ void config_print_help(const char *argv0)
     }
 }
 
-bool config_split_host_port(const char *in, char *host, size_t hostcap, uint16_t *port, uint16_t default_port)
-{
-    if (!in || !in[0])
-        return false;
-    const char *colon = strrchr(in, ':');
-    const char *host_start = in, *host_end;
-    if (in[0] == '[') {
-        const char *rb = strchr(in, ']');
-        if (!rb)
-            return false;
-        host_start = in + 1;
-        host_end = rb;
-        colon = rb[1] == ':' ? rb + 1 : NULL;
-        if (rb[1] && rb[1] != ':')
-            return false;
-    } else {
-        if (colon && strchr(in, ':') != colon)
-            colon = NULL; /* bare IPv6 without brackets: no port */
-        host_end = colon ? colon : in + strlen(in);
-    }
-    size_t hlen = (size_t)(host_end - host_start);
-    if (hlen == 0 || hlen >= hostcap)
-        return false;
-    memcpy(host, host_start, hlen);
-    host[hlen] = '\0';
-    *port = default_port;
-    if (colon) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (*end || p < 1 || p > 65535)
-            return false;
-        *port = (uint16_t)p;
-    }
-    return true;
-}
-
 char *config_section_json(const server_config *cfg, const char *section)
 {
     json_t *o = json_object();

@@ -1,7 +1,8 @@
 /*
  * config_checks: the checks of single setting values that util/config can judge by itself,
- * and the edit distance used to suggest a setting for a misspelt name. Internal to
- * src/util (config.c's settings table points at these; the unit tests call them).
+ * the parsers they share with the server (port range here, config_split_host_port declared
+ * in config.h), and the edit distance used to suggest a setting for a misspelt name.
+ * Internal to src/util (config.c's settings table points at these; the unit tests call them).
  *
  * Every check has the shape of config_value_check (config.h): true when the value is
  * acceptable, else false with the reason in why, worded to follow "<setting> (from
