@@ -99,7 +99,7 @@ static const setting settings[] = {
     SECRET("auth", "jwt_secret", auth_jwt_secret, "", "HS256 key for access tokens; empty = generated once and stored in the database"),
     I("auth", "access_ttl", auth_access_ttl, "900", 30, 86400, "access token lifetime in seconds"),
     I("auth", "refresh_ttl", auth_refresh_ttl, "2592000", 60, 31536000, "refresh token lifetime in seconds"),
-    I("auth", "kdf_cost", auth_kdf_cost, "15", 10, 20, "scrypt cost as log2(N) for password hashes"),
+    I("auth", "kdf_cost", auth_kdf_cost, "15", 10, 18, "scrypt cost as log2(N) for password hashes (18 = 256 MiB of memory per hash, the most api/password.c allows)"),
     I("auth", "rate_limit_per_min", auth_rate_limit_per_min, "20", 1, 100000, "register/login/refresh attempts per minute per client address (every account), and register/refresh per account"),
     I("auth", "login_pair_per_min", auth_login_pair_per_min, "5", 0, 100000, "wrong passwords per minute for one account from one client address; a right password does not count; 0 = no limit"),
     I("auth", "login_account_per_hour", auth_login_account_per_hour, "20", 0, 100000, "wrong passwords per hour for one account from addresses that never signed in to it (the owner's last 16 addresses are neither counted nor refused); 0 = no limit"),

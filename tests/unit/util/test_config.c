@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/password.h"
 #include "api/platform.h"
 #include "check.h"
 #include "transport/http.h"
@@ -298,6 +299,16 @@ static void test_error_sources(void)
                  "No such file or directory");
     char *a10[] = {"parley", "--media.stun_server=host:notaport"};
     expect_exact(a10, 2, none, "media.stun_server (from flag --media.stun_server): \"host:notaport\" is not host:port");
+    /* the table's ceiling is the password module's: beyond it the platform would hash at 15 */
+    char kdf[64];
+    snprintf(kdf, sizeof kdf, "PARLEY_AUTH_KDF_COST=%d", PASSWORD_LN_MAX + 1);
+    char *e10[] = {kdf, NULL};
+    expect_exact(a0, 1, e10, "auth.kdf_cost (from env PARLEY_AUTH_KDF_COST): \"19\" is not an integer in [10, 18]");
+    snprintf(kdf, sizeof kdf, "PARLEY_AUTH_KDF_COST=%d", PASSWORD_LN_MAX);
+    server_config ok;
+    char okerr[512];
+    CHECK_INT(load(&ok, a0, 1, e10, okerr), CONFIG_RUN);
+    config_free(&ok);
     char *a11[] = {"parley", "--general.data_dir=/etc/hostname/data"};
     expect_error(a11, 2, none, "general.data_dir (from flag --general.data_dir): /etc/hostname");
 
