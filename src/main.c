@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "api/platform.h"
-#include "api/turn.h"
 #include "build_config.h"
 #include "core/admin.h"
 #include "core/janus_core.h"
@@ -462,6 +461,9 @@ static int run(server_t *srv)
         settle_limits(srv);
         LOG_NOTICE("main", "parley ready: http %s:%d, websocket %s:%d, admin %s:%d, %d media loops", cfg->http_bind,
                  cfg->http_port, cfg->ws_bind, cfg->ws_port, cfg->admin_bind, cfg->admin_port, nloops);
+        char url[320];
+        config_web_url(cfg, url, sizeof url);
+        LOG_NOTICE("main", "open %s in a browser; Ctrl-C (or SIGTERM) stops the server", url);
         int sig = 0;
         sigwait(&set, &sig);
         LOG_NOTICE("main", "signal %d: shutting down", sig);
@@ -481,16 +483,16 @@ static int run(server_t *srv)
     return status;
 }
 
-/* The ICE server URI lists are the TURN module's syntax (api/turn.h): checked here, where
- * modules are wired, rather than in util/config (which stays below every other module). */
-static config_action check_ice_uris(config_action action, const server_config *cfg, char *err, size_t errcap)
+/* The settings whose rules belong to modules above util/ (the credit packages, the ICE
+ * server URIs...) are checked by those modules, here, before anything starts: so
+ * --check-config and a start reject the same values with the same message. */
+static config_action check_module_settings(config_action action, const server_config *cfg, char *err,
+                                           size_t errcap)
 {
     if (action != CONFIG_RUN && action != CONFIG_CHECK)
         return action;
-    if (turn_uri_list_check(cfg->media_stun_uris, false, "media.stun_uris", err, errcap) < 0 ||
-        turn_uri_list_check(cfg->media_turn_uris, true, "media.turn_uris", err, errcap) < 0)
-        return CONFIG_ERROR;
-    return action;
+    bool ok = transport_config_check(cfg, err, errcap) && platform_config_check(cfg, err, errcap);
+    return ok ? action : CONFIG_ERROR;
 }
 
 int main(int argc, char **argv)
@@ -498,7 +500,7 @@ int main(int argc, char **argv)
     server_config cfg;
     char err[1024] = "";
     config_action action = config_load(&cfg, argc, argv, environ, err, sizeof err);
-    action = check_ice_uris(action, &cfg, err, sizeof err);
+    action = check_module_settings(action, &cfg, err, sizeof err);
     int rc = handle_config_action(action, &cfg, argv[0], err);
     if (rc >= 0) {
         config_free(&cfg);

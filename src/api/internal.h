@@ -146,6 +146,12 @@ int hosts_get(api_req *rq, api_resp *rs);
 int purchases_packages(api_req *rq, api_resp *rs);
 int purchases_create(api_req *rq, api_resp *rs);
 int purchases_webhook(api_req *rq, api_resp *rs);
+/* billing.credit_packages: the array, or NULL with the reason in why ("" or NULL text means
+ * the built-in list). The one parse both the start-up check and the loader use. */
+/* auth.jwt_secret fits the key buffer (a secret is never echoed in why). */
+bool platform_jwt_secret_check(const char *secret, char *why, size_t whycap);
+json_t *purchases_parse_packages(const char *json_text, char *why, size_t whycap);
+bool purchases_packages_check(const char *json_text, char *why, size_t whycap);
 int purchases_load_packages(platform_t *p, const char *json_text);
 
 int wallet_get(api_req *rq, api_resp *rs);

@@ -208,12 +208,21 @@ out:
     return rc;
 }
 
+bool platform_jwt_secret_check(const char *secret, char *why, size_t whycap)
+{
+    if (!secret || strlen(secret) <= API_SECRET_MAX)
+        return true;
+    snprintf(why, whycap, "longer than %d bytes", API_SECRET_MAX);
+    return false;
+}
+
 static int platform_load_secret(platform_t *p, const char *configured)
 {
     if (configured && *configured) {
         size_t n = strlen(configured);
-        if (n > API_SECRET_MAX) {
-            LOG_ERROR("api", "auth.jwt_secret is longer than %d bytes", API_SECRET_MAX);
+        char why[64];
+        if (!platform_jwt_secret_check(configured, why, sizeof why)) {
+            LOG_ERROR("api", "auth.jwt_secret: %s", why);
             return -1;
         }
         if (n < 32)

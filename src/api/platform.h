@@ -25,6 +25,13 @@
 #include "transport/http.h"
 
 typedef struct platform platform_t;
+struct server_config;
+
+/* Checks the settings whose rules are the platform's (billing.credit_packages, the ICE
+ * server URI lists, auth.jwt_secret's size) with config_check_setting, so the message names
+ * the setting and its source. main.c runs it after config_load for --check-config and for
+ * a start alike; platform_create then applies the same functions. false with err set. */
+bool platform_config_check(const struct server_config *cfg, char *err, size_t errcap);
 
 typedef struct platform_config {
     const char *data_dir;            /* SQLite database lives at <data_dir>/parley.db */

@@ -34,38 +34,65 @@ static const char purchases_default_packages[] =
     "{\"id\":\"standard\",\"credits\":550,\"price_cents\":499,\"currency\":\"USD\"},"
     "{\"id\":\"plus\",\"credits\":1200,\"price_cents\":999,\"currency\":\"USD\"}]";
 
-int purchases_load_packages(platform_t *p, const char *json_text)
+/* Why package i of a is unusable, in why; false when it is fine. */
+static bool purchases_package_bad(json_t *a, size_t i, char *why, size_t whycap)
+{
+    json_t *pk = json_array_get(a, i);
+    json_t *id = json_object_get(pk, "id"), *cr = json_object_get(pk, "credits");
+    json_t *pc = json_object_get(pk, "price_cents"), *cur = json_object_get(pk, "currency");
+    if (!json_is_string(id) || !json_string_length(id) || json_string_length(id) > 64 ||
+        !json_is_integer(cr) || json_integer_value(cr) <= 0 ||
+        json_integer_value(cr) > 1000000000000LL || !json_is_integer(pc) ||
+        json_integer_value(pc) < 0 || !json_is_string(cur) || json_string_length(cur) != 3) {
+        snprintf(why, whycap, "item %zu needs id (string), credits (> 0), price_cents (>= 0), "
+                 "currency (3 letters)", i);
+        return true;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (json_equal(json_object_get(json_array_get(a, j), "id"), id)) {
+            snprintf(why, whycap, "duplicate id %.64s", json_string_value(id));
+            return true;
+        }
+    return false;
+}
+
+json_t *purchases_parse_packages(const char *json_text, char *why, size_t whycap)
 {
     const char *txt = (json_text && *json_text) ? json_text : purchases_default_packages;
     json_error_t je;
     json_t *a = json_loads(txt, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_array(a) || json_array_size(a) == 0) {
-        LOG_ERROR("api", "billing.credit_packages must be a non-empty JSON array");
-        json_decref(a);
-        return -1;
+    if (!a) {
+        snprintf(why, whycap, "not JSON (%s at character %d): a non-empty JSON array of "
+                 "{id, credits, price_cents, currency} is expected", je.text, je.position);
+        return NULL;
     }
-    size_t i;
-    json_t *pk;
-    json_array_foreach(a, i, pk) {
-        json_t *id = json_object_get(pk, "id"), *cr = json_object_get(pk, "credits");
-        json_t *pc = json_object_get(pk, "price_cents"), *cur = json_object_get(pk, "currency");
-        if (!json_is_string(id) || !json_string_length(id) || json_string_length(id) > 64 ||
-            !json_is_integer(cr) || json_integer_value(cr) <= 0 ||
-            json_integer_value(cr) > 1000000000000LL || !json_is_integer(pc) ||
-            json_integer_value(pc) < 0 || !json_is_string(cur) ||
-            json_string_length(cur) != 3) {
-            LOG_ERROR("api", "billing.credit_packages item %zu needs id (string), credits (> 0), "
-                      "price_cents (>= 0), currency (3 letters)", i);
+    if (!json_is_array(a) || json_array_size(a) == 0) {
+        snprintf(why, whycap, "must be a non-empty JSON array");
+        json_decref(a);
+        return NULL;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (purchases_package_bad(a, i, why, whycap)) {
             json_decref(a);
-            return -1;
+            return NULL;
         }
-        for (size_t j = 0; j < i; j++)
-            if (json_equal(json_object_get(json_array_get(a, j), "id"), id)) {
-                LOG_ERROR("api", "billing.credit_packages: duplicate id %s",
-                          json_string_value(id));
-                json_decref(a);
-                return -1;
-            }
+    return a;
+}
+
+bool purchases_packages_check(const char *json_text, char *why, size_t whycap)
+{
+    json_t *a = purchases_parse_packages(json_text, why, whycap);
+    json_decref(a);
+    return a != NULL;
+}
+
+int purchases_load_packages(platform_t *p, const char *json_text)
+{
+    char why[256];
+    json_t *a = purchases_parse_packages(json_text, why, sizeof why);
+    if (!a) {
+        LOG_ERROR("api", "billing.credit_packages: %s", why);
+        return -1;
     }
     p->packages = a;
     return 0;

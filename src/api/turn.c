@@ -159,12 +159,14 @@ static bool check_one(const char *uri, size_t len, void *arg)
 {
     check_ctx *c = arg;
     const char *why = NULL;
+    /* No setting name: the caller (config_check_setting) puts its own in front. */
+    const char *name = c->setting ? c->setting : "", *sep = c->setting ? ": " : "";
     if (c->count >= TURN_URIS_MAX) {
-        snprintf(c->err, c->errcap, "%s: more than %d URIs", c->setting, TURN_URIS_MAX);
+        snprintf(c->err, c->errcap, "%s%smore than %d URIs", name, sep, TURN_URIS_MAX);
         return false;
     }
     if (!uri_ok(uri, len, c->turn, &why)) {
-        snprintf(c->err, c->errcap, "%s: \"%.*s\" %s", c->setting,
+        snprintf(c->err, c->errcap, "%s%s\"%.*s\" %s", name, sep,
                  (int)(len > 80 ? 80 : len), uri, why);
         return false;
     }
@@ -175,7 +177,7 @@ static bool check_one(const char *uri, size_t len, void *arg)
 int turn_uri_list_check(const char *list, bool turn, const char *setting, char *err,
                         size_t errcap)
 {
-    check_ctx c = {.turn = turn, .setting = setting ? setting : "uri list", .err = err,
+    check_ctx c = {.turn = turn, .setting = setting, .err = err,
                    .errcap = errcap};
     return uri_each(list, check_one, &c) ? c.count : -1;
 }

@@ -39,7 +39,8 @@ typedef struct turn turn_t;
 
 /* Validates a comma-separated URI list (empty is valid). turn=false accepts stun:/stuns:,
  * turn=true accepts turn:/turns: (RFC 7064 / RFC 7065 syntax: a host, an optional port, and
- * for TURN an optional ?transport=udp|tcp). setting names the list in the error message.
+ * for TURN an optional ?transport=udp|tcp). setting names the list in the error message
+ * ("<setting>: <why>"); NULL leaves the name out (config_check_setting adds its own).
  * Returns the number of URIs, or -1. */
 int turn_uri_list_check(const char *list, bool turn, const char *setting, char *err,
                         size_t errcap);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "transport/http.h"
+#include "util/config.h"
+
 int transport_parse_bind(const char *ip, uint16_t port, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof *ss);
@@ -54,4 +57,25 @@ void transport_mhd_log_format(char *line, size_t cap, const char *fmt, va_list a
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
+}
+
+/* The listeners' own parse (any port will do): a bind address --check-config accepts is
+ * one the listeners accept. */
+static bool bind_address_ok(const char *value, char *why, size_t whycap)
+{
+    struct sockaddr_storage ss;
+    if (transport_parse_bind(value, 1, &ss) >= 0)
+        return true;
+    snprintf(why, whycap, "\"%s\" is not an IP address to listen on (0.0.0.0 for every IPv4 address, :: for "
+             "every address, 127.0.0.1 for this machine only)", value);
+    return false;
+}
+
+bool transport_config_check(const struct server_config *cfg, char *err, size_t errcap)
+{
+    static const char *const binds[] = {"http.bind", "ws.bind", "admin.bind"};
+    for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++)
+        if (!config_check_setting(cfg, binds[i], bind_address_ok, err, errcap))
+            return false;
+    return true;
 }

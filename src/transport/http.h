@@ -79,6 +79,12 @@ typedef struct http_server_config {
 #define HTTP_DEFAULT_REQUEST_TIMEOUT_S 30
 
 http_server *http_server_start(const http_server_config *cfg, http_handler_fn handler, void *user);
+
+struct server_config;
+/* Checks http.bind, ws.bind and admin.bind with the parse the listeners use at start
+ * (transport_parse_bind), through config_check_setting: false with err naming the setting
+ * and its source. main.c runs it for --check-config and for a start alike. */
+bool transport_config_check(const struct server_config *cfg, char *err, size_t errcap);
 void http_server_stop(http_server *srv);   /* answers pending replies with 503 first */
 
 /* Adds a response header to the reply (before http_reply_send). */

@@ -4,8 +4,20 @@
  *   < environment (PARLEY_<SECTION>_<KEY>) < command-line flags (--section.key=value).
  *
  * The settings table in config.c is the single list of what exists: name, default, kind,
- * whether it is secret (masked by config_dump) and its help text (printed by --help).
- * Every bad value is reported with the setting's name and the layer it came from.
+ * whether it is secret (masked by config_dump), the check of its value and its help text
+ * (printed by --help).
+ *
+ * Validation: config_load checks everything util/ can judge (integers, booleans, media
+ * addresses, the port range, the log level, the data directory...). A setting whose syntax
+ * belongs to a module above util/ (the credit packages' JSON, the ICE server URIs, the
+ * listeners' bind addresses) is checked by that module's own function through
+ * config_check_setting, called by main.c right after config_load, so that
+ * --check-config and a real start run the very same checks and print the same message.
+ * Every error names the setting and where its value came from, in one form:
+ *     "<section>.<key> (from <source>): <why>"
+ * where <source> is "flag --section.key", "env PARLEY_SECTION_KEY", "file PATH:LINE" or
+ * "default". A PARLEY_* environment variable that names no setting is a warning, with the
+ * closest setting's variable suggested.
  *
  * Ownership: server_config owns its strings; config_free releases them. Single-threaded use
  * at start (main thread); the loaded struct is read-only afterwards.
@@ -112,6 +124,8 @@ typedef struct server_config {
      * secret file readable by every user), one per line, "" if none. Logged at start and
      * printed by --check-config. */
     char *warnings;
+    /* Not settings: where each setting's value came from (see config_source). Owned. */
+    char **sources;
 } server_config;
 
 typedef enum config_action {
@@ -137,6 +151,26 @@ void config_dump(const server_config *cfg, char *out, size_t cap);
 char *config_section_json(const server_config *cfg, const char *section);
 /* Prints --help text to stdout. */
 void config_print_help(const char *argv0);
+
+/* Where the named setting ("section.key") got its value: "flag --section.key",
+ * "env PARLEY_SECTION_KEY", "file PATH:LINE" or "default" (also for an unknown name).
+ * Valid until config_free. */
+const char *config_source(const server_config *cfg, const char *name);
+
+/* A check of one setting's value, written by the module that uses the value: true when
+ * value is acceptable, else false with the reason in why (without the setting's name or
+ * source: the caller adds them). Must not print secret values. */
+typedef bool (*config_value_check)(const char *value, char *why, size_t whycap);
+
+/* Runs check on the current value of the setting name ("section.key"; integers and booleans
+ * are given as text). On failure err holds "<name> (from <source>): <why>" and the result is
+ * false. An unknown name is a failure too (a programming error, reported the same way). */
+bool config_check_setting(const server_config *cfg, const char *name, config_value_check check, char *err,
+                          size_t errcap);
+
+/* The URL a browser on this machine opens for the web app: http://HOST:PORT/ with HOST the
+ * http.bind address, or 127.0.0.1 when it binds every address (0.0.0.0, ::, empty). */
+void config_web_url(const server_config *cfg, char *out, size_t cap);
 
 /* Splits "host:port" (port default given) for STUN/TURN settings; false if malformed. */
 bool config_split_host_port(const char *in, char *host, size_t hostcap, uint16_t *port,
