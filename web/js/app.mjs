@@ -24,6 +24,7 @@ import { chatScreen } from './screens/chat.mjs';
 import { callScreen } from './screens/call.mjs';
 import { callsScreen, receiptScreen } from './screens/calls.mjs';
 import { bindIncoming } from './screens/incoming.mjs';
+import { startPush, bindNotificationClicks } from './push.mjs';
 
 const NAV = {
   caller: [['/discover', 'Discover'], ['/chats', 'Chats'], ['/calls', 'Calls'], ['/wallet', 'Wallet'], ['/profile', 'Profile'], ['/diagnostics', 'Diagnostics']],
@@ -76,6 +77,8 @@ function signedIn(user) {
   buildNav(user && user.role);
   if (user) {
     connect(user);
+    // Web Push is extra: not awaited, and the app works the same when it is unavailable.
+    startPush();
     clearInterval(unreadTimer);
     unreadTimer = setInterval(refreshUnread, 15000);
     refreshUnread();
@@ -150,6 +153,7 @@ async function init() {
   bindAuthPanel();
   bindDiagnostics();
   bindIncoming();
+  bindNotificationClicks();
   bindConnectionStatus();
   bindCallNavigation();
   $('skip-auth').addEventListener('click', () => { anonymous = true; setAnonymous(true); signedIn(null); });

@@ -1,11 +1,13 @@
 // screens/profile.mjs: the signed-in user's profile (GET/PATCH /me) and devices. Hosts edit their
 // public card (bio, picture, languages, tags, rates) and their availability: do-not-disturb
 // refuses calls while staying signed in; "online" itself follows this app's connection
-// (the server counts live Janus sessions), so it is shown, not set.
+// (the server counts live Janus sessions), so it is shown, not set. Notifications on this
+// device (Web Push) are switched here too.
 
 import { api, auth } from '../api.mjs';
 import { h, availabilityBadge, announce } from '../ui.mjs';
 import { devicesCard } from './devices.mjs';
+import { notificationsCard } from './notifications.mjs';
 
 const list = (text) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -112,7 +114,7 @@ export const profileScreen = {
     });
     el.append(h('section', { class: 'card', 'aria-labelledby': 'profile-title' },
       h('h2', { id: 'profile-title' }, isHost ? 'Your host profile' : 'Your profile'),
-      h('p', { class: 'muted' }, `${me.email} · ${me.role}`), form), devicesCard());
+      h('p', { class: 'muted' }, `${me.email} · ${me.role}`), form), notificationsCard(), devicesCard());
     if (!isHost) return undefined;
     const avail = availabilityCard(me);
     el.prepend(avail.node);
