@@ -167,7 +167,15 @@ await withServer(callsServerOpts(48), async (srv) => {
       await pollUntil('RTP packets/s above 0', async () => Number(await text(page, '#fig-pps')) > 0, 10000);
       report.push(`active row: ${row.join(' | ')}; packets/s ${await text(page, '#fig-pps')}`);
       await axe(page, 'in a call', report);
-      await page.screenshot({ path: path.join(srv.dir, 'console.png'), fullPage: true });
+      // Kept when PARLEY_ARTIFACT_DIR is set (srv.dir goes when the test passes).
+      const shots = process.env.PARLEY_ARTIFACT_DIR || srv.dir;
+      fs.mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: path.join(shots, 'admin_console-desktop.png'), fullPage: true });
+      await page.setViewportSize(SIZES.phone);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: path.join(shots, 'admin_console-phone-dark.png'), fullPage: true });
+      await page.setViewportSize(SIZES.desktop);
+      await page.emulateMedia({ colorScheme: 'light' });
       const polylines = await page.evaluate(() => document.querySelectorAll('svg.chart polyline').length);
       assert(polylines >= 4, `chart lines drawn: ${polylines}`);
 
