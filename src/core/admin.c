@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/janus_core.h"
@@ -84,6 +85,64 @@ static void plugin_route(server_t *srv, const http_request *req, http_reply *r)
     free(text);
 }
 
+/* GET /admin/log/recent[?limit=N]: the logger's ring of recent warnings and errors, oldest
+ * first, as [{ts, level, module, msg}]. The entries are copied out of the ring (its lock is
+ * held only for that copy) and turned into JSON afterwards. */
+static void log_recent_route(const http_request *req, http_reply *r)
+{
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        send_error(r, 405, "method_not_allowed", "GET /admin/log/recent");
+        return;
+    }
+    const char *limit_text = http_request_query(req, "limit");
+    long limit = limit_text ? strtol(limit_text, NULL, 10) : LOG_RECENT_CAP;
+    if (limit < 1 || limit > LOG_RECENT_CAP)
+        limit = LOG_RECENT_CAP;
+    log_recent_entry *entries = g_new(log_recent_entry, (size_t)limit);
+    size_t n = log_recent_copy(entries, (size_t)limit);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        /* A message may hold a peer's bytes or be cut inside a UTF-8 sequence: jansson only
+         * takes valid UTF-8, so invalid bytes become U+FFFD as in the JSON log lines. */
+        char *msg = g_utf8_make_valid(entries[i].msg, -1);
+        char *module = g_utf8_make_valid(entries[i].module, -1);
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s}", "ts", entries[i].ts, "level",
+                                              log_level_name(entries[i].level), "module", module, "msg", msg));
+        g_free(msg);
+        g_free(module);
+    }
+    g_free(entries);
+    char *text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    send_json(r, 200, text);
+    free(text);
+}
+
+/* The console is served with a policy that lets it load only its own files and talk only to
+ * this port, and never be framed (it shows operational data; clickjacking it is pointless
+ * but framing it is never needed). */
+#define CONSOLE_CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+                    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+/* GET /admin/ (the operator console's page) and /admin/console/<file> (its script and style):
+ * static files from <general.web_root>/admin. Read-only, so GET and HEAD only. The file name
+ * is joined under that directory and http_reply_send_file refuses any ".." segment, so
+ * nothing outside it can be reached (g_build_filename also folds a leading '/' of rest). */
+static void console_route(server_t *srv, const http_request *req, http_reply *r, const char *rest)
+{
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        send_error(r, 405, "method_not_allowed", "the console is read-only: GET only");
+        return;
+    }
+    const char *root = srv->config && srv->config->web_root ? srv->config->web_root : "./web";
+    char *path = g_build_filename(root, "admin", rest, NULL);
+    http_reply_add_header(r, "Content-Security-Policy", CONSOLE_CSP);
+    http_reply_add_header(r, "X-Content-Type-Options", "nosniff");
+    http_reply_add_header(r, "Cache-Control", "no-cache");
+    http_reply_send_file(r, path);
+    g_free(path);
+}
+
 /* A client-supplied header for a log line: printable ASCII only, at most 64 characters. */
 static void printable(const char *in, char *out, size_t cap)
 {
@@ -145,8 +204,18 @@ void admin_handle_http(void *user, const http_request *req, http_reply *r)
         free(list);
     } else if (strcmp(req->path, "/admin/log_level") == 0) {
         log_level_route(req, r);
+    } else if (strcmp(req->path, "/admin/log/recent") == 0) {
+        log_recent_route(req, r);
     } else if (strncmp(req->path, "/admin/plugins/", 15) == 0) {
         plugin_route(srv, req, r);
+    } else if (strcmp(req->path, "/admin") == 0) {
+        /* The page's links are absolute, but a bare /admin would resolve relative ones wrongly. */
+        http_reply_add_header(r, "Location", "/admin/");
+        send_error(r, 308, "moved", "the console is at /admin/");
+    } else if (strcmp(req->path, "/admin/") == 0) {
+        console_route(srv, req, r, "index.html");
+    } else if (strncmp(req->path, "/admin/console/", 15) == 0) {
+        console_route(srv, req, r, req->path + 15);
     } else if (strncmp(req->path, "/admin/", 7) == 0 && srv->hooks.handle_admin) {
         srv->hooks.handle_admin(srv->hooks.user, req, r);
     } else {

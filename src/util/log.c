@@ -1,10 +1,12 @@
 /*
  * log: see log.h. One fprintf per line under a mutex-free stdio lock (stderr is unbuffered and
- * flockfile'd by glibc per call), so lines from different threads never interleave.
+ * flockfile'd by glibc per call), so lines from different threads never interleave. The ring of
+ * recent warnings and errors has its own mutex, a leaf lock held only for a copy.
  */
 #include "util/log.h"
 
 #include <glib.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,6 +110,54 @@ static void json_escape(const char *in, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* ---- the ring of recent warnings and errors ----
+ * Entries are copied in whole under the lock; g_recent_next counts every entry ever kept, so
+ * the oldest one is at g_recent_next % CAP once the ring has wrapped. */
+static pthread_mutex_t g_recent_lock = PTHREAD_MUTEX_INITIALIZER;
+static log_recent_entry g_recent[LOG_RECENT_CAP];
+static unsigned long long g_recent_next;
+
+/* strncpy without its padding and always terminated; a plain loop so nothing is called out
+ * while the ring's lock is held. */
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < cap; i++)
+        dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+static void recent_keep(log_level level, const char *when, const char *module, const char *msg)
+{
+    pthread_mutex_lock(&g_recent_lock);
+    log_recent_entry *e = &g_recent[g_recent_next % LOG_RECENT_CAP];
+    g_recent_next++;
+    copy_text(e->ts, sizeof e->ts, when);
+    e->level = level;
+    copy_text(e->module, sizeof e->module, module ? module : "");
+    copy_text(e->msg, sizeof e->msg, msg);
+    pthread_mutex_unlock(&g_recent_lock);
+}
+
+size_t log_recent_copy(log_recent_entry *out, size_t cap)
+{
+    pthread_mutex_lock(&g_recent_lock);
+    unsigned long long end = g_recent_next;
+    unsigned long long kept = end < LOG_RECENT_CAP ? end : LOG_RECENT_CAP;
+    size_t n = kept < cap ? (size_t)kept : cap;
+    for (size_t i = 0; i < n; i++)
+        out[i] = g_recent[(end - n + i) % LOG_RECENT_CAP];
+    pthread_mutex_unlock(&g_recent_lock);
+    return n;
+}
+
+void log_recent_clear(void)
+{
+    pthread_mutex_lock(&g_recent_lock);
+    g_recent_next = 0;
+    pthread_mutex_unlock(&g_recent_lock);
+}
+
 void log_msg(log_level level, const char *module, const char *fmt, ...)
 {
     if (!log_enabled(level))
@@ -125,6 +175,9 @@ void log_msg(log_level level, const char *module, const char *fmt, ...)
     char when[40];
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+
+    if (level == LOG_LEVEL_ERROR || level == LOG_LEVEL_WARN)
+        recent_keep(level, when, module, msg);
 
     if (atomic_load(&g_log_json)) {
         char esc[sizeof msg * 6], mod[64];   /* the worst case: every byte as \u00XX */

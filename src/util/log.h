@@ -13,6 +13,7 @@
 #define PARLEY_UTIL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum log_level {
     LOG_LEVEL_NOTICE = -1, /* always written, whatever the level: start-up and shutdown lines */
@@ -33,6 +34,32 @@ bool log_enabled(log_level level);
 
 void log_msg(log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- recent warnings and errors (the admin console's GET /admin/log/recent) ----
+ *
+ * log_msg also keeps the last LOG_RECENT_CAP lines it writes at error or warn level (not
+ * notice, not what the level filtered out, not rate-limited lines that were dropped) in a
+ * fixed ring, overwriting the oldest: an operator sees what went wrong without shell access,
+ * and the memory is bounded whatever the rate. Messages longer than LOG_RECENT_MSG_MAX - 1
+ * bytes are cut (between bytes: a cut UTF-8 sequence is the reader's to replace).
+ *
+ * Threads: any. A mutex guards the ring and is held only to copy an entry in or the entries
+ * out; nothing else runs under it (no allocation, no I/O, no logging). */
+#define LOG_RECENT_CAP 200
+#define LOG_RECENT_MSG_MAX 512
+
+typedef struct log_recent_entry {
+    char ts[32];                   /* "2026-11-25T14:00:00.123Z", as in the line written */
+    log_level level;               /* LOG_LEVEL_ERROR or LOG_LEVEL_WARN */
+    char module[32];
+    char msg[LOG_RECENT_MSG_MAX];
+} log_recent_entry;
+
+/* Copies up to cap of the kept entries into out (caller-owned), oldest first (when there are
+ * more than cap, the newest cap of them); returns how many were copied. */
+size_t log_recent_copy(log_recent_entry *out, size_t cap);
+/* Empties the ring (tests). */
+void log_recent_clear(void);
 
 /* Sends GLib's log messages (GLib itself, libnice) through log_msg, so they follow the level
  * and the format (one JSON object per line included) instead of GLib's own text on stderr.
