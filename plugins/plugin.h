@@ -282,9 +282,12 @@ typedef struct core_callbacks {
 
     /* Notifies a user's devices that are not live: every device of notice.user_id with a push
      * token (FCM or Web Push) except the devices holding one of the `live` handles (their
-     * sessions' logins). Queues and returns at once: the number of devices notified (0 when
-     * nobody has a token or all are live), -1 when there is no push service. Sending, retries and dead tokens are the core's. Any
-     * thread but a loop (it reads the user's tokens). notice_json is one of
+     * sessions' logins). Returns the number of devices notified (0 when nobody has a token or
+     * all are live), -1 when there is no push service; a chat_message is resolved on the
+     * core's own thread later (returns 0 when queued), so that a chat plugin's thread never
+     * waits for a token read. Sending, retries and dead tokens are the core's. Any thread but
+     * a loop (an incoming_call reads the user's tokens on the caller's thread). notice_json
+     * is one of
      *   {"type":"incoming_call","user_id","call_id","caller_name","caller_avatar","kind","ttl_s"}
      *   {"type":"call_ended","user_id","call_id","reason"}   (to the devices that incoming_call
      *       of that call_id reached; live is ignored)

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -36,7 +37,12 @@ typedef struct push_wiring {
     platform_t *platform;
     push_service *service;
     webpush_vapid *vapid;
+    GThreadPool *resolver;     /* one thread: chat messages' targets, read off chat's thread */
+    atomic_int resolving;      /* jobs queued there */
 } push_wiring;
+
+/* Chat notices waiting for the resolver: at most this many, beyond it dropped (logged). */
+#define PUSH_RESOLVE_QUEUE_MAX 10000
 
 typedef struct listeners {
     http_server *http;
@@ -122,11 +128,10 @@ static char *sender_name(platform_t *p, const char *notice_json)
     return out;
 }
 
-/* A plugin's push_notify: the user's tokens (minus the live devices) read here, on the
- * plugin's thread, then queued to the push thread. */
-static int hook_push_notify(void *user, const char *notice_json, const char *const *live, size_t n_live)
+/* The user's tokens (minus the live devices) read, then the notice queued to the push thread;
+ * returns how many devices it went to. */
+static int resolve_and_queue(push_wiring *pw, const char *notice_json, const char *const *live, size_t n_live)
 {
-    push_wiring *pw = user;
     push_notice n;
     uint64_t uid = 0;
     void *holder = NULL;
@@ -149,6 +154,63 @@ static int hook_push_notify(void *user, const char *notice_json, const char *con
     platform_push_targets_free(rows, nt);
     push_notice_release(holder);
     return queued > INT32_MAX ? INT32_MAX : (int)queued;
+}
+
+/* A chat notice with copies of what resolve_and_queue needs; owned by the resolver's queue. */
+typedef struct resolve_job {
+    char *notice_json;
+    char **live;
+    size_t n_live;
+} resolve_job;
+
+static void resolve_job_run(gpointer data, gpointer user)
+{
+    resolve_job *j = data;
+    push_wiring *pw = user;
+    resolve_and_queue(pw, j->notice_json, (const char *const *)j->live, j->n_live);
+    atomic_fetch_sub(&pw->resolving, 1);
+    g_strfreev(j->live);
+    g_free(j->notice_json);
+    g_free(j);
+}
+
+static bool is_chat_notice(const char *notice_json)
+{
+    push_notice n;
+    uint64_t uid = 0;
+    void *holder = NULL;
+    if (push_notice_parse(notice_json, &n, &uid, &holder) != 0)
+        return false;
+    bool chat = n.type == PUSH_CHAT_MESSAGE;
+    push_notice_release(holder);
+    return chat;
+}
+
+/* A plugin's push_notify. A call's ring is resolved here, on the plugin's thread, because the
+ * calls plugin needs the count (a host with only push devices rings by push alone). A chat
+ * message is handed to the resolver thread: its token read would otherwise cost chat's dispatch
+ * thread tens of microseconds per message; its count is 0 (queued) or -1. */
+static int hook_push_notify(void *user, const char *notice_json, const char *const *live, size_t n_live)
+{
+    push_wiring *pw = user;
+    if (!pw->service || !notice_json)
+        return -1;
+    if (!pw->resolver || !is_chat_notice(notice_json))
+        return resolve_and_queue(pw, notice_json, live, n_live);
+    if (atomic_fetch_add(&pw->resolving, 1) >= PUSH_RESOLVE_QUEUE_MAX) {
+        atomic_fetch_sub(&pw->resolving, 1);
+        LOG_WARN_RATELIMITED("push", "chat push dropped: %d notices wait for their targets already",
+                             PUSH_RESOLVE_QUEUE_MAX);
+        return -1;
+    }
+    resolve_job *j = g_new0(resolve_job, 1);
+    j->notice_json = g_strdup(notice_json);
+    j->live = g_new0(char *, n_live + 1);
+    for (size_t i = 0; i < n_live; i++)
+        j->live[i] = g_strdup(live[i]);
+    j->n_live = n_live;
+    g_thread_pool_push(pw->resolver, j, NULL);
+    return 0;
 }
 
 static int hook_push_metrics(void *user, char *out, size_t cap)
@@ -253,6 +315,8 @@ static int start_push(const server_config *c, push_wiring *pw)
     push_service_hooks hooks = {.user = pw->platform, .target_dead = on_push_target_dead};
     char err[512] = "";
     pw->service = push_service_start(&pc, &hooks, err, sizeof err);
+    if (pw->service)
+        pw->resolver = g_thread_pool_new(resolve_job_run, pw, 1, TRUE, NULL);
     if (!pw->service) {
         LOG_ERROR("push", "cannot start the push service: %s", err);
         return -1;
@@ -264,6 +328,9 @@ static int start_push(const server_config *c, push_wiring *pw)
 
 static void stop_push(push_wiring *pw)
 {
+    if (pw->resolver)   /* runs what is queued, then joins: before the service and the store go */
+        g_thread_pool_free(pw->resolver, FALSE, TRUE);
+    pw->resolver = NULL;
     push_service_stop(pw->service);
     pw->service = NULL;
     webpush_vapid_free(pw->vapid);
