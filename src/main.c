@@ -128,15 +128,12 @@ static char *sender_name(platform_t *p, const char *notice_json)
     return out;
 }
 
-/* The user's tokens (minus the live devices) read, then the notice queued to the push thread;
- * returns how many devices it went to. */
-static int resolve_and_queue(push_wiring *pw, const char *notice_json, const char *const *live, size_t n_live)
+/* The user's tokens (minus the live devices) read, then the parsed notice n (from notice_json,
+ * its parse holding holder, released here) queued to the push thread; returns how many
+ * devices it went to. */
+static int resolve_and_queue(push_wiring *pw, push_notice n, uint64_t uid, void *holder,
+                             const char *notice_json, const char *const *live, size_t n_live)
 {
-    push_notice n;
-    uint64_t uid = 0;
-    void *holder = NULL;
-    if (!pw->service || push_notice_parse(notice_json, &n, &uid, &holder) != 0)
-        return -1;
     size_t nt = 0;
     platform_push_target *rows = n.type == PUSH_CALL_ENDED ? NULL
                                                            : platform_push_targets(pw->platform, uid, live, n_live, &nt);
@@ -167,23 +164,15 @@ static void resolve_job_run(gpointer data, gpointer user)
 {
     resolve_job *j = data;
     push_wiring *pw = user;
-    resolve_and_queue(pw, j->notice_json, (const char *const *)j->live, j->n_live);
+    push_notice n;
+    uint64_t uid = 0;
+    void *holder = NULL;
+    if (push_notice_parse(j->notice_json, &n, &uid, &holder) == 0)
+        resolve_and_queue(pw, n, uid, holder, j->notice_json, (const char *const *)j->live, j->n_live);
     atomic_fetch_sub(&pw->resolving, 1);
     g_strfreev(j->live);
     g_free(j->notice_json);
     g_free(j);
-}
-
-static bool is_chat_notice(const char *notice_json)
-{
-    push_notice n;
-    uint64_t uid = 0;
-    void *holder = NULL;
-    if (push_notice_parse(notice_json, &n, &uid, &holder) != 0)
-        return false;
-    bool chat = n.type == PUSH_CHAT_MESSAGE;
-    push_notice_release(holder);
-    return chat;
 }
 
 /* A plugin's push_notify. A call's ring is resolved here, on the plugin's thread, because the
@@ -193,10 +182,14 @@ static bool is_chat_notice(const char *notice_json)
 static int hook_push_notify(void *user, const char *notice_json, const char *const *live, size_t n_live)
 {
     push_wiring *pw = user;
-    if (!pw->service || !notice_json)
+    push_notice n;
+    uint64_t uid = 0;
+    void *holder = NULL;
+    if (!pw->service || !notice_json || push_notice_parse(notice_json, &n, &uid, &holder) != 0)
         return -1;
-    if (!pw->resolver || !is_chat_notice(notice_json))
-        return resolve_and_queue(pw, notice_json, live, n_live);
+    if (!pw->resolver || n.type != PUSH_CHAT_MESSAGE)
+        return resolve_and_queue(pw, n, uid, holder, notice_json, live, n_live);
+    push_notice_release(holder);   /* the resolver parses its own copy */
     if (atomic_fetch_add(&pw->resolving, 1) >= PUSH_RESOLVE_QUEUE_MAX) {
         atomic_fetch_sub(&pw->resolving, 1);
         LOG_WARN_RATELIMITED("push", "chat push dropped: %d notices wait for their targets already",

@@ -154,3 +154,13 @@ bench_start_failed() { # what dir
     tail -n 30 "$2/server.log" >&2
     bench_stop_server
 }
+
+# The node benchmarks (chat_bench.mjs, push_bench.mjs) after bench_enter: against PARLEY_BIN
+# (default: the newest non-sanitizer build), at the run's nice value. Does not return.
+bench_exec_node() { # script [args...]
+    PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
+    export PARLEY_BIN PARLEY_ROOT="$ROOT"
+    local script="$1"
+    shift
+    exec nice -n "$NICE" node "$ROOT/tests/bench/$script" "$@"
+}

@@ -15,6 +15,4 @@ NAME="$(basename "$0" .sh)"
 # shellcheck source=tests/bench/bench_common.sh
 . "$HERE/bench_common.sh"
 bench_enter "$@"
-PARLEY_BIN="${PARLEY_BIN:-$(bench_newest_build parley)}"
-export PARLEY_BIN PARLEY_ROOT="$ROOT"
-exec nice -n "$NICE" node "$HERE/push_bench.mjs" "$@"
+bench_exec_node push_bench.mjs "$@"
