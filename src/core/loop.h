@@ -17,7 +17,7 @@
  *  - loop_pool_pick: any thread; returns the loop with the fewest assigned peers and counts
  *    one more on it (release it with loop_release when the peer is gone).
  *  - loop_invoke: any thread; runs fn(arg) on the loop's thread soon after (FIFO per caller).
- *    The loop does not own arg. Control path only: it allocates a GSource per call.
+ *    The loop does not own arg. Goes through the loop's workq (core/workq.h): one wake-up per batch.
  *  - loop_context: the GMainContext to attach sources to (libnice agents, timers).
  *  - loop_tick_add/remove: loop thread only. Coarse periodic work (a peer's media checks)
  *    shares one timer per loop, LOOP_TICK_MS apart, instead of a GSource each: every source
