@@ -257,6 +257,8 @@ static void fill_peer_config(server_t *srv)
     }
     p->nat_1_1_ip = c->media_nat_1_1_ip[0] ? c->media_nat_1_1_ip : NULL;
     p->consent_freshness = c->media_consent_freshness;
+    /* A lite agent gathers host candidates only: the server's own STUN/TURN needs full ICE. */
+    p->ice_lite = c->media_ice_lite && !p->stun_host && !p->turn_host;
 }
 
 static platform_t *start_platform(const server_config *c, const webpush_vapid *vapid)
@@ -434,7 +436,8 @@ static int derive_max_peers(const server_t *srv, bool log_it)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         fd_limit = (long long)rl.rlim_cur;
     int open_now = limits_count_open_fds();
-    int ports = c->media_rtp_port_max - c->media_rtp_port_min + 1;
+    /* A lite agent takes no port of its own: the range bounds nothing then. */
+    int ports = srv->peer_cfg.ice_lite ? 0 : c->media_rtp_port_max - c->media_rtp_port_min + 1;
     int by_fds = 0, by_ports = 0;
     int derived =
         limits_derive_max_peers(fd_limit, open_now, c->limits_fd_reserve, per_peer, ports, &by_fds, &by_ports);

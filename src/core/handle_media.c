@@ -906,6 +906,7 @@ static int set_local_transport(handle_media *m, sdp_session *s)
     char **lines = n > 0 ? split_lines(cand_buf, &count) : NULL;
     int rc = sdp_set_transport(s, ufrag, pwd, peer_local_fingerprint(), setup_name(peer_local_setup(m->peer)),
                                (const char *const *)lines, count, m->gathering_done);
+    s->ice_lite = peer_ice_lite(m->peer);
     m->local_sent = true;
     g_mutex_unlock(&m->trickle_lock);
     g_free(lines);

@@ -14,12 +14,14 @@
 #include <string.h>
 
 #include "core/poller.h"
+#include "media/ice_lite.h"
 #include "media/txq.h"
 #include "util/log.h"
 
 #define COMPONENT 1
 
 struct media_ice {
+    ice_lite *lite;           /* set: the ICE-lite agent does everything (ice_lite.h) */
     NiceAgent *agent;
     guint stream;
     GMainContext *ctx;
@@ -316,8 +318,31 @@ static void count_address(void *user, NiceAddress *addr)
     (*(int *)user)++;
 }
 
+static void collect_ip(void *user, NiceAddress *addr)
+{
+    char ip[NICE_ADDRESS_STRING_LEN];
+    nice_address_to_string(addr, ip);
+    g_ptr_array_add(user, g_strdup(ip));
+}
+
+GPtrArray *media_ice_local_ips(const peer_config *cfg)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+    each_local_address(cfg, collect_ip, out);
+    if (out->len == 0) {
+        GList *ips = nice_interfaces_get_local_ips(FALSE);
+        for (GList *l = ips; l; l = l->next)
+            if (usable_interface_ip(l->data, cfg->ipv6))
+                g_ptr_array_add(out, g_strdup(l->data));
+        g_list_free_full(ips, g_free);
+    }
+    return out;
+}
+
 int media_ice_local_address_count(const peer_config *cfg)
 {
+    if (cfg->ice_lite)
+        return 0;   /* the loop's shared sockets serve every peer */
     int n = 0;
     each_local_address(cfg, count_address, &n);
     if (n == 0) {
@@ -352,13 +377,19 @@ media_ice *media_ice_create(GMainContext *ctx, const peer_config *cfg, bool cont
     ice->cb = *cb;
     ice->fd = -1;
     ice->dirty = true;
+    if (cfg->ice_lite) {
+        ice->lite = ice_lite_create(ctx, cfg, ufrag, pwd, cb);
+        if (!ice->lite) {
+            free(ice);
+            return NULL;
+        }
+        return ice;
+    }
     /* Without consent freshness libnice keeps the pair alive with binding indications; with
      * it, libnice 0.1.21 can fail a live pair under a few percent of packet loss. */
     NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE;
     if (cfg->consent_freshness)
         opts |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
-    if (cfg->ice_lite)
-        opts |= NICE_AGENT_OPTION_LITE_MODE;
     ice->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, opts);
     if (!ice->agent) {
         free(ice);
@@ -392,6 +423,10 @@ void media_ice_stop(media_ice *ice)
     if (!ice || ice->stopped)
         return;
     ice->stopped = true;
+    if (ice->lite) {
+        ice_lite_stop(ice->lite);
+        return;
+    }
     g_signal_handler_disconnect(ice->agent, ice->sig_state);
     g_signal_handler_disconnect(ice->agent, ice->sig_cand);
     g_signal_handler_disconnect(ice->agent, ice->sig_done);
@@ -408,11 +443,15 @@ void media_ice_free(media_ice *ice)
     if (!ice)
         return;
     media_ice_stop(ice);
-    nice_agent_remove_stream(ice->agent, ice->stream);
-    g_object_unref(ice->agent);
-    /* Its sockets are closed: their numbers may come back as other sockets. */
-    poller_note_fds_closed();
-    media_txq_unref(ice->txq);
+    if (ice->lite) {
+        ice_lite_free(ice->lite);
+    } else {
+        nice_agent_remove_stream(ice->agent, ice->stream);
+        g_object_unref(ice->agent);
+        /* Its sockets are closed: their numbers may come back as other sockets. */
+        poller_note_fds_closed();
+        media_txq_unref(ice->txq);
+    }
     free(ice->nat_ip);
     free(ice);
 }
@@ -421,12 +460,19 @@ int media_ice_set_remote_credentials(media_ice *ice, const char *ufrag, const ch
 {
     if (!ufrag || !pwd || !*ufrag || !*pwd)
         return MEDIA_ICE_EINVAL;
+    if (ice->lite) {
+        /* Checks carry our credentials only; theirs mark when checks should start coming. */
+        ice_lite_set_remote_credentials(ice->lite);
+        return MEDIA_ICE_OK;
+    }
     return nice_agent_set_remote_credentials(ice->agent, ice->stream, ufrag, pwd)
                ? MEDIA_ICE_OK : MEDIA_ICE_EINVAL;
 }
 
 void media_ice_set_controlling(media_ice *ice, bool controlling)
 {
+    if (ice->lite)
+        return;   /* a lite agent is always the controlled one */
     g_object_set(ice->agent, "controlling-mode", controlling, NULL);
 }
 
@@ -435,6 +481,8 @@ int media_ice_gather(media_ice *ice)
     if (ice->gathering)
         return MEDIA_ICE_OK;
     ice->gathering = true;
+    if (ice->lite)
+        return ice_lite_gather(ice->lite);
     if (!nice_agent_gather_candidates(ice->agent, ice->stream)) {
         LOG_WARN("ice", "gathering failed (no usable local address or port)");
         return MEDIA_ICE_EIO;
@@ -452,6 +500,8 @@ int media_ice_add_remote_candidate(media_ice *ice, const char *candidate)
         candidate += 2;
     if (!g_str_has_prefix(candidate, "candidate:"))
         return MEDIA_ICE_EINVAL;
+    if (ice->lite)
+        return MEDIA_ICE_OK;   /* the remote's addresses are learnt from its checks */
     gchar *line = g_strconcat("a=", candidate, NULL);
     g_strchomp(line);
     NiceCandidate *cand = nice_agent_parse_remote_candidate_sdp(ice->agent, ice->stream, line);
@@ -473,11 +523,17 @@ int media_ice_add_remote_candidate(media_ice *ice, const char *candidate)
 
 void media_ice_remote_candidates_done(media_ice *ice)
 {
+    if (ice->lite)
+        return;
     nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream);
 }
 
 int media_ice_restart(media_ice *ice, const char *ufrag, const char *pwd)
 {
+    if (ice->lite) {
+        ice_lite_restart(ice->lite, ufrag, pwd);
+        return MEDIA_ICE_OK;
+    }
     if (!nice_agent_restart_stream(ice->agent, ice->stream))
         return MEDIA_ICE_EIO;
     nice_agent_set_local_credentials(ice->agent, ice->stream, ufrag, pwd);
@@ -515,6 +571,8 @@ int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len)
 {
     if (ice->stopped)
         return MEDIA_ICE_EIO;
+    if (ice->lite)
+        return ice_lite_send(ice->lite, buf, len);
     /* libnice closes sockets only with their stream, but an fd number is reused at once:
      * never write to one it has closed. */
     if (ice->dirty || (ice->sock && g_socket_is_closed(ice->sock)))

@@ -17,6 +17,9 @@
  * libnice's: it reads every packet (its recv callback drains the socket until it would block)
  * and sends its own checks and responses.
  *
+ * With cfg->ice_lite the agent is our own ICE-lite one on the loop's shared sockets instead
+ * (ice_lite.h): no libnice agent, remote candidates ignored, never controlling.
+ *
  * Ownership: the creator owns the media_ice; media_ice_free destroys the agent. After
  * media_ice_stop no callback runs (the agent stays allocated until media_ice_free, so it is
  * safe to stop from inside a callback). Errors: negative MEDIA_ICE_E* values.
@@ -87,6 +90,11 @@ int media_ice_restart(media_ice *ice, const char *ufrag, const char *pwd);
 /* 0 when sent or queued; MEDIA_ICE_EIO when refused at once (stopped, no pair, the kernel
  * said no). */
 int media_ice_send(media_ice *ice, const uint8_t *buf, size_t len);
+
+/* The local addresses an agent made with cfg offers host candidates on, as strings (bind_ips,
+ * or the interfaces plus loopback when allowed, or the interfaces libnice finds). Any thread;
+ * the caller frees the array. */
+GPtrArray *media_ice_local_ips(const peer_config *cfg);
 
 /* STUN/TURN servers must be IP addresses for libnice. Returns host itself when it is an IP
  * literal, else a cached address from getaddrinfo (the cache lives 5 minutes; a lookup

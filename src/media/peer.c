@@ -21,6 +21,7 @@
 
 #include "media/dtls.h"
 #include "media/ice.h"
+#include "media/ice_lite.h"
 #include "media/sctp.h"
 #include "media/srtp.h"
 #include "util/log.h"
@@ -57,6 +58,7 @@ struct peer {
     char ufrag[CRED_CAP], pwd[CRED_CAP];
     GString *candidates;
     int ncandidates;
+    bool candidates_known;        /* ICE-lite: set at creation, never gathered */
     atomic_int state;
     atomic_int local_setup;
     atomic_int srtp_profile;
@@ -93,7 +95,10 @@ void peer_global_deinit(void)
 
 const char *peer_local_fingerprint(void) { return media_dtls_local_fingerprint(); }
 
-int peer_descriptors_per_peer(const peer_config *cfg) { return media_ice_local_address_count(cfg) + 1; }
+int peer_descriptors_per_peer(const peer_config *cfg)
+{
+    return cfg->ice_lite ? 0 : media_ice_local_address_count(cfg) + 1;
+}
 
 /* ---- state ---- */
 
@@ -299,6 +304,8 @@ static void ice_recv(void *user, const uint8_t *buf, size_t len)
 static void ice_candidate(void *user, const char *candidate)
 {
     peer_t *p = user;
+    if (p->candidates_known)
+        return;
     g_mutex_lock(&p->lock);
     g_string_append(p->candidates, candidate);
     g_string_append_c(p->candidates, '\n');
@@ -547,6 +554,11 @@ peer_t *peer_create(loop_t *loop, const peer_config *cfg, const peer_callbacks *
         p->cb = *cb;
     g_mutex_init(&p->lock);
     p->candidates = g_string_new(NULL);
+    /* An ICE-lite agent's candidates are the loop's shared sockets: known now, whoever asks. */
+    if (p->cfg.ice_lite) {
+        p->ncandidates = ice_lite_host_candidates(loop_context(loop), &p->cfg, p->candidates);
+        p->candidates_known = true;
+    }
     p->pending_channels = g_ptr_array_new_with_free_func(g_free);
     p->remote_sctp_port = MEDIA_SCTP_PORT;
     atomic_init(&p->state, PEER_STATE_NEW);
@@ -619,6 +631,8 @@ void peer_local_credentials(peer_t *p, char *ufrag, size_t ufrag_cap, char *pwd,
     g_strlcpy(pwd, p->pwd, pwd_cap);
     g_mutex_unlock(&p->lock);
 }
+
+bool peer_ice_lite(const peer_t *p) { return p->cfg.ice_lite; }
 
 peer_dtls_setup peer_local_setup(peer_t *p)
 {

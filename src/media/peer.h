@@ -68,7 +68,9 @@ typedef struct peer_config {
     uint16_t turn_port;
     const char *turn_user, *turn_pwd;
     const char *nat_1_1_ip;  /* public IP to advertise instead of the host address; NULL */
-    bool ice_lite;           /* false: full ICE (default) */
+    bool ice_lite;           /* our ICE-lite agent on the loop's shared sockets (ice_lite.h) */
+    uint32_t ice_lite_timeout_ms;   /* ICE-lite: no valid check for this long fails the peer
+                                       (0 = 30 s, RFC 7675's consent timeout) */
     bool consent_freshness;  /* RFC 7675 consent checks; a lost consent fails the peer */
     /* DTLS-SRTP profiles we offer/accept, OpenSSL syntax; NULL = "SRTP_AEAD_AES_128_GCM:
      * SRTP_AES128_CM_SHA1_80" (GCM preferred). Tests restrict it to one profile. */
@@ -113,7 +115,8 @@ const char *peer_local_fingerprint(void);
  * socket per local address of its single ICE component (media_ice_local_address_count; each
  * also takes one port of port_min..port_max) plus the eventfd of the GLib wakeup libnice
  * makes for the component. DTLS, SRTP and SCTP add none. Measured with /proc/self/fd: 3 per
- * peer with only 127.0.0.1 and ::1, 5 with one more IPv4 and one more IPv6 address. */
+ * peer with only 127.0.0.1 and ::1, 5 with one more IPv4 and one more IPv6 address. None
+ * with ice_lite: the loop's shared sockets serve every peer. */
 int peer_descriptors_per_peer(const peer_config *cfg);
 
 peer_t *peer_create(loop_t *loop, const peer_config *cfg, const peer_callbacks *cb);
@@ -125,6 +128,8 @@ void peer_unref(peer_t *p);
 void peer_local_credentials(peer_t *p, char *ufrag, size_t ufrag_cap, char *pwd, size_t pwd_cap);
 /* Our DTLS role for the answer given the remote one (actpass -> active). */
 peer_dtls_setup peer_local_setup(peer_t *p);
+/* True when our side is an ICE-lite agent (the local description says a=ice-lite). */
+bool peer_ice_lite(const peer_t *p);
 
 /* Only when WE make the offer (e.g. calling out to a callee): starts gathering before any
  * remote description, as ICE controlling agent with DTLS setup actpass. The later

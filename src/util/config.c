@@ -89,6 +89,7 @@ static const setting settings[] = {
     S("media", "turn_user", media_turn_user, "", "TURN username"),
     SECRET("media", "turn_pwd", media_turn_pwd, "", "TURN password"),
     I("media", "slowlink_threshold", media_slowlink_threshold, "10", 0, 100000, "lost packets per second (either way) on one PeerConnection that trigger a slowlink event; 0 = never"),
+    B("media", "ice_lite", media_ice_lite, "true", "answer ICE as an ICE-lite agent on one UDP socket per loop and local address, shared by all its PeerConnections (RFC 8445 2.5); false = full ICE, a libnice agent and socket per PeerConnection (needed for the server's own stun_server / turn_server candidates, which are ignored otherwise)"),
     B("media", "consent_freshness", media_consent_freshness, "false", "RFC 7675 consent checks on the selected pair (libnice 0.1.21 can drop live calls under packet loss with them)"),
     SC("media", "nat_1_1_ip", media_nat_1_1_ip, "", check_ip_or_empty, "public IP advertised instead of the host address (1:1 NAT, cloud VMs)"),
     S("media", "stun_uris", media_stun_uris, "", "comma-separated stun:/stuns: URIs handed to clients by GET /api/v1/ice-servers (stun_server is the server's own)"),

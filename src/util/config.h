@@ -77,6 +77,7 @@ typedef struct server_config {
     char *media_turn_pwd;
     char *media_nat_1_1_ip;
     bool media_consent_freshness;
+    bool media_ice_lite;
     int media_slowlink_threshold;
     char *media_stun_uris;      /* for clients (GET /api/v1/ice-servers), not libnice */
     char *media_turn_uris;
