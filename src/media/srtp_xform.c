@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RTP_WINDOW 4096
+#define RTP_WINDOW 4096          /* powers of two: the bitmaps are indexed by index & (size - 1) */
 #define RTCP_WINDOW 1024
 #define MAX_STREAMS 64
 #define CM_TAG 10
@@ -200,7 +200,7 @@ static bool replay_seen(const replay *r, uint32_t size, uint64_t idx)
     uint64_t behind = r->highest - idx;
     if (behind >= size)
         return true;   /* older than the window: treated as a replay */
-    uint64_t bit = idx % size;
+    uint64_t bit = idx & (size - 1);
     return (r->bits[bit / 64] >> (bit % 64)) & 1;
 }
 
@@ -208,7 +208,7 @@ static void replay_mark(replay *r, uint32_t size, uint64_t idx)
 {
     if (r->any && idx <= r->highest) {
         if (r->bits) {
-            uint64_t bit = idx % size;
+            uint64_t bit = idx & (size - 1);
             r->bits[bit / 64] |= (uint64_t)1 << (bit % 64);
         }
         return;
@@ -219,11 +219,11 @@ static void replay_mark(replay *r, uint32_t size, uint64_t idx)
             memset(r->bits, 0, size / 8);
         } else {
             for (uint64_t i = r->highest + 1; i < idx; i++) {
-                uint64_t bit = i % size;
+                uint64_t bit = i & (size - 1);
                 r->bits[bit / 64] &= ~((uint64_t)1 << (bit % 64));
             }
         }
-        uint64_t bit = idx % size;
+        uint64_t bit = idx & (size - 1);
         r->bits[bit / 64] |= (uint64_t)1 << (bit % 64);
     }
     r->highest = idx;
