@@ -1,5 +1,6 @@
 /*
- * srtp: SRTP/SRTCP sessions for one peer (libsrtp2), keyed from DTLS-SRTP.
+ * srtp: SRTP/SRTCP sessions for one peer (libsrtp2, on OpenSSL's AES and HMAC: srtp_openssl.h),
+ * keyed from DTLS-SRTP.
  *
  * A media_srtp holds an inbound and an outbound libsrtp session built from the keying
  * material exported by DTLS (RFC 5764 section 4.2: client key, server key, client salt,
