@@ -12,8 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stun/stunagent.h>
+#include <stun/usages/ice.h>
+
 #include "media/txq.h"
-#include "proto/stun.h"
 #include "util/log.h"
 
 #define MUX_MAX_SOCKETS 16
@@ -48,6 +50,8 @@ typedef struct lite_mux {
     GHashTable *by_addr;          /* lite_addr (the ice's copy) -> ice_lite */
     GHashTable *members;          /* ice_lite set, for the consent sweep */
     GSource *sweep;
+    StunAgent stun;               /* libnice's STUN agent: checks validated, replies made */
+    uint64_t tie;                 /* our ICE tie-breaker (we never claim the controlling role) */
     media_txq *txq;
     ice_lite_counters counters;
     struct mmsghdr msg[MUX_BATCH];
@@ -191,57 +195,83 @@ static void select_address(ice_lite *ice, int idx, bool nominated)
         emit_state(ice, MEDIA_ICE_CONNECTED);
 }
 
-/* ---- STUN ---- */
+/* ---- STUN (libnice's STUN agent and ICE usage) ---- */
 
-static void answer_check(lite_mux *mux, int sock, const stun_msg *m, const struct sockaddr_storage *from,
-                         const lite_creds *creds)
-{
-    uint8_t out[STUN_RESPONSE_MAX];
-    size_t n = stun_write_binding_success(out, sizeof out, m->txid, (const struct sockaddr *)from,
-                                          (const uint8_t *)creds->pwd, strlen(creds->pwd));
-    socklen_t len = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    if (n)
-        media_txq_send(mux->txq, mux->sock[sock].fd, (const struct sockaddr *)from, len, out, n, NULL);
-}
+#define STUN_BINDING_INDICATION_TYPE 0x0011
 
-/* Which of ice's credentials the request was made with, verified; NULL when none. */
-static const lite_creds *verified_creds(ice_lite *ice, const uint8_t *buf, const stun_msg *m,
-                                        const uint8_t *ufrag, size_t ufrag_len)
-{
-    const lite_creds *c[2] = {&ice->cur, &ice->prev};
-    for (int i = 0; i < 2; i++)
-        if (c[i]->valid && strlen(c[i]->ufrag) == ufrag_len && memcmp(c[i]->ufrag, ufrag, ufrag_len) == 0 &&
-            stun_check_integrity(buf, m, (const uint8_t *)c[i]->pwd, strlen(c[i]->pwd)))
-            return c[i];
-    return NULL;
-}
+static const uint16_t known_attributes[] = {
+    STUN_ATTRIBUTE_USERNAME, STUN_ATTRIBUTE_MESSAGE_INTEGRITY, STUN_ATTRIBUTE_FINGERPRINT,
+    STUN_ATTRIBUTE_PRIORITY, STUN_ATTRIBUTE_USE_CANDIDATE, STUN_ATTRIBUTE_ICE_CONTROLLED,
+    STUN_ATTRIBUTE_ICE_CONTROLLING, 0,
+};
 
-static void on_check(lite_mux *mux, int sock, const uint8_t *buf, const stun_msg *m,
-                     const struct sockaddr_storage *from)
+/* What the validater found for the check being validated. */
+typedef struct check_owner {
+    lite_mux *mux;
+    ice_lite *ice;
+    const lite_creds *creds;
+} check_owner;
+
+/* USERNAME is "<our ufrag>:<theirs>": our ufrag names the peer and which of its credentials
+ * (current, or the previous ones during a restart) the check must verify under. */
+static bool find_password(StunAgent *agent, StunMessage *msg, uint8_t *username, uint16_t username_len,
+                          uint8_t **password, size_t *password_len, void *data)
 {
-    size_t ulen = 0;
-    const uint8_t *ufrag = stun_username_local(m, &ulen);
+    (void)agent, (void)msg;
+    check_owner *o = data;
+    const uint8_t *colon = memchr(username, ':', username_len);
+    size_t n = colon ? (size_t)(colon - username) : 0;
     char key[CRED_CAP];
-    ice_lite *ice = NULL;
-    if (ufrag && ulen < sizeof key) {
-        memcpy(key, ufrag, ulen);
-        key[ulen] = '\0';
-        ice = g_hash_table_lookup(mux->by_ufrag, key);
-    }
-    const lite_creds *creds = ice && !ice->stopped ? verified_creds(ice, buf, m, ufrag, ulen) : NULL;
+    if (n == 0 || n >= sizeof key)
+        return false;
+    memcpy(key, username, n);
+    key[n] = '\0';
+    ice_lite *ice = g_hash_table_lookup(o->mux->by_ufrag, key);
+    if (!ice || ice->stopped)
+        return false;
+    const lite_creds *c = ice->cur.valid && strcmp(ice->cur.ufrag, key) == 0 ? &ice->cur : &ice->prev;
+    if (!c->valid || strcmp(c->ufrag, key) != 0)
+        return false;
+    o->ice = ice;
+    o->creds = c;
+    *password = (uint8_t *)c->pwd;
+    *password_len = strlen(c->pwd);
+    return true;
+}
+
+static void on_check(lite_mux *mux, int sock, const uint8_t *buf, size_t len, const struct sockaddr_storage *from)
+{
+    StunMessage req, resp;
+    check_owner o = {.mux = mux};
     lite_addr a;
-    if (!creds || !addr_from_sockaddr(&a, (uint32_t)sock, from)) {
-        LOG_DEBUG("ice", "ICE-lite: check refused (%s)", !ice ? "unknown ufrag" : "integrity");
+    if (stun_agent_validate(&mux->stun, &req, buf, len, find_password, &o) != STUN_VALIDATION_SUCCESS ||
+        !o.ice || stun_message_get_class(&req) != STUN_REQUEST || stun_message_get_method(&req) != STUN_BINDING ||
+        !addr_from_sockaddr(&a, (uint32_t)sock, from)) {
+        LOG_DEBUG("ice", "ICE-lite: check refused (%s)", o.ice ? "not a binding request" : "unknown ufrag or integrity");
         mux->counters.refused++;
         return;
     }
+    ice_lite *ice = o.ice;
+    uint8_t out[STUN_MAX_MESSAGE_SIZE_IPV6];
+    size_t out_len = sizeof out;
+    bool controlling = false;
+    socklen_t from_len = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    StunUsageIceReturn r = stun_usage_ice_conncheck_create_reply(&mux->stun, &req, &resp, out, &out_len, from, from_len,
+                                                                 &controlling, mux->tie,
+                                                                 STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
+    if (r != STUN_USAGE_ICE_RETURN_SUCCESS && r != STUN_USAGE_ICE_RETURN_ROLE_CONFLICT) {
+        mux->counters.refused++;
+        return;
+    }
+    media_txq_send(mux->txq, mux->sock[sock].fd, (const struct sockaddr *)from, from_len, out, out_len, NULL);
+    if (r == STUN_USAGE_ICE_RETURN_ROLE_CONFLICT)
+        return;   /* answered with 487: the remote must take the controlling role first */
     mux->counters.checks++;
-    answer_check(mux, sock, m, from, creds);
     if (ice->failed)
         return;   /* answered (the remote may be finishing), but a failed peer stays failed */
     ice->last_check = g_get_monotonic_time();
     ice->waiting_since = 0;
-    bool current = creds == &ice->cur;
+    bool current = o.creds == &ice->cur;
     if (current && ice->prev.valid) {
         g_hash_table_remove(mux->by_ufrag, ice->prev.ufrag);
         ice->prev.valid = false;
@@ -249,27 +279,19 @@ static void on_check(lite_mux *mux, int sock, const uint8_t *buf, const stun_msg
     int idx = know_address(ice, &a);
     if (!current)
         return;
-    if (!ice->selected || (m->use_candidate && (!ice->nominated || idx != ice->sel)))
-        select_address(ice, idx, m->use_candidate);
+    bool nominated = stun_usage_ice_conncheck_use_candidate(&req);
+    if (!ice->selected || (nominated && (!ice->nominated || idx != ice->sel)))
+        select_address(ice, idx, nominated);
 }
 
-static void on_stun(lite_mux *mux, int sock, const uint8_t *buf, size_t len, const struct sockaddr_storage *from)
+/* A Binding indication from a peer's selected address keeps its consent (libnice-style
+ * agents send these instead of consent checks). */
+static void on_indication(lite_mux *mux, int sock, const struct sockaddr_storage *from)
 {
-    stun_msg m;
-    if (stun_parse(buf, len, &m) != 0) {
-        mux->counters.refused++;
-        return;
-    }
-    if (m.type == STUN_BINDING_REQUEST) {
-        on_check(mux, sock, buf, &m, from);
-    } else if (m.type == STUN_BINDING_INDICATION) {
-        /* A keepalive (libnice-style agents send these instead of consent checks). */
-        lite_addr a;
-        ice_lite *ice = addr_from_sockaddr(&a, (uint32_t)sock, from) ? g_hash_table_lookup(mux->by_addr, &a) : NULL;
-        if (ice && ice->selected && addr_equal(&ice->known[ice->sel], &a))
-            ice->last_check = g_get_monotonic_time();
-    }
-    /* Responses and errors: we send no requests. */
+    lite_addr a;
+    ice_lite *ice = addr_from_sockaddr(&a, (uint32_t)sock, from) ? g_hash_table_lookup(mux->by_addr, &a) : NULL;
+    if (ice && ice->selected && addr_equal(&ice->known[ice->sel], &a))
+        ice->last_check = g_get_monotonic_time();
 }
 
 /* ---- the mux source ---- */
@@ -278,8 +300,14 @@ static void on_datagram(lite_mux *mux, int sock, const uint8_t *buf, size_t len,
 {
     if (len == 0)
         return;
-    if (buf[0] < 2 && stun_looks_like(buf, len)) {
-        on_stun(mux, sock, buf, len, from);
+    /* RFC 7983: 0..3 is STUN. */
+    if (buf[0] < 4) {
+        if (stun_message_validate_buffer_length(buf, len, true) != (int)len)
+            mux->counters.refused++;
+        else if (len >= 2 && (buf[0] << 8 | buf[1]) == STUN_BINDING_INDICATION_TYPE)
+            on_indication(mux, sock, from);
+        else
+            on_check(mux, sock, buf, len, from);
         return;
     }
     lite_addr a;
@@ -468,6 +496,9 @@ static lite_mux *mux_get(GMainContext *ctx, const peer_config *cfg)
     mux->by_addr = g_hash_table_new(addr_hash, addr_equal);
     mux->members = g_hash_table_new(g_direct_hash, g_direct_equal);
     mux->txq = media_txq_get(ctx);
+    stun_agent_init(&mux->stun, known_attributes, STUN_COMPATIBILITY_RFC5389,
+                    STUN_AGENT_USAGE_SHORT_TERM_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
+    mux->tie = (uint64_t)g_random_int() << 32 | g_random_int();
     open_sockets(mux, cfg);
     mux->sweep = g_timeout_source_new(SWEEP_INTERVAL_MS);
     g_source_set_callback(mux->sweep, sweep, mux, NULL);
