@@ -228,6 +228,27 @@ static bool store_is_wal(sqlite3 *db)
 
 /* ---- the storage thread ---- */
 
+/* The group's own statements (BEGIN, SAVEPOINT, RELEASE, ...), run two or three times per
+ * unit: prepared once and kept in the connection's cache (store_stmt) instead of parsed by
+ * sqlite3_exec at every unit. Returns an SQLite result code, SQLITE_OK when it ran. */
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_begin_read[] = "BEGIN";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+static const char sql_savepoint[] = "SAVEPOINT unit";
+static const char sql_rollback_to[] = "ROLLBACK TO unit";
+static const char sql_release[] = "RELEASE unit";
+
+static int store_exec_cached(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = store_stmt(db, sql);
+    if (!st)
+        return store_exec(db, sql);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
 /* Marks jobs [from, to) of batch as failed with STORE_EIO. */
 static void store_fail_range(store_job **batch, size_t from, size_t to)
 {
@@ -239,7 +260,7 @@ static void store_fail_range(store_job **batch, size_t from, size_t to)
  * is gone (SQLite rolled it back, or the savepoint machinery failed). */
 static bool store_run_unit(store_t *s, store_job *job)
 {
-    if (store_exec(s->wdb, "SAVEPOINT unit") != SQLITE_OK) {
+    if (store_exec_cached(s->wdb, sql_savepoint) != SQLITE_OK) {
         job->result = STORE_EIO;
         return !sqlite3_get_autocommit(s->wdb);
     }
@@ -248,10 +269,10 @@ static bool store_run_unit(store_t *s, store_job *job)
         return false; /* an error inside fn aborted the whole transaction */
     if (job->result != 0) {
         s->tstats.units_rolled_back++;
-        if (store_exec(s->wdb, "ROLLBACK TO unit") != SQLITE_OK)
+        if (store_exec_cached(s->wdb, sql_rollback_to) != SQLITE_OK)
             return false;
     }
-    if (store_exec(s->wdb, "RELEASE unit") != SQLITE_OK)
+    if (store_exec_cached(s->wdb, sql_release) != SQLITE_OK)
         return false;
     return true;
 }
@@ -261,7 +282,7 @@ static void store_run_group(store_t *s, store_job **batch, size_t n)
 {
     size_t start = 0;
     while (start < n) {
-        if (store_exec(s->wdb, "BEGIN IMMEDIATE") != SQLITE_OK) {
+        if (store_exec_cached(s->wdb, sql_begin) != SQLITE_OK) {
             LOG_ERROR("store", "BEGIN failed: %s", sqlite3_errmsg(s->wdb));
             store_fail_range(batch, start, n);
             s->tstats.commit_failures++;
@@ -278,15 +299,15 @@ static void store_run_group(store_t *s, store_job **batch, size_t n)
             LOG_WARN("store", "transaction aborted inside a unit: %s", sqlite3_errmsg(s->wdb));
             store_fail_range(batch, start, i);
             if (!sqlite3_get_autocommit(s->wdb))
-                store_exec(s->wdb, "ROLLBACK");
+                store_exec_cached(s->wdb, sql_rollback);
             s->tstats.commit_failures++;
             start = i;
             continue;
         }
-        if (store_exec(s->wdb, "COMMIT") != SQLITE_OK) {
+        if (store_exec_cached(s->wdb, sql_commit) != SQLITE_OK) {
             LOG_ERROR("store", "COMMIT failed: %s", sqlite3_errmsg(s->wdb));
             if (!sqlite3_get_autocommit(s->wdb))
-                store_exec(s->wdb, "ROLLBACK");
+                store_exec_cached(s->wdb, sql_rollback);
             store_fail_range(batch, start, n);
             s->tstats.commit_failures++;
         }
@@ -486,12 +507,12 @@ int store_read(store_t *s, store_read_fn fn, void *arg)
     if (!db)
         return STORE_EIO;
     int rc;
-    if (store_exec(db, "BEGIN") != SQLITE_OK) {
+    if (store_exec_cached(db, sql_begin_read) != SQLITE_OK) {
         rc = STORE_EIO;
     } else {
         rc = fn(db, arg);
-        if (!sqlite3_get_autocommit(db) && store_exec(db, "COMMIT") != SQLITE_OK)
-            store_exec(db, "ROLLBACK");
+        if (!sqlite3_get_autocommit(db) && store_exec_cached(db, sql_commit) != SQLITE_OK)
+            store_exec_cached(db, sql_rollback);
     }
     if (!sqlite3_get_autocommit(db)) {
         /* fn left the connection unusable (a statement still running): never pool it */
