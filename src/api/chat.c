@@ -8,6 +8,7 @@
  *   join       a member's view: positions of both, last_seq                     (read)
  *   send       the next seq, charged in the same unit                           (write)
  *   history    messages after a seq, or the newest ones below a seq (REST)      (read)
+ *   send_many  sends queued together, each in its own savepoint                 (write)
  *   delivered  the first delivery receipt of the other party's message          (write)
  *   read       the reader's position, clamped to last_seq                       (write)
  *   unread     per room of the user, the other party's messages after read_seq  (read)
@@ -366,6 +367,25 @@ static int insert_message(sqlite3 *db, const chat_unit *u, const ledger_result *
     return api_sql_done(st);
 }
 
+/* The outcome of the message this unit just inserted, from what the unit knows: the same
+ * fields send_outcome reads back (seq is last_seq + 1 of the conversation as loaded in this
+ * transaction: the gap-free trigger would have refused anything else). */
+static int sent_outcome(chat_unit *u, const conv_row *c, int64_t seq, const ledger_result *res)
+{
+    char date[32];
+    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:s,s:I,s:s%,s:s,s:I,s:I,s:I,s:b}", "ok", 1, "msg_id", u->msg_id, "seq",
+                          (json_int_t)seq, "from", (json_int_t)u->user, "date", api_iso8601(u->now, date), "date_ms",
+                          (json_int_t)u->now, "text", u->text, u->text_len, "client_id", u->client_id, "charged",
+                          (json_int_t)res->amount, "room", (json_int_t)c->id, "to", (json_int_t)peer_of(c, u->user),
+                          "replayed", 0);
+    if (o && u->has_client_date)
+        json_object_set_new(o, "client_date", json_integer(u->client_date));
+    if (!o)
+        return api_op_outcome(&u->base, API_OP_FAILED,
+                              json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", "out of memory"));
+    return api_op_outcome(&u->base, API_OP_OK, o);
+}
+
 static int unit_send(sqlite3 *db, chat_unit *u)
 {
     int found = send_outcome(db, u, true);   /* a retry: the first outcome, nothing moves */
@@ -384,7 +404,56 @@ static int unit_send(sqlite3 *db, chat_unit *u)
         return rc;
     if (insert_message(db, u, &res) != 0)
         return db_failed(u, db, "insert");
-    return send_outcome(db, u, false) == 1 ? API_OP_OK : db_failed(u, db, "inserted message");
+    return sent_outcome(u, &c, c.last_seq + 1, &res);
+}
+
+/* A statement of the unit's own (a nested savepoint): SQLITE_OK when it ran. */
+static int run_sql(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = store_stmt(db, sql);
+    if (!st)
+        return SQLITE_ERROR;
+    int rc = sqlite3_step(st);
+    store_stmt_release(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static const char sql_msg_savepoint[] = "SAVEPOINT msg";
+static const char sql_msg_rollback[] = "ROLLBACK TO msg";
+static const char sql_msg_release[] = "RELEASE msg";
+
+/* Messages queued together, one unit: each in its own savepoint, so each is stored and
+ * charged, or refused with nothing moved, exactly as a lone send; its outcome is the one a
+ * lone send would give. An SQL error fails them all (the unit rolls back: none is "sent"). */
+static int unit_send_many(sqlite3 *db, chat_unit *u)
+{
+    json_t *results = json_array();
+    for (size_t i = 0; i < u->nsends; i++) {
+        chat_unit *m = u->sends[i];
+        if (!m) {   /* answered before the store (fields, rate limit) */
+            json_t *a = u->answers[i] ? json_incref(u->answers[i])
+                                      : json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", "out of memory");
+            json_array_append_new(results, a);
+            continue;
+        }
+        m->now = u->now;
+        if (run_sql(db, sql_msg_savepoint) != SQLITE_OK) {
+            json_decref(results);
+            return db_failed(u, db, "savepoint");
+        }
+        int rc = unit_send(db, m);
+        if (rc == API_OP_FAILED) {
+            json_decref(results);
+            return api_op_outcome(&u->base, API_OP_FAILED, json_incref(m->base.result));
+        }
+        if ((rc == API_OP_REFUSED && run_sql(db, sql_msg_rollback) != SQLITE_OK) ||
+            run_sql(db, sql_msg_release) != SQLITE_OK) {
+            json_decref(results);
+            return db_failed(u, db, "savepoint");
+        }
+        json_array_append(results, m->base.result);
+    }
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:o}", "ok", 1, "results", results));
 }
 
 /* ---- join, history ---- */
@@ -601,6 +670,7 @@ static int chat_unit_run(sqlite3 *db, void *arg)
     case CHAT_READ: return unit_read(db, u);
     case CHAT_UNREAD: return unit_unread(db, u);
     case CHAT_DELIVERED_MANY: return unit_delivered_many(db, u);
+    case CHAT_SEND_MANY: return unit_send_many(db, u);
     }
     return api_op_refused(&u->base, "invalid", "unknown op");
 }
@@ -610,6 +680,14 @@ static void chat_unit_release(api_op *op)
     chat_unit *u = (chat_unit *)op;
     free(u->text);
     free(u->receipts);
+    for (size_t i = 0; i < u->nsends; i++) {
+        if (u->sends && u->sends[i])
+            api_op_free(&u->sends[i]->base);
+        if (u->answers)
+            json_decref(u->answers[i]);
+    }
+    free(u->sends);
+    free(u->answers);
     free(u);
 }
 

@@ -212,8 +212,10 @@ void api_op_answer_now(void (*done)(void *arg, const char *result_json), void *a
 
 typedef enum chat_opcode {
     CHAT_JOIN, CHAT_SEND, CHAT_HISTORY, CHAT_DELIVERED, CHAT_READ, CHAT_UNREAD, CHAT_DELIVERED_MANY,
+    CHAT_SEND_MANY,
 } chat_opcode;
 #define CHAT_RECEIPTS_MAX 512              /* delivered receipts in one delivered_many */
+#define CHAT_SENDS_MAX 512                 /* messages in one send_many */
 typedef struct chat_receipt {
     int64_t room, user;
     char msg_id[36 + 1];
@@ -237,6 +239,11 @@ typedef struct chat_unit {
     size_t text_len;
     chat_receipt *receipts;        /* delivered_many (owned) */
     size_t nreceipts;
+    /* send_many: nsends messages, each a send unit of its own (owned), or, where that is
+     * NULL, the answer decided before the store (refused fields, the rate limit; owned) */
+    struct chat_unit **sends;
+    json_t **answers;
+    size_t nsends;
     int fee_bps;
     int64_t now;
 } chat_unit;
