@@ -422,36 +422,35 @@ static const char sql_msg_savepoint[] = "SAVEPOINT msg";
 static const char sql_msg_rollback[] = "ROLLBACK TO msg";
 static const char sql_msg_release[] = "RELEASE msg";
 
-/* Messages queued together, one unit: each in its own savepoint, so each is stored and
- * charged, or refused with nothing moved, exactly as a lone send; its outcome is the one a
- * lone send would give. An SQL error fails them all (the unit rolls back: none is "sent"). */
+/* Messages queued together, one unit of parts (store_write_parts): each message in its own
+ * outermost savepoint, so each is stored and charged, or refused or failed with nothing
+ * moved, exactly as a lone send, and its outcome is the one a lone send would give. Nothing
+ * of a message is half-done when the next starts; if SQLite aborts the transaction the
+ * store fails the whole group (none is "sent"). */
 static int unit_send_many(sqlite3 *db, chat_unit *u)
 {
     json_t *results = json_array();
+    bool broken = false;   /* the savepoint machinery failed: the rest are not tried */
     for (size_t i = 0; i < u->nsends; i++) {
         chat_unit *m = u->sends[i];
+        json_t *a = NULL;
         if (!m) {   /* answered before the store (fields, rate limit) */
-            json_t *a = u->answers[i] ? json_incref(u->answers[i])
-                                      : json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", "out of memory");
-            json_array_append_new(results, a);
-            continue;
+            a = json_incref(u->answers[i]);
+        } else if (!broken && run_sql(db, sql_msg_savepoint) == SQLITE_OK) {
+            m->now = u->now;
+            int rc = unit_send(db, m);
+            if ((rc != API_OP_OK && run_sql(db, sql_msg_rollback) != SQLITE_OK) ||
+                run_sql(db, sql_msg_release) != SQLITE_OK) {
+                LOG_ERROR("chat", "send_many: savepoint: %s", sqlite3_errmsg(db));
+                broken = true;   /* this one's writes may stand: not "sent", and none after */
+            } else {
+                a = json_incref(m->base.result);
+            }
+        } else {
+            broken = true;
         }
-        m->now = u->now;
-        if (run_sql(db, sql_msg_savepoint) != SQLITE_OK) {
-            json_decref(results);
-            return db_failed(u, db, "savepoint");
-        }
-        int rc = unit_send(db, m);
-        if (rc == API_OP_FAILED) {
-            json_decref(results);
-            return api_op_outcome(&u->base, API_OP_FAILED, json_incref(m->base.result));
-        }
-        if ((rc == API_OP_REFUSED && run_sql(db, sql_msg_rollback) != SQLITE_OK) ||
-            run_sql(db, sql_msg_release) != SQLITE_OK) {
-            json_decref(results);
-            return db_failed(u, db, "savepoint");
-        }
-        json_array_append(results, m->base.result);
+        json_array_append_new(results, a ? a : json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message",
+                                                         "storage failed"));
     }
     return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:o}", "ok", 1, "results", results));
 }
@@ -699,6 +698,7 @@ chat_unit *chat_unit_new(platform_t *p, chat_opcode op)
     u->op = op;
     u->base.run = chat_unit_run;
     u->base.read_only = op == CHAT_JOIN || op == CHAT_HISTORY || op == CHAT_UNREAD;
+    u->base.parts = op == CHAT_SEND_MANY;
     u->base.release = chat_unit_release;
     u->fee_bps = p->fee_bps;
     u->limit = CHAT_HISTORY_MAX;

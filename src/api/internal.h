@@ -181,6 +181,7 @@ typedef struct api_op api_op;
 struct api_op {
     store_write_fn run;
     bool read_only;               /* api_op_exec may use store_read */
+    bool parts;                   /* run makes its own savepoints (store_write_parts) */
     void (*release)(api_op *op);
     json_t *result;               /* the outcome (owned) */
     void (*done)(void *arg, const char *result_json);

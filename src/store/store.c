@@ -30,6 +30,7 @@
 
 typedef enum store_job_kind {
     STORE_JOB_UNIT,      /* runs inside the group transaction, in a savepoint */
+    STORE_JOB_PARTS,     /* runs inside the group transaction, making its own savepoints */
     STORE_JOB_EXCLUSIVE, /* runs alone, no transaction opened for it (migrations) */
 } store_job_kind;
 
@@ -260,6 +261,12 @@ static void store_fail_range(store_job **batch, size_t from, size_t to)
  * is gone (SQLite rolled it back, or the savepoint machinery failed). */
 static bool store_run_unit(store_t *s, store_job *job)
 {
+    if (job->kind == STORE_JOB_PARTS) {
+        job->result = job->fn(s->wdb, job->arg);
+        if (job->result != 0)
+            s->tstats.units_rolled_back++;
+        return !sqlite3_get_autocommit(s->wdb);
+    }
     if (store_exec_cached(s->wdb, sql_savepoint) != SQLITE_OK) {
         job->result = STORE_EIO;
         return !sqlite3_get_autocommit(s->wdb);
@@ -366,7 +373,7 @@ static void *store_thread_main(void *p)
         else
             store_run_group(s, batch, n);
 
-        if (batch[0]->kind == STORE_JOB_UNIT && n > s->tstats.max_group)
+        if (batch[0]->kind != STORE_JOB_EXCLUSIVE && n > s->tstats.max_group)
             s->tstats.max_group = (uint32_t)n;
         /* Asynchronous callers first, outside the lock (a synchronous caller's job may be
          * gone as soon as it is marked done). */
@@ -438,18 +445,35 @@ int store_write(store_t *s, store_write_fn fn, void *arg)
     return store_submit(s, &job);
 }
 
-int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg)
+static int store_write_async_kind(store_t *s, store_job_kind kind, store_write_fn fn, void *arg, store_done_fn done,
+                                  void *done_arg)
 {
     if (!done)
         return STORE_EINVAL;
     store_job *job = malloc(sizeof *job);
     if (!job)
         return STORE_EIO;
-    *job = (store_job){.kind = STORE_JOB_UNIT, .fn = fn, .arg = arg, .done_fn = done, .done_arg = done_arg};
+    *job = (store_job){.kind = kind, .fn = fn, .arg = arg, .done_fn = done, .done_arg = done_arg};
     int rc = store_submit(s, job);
     if (rc != STORE_OK)
         free(job);
     return rc;
+}
+
+int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg)
+{
+    return store_write_async_kind(s, STORE_JOB_UNIT, fn, arg, done, done_arg);
+}
+
+int store_write_parts(store_t *s, store_write_fn fn, void *arg)
+{
+    store_job job = {.kind = STORE_JOB_PARTS, .fn = fn, .arg = arg};
+    return store_submit(s, &job);
+}
+
+int store_write_parts_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg)
+{
+    return store_write_async_kind(s, STORE_JOB_PARTS, fn, arg, done, done_arg);
 }
 
 /* ---- readers ---- */
