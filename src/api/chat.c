@@ -336,10 +336,8 @@ static int charge_message(sqlite3 *db, chat_unit *u, const conv_row *c, ledger_r
     char key[48], ref[32];
     snprintf(key, sizeof key, "msg:%s", u->msg_id);
     snprintf(ref, sizeof ref, "chat:%" PRId64, c->id);
-    int rc = ledger_ensure_user_accounts_db(db, (uint64_t)c->caller, LEDGER_ROLE_CALLER);
-    if (rc == 0)
-        rc = ledger_charge_unit_db(db, (uint64_t)c->caller, (uint64_t)c->host, price, u->fee_bps, NULL, key, ref,
-                                   res);
+    /* ledger_charge_unit_db makes the caller's accounts when they are missing */
+    int rc = ledger_charge_unit_db(db, (uint64_t)c->caller, (uint64_t)c->host, price, u->fee_bps, NULL, key, ref, res);
     if (rc == LEDGER_EFUNDS)
         return funds_refused(db, u, price);
     return rc == 0 ? API_OP_OK : ledger_failed(u, rc, "charge");
@@ -536,13 +534,14 @@ static int unit_history(sqlite3 *db, chat_unit *u)
 
 /* ---- receipts ---- */
 
-static int set_delivered(sqlite3 *db, const chat_unit *u, int64_t seq, bool first)
+/* rowid: the message's row as the receipt's lookup found it (no second msg_id index walk). */
+static int set_delivered(sqlite3 *db, const chat_unit *u, int64_t rowid, int64_t seq, bool first)
 {
     sqlite3_stmt *st;
     if (first) {
-        if (!(st = store_stmt(db, "UPDATE chat_messages SET delivered_at = ?2 WHERE msg_id = ?1")))
+        if (!(st = store_stmt(db, "UPDATE chat_messages SET delivered_at = ?2 WHERE rowid = ?1")))
             return -1;
-        sqlite3_bind_text(st, 1, u->msg_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, rowid);
         sqlite3_bind_int64(st, 2, u->now);
         if (api_sql_done(st) != 0)
             return -1;
@@ -562,7 +561,7 @@ static int unit_delivered(sqlite3 *db, chat_unit *u)
     int rc;
     if (!need_member(db, u, &c, &rc))
         return rc;
-    sqlite3_stmt *st = store_stmt(db, "SELECT seq, sender, delivered_at IS NULL FROM chat_messages "
+    sqlite3_stmt *st = store_stmt(db, "SELECT seq, sender, delivered_at IS NULL, rowid FROM chat_messages "
                                       "WHERE msg_id = ?1 AND conversation = ?2");
     if (!st)
         return db_failed(u, db, "message");
@@ -572,12 +571,13 @@ static int unit_delivered(sqlite3 *db, chat_unit *u)
     int64_t seq = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int64_t sender = step == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
     bool first = step == SQLITE_ROW && sqlite3_column_int(st, 2) != 0;
+    int64_t rowid = step == SQLITE_ROW ? sqlite3_column_int64(st, 3) : 0;
     store_stmt_release(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return db_failed(u, db, "message");
     if (step == SQLITE_DONE || sender == u->user)   /* only the other party's messages */
         return api_op_refused(&u->base, "not_found", "no such message from the other party in this room");
-    if (set_delivered(db, u, seq, first) != 0)
+    if (set_delivered(db, u, rowid, seq, first) != 0)
         return db_failed(u, db, "delivered");
     return api_op_outcome(&u->base, API_OP_OK,
                           json_pack("{s:b,s:I,s:s,s:I,s:I,s:b}", "ok", 1, "room", (json_int_t)u->room, "msg_id",
