@@ -595,10 +595,10 @@ static void deliver_message(int64_t room_id, json_t *msg, const chat_session *ex
     push_message(room_id, room, msg);
 }
 
-static void on_send(void *arg, const char *result_json)
+/* One message's store outcome (res consumed). */
+static void send_done(op_ctx *c, json_t *res)
 {
-    op_ctx *c = arg;
-    json_t *res = outcome(c, result_json);
+    res = outcome_of(c, res);
     if (!res) {
         op_ctx_free(c);
         return;
@@ -619,17 +619,70 @@ static void on_send(void *arg, const char *result_json)
     op_ctx_free(c);
 }
 
+/* Messages come as fast as the callers type, from many devices at once: those queued on the
+ * dispatch thread together go to the store as one send_many unit (each still stored, charged
+ * and answered on its own, in its own savepoint), so a burst costs one store job, one
+ * wake-up of the storage thread and one hand-back here instead of one each. */
+#define SEND_BATCH 256
+typedef struct send_batch {
+    size_t n;
+    op_ctx *ctx[SEND_BATCH];
+} send_batch;
+static send_batch *pending_sends; /* dispatch thread */
+
+static void on_sends(void *arg, const char *result_json)
+{
+    send_batch *b = arg;
+    json_t *res = json_loads(result_json, 0, NULL);
+    json_t *results = json_object_get(res, "results");
+    for (size_t i = 0; i < b->n; i++) {
+        json_t *one = json_array_get(results, i);
+        /* No per-message outcome: the unit failed as a whole (nothing of it is stored), and
+         * each says so. */
+        send_done(b->ctx[i], json_incref(one ? one : res));
+    }
+    json_decref(res);
+    free(b);
+}
+
+static void flush_sends(void *arg)
+{
+    (void)arg;
+    send_batch *b = pending_sends;
+    pending_sends = NULL;
+    if (!b)
+        return;
+    json_t *list = json_array();
+    for (size_t i = 0; i < b->n; i++) {
+        const op_ctx *c = b->ctx[i];
+        json_t *one = json_pack("{s:I,s:I,s:s,s:s%}", "room", (json_int_t)c->req.room, "sender_id",
+                                (json_int_t)c->s->user_id, "client_id", c->req.client_id, "text", c->req.text,
+                                c->req.text_len);
+        if (one && c->req.has_client_date)
+            json_object_set_new(one, "client_date", json_integer(c->req.client_date));
+        /* A text json_pack refuses (not UTF-8) still takes its place: the store refuses it. */
+        json_array_append_new(list, one ? one : json_object());
+    }
+    submit(json_pack("{s:s,s:o}", "op", "send_many", "sends", list), on_sends, b);
+}
+
 static void handle_message(chat_session *s, const char *label, tr_request *req)
 {
     op_ctx *c = op_ctx_new(s, label, req);
     if (!c)
         return;
-    json_t *op = json_pack("{s:s,s:I,s:I,s:s,s:s%}", "op", "send", "room", (json_int_t)c->req.room, "sender_id",
-                           (json_int_t)s->user_id, "client_id", c->req.client_id, "text", c->req.text,
-                           c->req.text_len);
-    if (c->req.has_client_date)
-        json_object_set_new(op, "client_date", json_integer(c->req.client_date));
-    submit(op, on_send, c);
+    if (!pending_sends) {
+        if (!(pending_sends = calloc(1, sizeof *pending_sends))) {
+            reply_error(c->s, c->label, c->req.transaction, TR_ERR_UNKNOWN, "Out of memory", NULL);
+            op_ctx_free(c);
+            return;
+        }
+        /* Behind what is queued now: messages already waiting join this batch. */
+        run_on_dispatch(flush_sends, NULL);
+    }
+    pending_sends->ctx[pending_sends->n++] = c;
+    if (pending_sends->n == SEND_BATCH)
+        flush_sends(NULL);
 }
 
 /* One delivered receipt's store outcome (res consumed). */

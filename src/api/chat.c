@@ -8,6 +8,7 @@
  *   join       a member's view: positions of both, last_seq                     (read)
  *   send       the next seq, charged in the same unit                           (write)
  *   history    messages after a seq, or the newest ones below a seq (REST)      (read)
+ *   send_many  sends queued together, each in its own savepoint                 (write)
  *   delivered  the first delivery receipt of the other party's message          (write)
  *   read       the reader's position, clamped to last_seq                       (write)
  *   unread     per room of the user, the other party's messages after read_seq  (read)
@@ -335,10 +336,8 @@ static int charge_message(sqlite3 *db, chat_unit *u, const conv_row *c, ledger_r
     char key[48], ref[32];
     snprintf(key, sizeof key, "msg:%s", u->msg_id);
     snprintf(ref, sizeof ref, "chat:%" PRId64, c->id);
-    int rc = ledger_ensure_user_accounts_db(db, (uint64_t)c->caller, LEDGER_ROLE_CALLER);
-    if (rc == 0)
-        rc = ledger_charge_unit_db(db, (uint64_t)c->caller, (uint64_t)c->host, price, u->fee_bps, NULL, key, ref,
-                                   res);
+    /* ledger_charge_unit_db makes the caller's accounts when they are missing */
+    int rc = ledger_charge_unit_db(db, (uint64_t)c->caller, (uint64_t)c->host, price, u->fee_bps, NULL, key, ref, res);
     if (rc == LEDGER_EFUNDS)
         return funds_refused(db, u, price);
     return rc == 0 ? API_OP_OK : ledger_failed(u, rc, "charge");
@@ -366,6 +365,25 @@ static int insert_message(sqlite3 *db, const chat_unit *u, const ledger_result *
     return api_sql_done(st);
 }
 
+/* The outcome of the message this unit just inserted, from what the unit knows: the same
+ * fields send_outcome reads back (seq is last_seq + 1 of the conversation as loaded in this
+ * transaction: the gap-free trigger would have refused anything else). */
+static int sent_outcome(chat_unit *u, const conv_row *c, int64_t seq, const ledger_result *res)
+{
+    char date[32];
+    json_t *o = json_pack("{s:b,s:s,s:I,s:I,s:s,s:I,s:s%,s:s,s:I,s:I,s:I,s:b}", "ok", 1, "msg_id", u->msg_id, "seq",
+                          (json_int_t)seq, "from", (json_int_t)u->user, "date", api_iso8601(u->now, date), "date_ms",
+                          (json_int_t)u->now, "text", u->text, u->text_len, "client_id", u->client_id, "charged",
+                          (json_int_t)res->amount, "room", (json_int_t)c->id, "to", (json_int_t)peer_of(c, u->user),
+                          "replayed", 0);
+    if (o && u->has_client_date)
+        json_object_set_new(o, "client_date", json_integer(u->client_date));
+    if (!o)
+        return api_op_outcome(&u->base, API_OP_FAILED,
+                              json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message", "out of memory"));
+    return api_op_outcome(&u->base, API_OP_OK, o);
+}
+
 static int unit_send(sqlite3 *db, chat_unit *u)
 {
     int found = send_outcome(db, u, true);   /* a retry: the first outcome, nothing moves */
@@ -384,7 +402,55 @@ static int unit_send(sqlite3 *db, chat_unit *u)
         return rc;
     if (insert_message(db, u, &res) != 0)
         return db_failed(u, db, "insert");
-    return send_outcome(db, u, false) == 1 ? API_OP_OK : db_failed(u, db, "inserted message");
+    return sent_outcome(u, &c, c.last_seq + 1, &res);
+}
+
+/* A statement of the unit's own (a nested savepoint): SQLITE_OK when it ran. */
+static int run_sql(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = store_stmt(db, sql);
+    if (!st)
+        return SQLITE_ERROR;
+    int rc = sqlite3_step(st);
+    store_stmt_release(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static const char sql_msg_savepoint[] = "SAVEPOINT msg";
+static const char sql_msg_rollback[] = "ROLLBACK TO msg";
+static const char sql_msg_release[] = "RELEASE msg";
+
+/* Messages queued together, one unit of parts (store_write_parts): each message in its own
+ * outermost savepoint, so each is stored and charged, or refused or failed with nothing
+ * moved, exactly as a lone send, and its outcome is the one a lone send would give. Nothing
+ * of a message is half-done when the next starts; if SQLite aborts the transaction the
+ * store fails the whole group (none is "sent"). */
+static int unit_send_many(sqlite3 *db, chat_unit *u)
+{
+    json_t *results = json_array();
+    bool broken = false;   /* the savepoint machinery failed: the rest are not tried */
+    for (size_t i = 0; i < u->nsends; i++) {
+        chat_unit *m = u->sends[i];
+        json_t *a = NULL;
+        if (!m) {   /* answered before the store (fields, rate limit) */
+            a = json_incref(u->answers[i]);
+        } else if (!broken && run_sql(db, sql_msg_savepoint) == SQLITE_OK) {
+            m->now = u->now;
+            int rc = unit_send(db, m);
+            if ((rc != API_OP_OK && run_sql(db, sql_msg_rollback) != SQLITE_OK) ||
+                run_sql(db, sql_msg_release) != SQLITE_OK) {
+                LOG_ERROR("chat", "send_many: savepoint: %s", sqlite3_errmsg(db));
+                broken = true;   /* this one's writes may stand: not "sent", and none after */
+            } else {
+                a = json_incref(m->base.result);
+            }
+        } else {
+            broken = true;
+        }
+        json_array_append_new(results, a ? a : json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message",
+                                                         "storage failed"));
+    }
+    return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:o}", "ok", 1, "results", results));
 }
 
 /* ---- join, history ---- */
@@ -468,13 +534,14 @@ static int unit_history(sqlite3 *db, chat_unit *u)
 
 /* ---- receipts ---- */
 
-static int set_delivered(sqlite3 *db, const chat_unit *u, int64_t seq, bool first)
+/* rowid: the message's row as the receipt's lookup found it (no second msg_id index walk). */
+static int set_delivered(sqlite3 *db, const chat_unit *u, int64_t rowid, int64_t seq, bool first)
 {
     sqlite3_stmt *st;
     if (first) {
-        if (!(st = store_stmt(db, "UPDATE chat_messages SET delivered_at = ?2 WHERE msg_id = ?1")))
+        if (!(st = store_stmt(db, "UPDATE chat_messages SET delivered_at = ?2 WHERE rowid = ?1")))
             return -1;
-        sqlite3_bind_text(st, 1, u->msg_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 1, rowid);
         sqlite3_bind_int64(st, 2, u->now);
         if (api_sql_done(st) != 0)
             return -1;
@@ -494,7 +561,7 @@ static int unit_delivered(sqlite3 *db, chat_unit *u)
     int rc;
     if (!need_member(db, u, &c, &rc))
         return rc;
-    sqlite3_stmt *st = store_stmt(db, "SELECT seq, sender, delivered_at IS NULL FROM chat_messages "
+    sqlite3_stmt *st = store_stmt(db, "SELECT seq, sender, delivered_at IS NULL, rowid FROM chat_messages "
                                       "WHERE msg_id = ?1 AND conversation = ?2");
     if (!st)
         return db_failed(u, db, "message");
@@ -504,12 +571,13 @@ static int unit_delivered(sqlite3 *db, chat_unit *u)
     int64_t seq = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     int64_t sender = step == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
     bool first = step == SQLITE_ROW && sqlite3_column_int(st, 2) != 0;
+    int64_t rowid = step == SQLITE_ROW ? sqlite3_column_int64(st, 3) : 0;
     store_stmt_release(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         return db_failed(u, db, "message");
     if (step == SQLITE_DONE || sender == u->user)   /* only the other party's messages */
         return api_op_refused(&u->base, "not_found", "no such message from the other party in this room");
-    if (set_delivered(db, u, seq, first) != 0)
+    if (set_delivered(db, u, rowid, seq, first) != 0)
         return db_failed(u, db, "delivered");
     return api_op_outcome(&u->base, API_OP_OK,
                           json_pack("{s:b,s:I,s:s,s:I,s:I,s:b}", "ok", 1, "room", (json_int_t)u->room, "msg_id",
@@ -601,6 +669,7 @@ static int chat_unit_run(sqlite3 *db, void *arg)
     case CHAT_READ: return unit_read(db, u);
     case CHAT_UNREAD: return unit_unread(db, u);
     case CHAT_DELIVERED_MANY: return unit_delivered_many(db, u);
+    case CHAT_SEND_MANY: return unit_send_many(db, u);
     }
     return api_op_refused(&u->base, "invalid", "unknown op");
 }
@@ -610,6 +679,14 @@ static void chat_unit_release(api_op *op)
     chat_unit *u = (chat_unit *)op;
     free(u->text);
     free(u->receipts);
+    for (size_t i = 0; i < u->nsends; i++) {
+        if (u->sends && u->sends[i])
+            api_op_free(&u->sends[i]->base);
+        if (u->answers)
+            json_decref(u->answers[i]);
+    }
+    free(u->sends);
+    free(u->answers);
     free(u);
 }
 
@@ -621,6 +698,7 @@ chat_unit *chat_unit_new(platform_t *p, chat_opcode op)
     u->op = op;
     u->base.run = chat_unit_run;
     u->base.read_only = op == CHAT_JOIN || op == CHAT_HISTORY || op == CHAT_UNREAD;
+    u->base.parts = op == CHAT_SEND_MANY;
     u->base.release = chat_unit_release;
     u->fee_bps = p->fee_bps;
     u->limit = CHAT_HISTORY_MAX;

@@ -25,7 +25,8 @@
 #include "api/validate.h"
 #include "util/log.h"
 
-const char *const chat_op_names[] = {"join", "send", "history", "delivered", "read", "unread", "delivered_many"};
+const char *const chat_op_names[] = {"join",   "send",           "history",  "delivered",
+                                     "read",   "unread",         "delivered_many", "send_many"};
 #define CHAT_OPS (sizeof chat_op_names / sizeof *chat_op_names)
 #define CHAT_RATE_KEYS 100000
 
@@ -74,15 +75,22 @@ bool chat_utf8_valid(const char *s, size_t len)
     return true;
 }
 
-/* A version-4 UUID from the CSPRNG: msg_ids must not be guessable from one another. */
-static void make_msg_id(char out[CHAT_UUID_LEN + 1])
+/* A version-7 UUID (RFC 9562): the server's time in ms, then 74 bits from the CSPRNG, so
+ * msg_ids are not guessable from one another. Time-ordered on purpose: the unique index on
+ * msg_id and the ledger's on its charge key msg:<msg_id> then take each new message on their
+ * last leaf page, where random (version-4) ids put every message on another page of each,
+ * two more pages written to the WAL per message. */
+static void make_msg_id(char out[CHAT_UUID_LEN + 1], int64_t now_ms)
 {
     unsigned char b[16];
     if (RAND_bytes(b, sizeof b) != 1) {   /* the platform's policy: no ids without entropy */
         LOG_ERROR("chat", "RAND_bytes failed");
         abort();
     }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    uint64_t ms = now_ms > 0 ? (uint64_t)now_ms : 0;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, CHAT_UUID_LEN + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
@@ -105,7 +113,7 @@ chat_bad chat_send_fields(chat_unit *u, const char *client_id, const char *text,
     u->text_len = len;
     u->has_client_date = has_client_date;
     u->client_date = client_date;
-    make_msg_id(u->msg_id);
+    make_msg_id(u->msg_id, now_ms);
     return CHAT_FIELDS_OK;
 }
 
@@ -172,6 +180,38 @@ static int parse_receipts(json_t *b, chat_unit *u, op_refusal *why)
     return 0;
 }
 
+static int parse_fields(json_t *b, chat_unit *u, op_refusal *why);
+static json_t *refusal_json(const op_refusal *why);
+
+/* {"sends":[{"room","sender_id","client_id","text","client_date"?},...]}: 1..CHAT_SENDS_MAX
+ * messages. Each is a send unit of its own; one whose fields are refused keeps its refusal
+ * as its answer and the others go on, as each would alone. */
+static int parse_sends(platform_t *p, json_t *b, chat_unit *u, op_refusal *why)
+{
+    json_t *list = json_object_get(b, "sends");
+    size_t n = json_array_size(list);
+    if (n == 0 || n > CHAT_SENDS_MAX)
+        return refuse_field(why, "sends", "sends must be an array of 1..512 messages");
+    if (!(u->sends = calloc(n, sizeof *u->sends)) || !(u->answers = calloc(n, sizeof *u->answers)))
+        return refuse_field(why, NULL, "out of memory");
+    u->nsends = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *one = json_array_get(list, i);
+        chat_unit *m = chat_unit_new(p, CHAT_SEND);
+        if (!m)
+            return refuse_field(why, NULL, "out of memory");
+        op_refusal w = {0};
+        if (!json_is_object(one) ? refuse_field(&w, NULL, "not a JSON object") : parse_fields(one, m, &w)) {
+            api_op_free(&m->base);
+            if (!(u->answers[i] = refusal_json(&w)))
+                return refuse_field(why, NULL, "out of memory");
+        } else {
+            u->sends[i] = m;
+        }
+    }
+    return 0;
+}
+
 static int parse_fields(json_t *b, chat_unit *u, op_refusal *why)
 {
     if (u->op == CHAT_DELIVERED_MANY)
@@ -209,7 +249,7 @@ static chat_unit *op_parse(platform_t *p, const char *op_json, op_refusal *why)
         refuse_field(why, "op", "unknown op");
     else if (!(u = chat_unit_new(p, (chat_opcode)i)))
         refuse_field(why, NULL, "out of memory");
-    else if (parse_fields(b, u, why) != 0) {
+    else if ((u->op == CHAT_SEND_MANY ? parse_sends(p, b, u, why) : parse_fields(b, u, why)) != 0) {
         api_op_free(&u->base);
         u = NULL;
     }
@@ -217,11 +257,17 @@ static chat_unit *op_parse(platform_t *p, const char *op_json, op_refusal *why)
     return u;
 }
 
-static char *refusal_text(const op_refusal *why)
+static json_t *refusal_json(const op_refusal *why)
 {
     json_t *o = json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "invalid", "message", why->message);
     if (o && why->field)
         json_object_set_new(o, "field", json_string(why->field));
+    return o;
+}
+
+static char *refusal_text(const op_refusal *why)
+{
+    json_t *o = refusal_json(why);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text ? text : api_op_invalid(why->message);
@@ -245,6 +291,17 @@ static chat_unit *op_admit(platform_t *p, const char *op_json, char **answer)
         LOG_DEBUG("chat", "operation refused: %s: %.200s", why.message, op_json ? op_json : "(null)");
         *answer = refusal_text(&why);
         return NULL;
+    }
+    /* send_many: each message takes its sender's token, as it would alone; one over the
+     * limit is answered so and never reaches the store. */
+    for (size_t i = 0; u->op == CHAT_SEND_MANY && i < u->nsends; i++) {
+        int64_t w = u->sends[i] ? api_chat_rate_take(p->chat, u->sends[i]->user) : 0;
+        if (w > 0) {
+            api_op_free(&u->sends[i]->base);
+            u->sends[i] = NULL;
+            u->answers[i] = json_pack("{s:b,s:s,s:s,s:I}", "ok", 0, "reason", "rate_limited", "message",
+                                      "too many messages", "retry_after_ms", (json_int_t)w);
+        }
     }
     int64_t wait = u->op == CHAT_SEND ? api_chat_rate_take(p->chat, u->user) : 0;
     if (wait > 0) {

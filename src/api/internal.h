@@ -181,6 +181,7 @@ typedef struct api_op api_op;
 struct api_op {
     store_write_fn run;
     bool read_only;               /* api_op_exec may use store_read */
+    bool parts;                   /* run makes its own savepoints (store_write_parts) */
     void (*release)(api_op *op);
     json_t *result;               /* the outcome (owned) */
     void (*done)(void *arg, const char *result_json);
@@ -212,8 +213,10 @@ void api_op_answer_now(void (*done)(void *arg, const char *result_json), void *a
 
 typedef enum chat_opcode {
     CHAT_JOIN, CHAT_SEND, CHAT_HISTORY, CHAT_DELIVERED, CHAT_READ, CHAT_UNREAD, CHAT_DELIVERED_MANY,
+    CHAT_SEND_MANY,
 } chat_opcode;
 #define CHAT_RECEIPTS_MAX 512              /* delivered receipts in one delivered_many */
+#define CHAT_SENDS_MAX 512                 /* messages in one send_many */
 typedef struct chat_receipt {
     int64_t room, user;
     char msg_id[36 + 1];
@@ -237,6 +240,11 @@ typedef struct chat_unit {
     size_t text_len;
     chat_receipt *receipts;        /* delivered_many (owned) */
     size_t nreceipts;
+    /* send_many: nsends messages, each a send unit of its own (owned), or, where that is
+     * NULL, the answer decided before the store (refused fields, the rate limit; owned) */
+    struct chat_unit **sends;
+    json_t **answers;
+    size_t nsends;
     int fee_bps;
     int64_t now;
 } chat_unit;

@@ -55,7 +55,9 @@ void api_op_free(api_op *op)
 
 int api_op_exec(store_t *s, api_op *op)
 {
-    return op->read_only ? store_read(s, op->run, op) : store_write(s, op->run, op);
+    return op->read_only ? store_read(s, op->run, op)
+           : op->parts   ? store_write_parts(s, op->run, op)
+                         : store_write(s, op->run, op);
 }
 
 char *api_op_run(store_t *s, api_op *op)
@@ -78,7 +80,7 @@ int api_op_submit(store_t *s, api_op *op, void (*done)(void *arg, const char *re
 {
     op->done = done;
     op->done_arg = arg;
-    if (store_write_async(s, op->run, op, op_done, op) != 0) {
+    if ((op->parts ? store_write_parts_async : store_write_async)(s, op->run, op, op_done, op) != 0) {
         api_op_free(op);
         return -1;
     }

@@ -249,10 +249,11 @@ static int push_targets_append(push_targets_read *r, const char *kind, const cha
 static int push_targets_run(sqlite3 *db, void *arg)
 {
     push_targets_read *r = arg;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT t.kind, t.family, t.value FROM push_tokens t JOIN devices d "
-                           "ON d.family = t.family WHERE t.user_id = ?1 AND d.revoked_at IS NULL "
-                           "ORDER BY t.family", -1, &st, NULL) != SQLITE_OK)
+    /* Read for every chat message: prepared once per connection (store_stmt), not per read. */
+    sqlite3_stmt *st = store_stmt(db, "SELECT t.kind, t.family, t.value FROM push_tokens t JOIN devices d "
+                                      "ON d.family = t.family WHERE t.user_id = ?1 AND d.revoked_at IS NULL "
+                                      "ORDER BY t.family");
+    if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)r->uid);
     int rc;
@@ -267,7 +268,7 @@ static int push_targets_run(sqlite3 *db, void *arg)
             break;
         }
     }
-    sqlite3_finalize(st);
+    store_stmt_release(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 

@@ -99,7 +99,7 @@ int ledger_account_balance(sqlite3 *db, int64_t id, int64_t *balance)
 
 int ledger_user_balance(sqlite3 *db, uint64_t user_id, const char *kind, int64_t *balance)
 {
-    int64_t id;
+    int64_t id = 0;
     int rc = ledger_account_lookup(db, user_id, kind, &id);
     if (rc == LEDGER_ENOTFOUND) {
         *balance = 0;

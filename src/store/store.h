@@ -96,6 +96,17 @@ int store_write(store_t *s, store_write_fn fn, void *arg);
 typedef void (*store_done_fn)(int result, void *done_arg);
 int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg);
 
+/* A unit made of parts (many messages queued together): the same as store_write /
+ * store_write_async, but fn runs in the group transaction without a savepoint of the store's
+ * around it and makes its own, one per part, as the outermost savepoint (SQLite's in-memory
+ * sub-journal is then truncated at every part's end instead of growing over all the parts,
+ * which made every statement's own savepoint walk it: quadratic in the parts). fn must leave
+ * no half-done part (rolled back to its own savepoint) and return 0: the store cannot undo
+ * parts already released. If SQLite aborts the transaction meanwhile, the whole group fails
+ * as with any unit. */
+int store_write_parts(store_t *s, store_write_fn fn, void *arg);
+int store_write_parts_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg);
+
 typedef int (*store_read_fn)(sqlite3 *db, void *arg);
 int store_read(store_t *s, store_read_fn fn, void *arg);
 

@@ -18,6 +18,10 @@
 //     success with last_seq 50, then the 50 as `message` events in seq order, no gap, each as
 //     its reply said; a live message after the backlog arrives after it; a second host
 //     device joining with since_seq 45 gets 46..51 only. Wallet -51.
+//  E. Credit for 3 of a burst (rate 30): 8 messages pipelined (stored together, in
+//     send_many units), the second a resend of the first: seq 1..3 sent and charged, the
+//     resend replayed, the last 4 refused (402, balance 10), the host gets exactly seq 1..3,
+//     history 3, wallet 100 - 3 x 30, the ledger check passes.
 //  D. kill -9 (rate 4): the host offline, the caller's `sent` reply, SIGKILL at once; after
 //     the restart the message is in the history (msg_id, seq, text, charged), the host's
 //     join delivers it, the caller's resend of its client_id is `replayed`, the wallet shows
@@ -211,6 +215,45 @@ async function partC(ctx) {
   for (const x of [c, h, h2]) await x.close();
 }
 
+// ---- E ----
+// The credit runs out inside a burst: the messages reach the server's dispatch thread
+// together, so they go to the store in send_many units (each message in its own savepoint).
+async function partE(ctx) {
+  const RATE = 30;
+  const { caller, host, room } = await pair(ctx.srv, { rate: RATE, names: ['E Caller', 'E Host'] });
+  const c = await clientFor(ctx, 'E caller', caller);
+  const h = await clientFor(ctx, 'E host', host);
+  await c.join(room, caller);
+  await h.join(room, host);
+  const hm = await h.mark();
+  const ids = Array.from({ length: 8 }, () => uuid());
+  ids[1] = ids[0];   // a resend of the first inside the same burst
+  const list = ids.map((client_id, k) => ({ textroom: 'message', room, text: `burst ${k + 1}`, client_id, ack: true }));
+  const replies = await c.burst(list);
+  const first = checkSent('E: message 1', replies[0], { seq: 1, charged: RATE, clientId: ids[0] });
+  const again = checkSent('E: message 1 resent in the burst', replies[1], { seq: 1, charged: RATE, clientId: ids[0], replayed: true });
+  assert(again.msg_id === first.msg_id, `E: the resend has msg_id ${again.msg_id}, want ${first.msg_id}`);
+  const paid = [first, checkSent('E: message 3', replies[2], { seq: 2, charged: RATE, clientId: ids[2] }),
+    checkSent('E: message 4', replies[3], { seq: 3, charged: RATE, clientId: ids[3] })];
+  for (let k = 4; k < 8; k++) {
+    const e = checkError(`E: message ${k + 1} (no credit left)`, replies[k], 402);
+    assert(e.reason === 'insufficient_balance' && e.needed === RATE && e.balance === STARTER - 3 * RATE,
+      `E: refusal ${JSON.stringify(e)}, want insufficient_balance, needed ${RATE}, balance ${STARTER - 3 * RATE}`);
+  }
+  const got = await h.waitCount({ textroom: 'message' }, 3, hm, 5000);
+  await sleep(300);
+  const all = messagesOf(await h.msgs(hm));
+  assert(all.length === 3 && all.map((x) => x.json.seq).join() === '1,2,3',
+    `E: the host got seqs ${all.map((x) => x.json.seq).join()}, want 1,2,3 (refused ones never delivered)`);
+  got.forEach((rec, k) => checkDelivery(`E: delivery ${k + 1}`, rec, paid[k], { room, from: caller.id, text: list[[0, 2, 3][k]].text }));
+  const hist = await history(ctx.srv, caller, room);
+  assert(hist.length === 3, `E: history has ${hist.length} messages, want 3 (nothing stored for the refused)`);
+  const { w } = await checkWallets(ctx, 'E', { caller, host, available: STARTER - 3 * RATE, rate: RATE, count: 3 });
+  console.log(`E: a burst of 8 (one a resend) with credit for 3: seq 1..3 charged ${RATE} each, the resend replayed, ` +
+    `4 refused (402, balance ${STARTER - 3 * RATE}) and never stored or delivered; wallet ${w.available}; ledger check ok`);
+  for (const x of [c, h]) await x.close();
+}
+
 // ---- D ----
 async function partD(ctx) {
   const RATE = 4;
@@ -278,6 +321,7 @@ try {
       await partA(ctx);
       await partB(ctx);
       await partC(ctx);
+      await partE(ctx);
       await partD(ctx);
     });
   } finally {

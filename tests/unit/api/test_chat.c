@@ -419,6 +419,67 @@ static void test_insufficient(int64_t room, const user *carol)
     check_invariants("top-up");
 }
 
+/* Messages queued together (the plugin's send_many): each outcome as a lone send would give
+ * it, in order; a refused one (no credit, bad fields) stores and charges nothing and leaves
+ * no gap; a client_id twice in one batch is one message; the ledger balances after. */
+static void test_send_many(int64_t room, const user *carol, const user *hana)
+{
+    CHECK_INT(available(carol), 15);
+    int64_t msgs = sql_int("SELECT count(*) FROM chat_messages"), ops = sql_int("SELECT count(*) FROM ledger_ops");
+    int64_t seq0 = sql_int("SELECT max(seq) FROM chat_messages WHERE conversation IN (SELECT conversation FROM "
+                           "chat_messages WHERE client_id = '5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a05')");
+#define SM(from, cid, text) "{\"room\":%lld,\"sender_id\":%lld,\"client_id\":\"" cid "\",\"text\":\"" text "\"}"
+    json_t *r = op("{\"op\":\"send_many\",\"sends\":[" SM(c, "6f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a01", "paid") ","
+                   SM(c, "6f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a02", "no credit left") "," SM(c, "6f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a03", "")
+                   "," SM(c, "6F0C1A2B-3C4D-4E5F-8A9B-0C1D2E3F4A01", "paid, again") "," SM(h, "6f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a04", "free")
+                   "," SM(c, "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a05", "an old one") "," SM(c, "not-a-uuid", "x") "]}",
+                   (long long)room, (long long)carol->id, (long long)room, (long long)carol->id, (long long)room,
+                   (long long)carol->id, (long long)room, (long long)carol->id, (long long)room, (long long)hana->id,
+                   (long long)room, (long long)carol->id, (long long)room, (long long)carol->id);
+#undef SM
+    CHECK(ok(r));
+    json_t *res = json_object_get(r, "results");
+    CHECK_INT(json_array_size(res), 7);
+    json_t *paid = json_array_get(res, 0), *again = json_array_get(res, 3), *free_one = json_array_get(res, 4);
+    CHECK(ok(paid));
+    CHECK_INT(num(paid, "seq"), seq0 + 1);
+    CHECK_INT(num(paid, "charged"), 10);
+    CHECK_INT(num(paid, "to"), hana->id);
+    CHECK(json_is_false(json_object_get(paid, "replayed")));
+    CHECK(str(paid, "msg_id") && str(paid, "msg_id")[14] == '7');   /* time-ordered (version 7) */
+    CHECK_STR(reason(json_array_get(res, 1)), "insufficient_balance");
+    CHECK_INT(num(json_array_get(res, 1), "balance"), 5);
+    CHECK_STR(reason(json_array_get(res, 2)), "invalid");
+    CHECK_STR(str(json_array_get(res, 2), "field"), "text");
+    CHECK(ok(again));
+    CHECK(json_is_true(json_object_get(again, "replayed")));
+    CHECK_STR(str(again, "msg_id"), str(paid, "msg_id"));
+    CHECK_STR(str(again, "text"), "paid");
+    CHECK(ok(free_one));
+    CHECK_INT(num(free_one, "seq"), seq0 + 2);   /* no gap where the refused ones were */
+    CHECK_INT(num(free_one, "charged"), 0);
+    CHECK(json_is_true(json_object_get(json_array_get(res, 5), "replayed")));
+    CHECK_INT(num(json_array_get(res, 5), "seq"), seq0);
+    CHECK_STR(str(json_array_get(res, 6), "field"), "client_id");
+    /* the lone send's view of the message is the batch's */
+    json_t *lone = send_op(room, carol, "6f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a01", "paid");
+    CHECK(json_is_true(json_object_get(lone, "replayed")));
+    const char *keys[] = {"msg_id", "seq", "from", "date", "date_ms", "text", "client_id", "charged", "room", "to"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        CHECK(json_equal(json_object_get(lone, keys[i]), json_object_get(paid, keys[i])));
+    json_decref(lone);
+    json_decref(r);
+    CHECK_INT(available(carol), 5);
+    CHECK_INT(sql_int("SELECT count(*) FROM chat_messages"), msgs + 2);
+    CHECK_INT(sql_int("SELECT count(*) FROM ledger_ops"), ops + 1);
+    check_invariants("send_many");
+    r = op("{\"op\":\"send_many\",\"sends\":[]}");
+    CHECK_STR(reason(r), "invalid");
+    json_decref(r);
+    credit(carol, 10, "purchase:send_many");
+    CHECK_INT(available(carol), 15);
+}
+
 static void test_blocks(int64_t room, const user *carol, const user *hana)
 {
     char body[64], target[64];
@@ -874,6 +935,7 @@ int main(void)
         int64_t room = test_conversations(&carol, &hana, &tom);
         test_send(room, &carol, &hana);
         test_insufficient(room, &carol);
+        test_send_many(room, &carol, &hana);
         test_blocks(room, &carol, &hana);
         test_receipts(&tom, &hugo, &carol);
         int64_t room2 = sql_int("SELECT id FROM conversations WHERE caller_id = (SELECT id FROM users WHERE "

@@ -669,19 +669,39 @@ static char *op_delivered_many(json_t *op)
     return dump_free(json_pack("{s:b,s:o}", "ok", 1, "results", results));
 }
 
-static atomic_int ops_seen[7]; /* join, send, history, delivered, read, unread, delivered_many */
+/* send_many: each message as a lone send, the outcomes in order; one the rate limit refused
+ * before the store (marked by fake_chat_submit) is answered so in its place. */
+static char *op_send_many(json_t *op)
+{
+    json_t *results = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(op, "sends"), i, m)
+    {
+        char *one = json_is_true(json_object_get(m, "limited"))
+                        ? strdup("{\"ok\":false,\"reason\":\"rate_limited\",\"retry_after_ms\":200}")
+                        : op_send(m);
+        json_array_append_new(results, json_loads(one, 0, NULL));
+        free(one);
+    }
+    return dump_free(json_pack("{s:b,s:o}", "ok", 1, "results", results));
+}
+
+#define NOPS 8
+static atomic_int ops_seen[NOPS]; /* join, send, history, delivered, read, unread, delivered_many, send_many */
 
 /* One operation, as the store's unit would run it (under store_lock). */
 static char *store_exec(const char *op_json)
 {
-    static const char *const names[] = {"join", "send", "history", "delivered", "read", "unread", "delivered_many"};
-    static char *(*const fns[])(json_t *) = {op_join, op_send, op_history, op_delivered, op_read, op_unread,
-                                             op_delivered_many};
+    static const char *const names[] = {"join",   "send",   "history",        "delivered",
+                                        "read",   "unread", "delivered_many", "send_many"};
+    static char *(*const fns[])(json_t *) = {op_join, op_send,   op_history,        op_delivered,
+                                             op_read, op_unread, op_delivered_many, op_send_many};
     json_t *op = json_loads(op_json, 0, NULL);
     const char *name = json_string_value(json_object_get(op, "op"));
     char *out = NULL;
     pthread_mutex_lock(&store_lock);
-    for (int i = 0; name && i < 7 && !out; i++)
+    for (int i = 0; name && i < NOPS && !out; i++)
         if (strcmp(name, names[i]) == 0) {
             atomic_fetch_add(&ops_seen[i], 1);
             out = fns[i](op);
@@ -787,6 +807,22 @@ static int fake_chat_submit(plugin_ctx *self, const char *op_json, plugin_json_f
     j->history = name && strcmp(name, "history") == 0;
     /* The rate limit refuses a send before it is queued, with done still called (through the
      * core's hand-off to the dispatch thread). */
+    if (name && strcmp(name, "send_many") == 0) {
+        size_t i;
+        json_t *m;
+        pthread_mutex_lock(&store_lock);
+        json_array_foreach(json_object_get(op, "sends"), i, m)
+        {
+            fake_user *u = user_of((uint64_t)json_integer_value(json_object_get(m, "sender_id")));
+            if (u && u->tokens == 0)
+                json_object_set_new(m, "limited", json_true());
+            else if (u)
+                u->tokens--;
+        }
+        pthread_mutex_unlock(&store_lock);
+        free(j->op);
+        j->op = json_dumps(op, JSON_COMPACT);
+    }
     if (name && strcmp(name, "send") == 0) {
         pthread_mutex_lock(&store_lock);
         fake_user *u = user_of((uint64_t)json_integer_value(json_object_get(op, "sender_id")));
@@ -1855,8 +1891,11 @@ int main(void)
     CHECK_INT(atomic_load(&blocking_on_loop), 0);
     CHECK_INT(atomic_load(&done_off_dispatch), 0);
     CHECK_INT(atomic_load(&live_handles), 0);
-    for (int i = 0; i < 7; i++)   /* the plugin sends receipts as delivered_many only */
+    /* The plugin sends receipts as delivered_many and messages as send_many only (the lone
+     * send is the REST path's, run here directly). */
+    for (int i = 0; i < NOPS; i++)
         CHECK(i == 3 || atomic_load(&ops_seen[i]) > 0);
+    CHECK(atomic_load(&ops_seen[7]) > 0);
 
     /* No stop hook: the core runs what is queued on the dispatch thread (settle here) first. */
     CHECK(P->stop == NULL);
