@@ -55,7 +55,7 @@ static const setting settings[] = {
     B("general", "log_json", log_json, "false", "one JSON object per log line"),
     I("general", "loops", loops, "0", 0, 256, "media loop threads; 0 = one per core"),
     B("general", "loop_epoll", loop_epoll, "true", "media loops wait with epoll (false: GLib's poll(2), for comparison)"),
-    I("general", "loop_batch_us", loop_batch_us, "0", 0, 5000, "under load a media loop wakes at most every this many us and handles what arrived together (0 = per packet)"),
+    I("general", "loop_batch_us", loop_batch_us, "500", 0, 5000, "under load a media loop wakes at most every this many us and handles what arrived together (0 = per packet)"),
     S("general", "web_root", web_root, "./web", "static files served at / (the demo page)"),
     I("general", "session_timeout", session_timeout, "60", 1, 86400, "seconds a Janus session lives without keepalive"),
     S("http", "bind", http_bind, "0.0.0.0", "address of the HTTP listener (Janus HTTP + REST + demo)"),
