@@ -619,70 +619,90 @@ static void send_done(op_ctx *c, json_t *res)
     op_ctx_free(c);
 }
 
-/* Messages come as fast as the callers type, from many devices at once: those queued on the
- * dispatch thread together go to the store as one send_many unit (each still stored, charged
- * and answered on its own, in its own savepoint), so a burst costs one store job, one
- * wake-up of the storage thread and one hand-back here instead of one each. */
-#define SEND_BATCH 256
-typedef struct send_batch {
-    size_t n;
-    op_ctx *ctx[SEND_BATCH];
-} send_batch;
-static send_batch *pending_sends; /* dispatch thread */
+/* Requests of one kind that queue up together on the dispatch thread go to the store as one
+ * unit: messages come as fast as the callers type, receipts one per message shown, from many
+ * devices at once. Each is still checked, stored and answered on its own (a message in its own
+ * savepoint), but a burst costs one store job, one wake-up of the storage thread and one
+ * hand-back here instead of one each. */
+typedef struct op_batch op_batch;
+typedef struct batch_kind {
+    const char *op, *list_key;            /* the store's unit and its list */
+    size_t max;
+    json_t *(*item)(const op_ctx *c);     /* one entry of the list (NULL: the store refuses it) */
+    void (*done)(op_ctx *c, json_t *res); /* one request's outcome (res consumed) */
+    op_batch *pending;                    /* dispatch thread */
+} batch_kind;
 
-static void on_sends(void *arg, const char *result_json)
+struct op_batch {
+    batch_kind *kind;
+    size_t n;
+    op_ctx *ctx[];
+};
+
+static void on_batch(void *arg, const char *result_json)
 {
-    send_batch *b = arg;
+    op_batch *b = arg;
     json_t *res = json_loads(result_json, 0, NULL);
     json_t *results = json_object_get(res, "results");
     for (size_t i = 0; i < b->n; i++) {
         json_t *one = json_array_get(results, i);
-        /* No per-message outcome: the unit failed as a whole (nothing of it is stored), and
+        /* No outcome of its own: the unit failed as a whole (nothing of it is stored), and
          * each says so. */
-        send_done(b->ctx[i], json_incref(one ? one : res));
+        b->kind->done(b->ctx[i], json_incref(one ? one : res));
     }
     json_decref(res);
     free(b);
 }
 
-static void flush_sends(void *arg)
+static void flush_batch(void *arg)
 {
-    (void)arg;
-    send_batch *b = pending_sends;
-    pending_sends = NULL;
+    batch_kind *k = arg;
+    op_batch *b = k->pending;
+    k->pending = NULL;
     if (!b)
         return;
     json_t *list = json_array();
     for (size_t i = 0; i < b->n; i++) {
-        const op_ctx *c = b->ctx[i];
-        json_t *one = json_pack("{s:I,s:I,s:s,s:s%}", "room", (json_int_t)c->req.room, "sender_id",
-                                (json_int_t)c->s->user_id, "client_id", c->req.client_id, "text", c->req.text,
-                                c->req.text_len);
-        if (one && c->req.has_client_date)
-            json_object_set_new(one, "client_date", json_integer(c->req.client_date));
-        /* A text json_pack refuses (not UTF-8) still takes its place: the store refuses it. */
+        json_t *one = k->item(b->ctx[i]);
         json_array_append_new(list, one ? one : json_object());
     }
-    submit(json_pack("{s:s,s:o}", "op", "send_many", "sends", list), on_sends, b);
+    submit(json_pack("{s:s,s:o}", "op", k->op, k->list_key, list), on_batch, b);
 }
 
-static void handle_message(chat_session *s, const char *label, tr_request *req)
+static void queue_in_batch(batch_kind *k, op_ctx *c)
 {
-    op_ctx *c = op_ctx_new(s, label, req);
-    if (!c)
-        return;
-    if (!pending_sends) {
-        if (!(pending_sends = calloc(1, sizeof *pending_sends))) {
+    if (!k->pending) {
+        if (!(k->pending = calloc(1, sizeof *k->pending + k->max * sizeof(op_ctx *)))) {
             reply_error(c->s, c->label, c->req.transaction, TR_ERR_UNKNOWN, "Out of memory", NULL);
             op_ctx_free(c);
             return;
         }
-        /* Behind what is queued now: messages already waiting join this batch. */
-        run_on_dispatch(flush_sends, NULL);
+        k->pending->kind = k;
+        /* Behind what is queued now: requests already waiting join this batch. */
+        run_on_dispatch(flush_batch, k);
     }
-    pending_sends->ctx[pending_sends->n++] = c;
-    if (pending_sends->n == SEND_BATCH)
-        flush_sends(NULL);
+    k->pending->ctx[k->pending->n++] = c;
+    if (k->pending->n == k->max)
+        flush_batch(k);
+}
+
+static json_t *send_item(const op_ctx *c)
+{
+    json_t *one = json_pack("{s:I,s:I,s:s,s:s%}", "room", (json_int_t)c->req.room, "sender_id",
+                            (json_int_t)c->s->user_id, "client_id", c->req.client_id, "text", c->req.text,
+                            c->req.text_len);
+    if (one && c->req.has_client_date)
+        json_object_set_new(one, "client_date", json_integer(c->req.client_date));
+    return one;   /* NULL for a text json_pack refuses (not UTF-8): the store refuses it */
+}
+
+static batch_kind sends = {.op = "send_many", .list_key = "sends", .max = 256, .item = send_item, .done = send_done};
+
+static void handle_message(chat_session *s, const char *label, tr_request *req)
+{
+    op_ctx *c = op_ctx_new(s, label, req);
+    if (c)
+        queue_in_batch(&sends, c);
 }
 
 /* One delivered receipt's store outcome (res consumed). */
@@ -740,59 +760,14 @@ static void on_read(void *arg, const char *result_json)
     op_ctx_free(c);
 }
 
-/* Delivered receipts come one per message shown, as fast as messages: those queued on the
- * dispatch thread together go to the store as one delivered_many unit (each still checked and
- * answered on its own), instead of one unit and two thread hops each. */
-#define RECEIPT_BATCH 512
-typedef struct receipt_batch {
-    size_t n;
-    op_ctx *ctx[RECEIPT_BATCH];
-} receipt_batch;
-static receipt_batch *pending_receipts; /* dispatch thread */
-
-static void on_receipts(void *arg, const char *result_json)
+static json_t *receipt_item(const op_ctx *c)
 {
-    receipt_batch *b = arg;
-    json_t *res = json_loads(result_json, 0, NULL);
-    json_t *results = json_object_get(res, "results");
-    for (size_t i = 0; i < b->n; i++) {
-        json_t *one = json_array_get(results, i);
-        /* No per-receipt outcome: the unit failed as a whole, and each says so. */
-        delivered_done(b->ctx[i], json_incref(one ? one : res));
-    }
-    json_decref(res);
-    free(b);
+    return json_pack("{s:I,s:I,s:s}", "room", (json_int_t)c->req.room, "user_id", (json_int_t)c->s->user_id,
+                     "msg_id", c->req.msg_id);
 }
 
-static void flush_receipts(void *arg)
-{
-    (void)arg;
-    receipt_batch *b = pending_receipts;
-    pending_receipts = NULL;
-    if (!b)
-        return;
-    json_t *list = json_array();
-    for (size_t i = 0; i < b->n; i++)
-        json_array_append_new(list, json_pack("{s:I,s:I,s:s}", "room", (json_int_t)b->ctx[i]->req.room, "user_id",
-                                              (json_int_t)b->ctx[i]->s->user_id, "msg_id", b->ctx[i]->req.msg_id));
-    submit(json_pack("{s:s,s:o}", "op", "delivered_many", "receipts", list), on_receipts, b);
-}
-
-static void queue_receipt(op_ctx *c)
-{
-    if (!pending_receipts) {
-        if (!(pending_receipts = calloc(1, sizeof *pending_receipts))) {
-            reply_error(c->s, c->label, c->req.transaction, TR_ERR_UNKNOWN, "Out of memory", NULL);
-            op_ctx_free(c);
-            return;
-        }
-        /* Behind what is queued now: receipts already waiting join this batch. */
-        run_on_dispatch(flush_receipts, NULL);
-    }
-    pending_receipts->ctx[pending_receipts->n++] = c;
-    if (pending_receipts->n == RECEIPT_BATCH)
-        flush_receipts(NULL);
-}
+static batch_kind receipts = {.op = "delivered_many", .list_key = "receipts", .max = 512, .item = receipt_item,
+                              .done = delivered_done};
 
 static void handle_receipt(chat_session *s, const char *label, tr_request *req)
 {
@@ -800,7 +775,7 @@ static void handle_receipt(chat_session *s, const char *label, tr_request *req)
     if (!c)
         return;
     if (c->req.verb == TR_DELIVERED)
-        queue_receipt(c);
+        queue_in_batch(&receipts, c);
     else
         submit(json_pack("{s:s,s:I,s:I,s:I}", "op", "read", "room", (json_int_t)c->req.room, "user_id",
                          (json_int_t)s->user_id, "up_to_seq", (json_int_t)c->req.up_to_seq),
