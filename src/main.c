@@ -259,6 +259,9 @@ static void fill_peer_config(server_t *srv)
     p->consent_freshness = c->media_consent_freshness;
     /* A lite agent gathers host candidates only: the server's own STUN/TURN needs full ICE. */
     p->ice_lite = c->media_ice_lite && !p->stun_host && !p->turn_host;
+    if (c->media_ice_lite && !p->ice_lite)
+        LOG_NOTICE("main", "media.stun_server / media.turn_server set: full ICE (a libnice agent per PeerConnection), "
+                   "since ICE-lite gathers host candidates only");
 }
 
 static platform_t *start_platform(const server_config *c, const webpush_vapid *vapid)

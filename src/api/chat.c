@@ -422,33 +422,28 @@ static const char sql_msg_release[] = "RELEASE msg";
 
 /* Messages queued together, one unit of parts (store_write_parts): each message in its own
  * outermost savepoint, so each is stored and charged, or refused or failed with nothing
- * moved, exactly as a lone send, and its outcome is the one a lone send would give. Nothing
- * of a message is half-done when the next starts; if SQLite aborts the transaction the
- * store fails the whole group (none is "sent"). */
+ * moved, exactly as a lone send, and its outcome is the one a lone send would give. If a
+ * savepoint itself fails, a message may be half-done: the unit fails, and the store rolls the
+ * whole group back (none is "sent"), as when SQLite aborts the transaction. */
 static int unit_send_many(sqlite3 *db, chat_unit *u)
 {
     json_t *results = json_array();
-    bool broken = false;   /* the savepoint machinery failed: the rest are not tried */
     for (size_t i = 0; i < u->nsends; i++) {
         chat_unit *m = u->sends[i];
-        json_t *a = NULL;
         if (!m) {   /* answered before the store (fields, rate limit) */
-            a = json_incref(u->answers[i]);
-        } else if (!broken && run_sql(db, sql_msg_savepoint) == SQLITE_OK) {
-            m->now = u->now;
-            int rc = unit_send(db, m);
-            if ((rc != API_OP_OK && run_sql(db, sql_msg_rollback) != SQLITE_OK) ||
-                run_sql(db, sql_msg_release) != SQLITE_OK) {
-                LOG_ERROR("chat", "send_many: savepoint: %s", sqlite3_errmsg(db));
-                broken = true;   /* this one's writes may stand: not "sent", and none after */
-            } else {
-                a = json_incref(m->base.result);
-            }
-        } else {
-            broken = true;
+            json_array_append(results, u->answers[i]);
+            continue;
         }
-        json_array_append_new(results, a ? a : json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error", "message",
-                                                         "storage failed"));
+        m->now = u->now;
+        if (run_sql(db, sql_msg_savepoint) != SQLITE_OK ||
+            (unit_send(db, m) != API_OP_OK && run_sql(db, sql_msg_rollback) != SQLITE_OK) ||
+            run_sql(db, sql_msg_release) != SQLITE_OK) {
+            LOG_ERROR("chat", "send_many: savepoint: %s", sqlite3_errmsg(db));
+            json_decref(results);
+            return api_op_outcome(&u->base, API_OP_FAILED, json_pack("{s:b,s:s,s:s}", "ok", 0, "reason", "error",
+                                                                     "message", "storage failed"));
+        }
+        json_array_append(results, m->base.result);
     }
     return api_op_outcome(&u->base, API_OP_OK, json_pack("{s:b,s:o}", "ok", 1, "results", results));
 }

@@ -312,12 +312,6 @@ static void add_to_agent(void *user, NiceAddress *addr)
 
 static void add_local_addresses(media_ice *ice, const peer_config *cfg) { each_local_address(cfg, add_to_agent, ice); }
 
-static void count_address(void *user, NiceAddress *addr)
-{
-    (void)addr;
-    (*(int *)user)++;
-}
-
 static void collect_ip(void *user, NiceAddress *addr)
 {
     char ip[NICE_ADDRESS_STRING_LEN];
@@ -341,16 +335,9 @@ GPtrArray *media_ice_local_ips(const peer_config *cfg)
 
 int media_ice_local_address_count(const peer_config *cfg)
 {
-    if (cfg->ice_lite)
-        return 0;   /* the loop's shared sockets serve every peer */
-    int n = 0;
-    each_local_address(cfg, count_address, &n);
-    if (n == 0) {
-        /* None added: libnice discovers the interfaces itself when gathering. */
-        GList *ips = nice_interfaces_get_local_ips(FALSE);
-        n = (int)g_list_length(ips);
-        g_list_free_full(ips, g_free);
-    }
+    GPtrArray *ips = media_ice_local_ips(cfg);
+    int n = (int)ips->len;
+    g_ptr_array_free(ips, TRUE);
     return n;
 }
 

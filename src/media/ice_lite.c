@@ -304,7 +304,7 @@ static void on_datagram(lite_mux *mux, int sock, const uint8_t *buf, size_t len,
     if (buf[0] < 4) {
         if (stun_message_validate_buffer_length(buf, len, true) != (int)len)
             mux->counters.refused++;
-        else if (len >= 2 && (buf[0] << 8 | buf[1]) == STUN_BINDING_INDICATION_TYPE)
+        else if ((buf[0] << 8 | buf[1]) == STUN_BINDING_INDICATION_TYPE)
             on_indication(mux, sock, from);
         else
             on_check(mux, sock, buf, len, from);
@@ -376,7 +376,7 @@ static gboolean mux_never_called(gpointer data)
 
 static GSourceFuncs mux_funcs = {.dispatch = mux_dispatch, .finalize = mux_finalize};
 
-/* Consent and check timeouts, once a second for the whole loop. */
+/* Consent and check timeouts, every SWEEP_INTERVAL_MS for the whole loop. */
 static gboolean sweep(gpointer data)
 {
     lite_mux *mux = data;

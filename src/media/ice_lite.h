@@ -27,8 +27,11 @@
  *  - Restart: new local credentials; checks under the previous ones are still answered until
  *    the first check under the new ones, which may then select a new address.
  *
- * Threads and ownership: everything runs on the peer's loop thread (the mux is per
- * GMainContext, found or made there). The creator owns the ice_lite; ice_lite_free releases
+ * Threads and ownership: everything runs on the peer's loop thread, but for
+ * ice_lite_host_candidates. The mux is per GMainContext, made by the first peer there (from
+ * any thread, under a mutex; its addresses and ports come from that peer's peer_config and
+ * never change) and kept by the context until it is destroyed; each ice_lite holds a
+ * reference. Its tables and counters are touched by the loop thread only. The creator owns the ice_lite; ice_lite_free releases
  * it. After ice_lite_stop no callback runs.
  */
 #ifndef PARLEY_MEDIA_ICE_LITE_H

@@ -35,6 +35,13 @@ typedef struct cipher_state {
     int dir;                      /* GCM: srtp_direction_encrypt / decrypt, -1 before set_iv */
 } cipher_state;
 
+/* len bytes through the cipher, in place (out == in), or as GCM's AAD (out NULL). */
+static bool cipher_update(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t len)
+{
+    int n = 0;
+    return len == 0 || (len <= INT32_MAX && EVP_CipherUpdate(ctx, out, &n, in, (int)len) && (!out || n == (int)len));
+}
+
 static srtp_err_status_t cipher_alloc(srtp_cipher_pointer_t *cp, const srtp_cipher_type_t *type, int algorithm,
                                       int key_len, int tag_len)
 {
@@ -103,10 +110,7 @@ static srtp_err_status_t icm_set_iv(void *state, uint8_t *iv, srtp_cipher_direct
 static srtp_err_status_t icm_crypt(void *state, uint8_t *buf, unsigned int *len)
 {
     cipher_state *st = state;
-    int out = 0;
-    if (*len > INT32_MAX || (*len && (!EVP_EncryptUpdate(st->ctx, buf, &out, buf, (int)*len) || out != (int)*len)))
-        return srtp_err_status_cipher_fail;
-    return srtp_err_status_ok;
+    return cipher_update(st->ctx, buf, buf, *len) ? srtp_err_status_ok : srtp_err_status_cipher_fail;
 }
 
 const srtp_cipher_type_t parley_icm_type = {
@@ -149,20 +153,14 @@ static srtp_err_status_t gcm_set_iv(void *state, uint8_t *iv, srtp_cipher_direct
 static srtp_err_status_t gcm_set_aad(void *state, const uint8_t *aad, uint32_t len)
 {
     cipher_state *st = state;
-    int out = 0;
-    if (st->dir < 0 || len > INT32_MAX || (len && !EVP_CipherUpdate(st->ctx, NULL, &out, aad, (int)len)))
-        return srtp_err_status_algo_fail;
-    return srtp_err_status_ok;
+    return st->dir >= 0 && cipher_update(st->ctx, NULL, aad, len) ? srtp_err_status_ok : srtp_err_status_algo_fail;
 }
 
 static srtp_err_status_t gcm_encrypt(void *state, uint8_t *buf, unsigned int *len)
 {
     cipher_state *st = state;
-    int out = 0;
-    if (st->dir != srtp_direction_encrypt || *len > INT32_MAX ||
-        (*len && (!EVP_CipherUpdate(st->ctx, buf, &out, buf, (int)*len) || out != (int)*len)))
-        return srtp_err_status_cipher_fail;
-    return srtp_err_status_ok;
+    return st->dir == srtp_direction_encrypt && cipher_update(st->ctx, buf, buf, *len) ? srtp_err_status_ok
+                                                                                       : srtp_err_status_cipher_fail;
 }
 
 static srtp_err_status_t gcm_get_tag(void *state, uint8_t *tag, uint32_t *len)
@@ -181,15 +179,14 @@ static srtp_err_status_t gcm_decrypt(void *state, uint8_t *buf, unsigned int *le
 {
     cipher_state *st = state;
     int out = 0;
-    if (st->dir != srtp_direction_decrypt || *len < (unsigned)st->tag_len || *len > INT32_MAX)
+    if (st->dir != srtp_direction_decrypt || *len < (unsigned)st->tag_len)
         return srtp_err_status_bad_param;
-    int n = (int)*len - st->tag_len;
-    if (!EVP_CIPHER_CTX_ctrl(st->ctx, EVP_CTRL_GCM_SET_TAG, st->tag_len, buf + n) ||
-        (n && (!EVP_CipherUpdate(st->ctx, buf, &out, buf, n) || out != n)))
+    unsigned n = *len - (unsigned)st->tag_len;
+    if (!EVP_CIPHER_CTX_ctrl(st->ctx, EVP_CTRL_GCM_SET_TAG, st->tag_len, buf + n) || !cipher_update(st->ctx, buf, buf, n))
         return srtp_err_status_cipher_fail;
     if (EVP_CipherFinal_ex(st->ctx, buf + n, &out) <= 0)
         return srtp_err_status_auth_fail;
-    *len = (unsigned)n;
+    *len = n;
     return srtp_err_status_ok;
 }
 

@@ -269,10 +269,9 @@ static void store_fail_range(store_job **batch, size_t from, size_t to)
 static bool store_run_unit(store_t *s, store_job *job)
 {
     if (job->kind == STORE_JOB_PARTS) {
+        /* Non-zero: a part may be half-done; only the whole transaction can undo it. */
         job->result = job->fn(s->wdb, job->arg);
-        if (job->result != 0)
-            s->tstats.units_rolled_back++;
-        return !sqlite3_get_autocommit(s->wdb);
+        return job->result == 0 && !sqlite3_get_autocommit(s->wdb);
     }
     if (store_exec_cached(s->wdb, sql_savepoint) != SQLITE_OK) {
         job->result = STORE_EIO;

@@ -100,10 +100,11 @@ int store_write_async(store_t *s, store_write_fn fn, void *arg, store_done_fn do
  * store_write_async, but fn runs in the group transaction without a savepoint of the store's
  * around it and makes its own, one per part, as the outermost savepoint (SQLite's in-memory
  * sub-journal is then truncated at every part's end instead of growing over all the parts,
- * which made every statement's own savepoint walk it: quadratic in the parts). fn must leave
- * no half-done part (rolled back to its own savepoint) and return 0: the store cannot undo
- * parts already released. If SQLite aborts the transaction meanwhile, the whole group fails
- * as with any unit. */
+ * which made every statement's own savepoint walk it: quadratic in the parts). fn returns 0
+ * when every part is whole (done, or rolled back to its own savepoint); anything else means a
+ * part may be half-done, and the store then rolls back the whole group transaction and fails
+ * every unit in it (parts already released cannot be undone one by one). If SQLite aborts the
+ * transaction meanwhile, the whole group fails as with any unit. */
 int store_write_parts(store_t *s, store_write_fn fn, void *arg);
 int store_write_parts_async(store_t *s, store_write_fn fn, void *arg, store_done_fn done, void *done_arg);
 

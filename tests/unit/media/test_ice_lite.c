@@ -108,6 +108,16 @@ static void test_lite(loop_t *loop)
     uint16_t port = candidate_port(p);
     CHECK(port >= 30600 && port <= 30610);
     CHECK_INT(candidate_port(q), port);   /* one socket for the loop, not one per peer */
+    /* NAT 1:1: the same socket, signalled with the public address. */
+    peer_config public_cfg = cfg;
+    public_cfg.nat_1_1_ip = "203.0.113.7";
+    peer_t *pub = peer_create(loop, &public_cfg, NULL);
+    char line[256];
+    unsigned nport = 0;
+    CHECK(peer_local_candidates(pub, line, sizeof line) > 0);
+    CHECK(sscanf(line, "candidate:%*s 1 udp %*u 203.0.113.7 %u typ host", &nport) == 1 && nport == port);
+    peer_close(pub);
+    peer_unref(pub);
     CHECK_INT(peer_descriptors_per_peer(&cfg), 0);
 
     CHECK_INT(peer_set_remote(p, "rmtA", "remote-password-0123456789", peer_local_fingerprint(),
