@@ -623,14 +623,19 @@ static void send_done(op_ctx *c, json_t *res)
  * unit: messages come as fast as the callers type, receipts one per message shown, from many
  * devices at once. Each is still checked, stored and answered on its own (a message in its own
  * savepoint), but a burst costs one store job, one wake-up of the storage thread and one
- * hand-back here instead of one each. */
+ * hand-back here instead of one each. While a batch of a kind is with the store, the next one
+ * gathers (group commit): under load the store gets a few large units instead of a stream of
+ * small ones, each of which would pay a COMMIT of its own; an idle kind sends at once. */
 typedef struct op_batch op_batch;
 typedef struct batch_kind {
     const char *op, *list_key;            /* the store's unit and its list */
     size_t max;
     json_t *(*item)(const op_ctx *c);     /* one entry of the list (NULL: the store refuses it) */
     void (*done)(op_ctx *c, json_t *res); /* one request's outcome (res consumed) */
-    op_batch *pending;                    /* dispatch thread */
+    /* dispatch thread: */
+    op_batch *pending;                    /* gathering */
+    int in_store;                         /* batches submitted and not answered yet */
+    bool flush_posted;                    /* a flush_posted() runs after what is queued now */
 } batch_kind;
 
 struct op_batch {
@@ -639,24 +644,28 @@ struct op_batch {
     op_ctx *ctx[];
 };
 
+static void send_pending(batch_kind *k);
+
 static void on_batch(void *arg, const char *result_json)
 {
     op_batch *b = arg;
+    batch_kind *k = b->kind;
     json_t *res = json_loads(result_json, 0, NULL);
     json_t *results = json_object_get(res, "results");
     for (size_t i = 0; i < b->n; i++) {
         json_t *one = json_array_get(results, i);
         /* No outcome of its own: the unit failed as a whole (nothing of it is stored), and
          * each says so. */
-        b->kind->done(b->ctx[i], json_incref(one ? one : res));
+        k->done(b->ctx[i], json_incref(one ? one : res));
     }
     json_decref(res);
     free(b);
+    if (--k->in_store == 0)
+        send_pending(k);
 }
 
-static void flush_batch(void *arg)
+static void send_pending(batch_kind *k)
 {
-    batch_kind *k = arg;
     op_batch *b = k->pending;
     k->pending = NULL;
     if (!b)
@@ -666,7 +675,18 @@ static void flush_batch(void *arg)
         json_t *one = k->item(b->ctx[i]);
         json_array_append_new(list, one ? one : json_object());
     }
+    k->in_store++;
     submit(json_pack("{s:s,s:o}", "op", k->op, k->list_key, list), on_batch, b);
+}
+
+/* Behind the requests that were queued with the first of the batch: unless a batch of the
+ * kind is with the store (its answer sends this one). */
+static void flush_posted(void *arg)
+{
+    batch_kind *k = arg;
+    k->flush_posted = false;
+    if (k->in_store == 0)
+        send_pending(k);
 }
 
 static void queue_in_batch(batch_kind *k, op_ctx *c)
@@ -678,12 +698,14 @@ static void queue_in_batch(batch_kind *k, op_ctx *c)
             return;
         }
         k->pending->kind = k;
-        /* Behind what is queued now: requests already waiting join this batch. */
-        run_on_dispatch(flush_batch, k);
     }
     k->pending->ctx[k->pending->n++] = c;
     if (k->pending->n == k->max)
-        flush_batch(k);
+        send_pending(k);
+    else if (k->in_store == 0 && !k->flush_posted) {
+        k->flush_posted = true;
+        run_on_dispatch(flush_posted, k);
+    }
 }
 
 static json_t *send_item(const op_ctx *c)

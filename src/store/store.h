@@ -72,6 +72,7 @@ enum {
 #define STORE_QUEUE_CAP 1024 /* queued write units before callers wait */
 #define STORE_GROUP_MAX 256  /* most units committed in one transaction */
 #define STORE_READERS_MAX 32 /* read-only connections in the pool; more readers wait */
+#define STORE_GROUP_WINDOW_US 2000 /* default of store_set_group_window */
 
 /* Opens <path> (creating it), sets WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
  * starts the storage thread. NULL on error (message in err, which may be NULL).
@@ -119,6 +120,14 @@ typedef struct store_migration {
 /* 0 on success (all applied or already present); STORE_EINVAL/STORE_EIO with a message in
  * err otherwise. Migrations applied before the failing one stay applied. */
 int store_migrate(store_t *s, const store_migration *list, size_t n, char *err, size_t errcap);
+
+/* Group commit under load: a group starts no sooner than window_us after the previous one
+ * began (unless STORE_GROUP_MAX units are queued), so units arriving one by one faster than
+ * commits complete share a COMMIT (its page writes and fsync) instead of each paying one. A
+ * store whose previous group began longer ago than the window commits at once: the window
+ * adds latency only under load, at most window_us. 0 commits every group as soon as it can.
+ * Any thread; takes effect from the next group. */
+void store_set_group_window(store_t *s, unsigned window_us);
 
 typedef struct store_stats_t {
     uint64_t groups;          /* committed (or failed) group transactions */
