@@ -369,13 +369,14 @@ static int64_t store_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* With mu held, work queued: under load, lets more gather first. A group starts no sooner
- * than group_window_us after the previous one began, unless a full group is already queued
- * or the store is closing. Each COMMIT writes every page the group dirtied and fsyncs; when
- * units come one by one (each chat flush, each charge) faster than a commit takes, committing
- * each as it comes made the commits themselves the storage thread's main cost (about 200 us
- * of CPU each here, for one message). When the previous group began longer ago than the
- * window (an idle or lightly loaded store), nothing waits. */
+/* With mu held, work queued while the previous group ran (the store is under load): lets more
+ * gather first. The group starts no sooner than group_window_us after the previous one
+ * began, unless a full group is already queued or the store is closing. Each COMMIT writes
+ * every page the group dirtied and fsyncs; when units come one by one (each chat flush, each
+ * charge) from many callers faster than a commit takes, committing what came during the last
+ * one made the commits themselves the storage thread's main cost (about 200 us of CPU each
+ * here, for one or two messages). A store that was idle when its last group ended (a lone
+ * caller writing one unit after another, light load) never waits. */
 static void store_gather(store_t *s, int64_t last_start_us)
 {
     int64_t due = last_start_us + s->group_window_us;
@@ -397,13 +398,14 @@ static void *store_thread_main(void *p)
     store_t *s = p;
     store_job *batch[STORE_GROUP_MAX];
     int64_t last_start_us = 0;
+    bool busy = false;   /* units were queued when the last group ended */
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (s->count == 0 && !s->stopping)
             pthread_cond_wait(&s->not_empty, &s->mu);
         if (s->count == 0 && s->stopping)
             break;
-        if (s->group_window_us > 0 && last_start_us > 0)
+        if (busy && s->group_window_us > 0)
             store_gather(s, last_start_us);
         last_start_us = store_mono_us();
         size_t n = store_take_batch(s, batch);
@@ -428,6 +430,7 @@ static void *store_thread_main(void *p)
             }
         }
         pthread_mutex_lock(&s->mu);
+        busy = s->count + s->overflow > 0;
         s->stats = s->tstats;
         for (size_t i = 0; i < n; i++)
             if (batch[i])
