@@ -45,6 +45,7 @@ const SECONDS = Number(arg('seconds', 10));
 const TARGETS = arg('targets', 'parley,janus').split(',');
 const CLIENT = arg('client', 'c');
 const CLIENT_LOOPS = Number(arg('client-loops', 2));
+const CLIENT_BATCH_US = Number(arg('client-batch-us', 0));
 if (CLIENT !== 'c' && CLIENT !== 'chromium') {
   console.error(`chat_bench: --client c|chromium, not ${CLIENT}`);
   process.exit(2);
@@ -176,9 +177,12 @@ async function rowsC(t, srv, users, ours) {
     ? { caller: u.caller, host: u.host, room: u.room }
     : { caller: { id: `c${n}` }, host: { id: `h${n}` }, room: 5000 + n }));
   fs.writeFileSync(file, JSON.stringify(pairs));
+  // One address per client peer, where the server's candidates are: ours offers 127.0.0.1
+  // (and ::1), Janus's libnice skips loopback and offers veth0's 127.0.0.2 (netns.sh); a
+  // pair across the two addresses never connected.
   const args = ['--url', srv.httpUrl, '--pairs-file', file, '--rates', RATES.join(','),
-    '--seconds', String(SECONDS), '--pid', String(srv.child.pid), '--bind-ip', '127.0.0.1,127.0.0.2',
-    '--client-loops', String(CLIENT_LOOPS), ...(ours ? [] : ['--janus'])];
+    '--seconds', String(SECONDS), '--pid', String(srv.child.pid), '--bind-ip', ours ? '127.0.0.1' : '127.0.0.2',
+    '--client-loops', String(CLIENT_LOOPS), '--batch-us', String(CLIENT_BATCH_US), ...(ours ? [] : ['--janus'])];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (d) => process.stderr.write(`  ${t} client: ${d}`));
   const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
