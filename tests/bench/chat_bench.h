@@ -73,7 +73,6 @@ typedef struct chb_config {
     int n_rates;
     double seconds, drain_s, idle_s;
     int client_loops;
-    int batch_us;              /* the loops' wake-up batching (core/poller.h), 0 = none */
     int setup_parallel;
     int setup_timeout_ms;      /* per client: from create to the data channel open */
     bool janus;                /* Janus 1.1.2 textroom: create rooms, no receipts, no client_id */

@@ -45,7 +45,6 @@ const SECONDS = Number(arg('seconds', 10));
 const TARGETS = arg('targets', 'parley,janus').split(',');
 const CLIENT = arg('client', 'c');
 const CLIENT_LOOPS = Number(arg('client-loops', 2));
-const CLIENT_BATCH_US = Number(arg('client-batch-us', 0));
 if (CLIENT !== 'c' && CLIENT !== 'chromium') {
   console.error(`chat_bench: --client c|chromium, not ${CLIENT}`);
   process.exit(2);
@@ -182,7 +181,7 @@ async function rowsC(t, srv, users, ours) {
   // pair across the two addresses never connected.
   const args = ['--url', srv.httpUrl, '--pairs-file', file, '--rates', RATES.join(','),
     '--seconds', String(SECONDS), '--pid', String(srv.child.pid), '--bind-ip', ours ? '127.0.0.1' : '127.0.0.2',
-    '--client-loops', String(CLIENT_LOOPS), '--batch-us', String(CLIENT_BATCH_US), ...(ours ? [] : ['--janus'])];
+    '--client-loops', String(CLIENT_LOOPS), ...(ours ? [] : ['--janus'])];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (d) => process.stderr.write(`  ${t} client: ${d}`));
   const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
