@@ -28,7 +28,7 @@
  *
  * Keys: a message's client_id (and the uuid at the end of its text) is a UUID v4 in form
  * whose digits carry a run tag, the row, the lane and the message's index in that lane's
- * record array (chb_key_*), so that the host finds the record without a search. A reply
+ * record array (key_make / key_record in chat_bench_lane.c), so that the host finds the record without a search. A reply
  * carries the transaction "c<row>.<index>". A receipt carries only the server's msg_id: a
  * per-lane open-addressing table maps msg_id -> index (filled from the `success` reply).
  *
@@ -41,8 +41,9 @@
  *  - client loop threads (--client-loops, core/loop.h): both clients of a pair live on one
  *    loop; their peers' callbacks, the pair's pacing and the lane's records and tables run
  *    only there (no locks). The main thread touches a lane only through loop_invoke_sync
- *    (a barrier) or while that lane's row is inactive.
- *  - fields marked "atomic" are shared between the loop and the setup/main threads.
+ *    (a barrier) or while that lane's row is inactive: then the loop still answers late
+ *    messages but writes nothing of the lane's.
+ *  - the atomic_* fields are shared between the loop and the setup/main threads.
  *  - a client's peer is created by its setup thread and closed by the main thread
  *    (peer_close waits for the loop), then unref'd.
  */

@@ -313,7 +313,9 @@ static void start_lanes(void)
     }
 }
 
-static void stop_everything(void)
+/* The keepalive thread, the timers, the peers, the sessions, the loops: after it no other
+ * thread runs. */
+static void stop_threads(void)
 {
     chb_keepalive_stop();
     for (int i = 0; i < R.n_lanes; i++)
@@ -321,6 +323,10 @@ static void stop_everything(void)
     chb_teardown_pairs(R.pairs, R.n_pairs);
     loop_pool_destroy(R.pool);
     peer_global_deinit();
+}
+
+static void free_everything(void)
+{
     for (int i = 0; i < R.n_lanes; i++) {
         g_free(R.lanes[i].pairs);
         g_free(R.lanes[i].heap);
@@ -346,7 +352,8 @@ int main(int argc, char **argv)
     }
     start_lanes();
     if (read_pairs(R.cfg.pairs_file) != 0) {
-        stop_everything();
+        stop_threads();
+        free_everything();
         return 2;
     }
     int64_t t0 = g_get_monotonic_time();
@@ -365,12 +372,14 @@ int main(int argc, char **argv)
         for (int i = 0; i < R.cfg.n_rates; i++)
             run_row((uint32_t)i + 1, R.cfg.rates[i]);
     }
+    /* The failures are read once no loop can write one any more. */
+    stop_threads();
     int rc = R.n_ready == R.n_pairs && clients_failed() == 0 ? 0 : 1;
     for (int i = 0; i < R.n_pairs; i++)
         for (int r = 0; r < 2; r++)
             if (atomic_load(&R.pairs[i].ready) && atomic_load(&R.pairs[i].c[r].failed))
                 fprintf(stderr, "chat_bench_client: pair %d %s failed during the run: %s\n", i,
                         r == CHB_CALLER ? "caller" : "host", R.pairs[i].c[r].error);
-    stop_everything();
+    free_everything();
     return rc;
 }

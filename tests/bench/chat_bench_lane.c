@@ -130,7 +130,7 @@ static void on_message_reply(chb_lane *L, const char *tx, json_t *m, bool ok, in
 {
     char *end;
     unsigned long row = strtoul(tx + 1, &end, 10);
-    if (*end != '.' || !L->active || row != L->row) {
+    if (*end != '.' || row != L->row) {
         L->unmatched++;
         return;
     }
@@ -160,7 +160,7 @@ static void on_reply(chb_client *c, chb_lane *L, json_t *m, bool ok, int64_t now
         return;
     if (c->join_tx[0] && strcmp(tx, c->join_tx) == 0)
         on_join_reply(c, m, ok);
-    else if (tx[0] == 'c' && c->role == CHB_CALLER)
+    else if (tx[0] == 'c' && c->role == CHB_CALLER && L->active)
         on_message_reply(L, tx, m, ok, now);
 }
 
@@ -174,19 +174,22 @@ static void on_host_message(chb_client *c, chb_lane *L, json_t *m, int64_t now)
         size_t n = text ? strlen(text) : 0;
         key = n >= CHB_UUID_LEN ? text + n - CHB_UUID_LEN : NULL;
     }
-    chb_record *r = L->active ? key_record(L, key) : NULL;
-    if (!r)
-        L->unmatched++;
-    else if (!r->t_host)
-        r->t_host = now;
+    if (L->active) {
+        chb_record *r = key_record(L, key);
+        if (!r)
+            L->unmatched++;
+        else if (!r->t_host)
+            r->t_host = now;
+    }
     const char *msg_id = json_string_value(json_object_get(m, "msg_id"));
     if (L->cfg->janus || !msg_id)
         return;
     int len = snprintf(L->out, sizeof L->out,
                        "{\"textroom\":\"delivered\",\"room\":%" PRId64 ",\"msg_id\":\"%s\"}",
                        c->pair->room, msg_id);
-    if (len <= 0 || (size_t)len >= sizeof L->out ||
-        peer_send_data(c->peer, CHB_LABEL, 0, false, (const uint8_t *)L->out, (size_t)len) != 0)
+    if ((len <= 0 || (size_t)len >= sizeof L->out ||
+         peer_send_data(c->peer, CHB_LABEL, 0, false, (const uint8_t *)L->out, (size_t)len) != 0) &&
+        L->active)
         L->send_errors++;
 }
 
@@ -196,7 +199,7 @@ static void on_receipt(chb_lane *L, json_t *m, int64_t now)
     const char *msg_id = json_string_value(json_object_get(m, "msg_id"));
     if (!state || strcmp(state, "delivered") != 0)
         return;
-    chb_record *r = L->active && msg_id ? table_get(L, msg_id) : NULL;
+    chb_record *r = msg_id ? table_get(L, msg_id) : NULL;
     if (!r)
         L->unmatched++;
     else if (!r->t_receipt)
@@ -214,15 +217,18 @@ static void on_data(void *user, uint16_t stream_id, const char *label, bool bina
     chb_lane *L = c->pair->lane;
     json_t *m = json_loadb((const char *)buf, len, 0, NULL);
     const char *kind = json_string_value(json_object_get(m, "textroom"));
+    /* Outside a row only the join's answer and the hosts' `delivered` matter; the lane's
+     * counters are the main thread's then. */
     if (!kind) {
-        L->bad_json++;
+        if (L->active)
+            L->bad_json++;
     } else if (strcmp(kind, "success") == 0 || strcmp(kind, "error") == 0) {
         on_reply(c, L, m, kind[0] == 's', now);
     } else if (strcmp(kind, "message") == 0) {
         if (c->role == CHB_HOST)
             on_host_message(c, L, m, now);
     } else if (strcmp(kind, "receipt") == 0) {
-        if (c->role == CHB_CALLER)
+        if (c->role == CHB_CALLER && L->active)
             on_receipt(L, m, now);
     }
     json_decref(m);
