@@ -33,6 +33,8 @@ static void janus_fail(bench_janus *j, const char *fmt, ...)
 
 json_t *bench_janus_post(bench_janus *j, const char *path, json_t *req)
 {
+    if (j->token && !json_object_get(req, "token"))
+        json_object_set_new(req, "token", json_string(j->token));
     char *text = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     char *body = NULL, err[160] = "";
@@ -121,8 +123,10 @@ int bench_janus_message(bench_janus *j, json_t *body, const char *jsep_type, con
 
 int bench_janus_poll_once(bench_janus *j)
 {
-    char path[256], err[160];
-    snprintf(path, sizeof path, "%s/%" PRIu64 "?maxev=10", j->url->path, j->session_id);
+    char path[2048], err[160];
+    /* A JWT is base64url and dots: nothing in it needs escaping in a query. */
+    snprintf(path, sizeof path, "%s/%" PRIu64 "?maxev=10%s%s", j->url->path, j->session_id,
+             j->token ? "&token=" : "", j->token ? j->token : "");
     char *body = NULL;
     int st = mb_http_request(j->url, "GET", path, NULL, BENCH_JANUS_POLL_TIMEOUT_MS, j->stop,
                              &body, err, sizeof err);
@@ -154,9 +158,15 @@ void bench_janus_destroy(bench_janus *j)
         return;
     char path[256];
     bench_janus_path(j, false, path, sizeof path);
+    json_t *req = json_pack("{s:s,s:s}", "janus", "destroy", "transaction", "d");
+    if (j->token)
+        json_object_set_new(req, "token", json_string(j->token));
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
     char *body = NULL;
-    mb_http_request(j->url, "POST", path, "{\"janus\":\"destroy\",\"transaction\":\"d\"}", 5000,
-                    NULL, &body, NULL, 0);
+    if (text)
+        mb_http_request(j->url, "POST", path, text, 5000, NULL, &body, NULL, 0);
+    free(text);
     free(body);
 }
 

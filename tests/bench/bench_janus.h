@@ -39,10 +39,14 @@ typedef struct bench_janus {
     /* Each event a long-poll or a synchronous plugin response brings. */
     void (*on_event)(void *user, json_t *ev);
     void *user;
+    /* The user's access token (a server with auth on): sent as the "token" member of every
+     * request and as ?token= on long-polls; NULL sends none. Borrowed: outlives the session. */
+    const char *token;
     uint64_t session_id, handle_id; /* 0 until created / attached */
 } bench_janus;
 
-/* POSTs a JSON object (stolen) to path; returns the parsed response, or NULL after fail. */
+/* POSTs a JSON object (stolen; the token added when set) to path; returns the parsed
+ * response, or NULL after fail. */
 json_t *bench_janus_post(bench_janus *j, const char *path, json_t *req);
 
 /* Creates a session and attaches plugin; 0, or -1 after fail. */

@@ -3,9 +3,13 @@
 // latency, on our server, with Debian's Janus 1.1.2 textroom (in memory: no storage, no
 // billing, no receipts) as a reference row in the same run.
 //
-// Load: P caller/host pairs (each its own conversation, each user its own Janus session over
-// WebSocket with its own token, all in one headless Chromium page), a total of R messages per
-// second from the callers, evenly paced (each pair its own phase), for S seconds. Each host
+// Load: P caller/host pairs (each its own conversation, each user its own Janus session with
+// its own token), a total of R messages per second from the callers, evenly paced (each pair
+// its own phase), for S seconds. The clients are either our C client (--client c, the
+// default: chat_bench_client, our own WebRTC peer per client over the Janus HTTP API, a few
+// tens of us of CPU per message) or one headless Chromium page (--client chromium:
+// chat_bench_page.js over WebSocket, ~300 us of CPU per message, which at 5k msg/s takes
+// most of a 2-core machine away from the server). Each host
 // confirms every message with `delivered`. Per message: send -> `sent` reply (stored, fsynced,
 // charged), send -> the host has it, send -> the caller has the delivered receipt. The server's
 // CPU (utime + stime from /proc) over the run, minus what it burns idle with the same clients
@@ -18,14 +22,17 @@
 //
 // Usage (as root, inside a network namespace: run via tests/bench/run_chat_bench.sh):
 //   PARLEY_BIN=build/parley node tests/bench/chat_bench.mjs [--pairs 50] [--rates 1000,2500,5000]
-//        [--seconds 10] [--targets parley,janus]
+//        [--seconds 10] [--targets parley,janus] [--client c|chromium] [--client-loops 2]
+//   env CHAT_BENCH_CLIENT  the C client (default: <PARLEY_BIN's dir>/tests/bench/chat_bench_client)
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const LIB = path.join(HERE, '..', 'integration', 'lib');
 const { startServer } = await import(path.join(LIB, 'server.mjs'));
-const { openBrowser, browserAvailable } = await import(path.join(LIB, 'browser.mjs'));
 const { api, callsServerOpts } = await import(path.join(LIB, 'calls.mjs'));
 
 function arg(name, dflt) {
@@ -36,6 +43,15 @@ const PAIRS = Number(arg('pairs', 50));
 const RATES = arg('rates', '1000,2500,5000').split(',').map(Number);
 const SECONDS = Number(arg('seconds', 10));
 const TARGETS = arg('targets', 'parley,janus').split(',');
+const CLIENT = arg('client', 'c');
+const CLIENT_LOOPS = Number(arg('client-loops', 2));
+if (CLIENT !== 'c' && CLIENT !== 'chromium') {
+  console.error(`chat_bench: --client c|chromium, not ${CLIENT}`);
+  process.exit(2);
+}
+// Chromium's driver only when it is the client (the C client needs no npm packages).
+const { openBrowser, browserAvailable } = CLIENT === 'chromium'
+  ? await import(path.join(LIB, 'browser.mjs')) : {};
 const MESSAGE_RATE = 2;
 const INDEX = 45;
 
@@ -101,6 +117,109 @@ async function openClients(page, srv, users, ours) {
 
 function ms(x) { return x === null ? '-' : x.toFixed(1); }
 
+function printRow(t, rate, r, row) {
+  const err = Object.keys(r.errors).length ? ` errors ${JSON.stringify(r.errors)}` : '';
+  const client = row.clientUsPerMsg ? `; client CPU ${row.clientUsPerMsg.toFixed(0)} us/message` : '';
+  console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: sent ${r.sent}, replies ${r.replies}, at host ${r.atHost}, ` +
+    `receipts ${r.receipts}; delivered ${(r.atHost / r.seconds).toFixed(0)}/s; ` +
+    `sent p50/p99 ${ms(r.sentMs.p50)}/${ms(r.sentMs.p99)} ms, at host ${ms(r.hostMs.p50)}/${ms(r.hostMs.p99)} ms, ` +
+    `receipt ${ms(r.receiptMs.p50)}/${ms(r.receiptMs.p99)} ms; server CPU ${row.cpuS.toFixed(1)} s = ` +
+    `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${client}${err}`);
+}
+
+// The Chromium page's clients: open, idle reading, rows, close.
+async function rowsChromium(t, br, srv, users, ours) {
+  const rows = [];
+  const page = await br.newPage();
+  await page.route((url) => url.pathname === '/chat_bench_page.js', (route) => route.fulfill({
+    status: 200, headers: { 'content-type': 'text/javascript' },
+    body: fs.readFileSync(path.join(HERE, 'chat_bench_page.js')),
+  }));
+  await page.evaluate(async () => { window.bench = await import('/chat_bench_page.js'); });
+  const t0 = Date.now();
+  const pairs = await openClients(page, srv, users, ours);
+  console.log(`  ${t}: ${PAIRS} pairs up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // What the server burns with every client connected and nobody writing (keepalives, SCTP
+  // and ICE timers): subtracted from each row's CPU for the per-message figure.
+  const i0 = cpuTicks(srv.child.pid);
+  await new Promise((r) => setTimeout(r, 3000));
+  const idlePerS = (cpuTicks(srv.child.pid) - i0) / 100 / 3;
+  console.log(`  ${t}: idle with ${2 * PAIRS} clients: ${(idlePerS * 100).toFixed(1)} % of a core`);
+  for (const rate of RATES) {
+    const c0 = cpuTicks(srv.child.pid);
+    const w0 = Date.now();
+    const r = await page.evaluate((o) => window.bench.run(o), { pairs, rate, seconds: SECONDS, receipts: ours, ourProtocol: ours });
+    const cpuS = (cpuTicks(srv.child.pid) - c0) / 100 - idlePerS * ((Date.now() - w0) / 1000);
+    const row = { t, rate, ...r, cpuS, perMsgUs: r.atHost ? (cpuS * 1e6) / r.atHost : null, clientUsPerMsg: null };
+    rows.push(row);
+    printRow(t, rate, r, row);
+  }
+  await page.evaluate(() => window.bench.closeAll());
+  await page.close();
+  return rows;
+}
+
+function cClientPath() {
+  if (process.env.CHAT_BENCH_CLIENT) return process.env.CHAT_BENCH_CLIENT;
+  return path.join(path.dirname(path.resolve(process.env.PARLEY_BIN || 'build/parley')), 'tests', 'bench', 'chat_bench_client');
+}
+
+// The C client (chat_bench_client): it sets the pairs up, reads the server's CPU idle and
+// over each row itself (--pid), and prints one JSON line per event; the idle subtraction
+// stays here, as for Chromium.
+async function rowsC(t, srv, users, ours) {
+  const bin = cClientPath();
+  if (!fs.existsSync(bin)) throw new Error(`no C client at ${bin} (build it, or set CHAT_BENCH_CLIENT)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-bench-'));
+  const file = path.join(dir, 'pairs.json');
+  const pairs = users.map((u, n) => (ours
+    ? { caller: u.caller, host: u.host, room: u.room }
+    : { caller: { id: `c${n}` }, host: { id: `h${n}` }, room: 5000 + n }));
+  fs.writeFileSync(file, JSON.stringify(pairs));
+  // One address per client peer, where the server's candidates are: ours offers 127.0.0.1
+  // (and ::1), Janus's libnice skips loopback and offers veth0's 127.0.0.2 (netns.sh); a
+  // pair across the two addresses never connected.
+  const args = ['--url', srv.httpUrl, '--pairs-file', file, '--rates', RATES.join(','),
+    '--seconds', String(SECONDS), '--pid', String(srv.child.pid), '--bind-ip', ours ? '127.0.0.1' : '127.0.0.2',
+    '--client-loops', String(CLIENT_LOOPS), ...(ours ? [] : ['--janus'])];
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.on('data', (d) => process.stderr.write(`  ${t} client: ${d}`));
+  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
+  const rows = [];
+  let idlePerS = 0;
+  let ready = PAIRS;
+  for await (const line of readline.createInterface({ input: child.stdout })) {
+    let e;
+    try { e = JSON.parse(line); } catch { console.log(`  ${t} client: ${line}`); continue; }
+    if (e.event === 'up') {
+      ready = e.ready;
+      console.log(`  ${t}: ${e.ready}/${e.pairs} pairs up in ${e.setupS.toFixed(1)} s (C client)`);
+      if (e.ready < e.pairs) process.exitCode = 1;
+    } else if (e.event === 'idle') {
+      idlePerS = e.serverCpuS / e.seconds;
+      console.log(`  ${t}: idle with ${2 * ready} clients: ${(idlePerS * 100).toFixed(1)} % of a core ` +
+        `(client ${(100 * e.clientCpuS / e.seconds).toFixed(1)} %)`);
+    } else if (e.event === 'row') {
+      const cpuS = e.serverCpuS - idlePerS * e.wallS;
+      const row = { t, ...e, cpuS, perMsgUs: e.atHost ? (cpuS * 1e6) / e.atHost : null,
+        clientUsPerMsg: e.sent ? (e.clientCpuS * 1e6) / e.sent : null };
+      rows.push(row);
+      printRow(t, e.rate, e, row);
+      if (e.lateSends || e.sendErrors || e.clientsFailed) {
+        console.log(`  ${t} client: ${e.lateSends} sends late by > 2 ms (max ${e.maxLateMs.toFixed(1)} ms), ` +
+          `${e.sendErrors} send errors, ${e.clientsFailed} clients failed`);
+      }
+    }
+  }
+  const how = await exited;
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (how.code !== 0) {
+    console.log(`  ${t}: chat_bench_client exited with ${JSON.stringify(how)}`);
+    process.exitCode = 1;
+  }
+  return rows;
+}
+
 async function runTarget(t, br) {
   process.env.PARLEY_TARGET = t;
   const ours = t === 'parley';
@@ -114,41 +233,12 @@ async function runTarget(t, br) {
     '--billing.credit_packages=[{"id":"bench","credits":100000000,"price_cents":100,"currency":"USD"}]',
   ]).extraArgs : [];
   const srv = await startServer({ index: INDEX, extraArgs: extra, readyTimeoutMs: 30000 });
-  const rows = [];
+  let rows = [];
   try {
     const users = ours ? await parleyUsers(srv) : Array.from({ length: PAIRS }, () => ({}));
-    const page = await br.newPage();
-    await page.route((url) => url.pathname === '/chat_bench_page.js', (route) => route.fulfill({
-      status: 200, headers: { 'content-type': 'text/javascript' },
-      body: fs.readFileSync(path.join(HERE, 'chat_bench_page.js')),
-    }));
-    await page.evaluate(async () => { window.bench = await import('/chat_bench_page.js'); });
-    const t0 = Date.now();
-    const pairs = await openClients(page, srv, users, ours);
-    console.log(`  ${t}: ${PAIRS} pairs up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const before = ours ? await walletTotal(srv, users) : 0;
-    // What the server burns with every client connected and nobody writing (keepalives, SCTP
-    // and ICE timers): subtracted from each row's CPU for the per-message figure.
-    const i0 = cpuTicks(srv.child.pid);
-    await new Promise((r) => setTimeout(r, 3000));
-    const idlePerS = (cpuTicks(srv.child.pid) - i0) / 100 / 3;
-    console.log(`  ${t}: idle with ${2 * PAIRS} clients: ${(idlePerS * 100).toFixed(1)} % of a core`);
-    let replied = 0;
-    for (const rate of RATES) {
-      const c0 = cpuTicks(srv.child.pid);
-      const w0 = Date.now();
-      const r = await page.evaluate((o) => window.bench.run(o), { pairs, rate, seconds: SECONDS, receipts: ours, ourProtocol: ours });
-      const cpuS = (cpuTicks(srv.child.pid) - c0) / 100 - idlePerS * ((Date.now() - w0) / 1000);
-      replied += r.replies;
-      const row = { t, rate, ...r, cpuS, perMsgUs: r.atHost ? (cpuS * 1e6) / r.atHost : null };
-      rows.push(row);
-      const err = Object.keys(r.errors).length ? ` errors ${JSON.stringify(r.errors)}` : '';
-      console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: sent ${r.sent}, replies ${r.replies}, at host ${r.atHost}, ` +
-        `receipts ${r.receipts}; delivered ${(r.atHost / r.seconds).toFixed(0)}/s; ` +
-        `sent p50/p99 ${ms(r.sentMs.p50)}/${ms(r.sentMs.p99)} ms, at host ${ms(r.hostMs.p50)}/${ms(r.hostMs.p99)} ms, ` +
-        `receipt ${ms(r.receiptMs.p50)}/${ms(r.receiptMs.p99)} ms; server CPU ${cpuS.toFixed(1)} s = ` +
-        `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${err}`);
-    }
+    rows = CLIENT === 'c' ? await rowsC(t, srv, users, ours) : await rowsChromium(t, br, srv, users, ours);
+    const replied = rows.reduce((k, r) => k + r.replies, 0);
     if (ours) {
       // What was still in flight commits: an overloaded row can leave seconds of backlog, and
       // wallets read before the last commits would not match the messages counted after.
@@ -174,32 +264,32 @@ async function runTarget(t, br) {
         `(${okMoney ? 'one charge each' : 'MISMATCH'}; ${replied} sent replies seen), ledger check ${JSON.stringify(check.ok ?? check)}`);
       if (!okMoney || check.ok === false) process.exitCode = 1;
     }
-    await page.evaluate(() => window.bench.closeAll());
-    await page.close();
   } finally {
     await srv.stop();
   }
   return rows;
 }
 
-if (browserAvailable()) {
+if (CLIENT === 'chromium' && browserAvailable()) {
   console.log(`chat_bench: ${browserAvailable()}`);
   process.exit(77);
 }
-const br = await openBrowser();
+const br = CLIENT === 'chromium' ? await openBrowser() : null;
 const all = [];
 try {
-  console.log(`chat_bench: ${PAIRS} pairs, rates ${RATES.join(', ')} msg/s, ${SECONDS} s each, targets ${TARGETS.join(', ')}`);
+  console.log(`chat_bench: ${PAIRS} pairs, rates ${RATES.join(', ')} msg/s, ${SECONDS} s each, targets ${TARGETS.join(', ')}, ` +
+    `client ${CLIENT === 'c' ? `C (${CLIENT_LOOPS} loops)` : 'Chromium'}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (const t of TARGETS) all.push(...(await runTarget(t, br)));
 } finally {
-  await br.close();
+  if (br) await br.close();
 }
-console.log('\n| server | offered msg/s | delivered msg/s | sent p50 / p99 ms | at host p50 / p99 ms | receipt p50 / p99 ms | server CPU us/msg |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('\n| server | offered msg/s | delivered msg/s | sent p50 / p99 ms | at host p50 / p99 ms | receipt p50 / p99 ms | server CPU us/msg | client CPU us/msg |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of all) {
   const name = r.t === 'parley' ? 'parley (stored, billed, receipts)' : 'Janus 1.1.2 textroom (memory only)';
   console.log(`| ${name} | ${r.rate} | ${(r.atHost / r.seconds).toFixed(0)} | ${ms(r.sentMs.p50)} / ${ms(r.sentMs.p99)} | ` +
-    `${ms(r.hostMs.p50)} / ${ms(r.hostMs.p99)} | ${ms(r.receiptMs.p50)} / ${ms(r.receiptMs.p99)} | ${r.perMsgUs ? r.perMsgUs.toFixed(0) : '-'} |`);
+    `${ms(r.hostMs.p50)} / ${ms(r.hostMs.p99)} | ${ms(r.receiptMs.p50)} / ${ms(r.receiptMs.p99)} | ${r.perMsgUs ? r.perMsgUs.toFixed(0) : '-'} | ` +
+    `${r.clientUsPerMsg ? r.clientUsPerMsg.toFixed(0) : '-'} |`);
 }
 for (const rate of RATES) {
   const a = all.find((r) => r.t === 'parley' && r.rate === rate);
