@@ -74,6 +74,12 @@ typedef struct media_leg {
     bool ice_connected;          /* for /metrics: a failure after this and before SECURE is DTLS's */
     loop_tick *check_tick;
     rtx_buffer *rtx[2];          /* what we sent, per kind, to answer NACKs (lazily created) */
+    /* Our leg's RTT, which sizes rtx (rtx_buffer.h): the last SRs we sent on our video SSRC
+     * (their NTP middle 32 bits and when), matched by the client's report blocks (LSR/DLSR). */
+    uint32_t sr_lsr[4];
+    int64_t sr_sent_us[4];
+    uint8_t sr_next;
+    uint32_t rtt_ms;             /* 0 = not measured yet */
     /* Slow-link detection, per kind: packets lost this second on the way to us (gaps in the
      * sequence numbers we received) and on the way to the client (seqs its NACKs name). */
     uint16_t last_seq[2];
@@ -415,12 +421,70 @@ static uint32_t to_canonical_ssrc(void *ctx, uint32_t ssrc, rtcp_ssrc_role role)
     return ssrc;
 }
 
+/* RFC 3550 6.4.1: a report block on our video SSRC whose LSR names an SR we sent gives the
+ * round trip as now - sent - DLSR (DLSR in 1/65536 s). */
+static void note_rtt(media_leg *leg, const rtcp_report_block *r, int n)
+{
+    uint32_t ours = leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO];
+    for (int i = 0; i < n; i++) {
+        if (r[i].ssrc != ours || r[i].lsr == 0)
+            continue;
+        for (int k = 0; k < 4; k++) {
+            if (leg->sr_sent_us[k] == 0 || leg->sr_lsr[k] != r[i].lsr)
+                continue;
+            int64_t rtt_us = g_get_monotonic_time() - leg->sr_sent_us[k] -
+                             (int64_t)r[i].dlsr * 1000000 / 65536;
+            if (rtt_us < 0 || rtt_us > 10 * G_USEC_PER_SEC)
+                return;
+            uint32_t ms = (uint32_t)(rtt_us / 1000);
+            leg->rtt_ms = leg->rtt_ms ? (7 * leg->rtt_ms + ms) / 8 : ms;
+            rtx_buffer_set_rtt_ms(leg->rtx[PLUGIN_MEDIA_VIDEO], leg->rtt_ms);
+            return;
+        }
+    }
+}
+
+static void scan_reports(media_leg *leg, const uint8_t *buf, size_t len)
+{
+    rtcp_iter it;
+    rtcp_block b;
+    rtcp_iter_init(&it, buf, len);
+    while (rtcp_next(&it, &b) == 1) {
+        if (b.pt == 200) {
+            rtcp_sr sr;
+            if (rtcp_parse_sr(&b, &sr) == 0)
+                note_rtt(leg, sr.reports, sr.n_reports);
+        } else if (b.pt == 201) {
+            rtcp_rr rr;
+            if (rtcp_parse_rr(&b, &rr) == 0)
+                note_rtt(leg, rr.reports, rr.n_reports);
+        }
+    }
+}
+
+/* An SR we send on our video SSRC: remembered for note_rtt. */
+static void note_sent_sr(media_leg *leg, const uint8_t *buf, size_t len)
+{
+    rtcp_iter it;
+    rtcp_block b;
+    rtcp_iter_init(&it, buf, len);
+    while (rtcp_next(&it, &b) == 1) {
+        rtcp_sr sr;
+        if (b.pt != 200 || rtcp_parse_sr(&b, &sr) != 0 || sr.ssrc != leg->m->out_ssrc[PLUGIN_MEDIA_VIDEO])
+            continue;
+        leg->sr_lsr[leg->sr_next] = sr.ntp_sec << 16 | sr.ntp_frac >> 16;
+        leg->sr_sent_us[leg->sr_next] = g_get_monotonic_time();
+        leg->sr_next = (uint8_t)((leg->sr_next + 1) % 4);
+    }
+}
+
 static void on_rtcp(void *user, uint8_t *buf, size_t len)
 {
     media_leg *leg = user;
     if (rtcp_validate(buf, len) != 0)
         return;
     media_rtcp_tally tally = media_rtcp_scan(buf, len);
+    scan_reports(leg, buf, len);
     media_count_rtcp(counters_of(leg->m), MEDIA_DIR_IN, &tally);
     /* What we resent is not asked of the original sender; the rest of the NACK goes on. */
     if (tally.nacks && (len = rtcp_nack_filter(buf, len, resend_from_buffer, leg)) == 0)
@@ -1041,8 +1105,11 @@ void handle_media_relay_rtp(plugin_handle *h, plugin_media_kind kind, uint8_t *b
         return;
     buf[1] = (uint8_t)((buf[1] & 0x80) | leg->tables->pt_out[buf[1] & 0x7f]);
     if (kind == PLUGIN_MEDIA_VIDEO) {
-        if (!leg->rtx[kind])
+        if (!leg->rtx[kind]) {
             leg->rtx[kind] = rtx_buffer_new(90000);
+            if (leg->rtt_ms)
+                rtx_buffer_set_rtt_ms(leg->rtx[kind], leg->rtt_ms);
+        }
         rtx_buffer_store(leg->rtx[kind], (uint16_t)(buf[2] << 8 | buf[3]), buf, len);
     }
     if (peer_send_rtp(leg->peer, buf, len, len + PLUGIN_PACKET_HEADROOM) == 0)
@@ -1085,6 +1152,7 @@ void handle_media_relay_rtcp(plugin_handle *h, plugin_media_kind kind, uint8_t *
     rtcp_map_ctx ctx = {.leg = leg, .kind = kind};
     if (rtcp_rewrite_ssrcs(buf, len, map_relayed_ssrc, &ctx) < 0)
         return;
+    note_sent_sr(leg, buf, len);
     send_rtcp_counted(leg, buf, len, len + PLUGIN_PACKET_HEADROOM);
 }
 

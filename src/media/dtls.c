@@ -39,6 +39,8 @@ struct media_dtls {
     bool done;
     bool failed;
     bool shut;
+    bool wrote;                /* SSL_write used: a data channel, the record buffers stay */
+    bool parked;               /* OpenSSL's record buffers handed back (park_buffers) */
     const EVP_MD *fp_md;       /* remote fingerprint algorithm and value */
     uint8_t fp[FP_MAX];
     unsigned fp_len;
@@ -140,8 +142,8 @@ int media_dtls_global_init(void)
     SSL_CTX_set_verify(g.ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_peer);
     SSL_CTX_set_options(g.ctx, SSL_OP_NO_QUERY_MTU | SSL_OP_NO_TICKET);
     SSL_CTX_set_read_ahead(g.ctx, 1);
-    /* After the handshake a media-only peer's DTLS is idle: its 16 kB+ read and write buffers
-     * go back to the heap until a data channel needs them (tens of kB per peer). */
+    /* OpenSSL ignores this for DTLS (its record buffers stay for the connection's life):
+     * park_buffers below does it for DTLS. Kept for what it does honour. */
     SSL_CTX_set_mode(g.ctx, SSL_MODE_RELEASE_BUFFERS);
     g.ex_index = SSL_get_ex_new_index(0, "parley-dtls", NULL, NULL, NULL);
     g.out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "parley-dtls-out");
@@ -317,6 +319,35 @@ void media_dtls_free(media_dtls *d)
 bool media_dtls_is_client(const media_dtls *d) { return d->is_client; }
 bool media_dtls_done(const media_dtls *d) { return d->done; }
 
+/*
+ * OpenSSL keeps a read and a write record buffer of 16.7 kB each for a DTLS connection's whole
+ * life (SSL_MODE_RELEASE_BUFFERS only applies to TLS). After the handshake a media-only peer
+ * sees a DTLS record only for a close_notify or a retransmitted flight, so between our calls
+ * the buffers go back to the heap (SSL_free_buffers) and come back (SSL_alloc_buffers) before
+ * any call that may read or write a record. The unpark matters: OpenSSL 3.0's DTLS write path
+ * does not make its buffer itself and crashes on a freed one (the crash seen when
+ * SSL_free_buffers was tried alone). A peer that uses application data (a data channel) keeps
+ * them: it reads and writes records all the time. SSL_free_buffers refuses while a record is
+ * half processed; we retry after the next call. 33 kB per media-only peer (media_bench.md).
+ */
+static bool unpark_buffers(media_dtls *d)
+{
+    if (d->parked) {
+        if (SSL_alloc_buffers(d->ssl) != 1)
+            return false;
+        d->parked = false;
+    }
+    return true;
+}
+
+static void park_buffers(media_dtls *d)
+{
+    if (d->done && !d->failed && !d->parked && !d->rd && !d->wrote && SSL_free_buffers(d->ssl) == 1)
+        d->parked = true;
+}
+
+bool media_dtls_buffers_parked(const media_dtls *d) { return d->parked; }
+
 static int fail(media_dtls *d, const char *what)
 {
     if (!d->failed) {
@@ -389,6 +420,8 @@ int media_dtls_input(media_dtls *d, const uint8_t *buf, size_t len)
         return MEDIA_DTLS_EFAIL;
     if (d->shut || len == 0 || len > INT32_MAX)
         return MEDIA_DTLS_OK;
+    if (!unpark_buffers(d))
+        return MEDIA_DTLS_OK;   /* no memory now: the datagram is dropped, as a loss would be */
     BIO_write(d->rbio, buf, (int)len);
     int r = MEDIA_DTLS_OK;
     if (!d->done) {
@@ -397,6 +430,8 @@ int media_dtls_input(media_dtls *d, const uint8_t *buf, size_t len)
             return r;
     }
     int rr = read_app_data(d);
+    if (!d->shut)
+        park_buffers(d);
     return rr == MEDIA_DTLS_CLOSED ? rr : r;
 }
 
@@ -413,8 +448,11 @@ int media_dtls_handle_timeout(media_dtls *d)
 {
     if (d->failed)
         return MEDIA_DTLS_EFAIL;
+    if (!unpark_buffers(d))
+        return MEDIA_DTLS_OK;
     if (DTLSv1_handle_timeout(d->ssl) < 0)
         return fail(d, "retransmission limit");
+    park_buffers(d);
     return MEDIA_DTLS_OK;
 }
 
@@ -443,6 +481,9 @@ int media_dtls_write(media_dtls *d, const uint8_t *buf, size_t len)
         return MEDIA_DTLS_ESTATE;
     if (len > INT32_MAX)
         return MEDIA_DTLS_EINVAL;
+    d->wrote = true;
+    if (!unpark_buffers(d))
+        return MEDIA_DTLS_EFAIL;
     int n = SSL_write(d->ssl, buf, (int)len);
     if (n <= 0) {
         ERR_clear_error();
@@ -456,7 +497,7 @@ void media_dtls_shutdown(media_dtls *d)
     if (d->shut)
         return;
     d->shut = true;
-    if (d->done && !d->failed)
+    if (d->done && !d->failed && unpark_buffers(d))
         SSL_shutdown(d->ssl);
     ERR_clear_error();
 }

@@ -11,6 +11,10 @@
  * The peer certificate is checked against the remote a=fingerprint during the handshake; a
  * mismatch fails the handshake (an alert is sent) and is reported as MEDIA_DTLS_EFAIL.
  *
+ * Memory: after the handshake, while no application data has been read or written, OpenSSL's
+ * two record buffers (16.7 kB each) are freed between calls and made again inside any call that
+ * needs them (see park_buffers in dtls.c).
+ *
  * Threads: a media_dtls is used by one thread (the peer's loop). Callbacks run inside the call
  * that caused them. Owned by the creator; media_dtls_free releases everything.
  */
@@ -69,6 +73,8 @@ int media_dtls_timeout_ms(media_dtls *d);
 int media_dtls_handle_timeout(media_dtls *d);
 bool media_dtls_is_client(const media_dtls *d);
 bool media_dtls_done(const media_dtls *d);
+/* True while the record buffers are handed back (idle media-only connection; for tests). */
+bool media_dtls_buffers_parked(const media_dtls *d);
 
 /* After the handshake: the negotiated profile and the keying material to build SRTP with. */
 int media_dtls_srtp_keys(media_dtls *d, media_srtp_profile *profile, uint8_t *material,
