@@ -63,6 +63,7 @@ struct peer {
     atomic_int local_setup;
     atomic_int srtp_profile;
     atomic_bool closed;
+    atomic_bool remote_ice_lite;  /* peer_set_remote_ice_lite: our full agent must control */
 
     counter rtp_packets_in, rtp_bytes_in, rtp_packets_out, rtp_bytes_out;
     counter rtcp_packets_in, rtcp_packets_out, data_messages_in, data_messages_out;
@@ -357,6 +358,7 @@ static void ensure_ice(peer_t *p, bool controlling)
     g_strlcpy(ufrag, p->ufrag, sizeof ufrag);
     g_strlcpy(pwd, p->pwd, sizeof pwd);
     g_mutex_unlock(&p->lock);
+    controlling = controlling || atomic_load(&p->remote_ice_lite);
     p->ice = media_ice_create(loop_context(p->loop), &p->cfg, controlling, ufrag, pwd, &cb);
 }
 
@@ -643,6 +645,11 @@ int peer_gather_as_offerer(peer_t *p)
 {
     atomic_store(&p->local_setup, PEER_SETUP_ACTPASS);
     return op_submit(p, op_new(OP_GATHER_OFFERER, NULL, NULL, NULL));
+}
+
+void peer_set_remote_ice_lite(peer_t *p)
+{
+    atomic_store(&p->remote_ice_lite, true);
 }
 
 int peer_set_remote(peer_t *p, const char *ufrag, const char *pwd, const char *fingerprint,

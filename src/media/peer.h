@@ -144,6 +144,11 @@ int peer_gather_as_offerer(peer_t *p);
  * first call stay. Validates its arguments at once (PEER_EINVAL); the rest runs on the loop. */
 int peer_set_remote(peer_t *p, const char *ufrag, const char *pwd, const char *fingerprint,
                     peer_dtls_setup remote_setup, bool has_sctp, uint16_t remote_sctp_port);
+/* The remote description says a=ice-lite: our full agent takes the controlling role whichever
+ * side offered (RFC 8445 6.1.1; a lite agent is always controlled and answers a controlled
+ * peer's checks with 487 Role Conflict, which libnice does not resolve by switching). Call
+ * before the first peer_set_remote or peer_add_remote_candidate; no effect on a lite agent. */
+void peer_set_remote_ice_lite(peer_t *p);
 /* A remote candidate line ("candidate:..." with or without "a="). */
 int peer_add_remote_candidate(peer_t *p, const char *candidate);
 void peer_remote_candidates_done(peer_t *p);

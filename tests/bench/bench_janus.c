@@ -285,6 +285,8 @@ int bench_apply_remote(bench_remote_cands *c, peer_t *peer, const sdp_session *d
         snprintf(err, errcap, "%s has no usable m-line / transport", what);
         return -1;
     }
+    if (d->ice_lite)
+        peer_set_remote_ice_lite(peer);
     if (peer_set_remote(peer, t.ice_ufrag, t.ice_pwd, t.fingerprint, setup_of(t.setup), false,
                         0) != 0) {
         snprintf(err, errcap, "peer_set_remote refused the %s", what);

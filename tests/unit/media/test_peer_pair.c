@@ -502,6 +502,23 @@ static void run_ice_lite(loop_pool_t *pool)
     teardown(&a, &b);
 }
 
+/* The lite side offers (as our server does) and a full agent answers: the full agent must
+ * take the controlling role (peer_set_remote_ice_lite), or the lite side's 487 answers leave
+ * it checking for ever. */
+static void run_ice_lite_offerer(loop_pool_t *pool)
+{
+    side a, b;
+    lite_next = true;
+    make_side(&a, "lite offerer", loop_pool_get(pool, 0), NULL);
+    make_side(&b, "full answerer", loop_pool_get(pool, 1), NULL);
+    peer_set_remote_ice_lite(b.peer);
+    connect_pair(&a, &b, peer_local_fingerprint(), true);
+    add_all_candidates(&b, &a);
+    CHECK(wait_for(both_secure, &a, &b));
+    exchange_media(&a, &b);
+    teardown(&a, &b);
+}
+
 static void run_fingerprint_mismatch(loop_pool_t *pool)
 {
     side a, b;
@@ -555,6 +572,7 @@ int main(void)
     run_pair(pool, "SRTP_AES128_CM_SHA1_80", "SRTP_AES128_CM_SHA1_80", 1, false, false);
     run_pair(pool, NULL, "SRTP_AES128_CM_SHA1_80", 1, false, true);         /* mixed -> CM */
     run_ice_lite(pool);
+    run_ice_lite_offerer(pool);
     run_fingerprint_mismatch(pool);
 
     loop_pool_destroy(pool);
