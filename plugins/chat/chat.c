@@ -23,7 +23,6 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -625,12 +624,8 @@ static void send_done(op_ctx *c, json_t *res)
  * devices at once. Each is still checked, stored and answered on its own (a message in its own
  * savepoint), but a burst costs one store job, one wake-up of the storage thread and one
  * hand-back here instead of one each. While a batch of a kind is with the store, the next one
- * gathers (group commit), and when requests did gather so (the kind is under load), the next
- * batch goes no sooner than CHAT_BATCH_WINDOW_MS after the previous one: the store then gets
- * a few large units instead of a stream of small ones, each of which would pay a COMMIT of
- * its own (its page writes and fsync cost more CPU than the few messages in it). A kind that
- * was idle sends at once. */
-#define CHAT_BATCH_WINDOW_MS 2
+ * gathers (group commit): under load the store gets a few large units instead of a stream of
+ * small ones, each of which would pay a COMMIT of its own; an idle kind sends at once. */
 typedef struct op_batch op_batch;
 typedef struct batch_kind {
     const char *op, *list_key;            /* the store's unit and its list */
@@ -641,8 +636,6 @@ typedef struct batch_kind {
     op_batch *pending;                    /* gathering */
     int in_store;                         /* batches submitted and not answered yet */
     bool flush_posted;                    /* a flush_posted() runs after what is queued now */
-    uint64_t window_timer;                /* window_due() is due (0: none) */
-    int64_t last_sent_us;                 /* when the last batch went to the store */
 } batch_kind;
 
 struct op_batch {
@@ -652,34 +645,6 @@ struct op_batch {
 };
 
 static void send_pending(batch_kind *k);
-
-static int64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void window_due(void *arg)
-{
-    batch_kind *k = arg;
-    k->window_timer = 0;
-    if (k->in_store == 0)
-        send_pending(k);
-}
-
-/* The previous batch was answered with requests gathered behind it: the next one goes when
- * the window since the previous one has passed. */
-static void send_after_window(batch_kind *k)
-{
-    int64_t wait_us = k->last_sent_us + CHAT_BATCH_WINDOW_MS * 1000 - monotonic_us();
-    if (wait_us <= 0) {
-        send_pending(k);
-        return;
-    }
-    if (!k->window_timer)
-        k->window_timer = core->timer_start(self, (uint32_t)((wait_us + 999) / 1000), window_due, k);
-}
 
 static void on_batch(void *arg, const char *result_json)
 {
@@ -695,8 +660,8 @@ static void on_batch(void *arg, const char *result_json)
     }
     json_decref(res);
     free(b);
-    if (--k->in_store == 0 && k->pending)
-        send_after_window(k);
+    if (--k->in_store == 0)
+        send_pending(k);
 }
 
 static void send_pending(batch_kind *k)
@@ -711,17 +676,16 @@ static void send_pending(batch_kind *k)
         json_array_append_new(list, one ? one : json_object());
     }
     k->in_store++;
-    k->last_sent_us = monotonic_us();
     submit(json_pack("{s:s,s:o}", "op", k->op, k->list_key, list), on_batch, b);
 }
 
 /* Behind the requests that were queued with the first of the batch: unless a batch of the
- * kind is with the store (its answer sends this one) or the window's timer will. */
+ * kind is with the store (its answer sends this one). */
 static void flush_posted(void *arg)
 {
     batch_kind *k = arg;
     k->flush_posted = false;
-    if (k->in_store == 0 && !k->window_timer)
+    if (k->in_store == 0)
         send_pending(k);
 }
 
@@ -738,7 +702,7 @@ static void queue_in_batch(batch_kind *k, op_ctx *c)
     k->pending->ctx[k->pending->n++] = c;
     if (k->pending->n == k->max)
         send_pending(k);
-    else if (k->in_store == 0 && !k->flush_posted && !k->window_timer) {
+    else if (k->in_store == 0 && !k->flush_posted) {
         k->flush_posted = true;
         run_on_dispatch(flush_posted, k);
     }
@@ -1244,44 +1208,6 @@ static int chat_init(const core_callbacks *callbacks, const plugin_init_info *in
     return rooms ? 0 : -1;
 }
 
-/* The server is stopping (every session is gone, what was posted here has run): batches
- * still gathering behind a window timer are dropped with their requests (none was answered
- * "sent"; nothing of them is stored), as the core drops timers when it stops this thread. */
-static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
-static bool stop_done;
-
-static void drop_pending_on_dispatch(void *arg)
-{
-    (void)arg;
-    batch_kind *kinds[] = {&sends, &receipts};
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
-        batch_kind *k = kinds[i];
-        if (k->window_timer)
-            core->timer_cancel(self, k->window_timer);
-        k->window_timer = 0;
-        op_batch *b = k->pending;
-        k->pending = NULL;
-        for (size_t j = 0; b && j < b->n; j++)
-            op_ctx_free(b->ctx[j]);
-        free(b);
-    }
-    pthread_mutex_lock(&stop_mu);
-    stop_done = true;
-    pthread_cond_signal(&stop_cond);
-    pthread_mutex_unlock(&stop_mu);
-}
-
-static void chat_stop(void)
-{
-    if (core->post(self, drop_pending_on_dispatch, NULL) != 0)
-        return;
-    pthread_mutex_lock(&stop_mu);
-    while (!stop_done)
-        pthread_cond_wait(&stop_cond, &stop_mu);
-    pthread_mutex_unlock(&stop_mu);
-}
-
 static void chat_destroy(void)
 {
     chat_rooms_free(rooms);
@@ -1302,7 +1228,6 @@ static const plugin_descriptor chat_descriptor = {
     .config_section = "chat",
     .init = chat_init,
     .destroy = chat_destroy,
-    .stop = chat_stop,
     .create_session = chat_create_session,
     .handle_message = chat_handle_message,
     .incoming_data = chat_incoming_data,
