@@ -72,7 +72,9 @@ enum {
 #define STORE_QUEUE_CAP 1024 /* queued write units before callers wait */
 #define STORE_GROUP_MAX 256  /* most units committed in one transaction */
 #define STORE_READERS_MAX 32 /* read-only connections in the pool; more readers wait */
-#define STORE_GROUP_WINDOW_US 2000 /* default of store_set_group_window */
+#ifndef STORE_GROUP_WINDOW_US
+#define STORE_GROUP_WINDOW_US 2000 /* default of store_set_group_window (a -D overrides it: A/B runs) */
+#endif
 
 /* Opens <path> (creating it), sets WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
  * starts the storage thread. NULL on error (message in err, which may be NULL).

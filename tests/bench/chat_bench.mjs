@@ -45,6 +45,8 @@ const SECONDS = Number(arg('seconds', 10));
 const TARGETS = arg('targets', 'parley,janus').split(',');
 const CLIENT = arg('client', 'c');
 const CLIENT_LOOPS = Number(arg('client-loops', 2));
+// Extra options for our server, space-separated (e.g. "--chat.batch_window_ms=5"): variants.
+const SERVER_ARGS = arg('server-args', '').split(' ').filter(Boolean);
 if (CLIENT !== 'c' && CLIENT !== 'chromium') {
   console.error(`chat_bench: --client c|chromium, not ${CLIENT}`);
   process.exit(2);
@@ -231,6 +233,7 @@ async function runTarget(t, br) {
     // never comes up (the run waits for ever). This namespace is ours alone: take 1000.
     '--media.rtp_port_range=45000-45999',
     '--billing.credit_packages=[{"id":"bench","credits":100000000,"price_cents":100,"currency":"USD"}]',
+    ...SERVER_ARGS,
   ]).extraArgs : [];
   const srv = await startServer({ index: INDEX, extraArgs: extra, readyTimeoutMs: 30000 });
   let rows = [];
