@@ -2,6 +2,10 @@
  * store: the durable storage layer — one SQLite database, one storage thread that owns the
  * only writing connection and commits in groups, and a pool of read-only connections.
  *
+ * A checkpointer thread with its own connection copies the WAL into the database file in the
+ * background (PASSIVE), woken by the writer once the WAL holds 16 MiB, so no commit waits for
+ * a checkpoint.
+ *
  * Why a storage thread: SPEC 5 wants synchronous=FULL (every commit fsync'd) and no writes on
  * media threads. An fsync costs milliseconds, so the thread batches: it takes every queued
  * write unit (up to STORE_GROUP_MAX), runs BEGIN IMMEDIATE, runs each unit inside its own
@@ -140,6 +144,7 @@ typedef struct store_stats_t {
     uint64_t queue_full_waits; /* times a caller waited for room in the queue */
     uint32_t max_group;       /* largest group so far */
     uint32_t queue_depth;     /* units queued right now */
+    uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
 } store_stats_t;
 void store_stats(store_t *s, store_stats_t *out);
 

@@ -357,3 +357,20 @@ const char *bench_srtp_profile_name(int profile)
     return profile == 7 ? "AEAD_AES_128_GCM"
          : profile == 1 ? "AES128_CM_HMAC_SHA1_80" : "unknown";
 }
+
+int bench_answer_transport(peer_t *peer, sdp_session *answer)
+{
+    char ufrag[64], pwd[64], cands[8192];
+    peer_local_credentials(peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
+    int n = peer_local_candidates(peer, cands, sizeof cands);
+    const char *list[SDP_MAX_CANDIDATES];
+    size_t nl = 0;
+    char *save = NULL;
+    for (char *line = n > 0 ? strtok_r(cands, "\n", &save) : NULL;
+         line && nl < SDP_MAX_CANDIDATES; line = strtok_r(NULL, "\n", &save))
+        if (*line)
+            list[nl++] = line;
+    const char *setup = peer_local_setup(peer) == PEER_SETUP_PASSIVE ? "passive" : "active";
+    return nl > 0 && sdp_set_transport(answer, ufrag, pwd, peer_local_fingerprint(), setup, list, nl, true) == 0
+               ? 0 : -1;
+}

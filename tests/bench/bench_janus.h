@@ -122,6 +122,11 @@ int bench_apply_remote(bench_remote_cands *c, peer_t *peer, const sdp_session *d
 char *bench_janus_offer(peer_t *peer, uint64_t origin, const char *stream,
                         const char *track_suffix, const uint32_t ssrc[2], bool ssrc_msid);
 
+/* Our peer's transport on an answer made from a server's offer: its credentials and
+ * candidates (end-of-candidates), our fingerprint, setup active or passive as
+ * peer_local_setup says. 0, or -1 when the peer has no candidate yet or the SDP refused. */
+int bench_answer_transport(peer_t *peer, sdp_session *answer);
+
 /* Name of an SRTP profile as peer_srtp_profile reports it. */
 const char *bench_srtp_profile_name(int profile);
 

@@ -35,42 +35,6 @@
 #include "proto/rtp.h"
 #include "util/log.h"
 
-/* ---- state changes ---- */
-
-static GMutex g_mu;
-static GCond g_cond;
-static uint64_t g_gen;
-
-void cb_notify(void)
-{
-    g_mutex_lock(&g_mu);
-    g_gen++;
-    g_cond_broadcast(&g_cond);
-    g_mutex_unlock(&g_mu);
-}
-
-uint64_t cb_generation(void)
-{
-    g_mutex_lock(&g_mu);
-    uint64_t g = g_gen;
-    g_mutex_unlock(&g_mu);
-    return g;
-}
-
-bool cb_wait_change(uint64_t gen, int64_t deadline_us)
-{
-    bool changed = true;
-    g_mutex_lock(&g_mu);
-    while (g_gen == gen) {
-        if (!g_cond_wait_until(&g_cond, &g_mu, deadline_us)) {
-            changed = g_gen != gen;
-            break;
-        }
-    }
-    g_mutex_unlock(&g_mu);
-    return changed;
-}
-
 /* ---- data path state ---- */
 
 /* One client loop thread, its calls' outgoing streams (a min-heap on the next send time)
@@ -611,7 +575,7 @@ static void start_calls(void)
     }
     int started = 0;
     for (;;) {
-        uint64_t gen = cb_generation();
+        uint64_t gen = bench_change_generation();
         int n_settled = 0, in_setup = 0;
         int64_t now = g_get_monotonic_time(), next_deadline = now + G_USEC_PER_SEC;
         for (int i = 0; i < started; i++) {
@@ -638,7 +602,7 @@ static void start_calls(void)
             c->leg[CB_CALLER].thread = g_thread_new("cb-caller", cbl_thread, &c->leg[CB_CALLER]);
             continue;
         }
-        cb_wait_change(gen, next_deadline);
+        bench_change_wait(gen, next_deadline);
     }
     free(t_start);
     for (int i = 0; cfg->verbose && i < cfg->calls; i++) {
@@ -676,7 +640,7 @@ static void stop_calls(void)
 {
     for (int i = 0; i < R.n_calls; i++)
         atomic_store(&R.calls[i].stop, true);
-    cb_notify();
+    bench_change_notify();
     for (int i = 0; i < R.n_calls; i++) {
         cb_call *c = &R.calls[i];
         for (int r = 0; r < 2; r++)

@@ -33,6 +33,7 @@
 
 #include "core/loop.h"
 #include "media/peer.h"
+#include "bench_change.h"
 #include "bench_janus.h"
 #include "media_bench_http.h"
 
@@ -121,11 +122,6 @@ void *cbl_thread(void *arg);
 /* Marks the call failed (first reason wins) and wakes the main thread. Any thread. */
 void cb_fail(cb_leg *leg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* State changes: cb_notify bumps a generation counter and wakes every waiter. A waiter
- * reads cb_generation(), checks its condition, then cb_wait_change(gen, deadline) returns
- * when the generation moved on (true) or at deadline_us (monotonic, false). Any thread. */
-void cb_notify(void);
-uint64_t cb_generation(void);
-bool cb_wait_change(uint64_t gen, int64_t deadline_us);
+/* State changes: bench_change.h (bench_change_notify / _generation / _wait). */
 
 #endif

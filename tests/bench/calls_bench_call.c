@@ -54,7 +54,7 @@ void cb_fail(cb_leg *leg, const char *fmt, ...)
         va_end(ap);
     }
     atomic_store(&leg->call->failed, true);
-    cb_notify();
+    bench_change_notify();
 }
 
 /* ---- peer callbacks (loop thread) ---- */
@@ -66,14 +66,14 @@ static void check_up(cb_call *call)
         return;
     call->t_up = a->t_secure > b->t_secure ? a->t_secure : b->t_secure;
     atomic_store(&call->ready, true);
-    cb_notify();
+    bench_change_notify();
 }
 
 static void cb_gathering_done(void *user)
 {
     cb_leg *l = user;
     atomic_store(&l->gathered, true);
-    cb_notify();
+    bench_change_notify();
 }
 
 static void cb_state(void *user, peer_state st)
@@ -84,7 +84,7 @@ static void cb_state(void *user, peer_state st)
         l->srtp_profile = peer_srtp_profile(l->peer);
         atomic_store(&l->secure, true);
         check_up(l->call);
-        cb_notify();
+        bench_change_notify();
     } else if (st == PEER_STATE_FAILED) {
         if (atomic_load(&l->call->ready)) {
             /* Failing under load (consent or DTLS lost to drops) is a result to report. */
@@ -245,12 +245,12 @@ static int answer_call(cbl_ctx *c)
         goto out;
     int64_t end = g_get_monotonic_time() + CBL_GATHER_TIMEOUT_US;
     for (;;) {
-        uint64_t gen = cb_generation();
+        uint64_t gen = bench_change_generation();
         if (atomic_load(&l->gathered))
             break;
         if (atomic_load(&call->stop) || atomic_load(&l->failed))
             goto out;
-        if (!cb_wait_change(gen, end)) {
+        if (!bench_change_wait(gen, end)) {
             cb_fail(l, "callee peer did not finish gathering in 5 s");
             goto out;
         }
@@ -262,19 +262,7 @@ static int answer_call(cbl_ctx *c)
         cb_fail(l, "sdp_make_answer failed on the server's offer");
         goto out;
     }
-    char ufrag[64], pwd[64], cands[8192];
-    peer_local_credentials(l->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
-    int n = peer_local_candidates(l->peer, cands, sizeof cands);
-    const char *list[SDP_MAX_CANDIDATES];
-    size_t nl = 0;
-    char *save = NULL;
-    for (char *line = n > 0 ? strtok_r(cands, "\n", &save) : NULL;
-         line && nl < SDP_MAX_CANDIDATES; line = strtok_r(NULL, "\n", &save))
-        if (*line)
-            list[nl++] = line;
-    const char *setup = peer_local_setup(l->peer) == PEER_SETUP_PASSIVE ? "passive" : "active";
-    if (nl == 0 || sdp_set_transport(a, ufrag, pwd, peer_local_fingerprint(), setup, list, nl,
-                                     true) != 0) {
+    if (bench_answer_transport(l->peer, a) != 0) {
         cb_fail(l, "no local candidates for the answer");
         goto out;
     }
@@ -343,7 +331,7 @@ static void on_plugin_event(cbl_ctx *c, json_t *data, json_t *jsep)
         if (!atomic_load(&l->registered)) {
             l->t_registered = g_get_monotonic_time();
             atomic_store(&l->registered, true);
-            cb_notify();
+            bench_change_notify();
         }
     } else if (strcmp(what, "incomingcall") == 0 && l->role == CB_CALLEE) {
         if (!type || !sdp || strcmp(type, "offer") != 0) {
@@ -425,12 +413,12 @@ static int place_call(cbl_ctx *c)
     cb_leg *callee = &call->leg[CB_CALLEE];
     int64_t end = g_get_monotonic_time() + (int64_t)c->cfg->setup_timeout_ms * 1000;
     for (;;) {
-        uint64_t gen = cb_generation();
+        uint64_t gen = bench_change_generation();
         if (atomic_load(&callee->registered) && atomic_load(&l->gathered))
             break;
         if (atomic_load(&call->stop) || atomic_load(&call->failed))
             return -1;
-        if (!cb_wait_change(gen, end)) {
+        if (!bench_change_wait(gen, end)) {
             cb_fail(l, "callee not registered / our gathering not done in time");
             return -1;
         }

@@ -54,6 +54,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bench_change.h"
 #include "bench_janus.h"
 #include "bench_pacer.h"
 #include "core/loop.h"
@@ -202,11 +203,7 @@ void chb_teardown_pairs(chb_pair *pairs, int n);
 /* Marks the client failed (the first reason wins) and wakes the waiters. Any thread. */
 void chb_fail(chb_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* State changes (as calls_bench): read chb_generation(), check, chb_wait_change(gen,
- * deadline_us) returns when something changed (true) or at the deadline (false). */
-void chb_notify(void);
-uint64_t chb_generation(void);
-bool chb_wait_change(uint64_t gen, int64_t deadline_us);
+/* State changes: bench_change.h (bench_change_notify / _generation / _wait). */
 
 /* ---- chat_bench_report.c (main thread, lanes stopped) ---- */
 

@@ -122,7 +122,7 @@ static void on_join_reply(chb_client *c, json_t *m, bool ok)
                  json_integer_value(json_object_get(m, "error_code")), why ? why : "?");
     }
     atomic_store(&c->join_state, ok ? 1 : -1);
-    chb_notify();
+    bench_change_notify();
 }
 
 /* "c<row>.<index>": the reply to a message of this row. */
@@ -240,7 +240,7 @@ static void on_gathering_done(void *user)
 {
     chb_client *c = user;
     atomic_store(&c->gathered, true);
-    chb_notify();
+    bench_change_notify();
 }
 
 static void on_state(void *user, peer_state st)
@@ -259,7 +259,7 @@ static void on_data_open(void *user, uint16_t stream_id, const char *label, cons
         return;  /* a channel the server opened: it answers on ours */
     atomic_store(&c->open, true);
     atomic_store(&c->poll_stop, true);
-    chb_notify();
+    bench_change_notify();
 }
 
 peer_callbacks chb_peer_callbacks(chb_client *c)
@@ -281,7 +281,7 @@ void chb_send_join(void *arg)
         peer_send_data(c->peer, CHB_LABEL, 0, false, (const uint8_t *)buf, (size_t)len) != 0) {
         chb_fail(c, "could not send the join");
         atomic_store(&c->join_state, -1);
-        chb_notify();
+        bench_change_notify();
     }
 }
 

@@ -31,39 +31,6 @@
 
 /* ---- state changes ---- */
 
-static GMutex g_mu;
-static GCond g_cond;
-static uint64_t g_gen;
-
-void chb_notify(void)
-{
-    g_mutex_lock(&g_mu);
-    g_gen++;
-    g_cond_broadcast(&g_cond);
-    g_mutex_unlock(&g_mu);
-}
-
-uint64_t chb_generation(void)
-{
-    g_mutex_lock(&g_mu);
-    uint64_t g = g_gen;
-    g_mutex_unlock(&g_mu);
-    return g;
-}
-
-bool chb_wait_change(uint64_t gen, int64_t deadline_us)
-{
-    bool changed = true;
-    g_mutex_lock(&g_mu);
-    while (g_gen == gen) {
-        if (!g_cond_wait_until(&g_cond, &g_mu, deadline_us)) {
-            changed = g_gen != gen;
-            break;
-        }
-    }
-    g_mutex_unlock(&g_mu);
-    return changed;
-}
 
 void chb_fail(chb_client *c, const char *fmt, ...)
 {
@@ -74,17 +41,17 @@ void chb_fail(chb_client *c, const char *fmt, ...)
         va_end(ap);
     }
     atomic_store(&c->poll_stop, true);
-    chb_notify();
+    bench_change_notify();
 }
 
 /* Waits until flag is true, the client failed, or deadline_us; true when flag. */
 static bool wait_flag(chb_client *c, atomic_bool *flag, int64_t deadline_us)
 {
     for (;;) {
-        uint64_t gen = chb_generation();
+        uint64_t gen = bench_change_generation();
         if (atomic_load(flag))
             return true;
-        if (atomic_load(&c->failed) || !chb_wait_change(gen, deadline_us))
+        if (atomic_load(&c->failed) || !bench_change_wait(gen, deadline_us))
             return atomic_load(flag);
     }
 }
@@ -219,21 +186,9 @@ static char *write_answer(chb_client *c, const sdp_session *o, int64_t deadline)
         chb_fail(c, "sdp_make_answer failed on the server's offer");
         return NULL;
     }
-    char ufrag[64], pwd[64], cands[8192];
-    peer_local_credentials(c->peer, ufrag, sizeof ufrag, pwd, sizeof pwd);
-    int n = peer_local_candidates(c->peer, cands, sizeof cands);
-    const char *list[SDP_MAX_CANDIDATES];
-    size_t nl = 0;
-    char *save = NULL;
-    for (char *line = n > 0 ? strtok_r(cands, "\n", &save) : NULL;
-         line && nl < SDP_MAX_CANDIDATES; line = strtok_r(NULL, "\n", &save))
-        if (*line)
-            list[nl++] = line;
-    const char *setup = peer_local_setup(c->peer) == PEER_SETUP_PASSIVE ? "passive" : "active";
     char *text = NULL;
-    if (nl == 0 || sdp_set_transport(a, ufrag, pwd, peer_local_fingerprint(), setup, list, nl,
-                                     true) != 0 || !(text = sdp_write_alloc(a)))
-        chb_fail(c, "could not write the answer (local candidates: %zu)", nl);
+    if (bench_answer_transport(c->peer, a) != 0 || !(text = sdp_write_alloc(a)))
+        chb_fail(c, "could not write the answer (no local candidates?)");
     sdp_free(a);
     return text;
 }
@@ -323,10 +278,10 @@ static int join_room(chb_client *c, const chb_config *cfg)
     loop_invoke(c->pair->lane->loop, chb_send_join, c);
     int64_t deadline = g_get_monotonic_time() + (int64_t)cfg->setup_timeout_ms * 1000;
     for (;;) {
-        uint64_t gen = chb_generation();
+        uint64_t gen = bench_change_generation();
         if (atomic_load(&c->join_state) != 0 || atomic_load(&c->failed))
             break;
-        if (!chb_wait_change(gen, deadline)) {
+        if (!bench_change_wait(gen, deadline)) {
             chb_fail(c, "no answer to join");
             break;
         }
@@ -402,21 +357,25 @@ static void keepalive_round(void)
     }
 }
 
+/* The keepalive thread's sleep, cut short by chb_keepalive_stop. */
+static GMutex ka_mu;
+static GCond ka_cond;
+
 static void *keepalive_thread(void *arg)
 {
     (void)arg;
-    g_mutex_lock(&g_mu);
+    g_mutex_lock(&ka_mu);
     for (;;) {
         int64_t next = g_get_monotonic_time() + CHB_KEEPALIVE_US;
-        while (!ka.stop && g_cond_wait_until(&g_cond, &g_mu, next))
+        while (!ka.stop && g_cond_wait_until(&ka_cond, &ka_mu, next))
             ;
         if (ka.stop)
             break;
-        g_mutex_unlock(&g_mu);
+        g_mutex_unlock(&ka_mu);
         keepalive_round();
-        g_mutex_lock(&g_mu);
+        g_mutex_lock(&ka_mu);
     }
-    g_mutex_unlock(&g_mu);
+    g_mutex_unlock(&ka_mu);
     return NULL;
 }
 
@@ -432,10 +391,10 @@ void chb_keepalive_stop(void)
 {
     if (!ka.thread)
         return;
-    g_mutex_lock(&g_mu);
+    g_mutex_lock(&ka_mu);
     ka.stop = true;
-    g_cond_broadcast(&g_cond);
-    g_mutex_unlock(&g_mu);
+    g_cond_broadcast(&ka_cond);
+    g_mutex_unlock(&ka_mu);
     g_thread_join(ka.thread);
     ka.thread = NULL;
 }

@@ -3,12 +3,14 @@
  * write units with per-unit rollback, group commit under concurrency, reads, the injected
  * commit failure (nothing persists, every unit of the group is told), and reopening; file
  * modes (0600 database, -wal and -shm under umask 022 in a 0755 directory; looser ones fixed);
- * the group window (a lone caller never waits for it, units under load share a group).
+ * the group window (a lone caller never waits for it, units under load share a group); the
+ * checkpointer thread (20 MiB of WAL checkpointed in the background, every row there).
  */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -595,6 +597,53 @@ static void test_group_window(store_t *s)
     store_set_group_window(s, STORE_GROUP_WINDOW_US);
 }
 
+static int put_blob(sqlite3 *db, void *p)
+{
+    int *i = p;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT INTO log(msg) VALUES (?1)", -1, &st, NULL))
+        return -1;
+    static char blob[256 * 1024];
+    memset(blob, 'a' + *i % 26, sizeof blob - 1);
+    sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -2;
+}
+
+static int count_log(sqlite3 *db, void *p)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM log WHERE length(msg) = 262143", -1, &st, NULL))
+        return -1;
+    sqlite3_step(st);
+    *(long long *)p = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/* More than 16 MiB of WAL: the checkpointer thread copies it into the database in the
+ * background (no commit runs it), and every row stays readable. */
+static void test_checkpointer(store_t *s)
+{
+    store_stats_t before, after;
+    store_stats(s, &before);
+    for (int i = 0; i < 80; i++) /* 80 x 256 KiB: 20 MiB, over 4096 frames */
+        CHECK_INT(store_write(s, put_blob, &i), 0);
+    for (int k = 0; k < 1000; k++) { /* at most 10 s */
+        store_stats(s, &after);
+        if (after.checkpoints > before.checkpoints)
+            break;
+        usleep(10000);
+    }
+    CHECK(after.checkpoints > before.checkpoints);
+    long long n = 0;
+    CHECK_INT(store_read(s, count_log, &n), 0);
+    CHECK_INT(n, 80);
+    fprintf(stderr, "checkpointer: %llu background checkpoint(s) after 20 MiB of WAL\n",
+            (unsigned long long)(after.checkpoints - before.checkpoints));
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -618,6 +667,7 @@ int main(void)
     test_stmt_cache(s);
     test_async(s);
     test_group_window(s);
+    test_checkpointer(s);
     store_close(s);
 
     /* reopen: everything acknowledged is there, migrations are not re-applied */
@@ -628,6 +678,9 @@ int main(void)
         CHECK_INT(lookup(s, "a"), 1);
         CHECK_INT(lookup(s, "w3-3"), 3);
         CHECK_INT(lookup(s, "w3-4"), -1);
+        long long blobs = 0;
+        CHECK_INT(store_read(s, count_log, &blobs), 0);
+        CHECK_INT(blobs, 80);
         store_close(s);
     }
     test_open_errors();
