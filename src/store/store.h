@@ -129,11 +129,12 @@ int store_migrate(store_t *s, const store_migration *list, size_t n, char *err, 
 
 /* Group commit under load: when units were queued as the previous group ended, the next
  * group starts no sooner than window_us after the previous one began (unless STORE_GROUP_MAX
- * units are queued), so units arriving one by one from many callers faster than commits
- * complete share a COMMIT (its page writes and fsync) instead of a few paying each. A store
- * idle at the end of its last group (a lone caller's unit after unit, light load) commits at
- * once: the window adds latency only under load, at most window_us. 0 commits every group as
- * soon as it can. Any thread; takes effect from the next group. */
+ * units are queued, or a blocking store_write caller waits on a queued unit), so asynchronous
+ * units arriving one by one from many callers (plugins) faster than commits complete share a
+ * COMMIT (its page writes and fsync) instead of a few paying each. A store idle at the end of
+ * its last group (a lone caller's unit after unit, light load) commits at once: the window
+ * adds latency only under load, at most window_us, and never to a blocking caller. 0 commits
+ * every group as soon as it can. Any thread; takes effect from the next group. */
 void store_set_group_window(store_t *s, unsigned window_us);
 
 typedef struct store_stats_t {
