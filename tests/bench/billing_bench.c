@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "bench_platform.h"
 #include "ledger/ledger.h"
 #include "util/log.h"
 
@@ -109,24 +110,16 @@ static int setup_fail(int i, const char *what, const char *detail)
     return -1;
 }
 
-/* A handler called as the router would (POST with a JSON body, auth already checked). The
- * HTTP status; the body's "user"."id" into *id when id is not NULL. */
+/* A handler as the router calls it: the HTTP status; the body's "user"."id" into *id when id
+ * is not NULL. */
 static int call_handler(platform_t *p, api_handler fn, const char *body, uint64_t uid, const char *role,
                         uint64_t *id)
 {
-    http_request http = {.method = "POST", .path = "/", .body = body, .body_len = strlen(body),
-                         .remote_ip = "127.0.0.1"};
-    api_req rq = {.p = p, .http = &http};
-    if (uid) {
-        rq.auth.user_id = uid;
-        snprintf(rq.auth.role, sizeof rq.auth.role, "%s", role);
-    }
-    api_resp rs = {0};
-    int status = fn(&rq, &rs) == 0 ? rs.status : rs.err.status;
+    json_t *o = NULL;
+    int status = bench_handler(p, fn, body, uid, role, id ? &o : NULL);
     if (id)
-        *id = (uint64_t)json_integer_value(json_object_get(json_object_get(rs.body, "user"), "id"));
-    json_decref(rs.body);
-    free(rs.raw);
+        *id = (uint64_t)json_integer_value(json_object_get(json_object_get(o, "user"), "id"));
+    json_decref(o);
     return status;
 }
 

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "bench_platform.h"
 #include "ledger/ledger.h"
 #include "util/log.h"
 
@@ -71,26 +72,18 @@ static double cpu_s(int who)
     return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* A handler as the router calls it (POST, JSON body, auth checked): the status, and the
- * number at key (or at "user"."id" when key is "user") into *out. */
+/* A handler as the router calls it: the status, and the number at key (or at "user"."id"
+ * when key is "user") into *out. */
 static int call_handler(platform_t *p, api_handler fn, const char *body, uint64_t uid, const char *role,
                         const char *key, int64_t *out)
 {
-    http_request http = {.method = "POST", .path = "/", .body = body, .body_len = strlen(body),
-                         .remote_ip = "127.0.0.1"};
-    api_req rq = {.p = p, .http = &http};
-    if (uid) {
-        rq.auth.user_id = uid;
-        snprintf(rq.auth.role, sizeof rq.auth.role, "%s", role);
-    }
-    api_resp rs = {0};
-    int status = fn(&rq, &rs) == 0 ? rs.status : rs.err.status;
+    json_t *o = NULL;
+    int status = bench_handler(p, fn, body, uid, role, &o);
     if (out && key) {
-        json_t *o = strcmp(key, "user") == 0 ? json_object_get(rs.body, "user") : rs.body;
-        *out = json_integer_value(json_object_get(o, strcmp(key, "user") == 0 ? "id" : key));
+        bool user = strcmp(key, "user") == 0;
+        *out = json_integer_value(json_object_get(user ? json_object_get(o, "user") : o, user ? "id" : key));
     }
-    json_decref(rs.body);
-    free(rs.raw);
+    json_decref(o);
     return status;
 }
 
