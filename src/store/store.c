@@ -475,12 +475,12 @@ static int64_t store_mono_us(void)
  * gather first. The group starts no sooner than group_window_us after the previous one
  * began, unless a full group is already queued, a caller blocks on a queued unit (request
  * threads: with 8 of them writing one after another, waiting halved their throughput), or the
- * store is closing. Each COMMIT writes
- * every page the group dirtied and fsyncs; when units come one by one (each chat flush, each
- * charge) from many callers faster than a commit takes, committing what came during the last
- * one made the commits themselves the storage thread's main cost (about 200 us of CPU each
- * here, for one or two messages). A store that was idle when its last group ended (a lone
- * caller writing one unit after another, light load) never waits. */
+ * store is closing. Each COMMIT writes every page the group dirtied and fsyncs; when units
+ * come one by one (each chat flush, each charge) from many callers faster than a commit
+ * takes, committing what came during the last one made the commits themselves the storage
+ * thread's main cost (about 200 us of CPU each here, for one or two messages). A store that
+ * was idle when its last group ended (a lone caller writing one unit after another, light
+ * load) never waits. */
 static void store_gather(store_t *s, int64_t last_start_us)
 {
     int64_t due = last_start_us + s->group_window_us;
