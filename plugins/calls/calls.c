@@ -831,10 +831,29 @@ static int check_offer(const char *jsep, char **relay, call_kind *kind, plugin_r
 
 /* A refused call: as Janus, the caller's half-made PeerConnection for it is closed (but never
  * one a live call of this session uses). */
+/* Closes the device's PeerConnection once the answer to its request is out: the core pushes
+ * a request's result when handle_message returns, and posted work runs after that. Closed at
+ * once, the "hangup" could reach the client first, and a janus.js-style client fails the
+ * pending request with it ("peer connection closed") instead of showing why the call was
+ * refused (seen in web_app under load: no "balance does not cover"). */
+static void close_pc_on_dispatch(void *arg)
+{
+    calls_session *s = arg;
+    if (!s->gone && !vc_core->handle_detached(s->handle))
+        vc_core->close_pc(s->handle);
+    vc_session_unref(s);
+}
+
+static void close_pc_after_reply(calls_session *s)
+{
+    vc_session_ref(s);
+    vc_run_on_dispatch(close_pc_on_dispatch, s);
+}
+
 static plugin_result refuse_call(calls_session *s, const char *jsep, plugin_result err)
 {
     if (jsep && !session_involved(s))
-        vc_core->close_pc(s->handle);
+        close_pc_after_reply(s);
     return err;
 }
 
@@ -845,7 +864,7 @@ static plugin_result end_before_ringing(calls_session *s, call *c, call_reason w
     c->state = CALL_ENDED;
     record_end(c);
     billing_ended(c);
-    vc_core->close_pc(s->handle);
+    close_pc_after_reply(s);
     plugin_result r = reply(hangup_result(c->host_name, vc_call_reason_name(why), c->id));
     vc_call_free(c);
     free(c);

@@ -558,7 +558,17 @@ static void test_call_accept_relay_hangup(void)
     /* A second caller: every device is ringing, so the host has no free line. */
     plugin_handle *late = attach(8);
     registered(late, "8");
-    r = request(late, OFFER_A, "{\"request\":\"call\",\"username\":\"9\"}");
+    late->has_pc = true; /* the core made the PeerConnection of the call's offer */
+    late->loop = next_loop++;
+    plugin_result pr = P->handle_message(late->session, "tx", "{\"request\":\"call\",\"username\":\"9\"}", OFFER_A);
+    /* The answer goes out first (the core pushes it when handle_message returns), the
+     * PeerConnection closes after it (posted): a "hangup" first failed the client's request. */
+    CHECK_INT(late->closes, 0);
+    r = pr.json ? json_loads(pr.json, 0, NULL) : NULL;
+    free(pr.json);
+    free(pr.error_reason);
+    pump();
+    CHECK_INT(late->closes, 1);
     CHECK_STR(result_str(r, "event"), "hangup");
     CHECK_STR(result_str(r, "reason"), "busy");
     json_decref(r);
