@@ -442,6 +442,29 @@ static void test_overflow(void)
     store_close(s);
 }
 
+/* A charge whose platform leg would overflow the revenue account is refused whole: the
+ * legs are computed before any balance is written, the op row goes with the rolled-back
+ * unit, and a retry with the same key is refused again rather than replayed. */
+static void test_overflow_in_a_leg(void)
+{
+    store_t *s = open_db("overflow-leg.db");
+    CHECK_INT(ledger_credit_purchase(s, 1, INT64_MAX, "a", NULL, NULL), 0);
+    CHECK_INT(ledger_charge_unit(s, 1, 4, INT64_MAX, LEDGER_BPS_MAX, NULL, "all-fee", "x", NULL), 0);
+    int64_t rev = 0;
+    CHECK_INT(ledger_revenue(s, &rev), 0);
+    CHECK(rev == INT64_MAX);
+    CHECK_INT(ledger_credit_purchase(s, 2, 1, "b", NULL, NULL), 0);
+    ledger_result r = {0};
+    CHECK_INT(ledger_charge_unit(s, 2, 4, 1, 2000, NULL, "one", "x", &r), LEDGER_EOVERFLOW);
+    CHECK_INT(ledger_charge_unit(s, 2, 4, 1, 2000, NULL, "one", "x", &r), LEDGER_EOVERFLOW);
+    CHECK(bal(s, 2).available == 1);
+    CHECK(bal(s, 4).earnings == 0);
+    CHECK_INT(ledger_revenue(s, &rev), 0);
+    CHECK(rev == INT64_MAX);
+    ASSERT_BALANCED(s);
+    store_close(s);
+}
+
 /* ---- concurrency: 8 threads of random operations ---- */
 
 #define THREADS 8
@@ -584,6 +607,7 @@ int main(void)
     test_check_detects();
     test_io_faults();
     test_overflow();
+    test_overflow_in_a_leg();
     test_concurrency();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
