@@ -297,6 +297,12 @@ typedef struct core_callbacks {
      * blocked message). The calls plugin lets a call to a host with no device live in the app
      * ring when this returned > 0. */
     int (*push_notify)(plugin_ctx *self, const char *notice_json, plugin_handle *const *live, size_t n_live);
+    /* false when push_notify for user_id could reach nobody: no push service, or the user is
+     * known to hold no push token (the core learns it from its own token reads and forgets it
+     * when a token is stored). true when it may. A plugin that would build a notice for every
+     * message asks first. No read, any thread. (Appended after push_notify in ABI 2: check
+     * struct_size before use.) */
+    bool (*push_wanted)(plugin_ctx *self, uint64_t user_id);
 } core_callbacks;
 
 typedef struct plugin_init_info {

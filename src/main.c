@@ -206,6 +206,13 @@ static int hook_push_notify(void *user, const char *notice_json, const char *con
     return 0;
 }
 
+/* Asked before a chat notice is built (core_callbacks.push_wanted). */
+static bool hook_push_wanted(void *user, uint64_t user_id)
+{
+    push_wiring *pw = user;
+    return pw->service && platform_push_may_target(pw->platform, user_id);
+}
+
 static int hook_push_metrics(void *user, char *out, size_t cap)
 {
     push_wiring *pw = user;
@@ -234,7 +241,7 @@ static void wire_platform_hooks(server_t *srv, push_wiring *pw)
         .user_set_busy = hook_set_busy, .call_record = hook_call_record, .billing_submit = hook_billing_submit,
         .billing_run = hook_billing_run, .chat_submit = hook_chat_submit, .chat_run = hook_chat_run,
         .user_blocks = hook_user_blocks, .token_family = hook_token_family, .push_user = pw,
-        .push_notify = hook_push_notify, .push_metrics = hook_push_metrics};
+        .push_notify = hook_push_notify, .push_metrics = hook_push_metrics, .push_wanted = hook_push_wanted};
 }
 
 static void fill_peer_config(server_t *srv)

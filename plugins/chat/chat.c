@@ -555,6 +555,14 @@ static bool push_available(void)
     return core->struct_size >= offsetof(core_callbacks, push_notify) + sizeof core->push_notify && core->push_notify;
 }
 
+/* A core without push_wanted (older ABI 2) is asked nothing: every message goes to push_notify. */
+static bool push_wanted(uint64_t user_id)
+{
+    if (core->struct_size < offsetof(core_callbacks, push_wanted) + sizeof core->push_wanted || !core->push_wanted)
+        return true;
+    return core->push_wanted(self, user_id);
+}
+
 /* The recipient's devices that have not joined this conversation learn of the message by push
  * (those joined got it on their channel). Only stored messages come here: a refused one (a
  * block, no credit) never does. */
@@ -563,7 +571,7 @@ static void push_message(int64_t room_id, chat_room *room, json_t *msg)
     json_int_t to = json_integer_value(json_object_get(msg, "to"));
     json_int_t from = json_integer_value(json_object_get(msg, "from"));
     const char *msg_id = json_string_value(json_object_get(msg, "msg_id"));
-    if (to <= 0 || from <= 0 || !msg_id || !push_available())
+    if (to <= 0 || from <= 0 || !msg_id || !push_available() || !push_wanted((uint64_t)to))
         return;
     size_t n = room ? room->nmembers : 0, k = 0;
     plugin_handle **live = calloc(n ? n : 1, sizeof *live);

@@ -22,6 +22,7 @@
 #include "api/apijson.h"
 #include "api/platform.h"
 #include "api/ratelimit.h"
+#include "api/tokenless.h"
 #include "api/turn.h"
 #include "store/store.h"
 
@@ -75,6 +76,7 @@ struct platform {
     api_presence *presence;
     turn_t *turn;                 /* ICE servers for clients (turn.c) */
     api_chat *chat;               /* chat's sender limiter and REST listener (chat_ops.c) */
+    api_tokenless *tokenless;     /* users known to hold no push token (push.c) */
     char dummy_hash[128];         /* verified against for unknown emails (equal timing) */
     char vapid_public[128];       /* Web Push applicationServerKey (base64url), "" = none */
 };

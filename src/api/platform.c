@@ -310,9 +310,10 @@ platform_t *platform_create(const platform_config *cfg)
     p->families = api_families_create();
     p->presence = api_presence_create();
     p->chat = api_chat_create(cfg->chat_rate_per_s, cfg->chat_burst);
+    p->tokenless = api_tokenless_create();
     if (cfg->vapid_public_key)
         snprintf(p->vapid_public, sizeof p->vapid_public, "%s", cfg->vapid_public_key);
-    if (!p->limiter || !p->login_guard || !p->families || !p->presence || !p->chat)
+    if (!p->limiter || !p->login_guard || !p->families || !p->presence || !p->chat || !p->tokenless)
         goto fail;
     if (purchases_load_packages(p, cfg->credit_packages) != 0)
         goto fail;
@@ -368,6 +369,7 @@ void platform_destroy(platform_t *p)
     api_families_destroy(p->families);
     api_presence_destroy(p->presence);
     api_chat_destroy(p->chat);
+    api_tokenless_destroy(p->tokenless);
     turn_destroy(p->turn);
     json_decref(p->packages);
     free(p->webhook_secret);

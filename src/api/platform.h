@@ -168,6 +168,10 @@ typedef struct platform_push_target {
 platform_push_target *platform_push_targets(platform_t *p, uint64_t user_id, const char *const *exclude,
                                             size_t n_exclude, size_t *n);
 void platform_push_targets_free(platform_push_target *t, size_t n);
+/* false when the user is known to hold no push token at all (a read of platform_push_targets
+ * found none and no token was stored since): nothing to notify, skip building the notice.
+ * true when the user may have one (unknown yet, or has). Any thread; no read. */
+bool platform_push_may_target(platform_t *p, uint64_t user_id);
 /* Removes the token if the device still holds this value; asynchronous (storage thread queue),
  * never blocks: the push thread calls it. */
 void platform_push_target_dead(platform_t *p, const char *family, const char *kind, const char *value);

@@ -130,6 +130,7 @@ int push_put(api_req *rq, api_resp *rs)
         push_unit u = {.uid = rq->auth.user_id, .family = rq->auth.family, .kind = kind,
                        .value = value, .now = store_now_ms()};
         int src = store_write(rq->p->store, push_run, &u);
+        api_tokenless_changed(rq->p->tokenless);   /* after the commit (tokenless.h), whatever it said */
         if (src == 1)
             api_fail(&rs->err, 401, "token_revoked", "this device has been signed out");
         else if (src != 0)
@@ -216,6 +217,7 @@ typedef struct push_targets_read {
     size_t n_exclude;
     platform_push_target *out;
     size_t n, cap;
+    size_t all;   /* the user's tokens, excluded ones too */
 } push_targets_read;
 
 static bool push_excluded(const push_targets_read *r, const char *family)
@@ -261,6 +263,7 @@ static int push_targets_run(sqlite3 *db, void *arg)
         const char *kind = (const char *)sqlite3_column_text(st, 0);
         const char *family = (const char *)sqlite3_column_text(st, 1);
         const char *value = (const char *)sqlite3_column_text(st, 2);
+        r->all++;
         if (!kind || !family || !value || push_excluded(r, family))
             continue;
         if (push_targets_append(r, kind, family, value) != 0) {
@@ -279,12 +282,20 @@ platform_push_target *platform_push_targets(platform_t *p, uint64_t user_id, con
     if (!p || !user_id)
         return NULL;
     push_targets_read r = {.uid = user_id, .exclude = exclude, .n_exclude = n_exclude};
+    uint64_t epoch = api_tokenless_epoch(p->tokenless);   /* before the read: tokenless.h */
     if (store_read(p->store, push_targets_run, &r) != 0) {
         platform_push_targets_free(r.out, r.n);
         return NULL;
     }
+    if (r.all == 0)
+        api_tokenless_note(p->tokenless, user_id, epoch);
     *n = r.n;
     return r.out;
+}
+
+bool platform_push_may_target(platform_t *p, uint64_t user_id)
+{
+    return p && user_id && !api_tokenless_known(p->tokenless, user_id);
 }
 
 void platform_push_targets_free(platform_push_target *t, size_t n)

@@ -657,6 +657,12 @@ static int cb_push_notify(plugin_ctx *self, const char *notice_json, plugin_hand
     return rc;
 }
 
+static bool cb_push_wanted(plugin_ctx *self, uint64_t user_id)
+{
+    const platform_hooks *hk = hooks_of(self);
+    return hk && hk->push_wanted && hk->push_wanted(hk->push_user, user_id);
+}
+
 static const core_callbacks callbacks = {
     .abi_version = PLUGIN_ABI_VERSION,
     .struct_size = sizeof(core_callbacks),
@@ -693,6 +699,7 @@ static const core_callbacks callbacks = {
     .chat_run = cb_chat_run,
     .user_blocks = cb_user_blocks,
     .push_notify = cb_push_notify,
+    .push_wanted = cb_push_wanted,
 };
 
 const core_callbacks *plugin_host_callbacks(void) { return &callbacks; }

@@ -86,6 +86,7 @@ typedef struct platform_hooks {
     void *push_user;
     int (*push_notify)(void *push_user, const char *notice_json, const char *const *live_families, size_t n);
     int (*push_metrics)(void *push_user, char *out, size_t cap);
+    bool (*push_wanted)(void *push_user, uint64_t user_id);
 } platform_hooks;
 
 typedef struct server {

@@ -2,6 +2,8 @@
 // Chat message pushes (issue 12) against the local fake FCM (lib/pushfake.mjs); index 39, the
 // fake on HTTP port + 5. A caller and a host with two devices (phone, tablet), each device and
 // the caller with its own FCM token:
+//  0. Before the host stores any token, two messages push nothing (the server then knows the
+//     host has none and skips the push path); the tokens stored after must end that.
 //  1. The host offline: a message over REST gives one push per host device (two), none to
 //     the sender; each is a notification titled with the sender's display name, the text as
 //     body, data {type chat_message, room, msg_id}, collapse key chat-<room>.
@@ -51,6 +53,15 @@ const lines = [];
 await withServer(chatServerOpts(39, pushArgs(fake, account, pki)), async (srv) => {
   skipUnlessChat();
   const { caller, host, room } = await pair(srv, { rate: 1, names: ['Push Chat Caller', 'Push Chat Host'], hostDevices: ['phone', 'tablet'] });
+  // 0. before the host has any token: nothing to push, and the server notes that the host has
+  // none (so later messages skip the push path); the tokens stored next must void that note
+  let r0 = await restSend(srv, caller, room, { client_id: uuid(), text: 'before any token' });
+  assert(r0.status === 201, `REST send 0: ${r0.status} ${JSON.stringify(r0.json)}`);
+  await settle(r0.json.msg_id, 0, 'a message to a host without tokens');
+  r0 = await restSend(srv, caller, room, { client_id: uuid(), text: 'still no token' });
+  assert(r0.status === 201, `REST send 0b: ${r0.status}`);
+  await settle(r0.json.msg_id, 0, 'a second message to a host without tokens');
+  lines.push('host without tokens: nothing pushed');
   const tokens = { phone: 'chat-tok-phone', tablet: 'chat-tok-tablet' };
   for (const [d, t] of Object.entries(tokens)) {
     const r = await api(srv, 'PUT', '/me/push-token', { kind: 'fcm', token: t }, host.tokens[d]);
