@@ -536,7 +536,7 @@ static int run(server_t *srv)
     } else {
         status = 1;
     }
-    stop_listeners(&l);
+    stop_listeners(&l);   /* first: /metrics reads the loops' contexts (ice_lite_mux_stats) */
     platform_set_chat_listener(srv->platform, NULL, NULL);
     janus_core_destroy(srv->janus);
     loop_pool_destroy(srv->loops);
