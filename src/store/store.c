@@ -1000,5 +1000,6 @@ void store_stats(store_t *s, store_stats_t *out)
     out->queue_depth = (uint32_t)(s->count + s->overflow);
     out->checkpoints = s->checkpoints;
     out->queue_full_waits = s->queue_full_waits;
+    out->group_window_us = (uint32_t)s->group_window_us;
     pthread_mutex_unlock(&s->mu);
 }
