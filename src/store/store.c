@@ -535,6 +535,7 @@ static void *store_thread_main(void *p)
         }
         pthread_mutex_lock(&s->mu);
         busy = s->count + s->overflow > 0;
+        s->tstats.writer_checkpoints = store_fault_db_syncs_here();
         s->stats = s->tstats;
         for (size_t i = 0; i < n; i++)
             if (batch[i])

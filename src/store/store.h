@@ -144,6 +144,10 @@ typedef struct store_stats_t {
     uint32_t max_group;       /* largest group so far */
     uint32_t queue_depth;     /* units queued right now */
     uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
+    uint64_t writer_checkpoints; /* checkpoints the storage thread ran itself, inside its commits
+                                    (past 256 MiB of WAL, or with no checkpointer thread); those
+                                    that copied pages, seen as syncs of the database file through
+                                    the store's VFS (0 without it) */
     uint32_t group_window_us; /* the window in force (store_set_group_window) */
 } store_stats_t;
 void store_stats(store_t *s, store_stats_t *out);
