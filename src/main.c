@@ -295,6 +295,8 @@ static platform_t *start_platform(const server_config *c, const webpush_vapid *v
         .chat_rate_per_s = c->chat_rate_per_s,
         .chat_burst = c->chat_burst,
         .vapid_public_key = vapid ? webpush_vapid_public_b64(vapid) : NULL,
+        /* The setting's 0 (no window) is the platform's "none"; its own 0 means the default. */
+        .store_group_window_us = c->store_group_window_us > 0 ? c->store_group_window_us : -1,
     };
     return platform_create(&pc);
 }
@@ -543,7 +545,7 @@ static int run(server_t *srv)
     } else {
         status = 1;
     }
-    stop_listeners(&l);
+    stop_listeners(&l);   /* first: /metrics reads the loops' contexts (ice_lite_mux_stats) */
     platform_set_chat_listener(srv->platform, NULL, NULL);
     janus_core_destroy(srv->janus);
     loop_pool_destroy(srv->loops);

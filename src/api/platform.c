@@ -335,6 +335,10 @@ platform_t *platform_create(const platform_config *cfg)
         LOG_ERROR("api", "cannot open %s: %s", path, err);
         goto fail;
     }
+    if (cfg->store_group_window_us > 0)
+        store_set_group_window(p->store, (unsigned)cfg->store_group_window_us);
+    else if (cfg->store_group_window_us < 0)
+        store_set_group_window(p->store, 0);
     if (ledger_migrate(p->store, err, sizeof(err)) != 0 ||
         api_schema_migrate(p->store, err, sizeof(err)) != 0 ||
         calls_schema_migrate(p->store, err, sizeof(err)) != 0 ||

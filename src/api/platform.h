@@ -57,6 +57,8 @@ typedef struct platform_config {
     int chat_rate_per_s;             /* messages per second per sender, sustained; 0 = no limit */
     int chat_burst;                  /* ... in a burst (<= 0: chat_rate_per_s) */
     const char *vapid_public_key;    /* Web Push key served at GET /push/vapid-public-key; NULL = 503 */
+    int store_group_window_us;       /* the store's group window (store_set_group_window); 0 = the
+                                        store's default (STORE_GROUP_WINDOW_US), < 0 = none */
 } platform_config;
 
 /* Opens/creates the database, applies migrations, starts the storage thread. NULL on error

@@ -20,6 +20,7 @@
 #include "core/janus_core.h"
 #include "core/limits.h"
 #include "core/session.h"
+#include "media/ice_lite.h"
 #include "transport/http.h"
 #include "transport/http_stats.h"
 #include "transport/ws.h"
@@ -170,6 +171,34 @@ static void media_counters(GString *o, server_counters *c)
            t.nacks);
     by_dir(o, "parley_rtcp_plis_total", "RTCP PLI packets received from clients (in) and sent (out).", t.plis);
     by_dir(o, "parley_rtcp_firs_total", "RTCP FIR packets received from clients (in) and sent (out).", t.firs);
+}
+
+/* media/ice_lite.h: the loops' shared ICE-lite sockets, summed over the loops (each loop's
+ * mux keeps its own; zeros with full ICE). The loop pool outlives every scrape: main stops
+ * the admin listener before loop_pool_destroy, which ice_lite_mux_stats relies on. */
+static void ice_lite_section(GString *o, server_t *srv)
+{
+    ice_lite_counters sum = {0};
+    int n = srv->loops ? loop_pool_size(srv->loops) : 0;
+    for (int i = 0; i < n; i++) {
+        ice_lite_counters c;
+        ice_lite_mux_stats(loop_context(loop_pool_get(srv->loops, i)), &c);
+        sum.datagrams += c.datagrams;
+        sum.reads += c.reads;
+        sum.checks += c.checks;
+        sum.refused += c.refused;
+    }
+    one(o, "parley_ice_lite_datagrams_total", "counter",
+        "Datagrams read from the loops' shared ICE-lite sockets (media.ice_lite).", sum.datagrams);
+    one(o, "parley_ice_lite_reads_total", "counter",
+        "recvmmsg calls on the shared ICE-lite sockets that returned datagrams (datagrams / reads = batch size).",
+        sum.reads);
+    one(o, "parley_ice_lite_checks_total", "counter", "ICE connectivity checks (STUN Binding requests) answered.",
+        sum.checks);
+    one(o, "parley_ice_lite_refused_total", "counter",
+        "Datagrams refused on the shared ICE-lite sockets: STUN that did not match a peer or verify, "
+        "media from an address no valid check came from.",
+        sum.refused);
 }
 
 static void http_counters(GString *o)
@@ -348,6 +377,7 @@ char *metrics_render(server_t *srv, size_t *len)
     janus_counters(o, &srv->counters);
     limits_section(o, srv);
     media_counters(o, &srv->counters);
+    ice_lite_section(o, srv);
     http_counters(o);
     http_refusals_section(o);
     ws_section(o);

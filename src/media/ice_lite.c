@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,12 @@ typedef struct mux_socket {
     uint16_t port;
 } mux_socket;
 
+/* ice_lite_counters as the loop keeps them: the loop thread is the only writer, the metrics
+ * thread reads them (ice_lite_mux_stats). */
+typedef struct mux_counters {
+    _Atomic uint64_t datagrams, reads, checks, refused;
+} mux_counters;
+
 typedef struct lite_mux {
     GSource source;               /* first: the mux is a GSource */
     mux_socket sock[MUX_MAX_SOCKETS];
@@ -53,7 +60,7 @@ typedef struct lite_mux {
     StunAgent stun;               /* libnice's STUN agent: checks validated, replies made */
     uint64_t tie;                 /* our ICE tie-breaker (we never claim the controlling role) */
     media_txq *txq;
-    ice_lite_counters counters;
+    mux_counters counters;
     struct mmsghdr msg[MUX_BATCH];
     struct iovec iov[MUX_BATCH];
     struct sockaddr_storage from[MUX_BATCH];
@@ -81,6 +88,13 @@ struct ice_lite {
     gint64 waiting_since;         /* remote credentials set, no check yet (0 = not waiting) */
     gint64 last_check;
 };
+
+/* One writer per counter: a relaxed load and store, with no locked instruction on the packet
+ * path; a reader on another thread still sees each value whole and never going back. */
+static void count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
 
 /* ---- addresses ---- */
 
@@ -248,7 +262,7 @@ static void on_check(lite_mux *mux, int sock, const uint8_t *buf, size_t len, co
         !o.ice || stun_message_get_class(&req) != STUN_REQUEST || stun_message_get_method(&req) != STUN_BINDING ||
         !addr_from_sockaddr(&a, (uint32_t)sock, from)) {
         LOG_DEBUG("ice", "ICE-lite: check refused (%s)", o.ice ? "not a binding request" : "unknown ufrag or integrity");
-        mux->counters.refused++;
+        count(&mux->counters.refused, 1);
         return;
     }
     ice_lite *ice = o.ice;
@@ -260,13 +274,13 @@ static void on_check(lite_mux *mux, int sock, const uint8_t *buf, size_t len, co
                                                                  &controlling, mux->tie,
                                                                  STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
     if (r != STUN_USAGE_ICE_RETURN_SUCCESS && r != STUN_USAGE_ICE_RETURN_ROLE_CONFLICT) {
-        mux->counters.refused++;
+        count(&mux->counters.refused, 1);
         return;
     }
     media_txq_send(mux->txq, mux->sock[sock].fd, (const struct sockaddr *)from, from_len, out, out_len, NULL);
     if (r == STUN_USAGE_ICE_RETURN_ROLE_CONFLICT)
         return;   /* answered with 487: the remote must take the controlling role first */
-    mux->counters.checks++;
+    count(&mux->counters.checks, 1);
     if (ice->failed)
         return;   /* answered (the remote may be finishing), but a failed peer stays failed */
     ice->last_check = g_get_monotonic_time();
@@ -303,7 +317,7 @@ static void on_datagram(lite_mux *mux, int sock, const uint8_t *buf, size_t len,
     /* RFC 7983: 0..3 is STUN. */
     if (buf[0] < 4) {
         if (stun_message_validate_buffer_length(buf, len, true) != (int)len)
-            mux->counters.refused++;
+            count(&mux->counters.refused, 1);
         else if ((buf[0] << 8 | buf[1]) == STUN_BINDING_INDICATION_TYPE)
             on_indication(mux, sock, from);
         else
@@ -313,7 +327,7 @@ static void on_datagram(lite_mux *mux, int sock, const uint8_t *buf, size_t len,
     lite_addr a;
     ice_lite *ice = addr_from_sockaddr(&a, (uint32_t)sock, from) ? g_hash_table_lookup(mux->by_addr, &a) : NULL;
     if (!ice || ice->stopped || !ice->cb.recv) {
-        mux->counters.refused++;
+        count(&mux->counters.refused, 1);
         return;
     }
     ice->cb.recv(ice->cb.user, buf, len);
@@ -330,8 +344,8 @@ static void drain_socket(lite_mux *mux, int sock)
         int n = recvmmsg(mux->sock[sock].fd, mux->msg, MUX_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
-        mux->counters.reads++;
-        mux->counters.datagrams += (uint64_t)n;
+        count(&mux->counters.reads, 1);
+        count(&mux->counters.datagrams, (uint64_t)n);
         for (int i = 0; i < n; i++)
             if (!(mux->msg[i].msg_hdr.msg_flags & MSG_TRUNC))
                 on_datagram(mux, sock, mux->buf[i], mux->msg[i].msg_len, &mux->from[i]);
@@ -509,10 +523,22 @@ static lite_mux *mux_get(GMainContext *ctx, const peer_config *cfg)
     return mux;   /* our reference; the context holds its own */
 }
 
+static uint64_t read_counter(_Atomic uint64_t *c) { return atomic_load_explicit(c, memory_order_relaxed); }
+
+/* Safe without a reference of our own: nothing destroys the mux source while its context
+ * lives (mux_get attaches it, the context's finalization alone detaches it), so the context's
+ * reference keeps what the lookup found alive as long as the caller keeps ctx alive. */
 void ice_lite_mux_stats(GMainContext *ctx, ice_lite_counters *out)
 {
+    *out = (ice_lite_counters){0};
     GSource *found = g_main_context_find_source_by_funcs_user_data(ctx, &mux_funcs, &mux_funcs);
-    *out = found ? ((lite_mux *)found)->counters : (ice_lite_counters){0};
+    if (!found)
+        return;
+    mux_counters *c = &((lite_mux *)found)->counters;
+    out->datagrams = read_counter(&c->datagrams);
+    out->reads = read_counter(&c->reads);
+    out->checks = read_counter(&c->checks);
+    out->refused = read_counter(&c->refused);
 }
 
 /* ---- the agent ---- */

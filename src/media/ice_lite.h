@@ -31,8 +31,9 @@
  * ice_lite_host_candidates. The mux is per GMainContext, made by the first peer there (from
  * any thread, under a mutex; its addresses and ports come from that peer's peer_config and
  * never change) and kept by the context until it is destroyed; each ice_lite holds a
- * reference. Its tables and counters are touched by the loop thread only. The creator owns the ice_lite; ice_lite_free releases
- * it. After ice_lite_stop no callback runs.
+ * reference. Its tables are touched by the loop thread only; its counters are written by the
+ * loop thread only and may be read from any thread (ice_lite_mux_stats). The creator owns the
+ * ice_lite; ice_lite_free releases it. After ice_lite_stop no callback runs.
  */
 #ifndef PARLEY_MEDIA_ICE_LITE_H
 #define PARLEY_MEDIA_ICE_LITE_H
@@ -55,7 +56,14 @@ int ice_lite_host_candidates(GMainContext *ctx, const peer_config *cfg, GString 
 void ice_lite_restart(ice_lite *ice, const char *ufrag, const char *pwd);
 int ice_lite_send(ice_lite *ice, const uint8_t *buf, size_t len);
 
-/* Counters of the loop's mux (tests and figures); zeros when the loop has none. */
+/* Counters of ctx's mux (tests, figures, /metrics); zeros when the loop has none (full ICE).
+ * Any thread, as long as ctx stays alive during the call: the mux is attached to its context
+ * from creation until the context is finalized, so the context's reference keeps it alive
+ * (core/metrics reads the loop pool's contexts, which main destroys only after the admin
+ * listener stopped). The loop thread, their only writer, updates them with relaxed atomic
+ * stores (no locked instruction per datagram); they are read with relaxed loads: each value
+ * monotonic, not consistent with the others. The lookup takes ctx's lock for one walk of its
+ * sources (GLib's), as making a mux does: fine for a scrape, not for a packet path. */
 typedef struct ice_lite_counters {
     uint64_t datagrams;      /* read from the mux sockets */
     uint64_t reads;          /* recvmmsg calls that returned datagrams */

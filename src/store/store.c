@@ -535,6 +535,7 @@ static void *store_thread_main(void *p)
         }
         pthread_mutex_lock(&s->mu);
         busy = s->count + s->overflow > 0;
+        s->tstats.writer_checkpoints = store_fault_db_syncs_here();
         s->stats = s->tstats;
         for (size_t i = 0; i < n; i++)
             if (batch[i])
@@ -1000,5 +1001,6 @@ void store_stats(store_t *s, store_stats_t *out)
     out->queue_depth = (uint32_t)(s->count + s->overflow);
     out->checkpoints = s->checkpoints;
     out->queue_full_waits = s->queue_full_waits;
+    out->group_window_us = (uint32_t)s->group_window_us;
     pthread_mutex_unlock(&s->mu);
 }

@@ -76,9 +76,7 @@ enum {
 #define STORE_QUEUE_CAP 1024 /* queued write units before callers wait */
 #define STORE_GROUP_MAX 256  /* most units committed in one transaction */
 #define STORE_READERS_MAX 32 /* read-only connections in the pool; more readers wait */
-#ifndef STORE_GROUP_WINDOW_US
-#define STORE_GROUP_WINDOW_US 2000 /* default of store_set_group_window (a -D overrides it: A/B runs) */
-#endif
+#define STORE_GROUP_WINDOW_US 2000 /* store_set_group_window's default (setting store.group_window_us) */
 
 /* Opens <path> (creating it), sets WAL, synchronous=FULL, foreign_keys=ON, busy_timeout,
  * starts the storage thread. NULL on error (message in err, which may be NULL).
@@ -146,6 +144,11 @@ typedef struct store_stats_t {
     uint32_t max_group;       /* largest group so far */
     uint32_t queue_depth;     /* units queued right now */
     uint64_t checkpoints;     /* WAL checkpoints run by the checkpointer thread */
+    uint64_t writer_checkpoints; /* checkpoints the storage thread ran itself, inside its commits
+                                    (past 256 MiB of WAL, or with no checkpointer thread); those
+                                    that copied pages, seen as syncs of the database file through
+                                    the store's VFS (0 without it) */
+    uint32_t group_window_us; /* the window in force (store_set_group_window) */
 } store_stats_t;
 void store_stats(store_t *s, store_stats_t *out);
 

@@ -8,7 +8,8 @@
  * once; SQLite then handles a real I/O error on its real code path. Disarmed, the cost is
  * one extra indirect call and an atomic load per I/O call.
  *
- * The same seam records, when asked, what a power cut would lose (store_powerloss.c).
+ * The same seam records, when asked, what a power cut would lose (store_powerloss.c), and
+ * counts per thread the syncs of database files, which tell who ran the checkpoints.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,12 +23,20 @@ typedef struct fault_file {
     sqlite3_file base;
     sqlite3_file *real; /* lives right after this struct, in the same allocation */
     const char *name;   /* SQLite keeps it valid until xClose; NULL for temp files */
+    bool main_db;       /* a main database file (not a WAL, journal or temp file) */
 } fault_file;
 
 static sqlite3_vfs fault_vfs;
 static sqlite3_io_methods fault_methods;
 static atomic_int fault_countdown; /* <= 0: disarmed */
 static atomic_int fault_kinds;
+/* Per thread: the storage thread reads its own, no other thread touches it. */
+static _Thread_local uint64_t db_syncs_here;
+
+uint64_t store_fault_db_syncs_here(void)
+{
+    return db_syncs_here;
+}
 
 void store_debug_fail_io(int kinds, int n)
 {
@@ -91,6 +100,8 @@ static int f_sync(sqlite3_file *f, int flags)
     int rc = real_of(f)->pMethods->xSync(real_of(f), flags);
     if (rc == SQLITE_OK)
         store_powerloss_synced(((fault_file *)f)->name);
+    if (((fault_file *)f)->main_db)
+        db_syncs_here++;
     return rc;
 }
 
@@ -165,6 +176,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     fault_file *ff = (fault_file *)f;
     ff->real = (sqlite3_file *)(ff + 1);
     ff->name = name;
+    ff->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
     int rc = parent->xOpen(parent, name, ff->real, flags, out);
     /* SQLite calls xClose only if pMethods is set: set it iff the real file is open. Our
      * methods are version 3 (shared memory, mmap), so the real ones must be too. */

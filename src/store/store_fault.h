@@ -18,6 +18,11 @@
 const char *store_fault_vfs(void);
 void store_fault_arm(int kinds, int n);
 
+/* Syncs of a main database file opened through the VFS, made on the calling thread so far.
+ * In WAL mode only a checkpoint that copied pages syncs the database file, so on the
+ * storage thread this counts the writer's own checkpoints (store_stats). Any thread. */
+uint64_t store_fault_db_syncs_here(void);
+
 /* Power-loss log hooks (store_powerloss.c), called by the VFS; no-ops unless a log is open.
  * name: the file's full path (NULL for temporary files, which are never durable). */
 bool store_powerloss_active(void);

@@ -128,6 +128,8 @@ static const setting settings[] = {
     I("push", "request_timeout_ms", push_request_timeout_ms, "10000", 100, 600000, "time one push request may take, connection included, before it counts as failed (and is retried)"),
     I("push", "chat_ttl_s", push_chat_ttl_s, "86400", 1, 2419200, "how long a chat message push may wait at the provider for an offline device"),
     S("push", "vapid_subject", push_vapid_subject, "mailto:push@localhost", "contact (mailto: or https:) in every VAPID JWT, for Web Push services to reach the operator"),
+    /* The default is store.h's STORE_GROUP_WINDOW_US (util/ does not include store/; test_config compares them). */
+    I("store", "group_window_us", store_group_window_us, "2000", 0, 100000, "under load the storage thread starts a group of writes no sooner than this many us after the previous one began, so that writes arriving one by one share one COMMIT (its fsync); a store idle at the end of its last group commits at once; 0 = no window"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 

@@ -121,6 +121,8 @@ typedef struct server_config {
     int push_request_timeout_ms;
     int push_chat_ttl_s;
     char *push_vapid_subject;
+    /* [store] (store/store.h, applied by the platform) */
+    int store_group_window_us;
     /* Not settings: what config_load found worth a warning (a secret given as a flag, a
      * secret file readable by every user), one per line, "" if none. Logged at start and
      * printed by --check-config. */

@@ -143,13 +143,11 @@ static int apply_offer(chb_client *c, const sdp_session *o, const chb_config *cf
     peer_callbacks cb = chb_peer_callbacks(c);
     c->peer = peer_create(c->pair->lane->loop, &cfg->peer, &cb);
     /* Facing an ICE-lite server (ours by default) the full agent must be the controlling one
-     * (RFC 8445 6.1.1), as browsers are: our peer's answerer path makes a controlled agent,
-     * whose checks the lite side refuses with 487 and which then never connects. Gathering
-     * "as offerer" first makes it controlling; peer_set_remote still answers setup active. */
-    if (c->peer && o->ice_lite && peer_gather_as_offerer(c->peer) != 0) {
-        chb_fail(c, "peer_gather_as_offerer failed");
-        return -1;
-    }
+     * (RFC 8445 6.1.1), as browsers are, although it answers: the lite side refuses a
+     * controlled agent's checks with 487. Facing a full agent (Janus) the answerer stays
+     * controlled. The same rule as bench_apply_remote's. */
+    if (c->peer && o->ice_lite)
+        peer_set_remote_ice_lite(c->peer);
     uint16_t sctp_port = o->media[idx].sctp_port ? o->media[idx].sctp_port : 5000;
     if (!c->peer || peer_set_remote(c->peer, t.ice_ufrag, t.ice_pwd, t.fingerprint,
                                     setup_role(t.setup), true, sctp_port) != 0) {

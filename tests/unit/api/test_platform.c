@@ -2,8 +2,9 @@
  * The platform object end to end without HTTP: a real SQLite file in a temp dir, handlers
  * called with real request structs, money moved by the real ledger. Covers what the REST
  * integration test cannot reach yet (earnings and revenue with actual charges, which only
- * the billing plugin makes), the core's entry points (token verification, presence), and
- * persistence across platform_destroy/create (secret, live families).
+ * the billing plugin makes), the core's entry points (token verification, presence),
+ * persistence across platform_destroy/create (secret, live families), and the store's group
+ * window as platform_config sets it (store.group_window_us).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,26 @@ static void test_provider_none_and_login_guard(const char *dir)
     CHECK_INT(login_from(p, "10.2.0.27", "pass word 1", &retry), 429);   /* a new address waits */
     CHECK_INT(login_from(p, "10.1.0.1", "pass word 1", NULL), 200);      /* the owner does not */
     platform_destroy(p);
+}
+
+/* 0 keeps the store's default (a zeroed config is the defaults), < 0 is no window. */
+static void test_store_group_window(const char *dir)
+{
+    static const struct { int given; uint32_t want; } cases[] = {
+        {0, STORE_GROUP_WINDOW_US}, {-1, 0}, {5000, 5000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        platform_config pc = {.data_dir = dir, .password_kdf_cost = 4, .payment_provider = "dev",
+                              .store_group_window_us = cases[i].given};
+        platform_t *p = platform_create(&pc);
+        CHECK(p != NULL);
+        if (!p)
+            return;
+        store_stats_t st;
+        store_stats(p->store, &st);
+        CHECK_INT(st.group_window_us, cases[i].want);
+        platform_destroy(p);
+    }
 }
 
 int main(void)
@@ -266,6 +287,8 @@ int main(void)
     platform_destroy(p);
     snprintf(sub, sizeof(sub), "%s/guard", dir);
     test_provider_none_and_login_guard(sub);
+    snprintf(sub, sizeof(sub), "%s/window", dir);
+    test_store_group_window(sub);
 
     char cmd[200];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -5,7 +5,8 @@
  * creation races), read their candidates (one port per loop, whoever made it), set the remote
  * description (the agent is made on the loop), answer-worthy checks arrive for some of them,
  * and they are closed and released while a fifth thread keeps sending junk and stale checks
- * to both ports. Under ThreadSanitizer in suite 'concurrency'.
+ * to both ports, and a sixth reads both muxes' counters as /metrics does (each value must only
+ * grow). Under ThreadSanitizer in suite 'concurrency'.
  */
 #include <arpa/inet.h>
 #include <glib.h>
@@ -18,6 +19,7 @@
 
 #include "check.h"
 #include "core/loop.h"
+#include "media/ice_lite.h"
 #include "media/peer.h"
 
 #define THREADS 4
@@ -26,7 +28,7 @@
 static loop_pool_t *pool;
 static _Atomic int port_of[2];
 static _Atomic bool stop;
-static _Atomic int mismatches, created;
+static _Atomic int mismatches, created, went_back;
 static const uint16_t known[] = {STUN_ATTRIBUTE_USERNAME, STUN_ATTRIBUTE_MESSAGE_INTEGRITY, STUN_ATTRIBUTE_FINGERPRINT,
                                  STUN_ATTRIBUTE_PRIORITY, STUN_ATTRIBUTE_USE_CANDIDATE, STUN_ATTRIBUTE_ICE_CONTROLLED,
                                  STUN_ATTRIBUTE_ICE_CONTROLLING, 0};
@@ -113,11 +115,36 @@ static gpointer blaster(gpointer arg)
     return NULL;
 }
 
+static bool below(const ice_lite_counters *now, const ice_lite_counters *then)
+{
+    return now->datagrams < then->datagrams || now->reads < then->reads || now->checks < then->checks ||
+           now->refused < then->refused;
+}
+
+/* The admin thread's view: no loop involved, the loops keep writing meanwhile. */
+static gpointer scraper(gpointer arg)
+{
+    ice_lite_counters *last = arg;
+    while (!atomic_load(&stop)) {
+        for (int w = 0; w < 2; w++) {
+            ice_lite_counters now;
+            ice_lite_mux_stats(loop_context(loop_pool_get(pool, w)), &now);
+            if (below(&now, &last[w]))
+                atomic_fetch_add(&went_back, 1);
+            last[w] = now;
+        }
+        g_usleep(100);
+    }
+    return NULL;
+}
+
 int main(void)
 {
     CHECK_INT(peer_global_init(), PEER_OK);
     pool = loop_pool_create(2);
     GThread *b = g_thread_new("blaster", blaster, NULL);
+    ice_lite_counters seen[2] = {{0}};
+    GThread *sc = g_thread_new("scraper", scraper, seen);
     GThread *t[THREADS];
     for (int i = 0; i < THREADS; i++)
         t[i] = g_thread_new("creator", creator, GINT_TO_POINTER(i));
@@ -125,9 +152,12 @@ int main(void)
         g_thread_join(t[i]);
     atomic_store(&stop, true);
     g_thread_join(b);
+    g_thread_join(sc);
     CHECK_INT(atomic_load(&created), THREADS * PEERS);
     CHECK_INT(atomic_load(&mismatches), 0);
     CHECK(atomic_load(&port_of[0]) > 0 && atomic_load(&port_of[1]) > 0 && port_of[0] != port_of[1]);
+    CHECK_INT(atomic_load(&went_back), 0);
+    CHECK(seen[0].refused > 0 && seen[1].refused > 0 && seen[0].datagrams >= seen[0].refused);
     loop_pool_destroy(pool);
     peer_global_deinit();
     return check_summary("test_ice_lite_race");

@@ -4,7 +4,8 @@
  * commit failure (nothing persists, every unit of the group is told), and reopening; file
  * modes (0600 database, -wal and -shm under umask 022 in a 0755 directory; looser ones fixed);
  * the group window (a lone caller never waits for it, units under load share a group); the
- * checkpointer thread (20 MiB of WAL checkpointed in the background, every row there).
+ * checkpointer thread (20 MiB of WAL checkpointed in the background, none by the writer, every
+ * row there).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -623,7 +624,8 @@ static int count_log(sqlite3 *db, void *p)
 }
 
 /* More than 16 MiB of WAL: the checkpointer thread copies it into the database in the
- * background (no commit runs it), and every row stays readable. */
+ * background, the writer never checkpoints inside its commits (below 256 MiB of WAL), and
+ * every row stays readable. */
 static void test_checkpointer(store_t *s)
 {
     store_stats_t before, after;
@@ -637,11 +639,13 @@ static void test_checkpointer(store_t *s)
         usleep(10000);
     }
     CHECK(after.checkpoints > before.checkpoints);
+    CHECK_INT(after.writer_checkpoints, 0);   /* in this test nor any before it */
     long long n = 0;
     CHECK_INT(store_read(s, count_log, &n), 0);
     CHECK_INT(n, 80);
-    fprintf(stderr, "checkpointer: %llu background checkpoint(s) after 20 MiB of WAL\n",
-            (unsigned long long)(after.checkpoints - before.checkpoints));
+    fprintf(stderr, "checkpointer: %llu background checkpoint(s), %llu by the writer, after 20 MiB of WAL\n",
+            (unsigned long long)(after.checkpoints - before.checkpoints),
+            (unsigned long long)after.writer_checkpoints);
 }
 
 int main(void)

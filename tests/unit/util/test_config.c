@@ -5,7 +5,8 @@
  * flag and for a world-readable secret file; the payment provider's default (none); the
  * modules' checks run after config_load (what --check-config and a start both run);
  * unterminated quotes; unknown PARLEY_* variables warned about with a suggestion; the sample
- * conf/parley.conf and a full valid config pass; the web app's URL. */
+ * conf/parley.conf and a full valid config pass; the web app's URL; store.group_window_us
+ * (default = STORE_GROUP_WINDOW_US, 0 allowed, bounded). */
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "api/password.h"
 #include "api/platform.h"
 #include "check.h"
+#include "store/store.h"
 #include "transport/http.h"
 #include "util/config.h"
 #include "util/config_checks.h"
@@ -37,6 +39,7 @@ static void test_defaults(void)
     CHECK_INT(cfg.media_rtp_port_min, 20000);
     CHECK_INT(cfg.media_rtp_port_max, 40000);
     CHECK_INT(cfg.session_timeout, 60);
+    CHECK_INT(cfg.store_group_window_us, STORE_GROUP_WINDOW_US);   /* one default, two places */
     config_free(&cfg);
 }
 
@@ -99,6 +102,27 @@ static void test_errors(void)
     expect_error(a8, 2, env, "stray");
     char *a9[] = {"parley", "--media.stun_server=host:notaport"};
     expect_error(a9, 2, env, "media.stun_server");
+}
+
+static void test_store_group_window(void)
+{
+    server_config cfg;
+    char err[512];
+    char *env[] = {"PARLEY_STORE_GROUP_WINDOW_US=0", NULL};
+    char *argv[] = {"parley"};
+    CHECK_INT(load(&cfg, argv, 1, env, err), CONFIG_RUN);
+    CHECK_INT(cfg.store_group_window_us, 0);
+    config_free(&cfg);
+    char *most[] = {"parley", "--store.group_window_us=100000"};
+    char *none[] = {NULL};
+    CHECK_INT(load(&cfg, most, 2, none, err), CONFIG_RUN);
+    CHECK_INT(cfg.store_group_window_us, 100000);
+    config_free(&cfg);
+    char *over[] = {"parley", "--store.group_window_us=100001"};
+    expect_error(over, 2, none, "store.group_window_us (from flag --store.group_window_us): \"100001\" is not an "
+                 "integer in [0, 100000]");
+    char *negative[] = {"parley", "--store.group_window_us=-1"};
+    expect_error(negative, 2, none, "store.group_window_us");
 }
 
 static void test_dump_masks_secrets(void)
@@ -548,5 +572,6 @@ int main(void)
     test_valid_configs();
     test_web_url();
     test_edit_distance();
+    test_store_group_window();
     return check_summary("config");
 }
