@@ -127,6 +127,8 @@ function printRow(t, rate, r, row) {
     `sent p50/p99 ${ms(r.sentMs.p50)}/${ms(r.sentMs.p99)} ms, at host ${ms(r.hostMs.p50)}/${ms(r.hostMs.p99)} ms, ` +
     `receipt ${ms(r.receiptMs.p50)}/${ms(r.receiptMs.p99)} ms; server CPU ${row.cpuS.toFixed(1)} s = ` +
     `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${client}${err}`);
+  if (r.hostP99BySecond) console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: at host p99 by second sent (ms): ` +
+    r.hostP99BySecond.map(ms).join(' '));
 }
 
 // The Chromium page's clients: open, idle reading, rows, close.

@@ -77,6 +77,40 @@ static void add_lane(row_totals *t, const chb_lane *L)
         t->max_late_us = L->max_late_us;
 }
 
+/* The at-host p99 of the messages sent in each second of the row: whether a row's tail is
+ * spread over it or comes from a few moments (a start-up transient, a stall). */
+#define BY_SECOND_MAX 120
+static json_t *host_p99_by_second(chb_lane *lanes, int n_lanes, int64_t start_us)
+{
+    latencies sec[BY_SECOND_MAX] = {0};
+    size_t cap = 0;
+    for (int i = 0; i < n_lanes; i++)
+        cap += lanes[i].n_rec;
+    for (int k = 0; k < BY_SECOND_MAX; k++)
+        sec[k].v = g_new(int64_t, cap + 1);
+    int last = -1;
+    for (int i = 0; i < n_lanes; i++)
+        for (size_t j = 0; j < lanes[i].n_rec; j++) {
+            const chb_record *r = &lanes[i].rec[j];
+            int64_t k = (r->t0 - start_us) / 1000000;
+            if (!r->t_host || k < 0 || k >= BY_SECOND_MAX)
+                continue;
+            sec[k].v[sec[k].n++] = r->t_host - r->t0;
+            if (k > last)
+                last = (int)k;
+        }
+    json_t *out = json_array();
+    for (int k = 0; k < BY_SECOND_MAX; k++) {
+        if (k <= last) {
+            json_t *s = summary(&sec[k]);
+            json_array_append(out, json_object_get(s, "p99"));
+            json_decref(s);
+        }
+        g_free(sec[k].v);
+    }
+    return out;
+}
+
 void chb_report_row(chb_lane *lanes, int n_lanes, bool receipts, const chb_row_meta *meta)
 {
     int64_t start_us = meta->start_us;
@@ -95,6 +129,7 @@ void chb_report_row(chb_lane *lanes, int n_lanes, bool receipts, const chb_row_m
         "atHost", (json_int_t)t.at_host, "receipts", (json_int_t)t.receipts, "errors", t.errors,
         "seconds", (double)(t.last_host - start_us) / 1e6, "sentMs", summary(&t.sent_ms),
         "hostMs", summary(&t.host_ms), "receiptMs", summary(&t.receipt_ms));
+    json_object_set_new(o, "hostP99BySecond", host_p99_by_second(lanes, n_lanes, start_us));
     json_object_set_new(o, "receiptsExpected", json_boolean(receipts));
     json_object_set_new(o, "clientCpuS", json_real(meta->client_cpu_s));
     json_object_set_new(o, "serverCpuS",

@@ -24,6 +24,7 @@
 #include "core/server.h"
 #include "media/ice_lite.h"
 #include "media/peer.h"
+#include "media/lite_probe.h"
 #include "util/config.h"
 
 #define WAIT_US (3 * G_USEC_PER_SEC)
@@ -88,15 +89,6 @@ static void send_and_wait(server_t *srv, int fd, uint16_t port, const void *buf,
     CHECK_INT(total_datagrams(srv), before + 1);
 }
 
-static uint16_t candidate_port(peer_t *p)
-{
-    char buf[1024];
-    unsigned port = 0;
-    CHECK(peer_local_candidates(p, buf, sizeof buf) > 0);
-    CHECK(sscanf(buf, "candidate:%*s 1 udp %*u 127.0.0.1 %u typ host", &port) == 1);
-    return (uint16_t)port;
-}
-
 static size_t valid_check(peer_t *p, uint8_t *buf, size_t cap)
 {
     static const uint16_t known[] = {STUN_ATTRIBUTE_USERNAME, STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
@@ -127,7 +119,7 @@ static void test_ice_lite_families(server_t *srv)
     for (int i = 0; i < 2; i++) {
         p[i] = peer_create(loop_pool_get(srv->loops, i), &pc, NULL);
         CHECK(p[i] != NULL);
-        port[i] = candidate_port(p[i]);
+        port[i] = lite_probe_port(p[i]);
         CHECK_INT(peer_set_remote(p[i], "rmt0", "remote-password-0123456789", peer_local_fingerprint(),
                                   PEER_SETUP_ACTPASS, false, 0), PEER_OK);
     }

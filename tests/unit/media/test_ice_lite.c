@@ -20,6 +20,7 @@
 #include "core/loop.h"
 #include "media/ice_lite.h"
 #include "media/peer.h"
+#include "media/lite_probe.h"
 
 #define TIMEOUT_MS 1500
 
@@ -62,15 +63,6 @@ static ssize_t recv_within(int fd, uint8_t *buf, size_t cap, int ms)
     return poll(&p, 1, ms) == 1 ? recv(fd, buf, cap, 0) : -1;
 }
 
-static uint16_t candidate_port(peer_t *p)
-{
-    char buf[1024];
-    unsigned port = 0;
-    CHECK(peer_local_candidates(p, buf, sizeof buf) > 0);
-    CHECK(sscanf(buf, "candidate:%*s 1 udp %*u 127.0.0.1 %u typ host", &port) == 1);
-    return (uint16_t)port;
-}
-
 static bool wait_state(peer_t *p, peer_state want, int ms)
 {
     for (int waited = 0; waited < ms; waited += 20) {
@@ -95,9 +87,9 @@ static void test_lite(loop_t *loop)
                        .ice_lite_timeout_ms = TIMEOUT_MS};
     peer_t *p = peer_create(loop, &cfg, NULL);
     peer_t *q = peer_create(loop, &cfg, NULL);
-    uint16_t port = candidate_port(p);
+    uint16_t port = lite_probe_port(p);
     CHECK(port >= 30600 && port <= 30610);
-    CHECK_INT(candidate_port(q), port);   /* one socket for the loop, not one per peer */
+    CHECK_INT(lite_probe_port(q), port);   /* one socket for the loop, not one per peer */
     /* NAT 1:1: the same socket, signalled with the public address. */
     peer_config public_cfg = cfg;
     public_cfg.nat_1_1_ip = "203.0.113.7";
