@@ -297,6 +297,15 @@ static gboolean quit_dispatch(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* The package's last part ("janus.plugin.textroom" -> "textroom"): a thread name the kernel
+ * keeps (15 bytes at most; GLib's longer names are silently not set). */
+static const char *thread_name(const char *package, char name[16])
+{
+    const char *dot = strrchr(package, '.');
+    snprintf(name, 16, "%s", dot ? dot + 1 : package);
+    return name;   /* GLib copies it */
+}
+
 static void entry_start(plugin_entry *pe)
 {
     pe->context = g_main_context_new();
@@ -304,7 +313,8 @@ static void entry_start(plugin_entry *pe)
     pe->work = workq_new(pe->context, G_PRIORITY_DEFAULT);
     g_mutex_init(&pe->lock);
     g_cond_init(&pe->all_gone);
-    pe->thread = g_thread_new(pe->desc->package, dispatch_thread, pe);
+    char name[16];
+    pe->thread = g_thread_new(thread_name(pe->desc->package, name), dispatch_thread, pe);
 }
 
 plugin_host *plugin_host_create(server_t *srv, const char *config_dir)

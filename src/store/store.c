@@ -321,6 +321,7 @@ static void store_start_checkpointer(store_t *s, int flags)
         s->cdb = NULL;
         return;
     }
+    pthread_setname_np(s->ckpt_thread, "store-ckpt");
     sqlite3_wal_hook(s->wdb, store_wal_hook, s);
 }
 
@@ -944,6 +945,8 @@ store_t *store_open(const char *path, char *err, size_t errcap)
     pthread_mutex_init(&s->rmu, NULL);
     pthread_cond_init(&s->rcond, NULL);
     int e = pthread_create(&s->thread, NULL, store_thread_main, s);
+    if (e == 0)
+        pthread_setname_np(s->thread, "store");   /* top, perf, the benchmarks' per-thread CPU */
     if (e != 0) {
         store_set_err(err, errcap, "cannot start the storage thread: %s", strerror(e));
         goto fail;

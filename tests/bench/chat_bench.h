@@ -50,6 +50,7 @@
 #ifndef PARLEY_BENCH_CHAT_BENCH_H
 #define PARLEY_BENCH_CHAT_BENCH_H
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -216,6 +217,7 @@ typedef struct chb_row_meta {
     double server_cpu_s;       /* the server's over the same span; < 0: not measured */
     double wall_s;             /* that span */
     int clients_failed;        /* clients marked failed by the end of the row */
+    json_t *server_threads;    /* {"<thread name>": CPU seconds over the span} (stolen); NULL */
 } chb_row_meta;
 
 /* Prints the row's JSON line on stdout. */

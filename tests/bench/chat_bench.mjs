@@ -127,6 +127,11 @@ function printRow(t, rate, r, row) {
     `sent p50/p99 ${ms(r.sentMs.p50)}/${ms(r.sentMs.p99)} ms, at host ${ms(r.hostMs.p50)}/${ms(r.hostMs.p99)} ms, ` +
     `receipt ${ms(r.receiptMs.p50)}/${ms(r.receiptMs.p99)} ms; server CPU ${row.cpuS.toFixed(1)} s = ` +
     `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${client}${err}`);
+  if (r.serverThreadsS && r.atHost) {
+    const by = Object.entries(r.serverThreadsS).filter(([, s]) => s * 1e6 / r.atHost >= 0.5)
+      .sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${(s * 1e6 / r.atHost).toFixed(0)}`);
+    console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: server CPU by thread (us/message): ${by.join(', ')}`);
+  }
   if (r.hostP99BySecond) console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: at host p99 by second sent (ms): ` +
     r.hostP99BySecond.map(ms).join(' '));
 }

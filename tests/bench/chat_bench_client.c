@@ -142,6 +142,27 @@ static double server_cpu(void)
     return R.cfg.server_pid > 0 ? bench_proc_cpu_seconds(R.cfg.server_pid) : -1;
 }
 
+/* The server's threads at one moment (NULL, 0 when not measured). */
+static size_t server_threads(bench_thread_cpu **out)
+{
+    *out = NULL;
+    return R.cfg.server_pid > 0 ? bench_proc_threads_cpu(R.cfg.server_pid, out) : 0;
+}
+
+/* CPU seconds per thread name between two readings (threads of one name summed: the loops,
+ * a pool), which thread of the server a message's cost is in. */
+static json_t *threads_delta(bench_thread_cpu *t0, size_t n0, bench_thread_cpu *t1, size_t n1)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n1; i++) {
+        const bench_thread_cpu *was = bsearch(&t1[i], t0, n0, sizeof *t0, bench_thread_cpu_cmp_tid);
+        double d = t1[i].cpu_s - (was ? was->cpu_s : 0);
+        json_t *sum = json_object_get(o, t1[i].comm);
+        json_object_set_new(o, t1[i].comm, json_real((sum ? json_real_value(sum) : 0) + d));
+    }
+    return o;
+}
+
 static size_t missing_now(void)
 {
     size_t n = 0;
@@ -170,6 +191,8 @@ static void run_row(uint32_t row, int rate)
     int64_t start = g_get_monotonic_time() + 50000;
     int64_t end = start + (int64_t)(R.cfg.seconds * 1e6);
     double c0 = bench_self_cpu_seconds(), s0 = server_cpu();
+    bench_thread_cpu *th0, *th1;
+    size_t n_th0 = server_threads(&th0);
     int64_t w0 = g_get_monotonic_time();
     for (int i = 0; i < R.n_lanes; i++) {
         plans[i] = (chb_row_plan){.lane = &R.lanes[i], .row = row, .start_us = start,
@@ -184,12 +207,16 @@ static void run_row(uint32_t row, int rate)
     for (int i = 0; i < R.n_lanes; i++)
         loop_invoke_sync(R.lanes[i].loop, chb_lane_row_stop, &R.lanes[i]);
     double s1 = server_cpu();
+    size_t n_th1 = server_threads(&th1);
     chb_row_meta meta = {.rate = rate, .start_us = start,
+                         .server_threads = n_th0 && n_th1 ? threads_delta(th0, n_th0, th1, n_th1) : NULL,
                          .client_cpu_s = bench_self_cpu_seconds() - c0,
                          .server_cpu_s = s0 >= 0 && s1 >= 0 ? s1 - s0 : -1,
                          .wall_s = (double)(g_get_monotonic_time() - w0) / 1e6,
                          .clients_failed = clients_failed()};
     chb_report_row(R.lanes, R.n_lanes, !R.cfg.janus, &meta);
+    free(th0);
+    free(th1);
 }
 
 /* Everyone connected and silent: what the server and this client burn anyway. */

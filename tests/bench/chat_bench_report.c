@@ -136,6 +136,7 @@ void chb_report_row(chb_lane *lanes, int n_lanes, bool receipts, const chb_row_m
                         meta->server_cpu_s >= 0 ? json_real(meta->server_cpu_s) : json_null());
     json_object_set_new(o, "wallS", json_real(meta->wall_s));
     json_object_set_new(o, "clientsFailed", json_integer(meta->clients_failed));
+    json_object_set_new(o, "serverThreadsS", meta->server_threads ? meta->server_threads : json_null());
     json_object_set_new(o, "sendErrors", json_integer((json_int_t)t.send_errors));
     json_object_set_new(o, "lateSends", json_integer((json_int_t)t.late_sends));
     json_object_set_new(o, "maxLateMs", json_real((double)t.max_late_us / 1e3));
