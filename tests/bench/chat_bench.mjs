@@ -128,8 +128,14 @@ function printRow(t, rate, r, row) {
     `receipt ${ms(r.receiptMs.p50)}/${ms(r.receiptMs.p99)} ms; server CPU ${row.cpuS.toFixed(1)} s = ` +
     `${row.perMsgUs ? row.perMsgUs.toFixed(0) : '-'} us/message${client}${err}`);
   if (r.serverThreadsS && r.atHost) {
-    const by = Object.entries(r.serverThreadsS).filter(([, s]) => s * 1e6 / r.atHost >= 0.5)
-      .sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${(s * 1e6 / r.atHost).toFixed(0)}`);
+    // Threads of one kind (Janus's "hloop <handle id>", one per handle) summed; the 8 busiest.
+    const kinds = {};
+    for (const [n, s] of Object.entries(r.serverThreadsS)) {
+      const k = n.replace(/\s\d{4,}$/, ' *');
+      kinds[k] = (kinds[k] || 0) + s;
+    }
+    const by = Object.entries(kinds).filter(([, s]) => s * 1e6 / r.atHost >= 0.5)
+      .sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, s]) => `${n} ${(s * 1e6 / r.atHost).toFixed(0)}`);
     console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: server CPU by thread (us/message): ${by.join(', ')}`);
   }
   if (r.hostP99BySecond) console.log(`  ${t.padEnd(6)} ${String(rate).padStart(5)}/s: at host p99 by second sent (ms): ` +
