@@ -88,6 +88,11 @@ int platform_metrics(platform_t *p, char *out, size_t cap)
            s.queue_full_waits);
     metric(&t, "parley_store_max_group_units", "gauge", "Largest group commit so far, in units.", s.max_group);
     metric(&t, "parley_store_queue_depth", "gauge", "Write units queued right now.", s.queue_depth);
+    metric(&t, "parley_store_checkpoints_total", "counter", "WAL checkpoints run by the checkpointer thread.",
+           s.checkpoints);
+    metric(&t, "parley_store_writer_checkpoints_total", "counter",
+           "WAL checkpoints the storage thread ran inside its own commits (the WAL past 256 MiB).",
+           s.writer_checkpoints);
     return t.short_buf ? -1 : (int)t.len;
 }
 

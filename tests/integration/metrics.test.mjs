@@ -57,6 +57,8 @@ const REQUIRED = {
   parley_ledger_check_ok: 'gauge',
   parley_store_groups_total: 'counter',
   parley_store_units_total: 'counter',
+  parley_store_checkpoints_total: 'counter',
+  parley_store_writer_checkpoints_total: 'counter',
   process_resident_memory_bytes: 'gauge',
   process_open_fds: 'gauge',
   process_cpu_seconds_total: 'counter',
