@@ -906,8 +906,19 @@ static int store_private_files(const char *path, char *err, size_t errcap)
     return 0;
 }
 
+/* SQLite's memory statistics take a process-wide mutex around every allocation and free it
+ * makes (tens per statement); nothing here reads them. Settable only before SQLite
+ * initializes: when something else initialized it first, the statistics stay on. */
+static void store_sqlite_global_config(void)
+{
+    if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+        LOG_DEBUG("store", "SQLite initialized before the store: memory statistics stay on");
+}
+
 store_t *store_open(const char *path, char *err, size_t errcap)
 {
+    static pthread_once_t global_config = PTHREAD_ONCE_INIT;
+    pthread_once(&global_config, store_sqlite_global_config);
     if (!path || !*path) {
         store_set_err(err, errcap, "no database path");
         return NULL;

@@ -8,8 +8,10 @@
  * once; SQLite then handles a real I/O error on its real code path. Disarmed, the cost is
  * one extra indirect call and an atomic load per I/O call.
  *
- * The same seam records, when asked, what a power cut would lose (store_powerloss.c), and
- * counts per thread the syncs of database files, which tell who ran the checkpoints.
+ * The same seam records, when asked, what a power cut would lose (store_powerloss.c), counts
+ * per thread the syncs of database files, which tell who ran the checkpoints, and holds each
+ * WAL file's writes until something needs them in the file (store_walbuf.h says why that is
+ * safe: it relies on synchronous=FULL, which store_configure sets).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,12 +20,14 @@
 
 #include "store/store.h"
 #include "store/store_fault.h"
+#include "store/store_walbuf.h"
 
 typedef struct fault_file {
     sqlite3_file base;
     sqlite3_file *real; /* lives right after this struct, in the same allocation */
     const char *name;   /* SQLite keeps it valid until xClose; NULL for temp files */
     bool main_db;       /* a main database file (not a WAL, journal or temp file) */
+    store_walbuf *wal;  /* a WAL file's pending writes; NULL for other files */
 } fault_file;
 
 static sqlite3_vfs fault_vfs;
@@ -67,28 +71,64 @@ static sqlite3_file *real_of(sqlite3_file *f)
     return ((fault_file *)f)->real;
 }
 
+/* The write as it reaches the file (every write, buffered or not, ends here). */
+static int real_write(sqlite3_file *real, const char *name, const void *buf, int amt, sqlite3_int64 off)
+{
+    store_powerloss_before_write(name, real, off, amt);
+    return real->pMethods->xWrite(real, buf, amt, off);
+}
+
+/* Puts a WAL file's pending writes into the file before anything that must see them. */
+static int flush_wal(sqlite3_file *f)
+{
+    fault_file *ff = (fault_file *)f;
+    return ff->wal ? store_walbuf_flush(ff->wal, real_write, ff->real, ff->name) : SQLITE_OK;
+}
+
 static int f_close(sqlite3_file *f)
 {
+    fault_file *ff = (fault_file *)f;
+    int frc = flush_wal(f);
     int rc = real_of(f)->pMethods ? real_of(f)->pMethods->xClose(real_of(f)) : SQLITE_OK;
+    store_walbuf_free(ff->wal);
+    ff->wal = NULL;
     f->pMethods = NULL;
-    return rc;
+    return frc != SQLITE_OK ? frc : rc;
 }
 
 static int f_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 {
+    fault_file *ff = (fault_file *)f;
+    if (ff->wal && store_walbuf_overlaps(ff->wal, off, amt)) {
+        int rc = flush_wal(f);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
     return real_of(f)->pMethods->xRead(real_of(f), buf, amt, off);
 }
 
 static int f_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
 {
+    fault_file *ff = (fault_file *)f;
     if (fault_hit(STORE_FAULT_WRITE))
         return SQLITE_IOERR_WRITE;
-    store_powerloss_before_write(((fault_file *)f)->name, real_of(f), off, amt);
-    return real_of(f)->pMethods->xWrite(real_of(f), buf, amt, off);
+    if (ff->wal) {
+        if (store_walbuf_take(ff->wal, buf, amt, off))
+            return SQLITE_OK;
+        int rc = flush_wal(f);   /* not the buffered run's continuation: that goes first */
+        if (rc != SQLITE_OK)
+            return rc;
+        if (store_walbuf_take(ff->wal, buf, amt, off))
+            return SQLITE_OK;
+    }
+    return real_write(ff->real, ff->name, buf, amt, off);
 }
 
 static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
+    int rc = flush_wal(f);
+    if (rc != SQLITE_OK)
+        return rc;
     store_powerloss_before_truncate(((fault_file *)f)->name, real_of(f), size);
     return real_of(f)->pMethods->xTruncate(real_of(f), size);
 }
@@ -97,7 +137,10 @@ static int f_sync(sqlite3_file *f, int flags)
 {
     if (fault_hit(STORE_FAULT_SYNC))
         return SQLITE_IOERR_FSYNC;
-    int rc = real_of(f)->pMethods->xSync(real_of(f), flags);
+    int rc = flush_wal(f);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = real_of(f)->pMethods->xSync(real_of(f), flags);
     if (rc == SQLITE_OK)
         store_powerloss_synced(((fault_file *)f)->name);
     if (((fault_file *)f)->main_db)
@@ -107,6 +150,9 @@ static int f_sync(sqlite3_file *f, int flags)
 
 static int f_size(sqlite3_file *f, sqlite3_int64 *size)
 {
+    int rc = flush_wal(f);
+    if (rc != SQLITE_OK)
+        return rc;
     return real_of(f)->pMethods->xFileSize(real_of(f), size);
 }
 
@@ -127,6 +173,9 @@ static int f_check_lock(sqlite3_file *f, int *out)
 
 static int f_control(sqlite3_file *f, int op, void *arg)
 {
+    int rc = flush_wal(f);
+    if (rc != SQLITE_OK)
+        return rc;
     return real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
 }
 
@@ -177,6 +226,7 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     ff->real = (sqlite3_file *)(ff + 1);
     ff->name = name;
     ff->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+    ff->wal = (flags & SQLITE_OPEN_WAL) ? store_walbuf_new() : NULL;   /* NULL: writes go straight */
     int rc = parent->xOpen(parent, name, ff->real, flags, out);
     /* SQLite calls xClose only if pMethods is set: set it iff the real file is open. Our
      * methods are version 3 (shared memory, mmap), so the real ones must be too. */
@@ -184,8 +234,12 @@ static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags
     if (m && m->iVersion < 3) {
         m->xClose(ff->real);
         ff->real->pMethods = NULL;
-        f->pMethods = NULL;
-        return SQLITE_CANTOPEN;
+        m = NULL;
+        rc = SQLITE_CANTOPEN;
+    }
+    if (!m) {   /* SQLite will not call xClose */
+        store_walbuf_free(ff->wal);
+        ff->wal = NULL;
     }
     f->pMethods = m ? &fault_methods : NULL;
     return rc;
