@@ -150,16 +150,25 @@ static size_t server_threads(bench_thread_cpu **out)
 }
 
 /* CPU seconds per thread name between two readings (threads of one name summed: the loops,
- * a pool), which thread of the server a message's cost is in. */
-static json_t *threads_delta(bench_thread_cpu *t0, size_t n0, bench_thread_cpu *t1, size_t n1)
+ * a pool), which thread of the server a message's cost is in. A thread that exited between
+ * the readings cannot be read any more: what the process spent beyond the threads still there
+ * (total_s, its own two readings) is put under "(exited)". */
+static json_t *threads_delta(bench_thread_cpu *t0, size_t n0, bench_thread_cpu *t1, size_t n1, double total_s)
 {
     json_t *o = json_object();
+    double seen = 0;
     for (size_t i = 0; i < n1; i++) {
         const bench_thread_cpu *was = bsearch(&t1[i], t0, n0, sizeof *t0, bench_thread_cpu_cmp_tid);
         double d = t1[i].cpu_s - (was ? was->cpu_s : 0);
         json_t *sum = json_object_get(o, t1[i].comm);
         json_object_set_new(o, t1[i].comm, json_real((sum ? json_real_value(sum) : 0) + d));
+        seen += d;
     }
+    size_t gone = 0;
+    for (size_t i = 0; i < n0; i++)
+        gone += !bsearch(&t0[i], t1, n1, sizeof *t1, bench_thread_cpu_cmp_tid);
+    if (gone && total_s > seen)
+        json_object_set_new(o, "(exited)", json_real(total_s - seen));
     return o;
 }
 
@@ -209,7 +218,7 @@ static void run_row(uint32_t row, int rate)
     double s1 = server_cpu();
     size_t n_th1 = server_threads(&th1);
     chb_row_meta meta = {.rate = rate, .start_us = start,
-                         .server_threads = n_th0 && n_th1 ? threads_delta(th0, n_th0, th1, n_th1) : NULL,
+                         .server_threads = n_th0 && n_th1 ? threads_delta(th0, n_th0, th1, n_th1, s1 - s0) : NULL,
                          .client_cpu_s = bench_self_cpu_seconds() - c0,
                          .server_cpu_s = s0 >= 0 && s1 >= 0 ? s1 - s0 : -1,
                          .wall_s = (double)(g_get_monotonic_time() - w0) / 1e6,

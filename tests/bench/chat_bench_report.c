@@ -80,32 +80,41 @@ static void add_lane(row_totals *t, const chb_lane *L)
 /* The at-host p99 of the messages sent in each second of the row: whether a row's tail is
  * spread over it or comes from a few moments (a start-up transient, a stall). */
 #define BY_SECOND_MAX 120
+/* The second of the row a record was sent in, or -1 when it never reached the host or falls
+ * outside the first BY_SECOND_MAX seconds. */
+static int record_second(const chb_record *r, int64_t start_us)
+{
+    int64_t k = (r->t0 - start_us) / 1000000;
+    return r->t_host && k >= 0 && k < BY_SECOND_MAX ? (int)k : -1;
+}
+
 static json_t *host_p99_by_second(chb_lane *lanes, int n_lanes, int64_t start_us)
 {
     latencies sec[BY_SECOND_MAX] = {0};
-    size_t cap = 0;
-    for (int i = 0; i < n_lanes; i++)
-        cap += lanes[i].n_rec;
-    for (int k = 0; k < BY_SECOND_MAX; k++)
-        sec[k].v = g_new(int64_t, cap + 1);
+    size_t count[BY_SECOND_MAX] = {0};
     int last = -1;
+    for (int i = 0; i < n_lanes; i++)   /* sized by a counting pass: each second its own */
+        for (size_t j = 0; j < lanes[i].n_rec; j++) {
+            int k = record_second(&lanes[i].rec[j], start_us);
+            if (k >= 0)
+                count[k]++;
+            if (k > last)
+                last = k;
+        }
+    for (int k = 0; k <= last; k++)
+        sec[k].v = g_new(int64_t, count[k] + 1);
     for (int i = 0; i < n_lanes; i++)
         for (size_t j = 0; j < lanes[i].n_rec; j++) {
             const chb_record *r = &lanes[i].rec[j];
-            int64_t k = (r->t0 - start_us) / 1000000;
-            if (!r->t_host || k < 0 || k >= BY_SECOND_MAX)
-                continue;
-            sec[k].v[sec[k].n++] = r->t_host - r->t0;
-            if (k > last)
-                last = (int)k;
+            int k = record_second(r, start_us);
+            if (k >= 0)
+                sec[k].v[sec[k].n++] = r->t_host - r->t0;
         }
     json_t *out = json_array();
-    for (int k = 0; k < BY_SECOND_MAX; k++) {
-        if (k <= last) {
-            json_t *s = summary(&sec[k]);
-            json_array_append(out, json_object_get(s, "p99"));
-            json_decref(s);
-        }
+    for (int k = 0; k <= last; k++) {
+        json_t *s = summary(&sec[k]);
+        json_array_append(out, json_object_get(s, "p99"));
+        json_decref(s);
         g_free(sec[k].v);
     }
     return out;
