@@ -14,6 +14,40 @@
     "CREATE TRIGGER " table "_no_delete BEFORE DELETE ON " table                                \
     " BEGIN SELECT RAISE(ABORT, '" table " is append-only'); END;"
 
+/* The two append-only tables, as v1 made them and v2 remade them: only the kind CHECK differs. */
+#define LEDGER_OPS_TABLE(name, kind_check)                                                     \
+    "CREATE TABLE " name " ("                                                                  \
+    " id INTEGER PRIMARY KEY,"                                                                 \
+    " idempotency_key TEXT NOT NULL UNIQUE,"                                                   \
+    " kind TEXT NOT NULL CHECK (" kind_check "),"                                             \
+    " params TEXT NOT NULL,"                                                                   \
+    " user_id INTEGER, host_id INTEGER, hold_ref TEXT, ref TEXT,"                              \
+    " amount INTEGER NOT NULL CHECK (amount >= 0),"                                            \
+    " host_amount INTEGER NOT NULL CHECK (host_amount >= 0),"                                  \
+    " fee_amount INTEGER NOT NULL CHECK (fee_amount >= 0),"                                    \
+    " from_hold INTEGER NOT NULL CHECK (from_hold >= 0),"                                      \
+    " from_wallet INTEGER NOT NULL CHECK (from_wallet >= 0),"                                  \
+    " created_at INTEGER NOT NULL"                                                             \
+    ") STRICT;"
+
+#define LEDGER_TRANSFERS_TABLE(kind_check)                                                     \
+    "CREATE TABLE ledger_transfers ("                                                          \
+    " id INTEGER PRIMARY KEY,"                                                                 \
+    " op_id INTEGER NOT NULL REFERENCES ledger_ops(id),"                                       \
+    " from_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"                           \
+    " to_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"                             \
+    " amount INTEGER NOT NULL CHECK (amount > 0),"                                             \
+    " kind TEXT NOT NULL CHECK (" kind_check "),"                                             \
+    " ref TEXT,"                                                                               \
+    " created_at INTEGER NOT NULL,"                                                            \
+    " CHECK (from_account <> to_account)"                                                      \
+    ") STRICT;"
+
+#define LEDGER_TRANSFERS_INDEXES                                                               \
+    "CREATE INDEX ledger_transfers_from ON ledger_transfers(from_account, id);"                 \
+    "CREATE INDEX ledger_transfers_to ON ledger_transfers(to_account, id);"                     \
+    "CREATE INDEX ledger_transfers_op ON ledger_transfers(op_id);"
+
 static const char ledger_v1[] =
     "CREATE TABLE ledger_accounts ("
     " id INTEGER PRIMARY KEY,"
@@ -27,37 +61,14 @@ static const char ledger_v1[] =
     "INSERT INTO ledger_accounts(id, kind, owner, balance, created_at)"
     " VALUES (1, 'external', NULL, 0, 0), (2, 'revenue', NULL, 0, 0);"
 
-    "CREATE TABLE ledger_ops ("
-    " id INTEGER PRIMARY KEY,"
-    " idempotency_key TEXT NOT NULL UNIQUE,"
-    " kind TEXT NOT NULL CHECK (kind IN ('purchase','hold_place','hold_extend','hold_capture',"
-    "  'hold_release','charge','payout')),"
-    " params TEXT NOT NULL,"
-    " user_id INTEGER, host_id INTEGER, hold_ref TEXT, ref TEXT,"
-    " amount INTEGER NOT NULL CHECK (amount >= 0),"
-    " host_amount INTEGER NOT NULL CHECK (host_amount >= 0),"
-    " fee_amount INTEGER NOT NULL CHECK (fee_amount >= 0),"
-    " from_hold INTEGER NOT NULL CHECK (from_hold >= 0),"
-    " from_wallet INTEGER NOT NULL CHECK (from_wallet >= 0),"
-    " created_at INTEGER NOT NULL"
-    ") STRICT;"
+    LEDGER_OPS_TABLE("ledger_ops",
+                     "kind IN ('purchase','hold_place','hold_extend','hold_capture',"
+                     "  'hold_release','charge','payout')")
     "CREATE INDEX ledger_ops_ref ON ledger_ops(ref);"
 
-    "CREATE TABLE ledger_transfers ("
-    " id INTEGER PRIMARY KEY,"
-    " op_id INTEGER NOT NULL REFERENCES ledger_ops(id),"
-    " from_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"
-    " to_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"
-    " amount INTEGER NOT NULL CHECK (amount > 0),"
-    " kind TEXT NOT NULL CHECK (kind IN ('purchase','hold','release','earning','fee','topup',"
-    "  'payout')),"
-    " ref TEXT,"
-    " created_at INTEGER NOT NULL,"
-    " CHECK (from_account <> to_account)"
-    ") STRICT;"
-    "CREATE INDEX ledger_transfers_from ON ledger_transfers(from_account, id);"
-    "CREATE INDEX ledger_transfers_to ON ledger_transfers(to_account, id);"
-    "CREATE INDEX ledger_transfers_op ON ledger_transfers(op_id);"
+    LEDGER_TRANSFERS_TABLE("kind IN ('purchase','hold','release','earning','fee','topup',"
+                           "  'payout')")
+    LEDGER_TRANSFERS_INDEXES
 
     "CREATE TABLE ledger_holds ("
     " id INTEGER PRIMARY KEY,"
@@ -89,44 +100,22 @@ static const char ledger_v2[] =
     "CREATE TEMP TABLE ledger_transfers_copy AS SELECT * FROM ledger_transfers;"
     "DROP TABLE ledger_transfers;"
 
-    "CREATE TABLE ledger_ops_v2 ("
-    " id INTEGER PRIMARY KEY,"
-    " idempotency_key TEXT NOT NULL UNIQUE,"
-    " kind TEXT NOT NULL CHECK (kind = 'purchase' OR kind = 'hold_place' OR kind = 'hold_extend'"
-    "  OR kind = 'hold_capture' OR kind = 'hold_release' OR kind = 'charge' OR kind = 'payout'),"
-    " params TEXT NOT NULL,"
-    " user_id INTEGER, host_id INTEGER, hold_ref TEXT, ref TEXT,"
-    " amount INTEGER NOT NULL CHECK (amount >= 0),"
-    " host_amount INTEGER NOT NULL CHECK (host_amount >= 0),"
-    " fee_amount INTEGER NOT NULL CHECK (fee_amount >= 0),"
-    " from_hold INTEGER NOT NULL CHECK (from_hold >= 0),"
-    " from_wallet INTEGER NOT NULL CHECK (from_wallet >= 0),"
-    " created_at INTEGER NOT NULL"
-    ") STRICT;"
+    LEDGER_OPS_TABLE("ledger_ops_v2",
+                     "kind = 'purchase' OR kind = 'hold_place' OR kind = 'hold_extend'"
+                     "  OR kind = 'hold_capture' OR kind = 'hold_release' OR kind = 'charge'"
+                     "  OR kind = 'payout'")
     "INSERT INTO ledger_ops_v2 SELECT id, idempotency_key, kind, params, user_id, host_id, hold_ref,"
     " ref, amount, host_amount, fee_amount, from_hold, from_wallet, created_at FROM ledger_ops;"
     "DROP TABLE ledger_ops;"
     "ALTER TABLE ledger_ops_v2 RENAME TO ledger_ops;"
     "CREATE INDEX ledger_ops_ref ON ledger_ops(ref);"
 
-    "CREATE TABLE ledger_transfers ("
-    " id INTEGER PRIMARY KEY,"
-    " op_id INTEGER NOT NULL REFERENCES ledger_ops(id),"
-    " from_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"
-    " to_account INTEGER NOT NULL REFERENCES ledger_accounts(id),"
-    " amount INTEGER NOT NULL CHECK (amount > 0),"
-    " kind TEXT NOT NULL CHECK (kind = 'purchase' OR kind = 'hold' OR kind = 'release'"
-    "  OR kind = 'earning' OR kind = 'fee' OR kind = 'topup' OR kind = 'payout'),"
-    " ref TEXT,"
-    " created_at INTEGER NOT NULL,"
-    " CHECK (from_account <> to_account)"
-    ") STRICT;"
+    LEDGER_TRANSFERS_TABLE("kind = 'purchase' OR kind = 'hold' OR kind = 'release'"
+                           "  OR kind = 'earning' OR kind = 'fee' OR kind = 'topup' OR kind = 'payout'")
     "INSERT INTO ledger_transfers SELECT id, op_id, from_account, to_account, amount, kind, ref,"
     " created_at FROM temp.ledger_transfers_copy;"
     "DROP TABLE temp.ledger_transfers_copy;"
-    "CREATE INDEX ledger_transfers_from ON ledger_transfers(from_account, id);"
-    "CREATE INDEX ledger_transfers_to ON ledger_transfers(to_account, id);"
-    "CREATE INDEX ledger_transfers_op ON ledger_transfers(op_id);"
+    LEDGER_TRANSFERS_INDEXES
     LEDGER_APPEND_ONLY("ledger_transfers")
     LEDGER_APPEND_ONLY("ledger_ops");
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "balanced.h"
 #include "ledger/ledger.h"
 #include "util/log.h"
 
@@ -149,13 +150,7 @@ static void verify(size_t from, int round)
     if (!s)
         return;
     CHECK_INT(ledger_migrate(s, err, sizeof err), 0);
-    ledger_check_result c = {0};
-    CHECK_INT(ledger_check(s, &c), 0);
-    CHECK(c.ok);
-    CHECK_INT(c.sum_of_balances, 0);
-    CHECK_INT(c.negative_wallets, 0);
-    CHECK_INT(c.holds_exceeding, 0);
-    CHECK_INT(c.mismatched_balances, 0);
+    ledger_check_result c = ASSERT_BALANCED(s);
     key_check k = {.from = from};
     CHECK_INT(store_read(s, check_keys, &k), 0);
     CHECK_INT(k.missing, 0);

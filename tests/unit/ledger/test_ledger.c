@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "balanced.h"
 #include "ledger/ledger.h"
 
 static char dir[] = "/tmp/parley-ledger-XXXXXX";
@@ -28,24 +29,6 @@ static store_t *open_db(const char *name)
         exit(1);
     }
     return s;
-}
-
-#define ASSERT_BALANCED(s) assert_balanced((s), __LINE__)
-static void assert_balanced(store_t *s, int line)
-{
-    ledger_check_result c = {0};
-    int rc = ledger_check(s, &c);
-    CHECK_INT(rc, 0);
-    if (rc || !c.ok)
-        fprintf(stderr, "line %d: check rc=%d sum=%lld neg=%lld holds=%lld mismatched=%lld\n",
-                line, rc, (long long)c.sum_of_balances, (long long)c.negative_wallets,
-                (long long)c.holds_exceeding, (long long)c.mismatched_balances);
-    CHECK(c.ok);
-    CHECK_INT(c.sum_of_balances, 0);
-    CHECK_INT(c.negative_wallets, 0);
-    CHECK_INT(c.holds_exceeding, 0);
-    CHECK_INT(c.mismatched_balances, 0);
-    CHECK_INT(c.ops_mismatched, 0);
 }
 
 static ledger_balance_t bal(store_t *s, uint64_t user)

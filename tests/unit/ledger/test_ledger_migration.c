@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "balanced.h"
 #include "ledger/ledger.h"
 
 static char dir[] = "/tmp/parley-ledger-mig-XXXXXX";
@@ -58,16 +59,6 @@ static const char dump_transfers[] =
     " '|' || kind || '|' || coalesce(ref, '-') || '|' || created_at, ';')"
     " FROM (SELECT * FROM ledger_transfers ORDER BY id)";
 
-static void assert_balanced(store_t *s)
-{
-    ledger_check_result c = {0};
-    CHECK_INT(ledger_check(s, &c), 0);
-    CHECK(c.ok);
-    CHECK_INT(c.sum_of_balances, 0);
-    CHECK_INT(c.negative_wallets, 0);
-    CHECK_INT(c.ops_mismatched, 0);
-}
-
 /* Money under v1: a purchase, a call's hold with a capture and a release, message charges
  * from the wallet, a payout. */
 static void money_under_v1(store_t *s)
@@ -100,7 +91,7 @@ int main(void)
     CHECK_INT(store_migrate(s, ledger_migrations, 1, err, sizeof err), 0);   /* v1 only */
     CHECK(strstr(sql(s, "SELECT sql FROM sqlite_schema WHERE name = 'ledger_transfers'")->text, "kind IN ("));
     money_under_v1(s);
-    assert_balanced(s);
+    ASSERT_BALANCED(s);
     char *ops = strdup(sql(s, dump_ops)->text), *transfers = strdup(sql(s, dump_transfers)->text);
     ledger_result first;
     CHECK_INT(ledger_charge_unit(s, CALLER, HOST, 7, 2000, NULL, "msg:3", "chat:1", &first), 0);
@@ -121,7 +112,7 @@ int main(void)
                      " AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name)")->text,
               "ledger_ops_no_delete,ledger_ops_no_update,ledger_ops_ref,ledger_transfers_from,"
               "ledger_transfers_no_delete,ledger_transfers_no_update,ledger_transfers_op,ledger_transfers_to\n");
-    assert_balanced(s);
+    ASSERT_BALANCED(s);
     CHECK_INT(ledger_balance(s, CALLER, &after), 0);
     CHECK_INT(after.available, before.available);
 
@@ -135,7 +126,7 @@ int main(void)
     CHECK_INT(ledger_charge_unit(s, CALLER, HOST, 7, 2000, NULL, "msg:after", "chat:1", &r), 0);
     CHECK(!r.replayed && r.op_id > first.op_id);
     CHECK_INT(ledger_credit_purchase(s, CALLER, 500, "buy-2", NULL, &r), 0);
-    assert_balanced(s);
+    ASSERT_BALANCED(s);
 
     /* still enforced */
     CHECK_INT(sql(s, "UPDATE ledger_transfers SET amount = amount + 1 WHERE id = 1")->rc, SQLITE_CONSTRAINT_TRIGGER);
@@ -151,7 +142,7 @@ int main(void)
               SQLITE_CONSTRAINT_CHECK);
     CHECK_STR(sql(s, "PRAGMA integrity_check")->text, "ok\n");
     CHECK_STR(sql(s, "PRAGMA foreign_key_check")->text, "");
-    assert_balanced(s);
+    ASSERT_BALANCED(s);
     store_close(s);
 
     /* reopened: v2 is recorded, nothing is applied again */
@@ -161,7 +152,7 @@ int main(void)
         CHECK_INT(ledger_migrate(s, err, sizeof err), 0);
         CHECK_STR(sql(s, "SELECT group_concat(version) FROM schema_migrations WHERE module = 'ledger'")->text,
                   "1,2\n");
-        assert_balanced(s);
+        ASSERT_BALANCED(s);
         store_close(s);
     }
     free(ops);
