@@ -93,14 +93,14 @@ static int hook_ledger_check(void *p) { return platform_ledger_check_ok(p); }
 static char *hook_user_info(void *p, uint64_t uid) { return platform_user_info(p, uid); }
 static void hook_set_busy(void *p, uint64_t uid, bool busy) { platform_presence_set_busy(p, uid, busy); }
 static int hook_call_record(void *p, const char *json) { return platform_call_record(p, json); }
-static int hook_billing_submit(void *p, const char *json, void (*done)(void *, const char *), void *arg)
+static int hook_billing_submit(void *p, const char *json, platform_deferred_fn done, void *arg)
 {
-    return platform_billing_submit(p, json, done, arg);
+    return platform_billing_submit_deferred(p, json, done, arg);
 }
 static char *hook_billing_run(void *p, const char *json) { return platform_billing_run(p, json); }
-static int hook_chat_submit(void *p, const char *json, void (*done)(void *, const char *), void *arg)
+static int hook_chat_submit(void *p, const char *json, platform_deferred_fn done, void *arg)
 {
-    return platform_chat_submit(p, json, done, arg);
+    return platform_chat_submit_deferred(p, json, done, arg);
 }
 static char *hook_chat_run(void *p, const char *json) { return platform_chat_run(p, json); }
 static bool hook_user_blocks(void *p, uint64_t blocker, uint64_t blocked)

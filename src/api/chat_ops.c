@@ -324,6 +324,11 @@ char *platform_chat_run(platform_t *p, const char *op_json)
 int platform_chat_submit(platform_t *p, const char *op_json, void (*done)(void *arg, const char *result_json),
                          void *arg)
 {
+    return api_submit_text(platform_chat_submit_deferred, p, op_json, done, arg);
+}
+
+int platform_chat_submit_deferred(platform_t *p, const char *op_json, platform_deferred_fn done, void *arg)
+{
     if (!p || !done)
         return -1;
     char *answer = NULL;

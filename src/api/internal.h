@@ -186,8 +186,9 @@ struct api_op {
     bool parts;                   /* run makes its own savepoints (store_write_parts) */
     void (*release)(api_op *op);
     json_t *result;               /* the outcome (owned) */
-    void (*done)(void *arg, const char *result_json);
+    platform_deferred_fn done;
     void *done_arg;
+    int store_rc;                 /* the store's result for the unit, once it ran */
 };
 enum { API_OP_OK = 0, API_OP_REFUSED = 1, API_OP_FAILED = 2 };
 int api_op_outcome(api_op *op, int rc, json_t *result);   /* steals result; returns rc */
@@ -200,11 +201,16 @@ void api_op_free(api_op *op);
 int api_op_exec(store_t *s, api_op *op);
 /* Runs op now and frees it: the outcome text (malloc'd). */
 char *api_op_run(store_t *s, api_op *op);
-/* Queues op (done runs once on the storage thread, then op is freed): 0, or -1 when it
- * could not be queued (op freed, done never runs). */
-int api_op_submit(store_t *s, api_op *op, void (*done)(void *arg, const char *result_json), void *arg);
-/* An operation answered before queueing: done(arg, text) on the caller's thread; frees text. */
-void api_op_answer_now(void (*done)(void *arg, const char *result_json), void *arg, char *text);
+/* Queues op: done runs once on the storage thread with op as the state of its render (which
+ * frees op); 0, or -1 when it could not be queued (op freed, done never runs). */
+int api_op_submit(store_t *s, api_op *op, platform_deferred_fn done, void *arg);
+/* An operation answered before queueing: done on the caller's thread, with text (malloc'd, or
+ * NULL for "storage failed") as what its render returns. */
+void api_op_answer_now(platform_deferred_fn done, void *arg, char *text);
+/* A submit's text form (platform_*_submit) over its deferred one: the text is made on the
+ * storage thread and handed to done there. */
+int api_submit_text(int (*submit)(platform_t *, const char *, platform_deferred_fn, void *), platform_t *p,
+                    const char *op_json, void (*done)(void *arg, const char *result_json), void *arg);
 
 /* Chat (chat.c: tables and units; chat_ops.c: operations, limiter, listener; chat_rest.c:
  * REST; blocks.c: blocks). */

@@ -3,7 +3,8 @@
  * module's unit struct starts with an api_op; its unit function sets the outcome (a JSON
  * object with "ok") and returns API_OP_OK / _REFUSED (rolled back) / _FAILED; the outcome
  * reaches the caller as JSON text, either at once (api_op_run, blocking) or through a
- * callback on the storage thread (api_op_submit, store_write_async).
+ * callback on the storage thread (api_op_submit, store_write_async) that hands the outcome on
+ * to be rendered as text where it is used (platform.h, platform_render_fn).
  *
  * Why one place: the rules "a commit that failed voids the unit's outcome" and "done runs
  * exactly once" are money rules; two copies of them would drift.
@@ -67,16 +68,22 @@ char *api_op_run(store_t *s, api_op *op)
     return text;
 }
 
+static char *op_render(void *state)
+{
+    api_op *op = state;
+    char *text = api_op_text(op, op->store_rc);
+    api_op_free(op);
+    return text;
+}
+
 static void op_done(int result, void *arg)
 {
     api_op *op = arg;
-    char *text = api_op_text(op, result);
-    op->done(op->done_arg, text ? text : storage_failed);
-    free(text);
-    api_op_free(op);
+    op->store_rc = result;
+    op->done(op->done_arg, op_render, op);
 }
 
-int api_op_submit(store_t *s, api_op *op, void (*done)(void *arg, const char *result_json), void *arg)
+int api_op_submit(store_t *s, api_op *op, platform_deferred_fn done, void *arg)
 {
     op->done = done;
     op->done_arg = arg;
@@ -87,8 +94,39 @@ int api_op_submit(store_t *s, api_op *op, void (*done)(void *arg, const char *re
     return 0;
 }
 
-void api_op_answer_now(void (*done)(void *arg, const char *result_json), void *arg, char *text)
+static char *text_render(void *state)
 {
-    done(arg, text ? text : storage_failed);
+    return state ? state : strdup(storage_failed);
+}
+
+void api_op_answer_now(platform_deferred_fn done, void *arg, char *text)
+{
+    done(arg, text_render, text);
+}
+
+typedef struct text_done {
+    void (*done)(void *arg, const char *result_json);
+    void *arg;
+} text_done;
+
+static void render_now(void *arg, platform_render_fn render, void *state)
+{
+    text_done *t = arg;
+    char *text = render(state);
+    t->done(t->arg, text ? text : storage_failed);
     free(text);
+    free(t);
+}
+
+int api_submit_text(int (*submit)(platform_t *, const char *, platform_deferred_fn, void *), platform_t *p,
+                    const char *op_json, void (*done)(void *arg, const char *result_json), void *arg)
+{
+    text_done *t = done ? malloc(sizeof *t) : NULL;
+    if (!t)
+        return -1;
+    *t = (text_done){.done = done, .arg = arg};
+    int rc = submit(p, op_json, render_now, t);
+    if (rc != 0)
+        free(t);
+    return rc;
 }

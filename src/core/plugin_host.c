@@ -551,13 +551,16 @@ static int cb_call_record(plugin_ctx *self, const char *record_json)
 
 /* ---- store operations (billing, chat) ---- */
 
-typedef int (*store_submit_hook)(void *user, const char *op_json, void (*done)(void *, const char *), void *arg);
+typedef char *(*outcome_render_fn)(void *state);
+typedef int (*store_submit_hook)(void *user, const char *op_json,
+                                 void (*done)(void *arg, outcome_render_fn render, void *state), void *arg);
 
 typedef struct store_call {
     plugin_entry *pe;
     plugin_json_fn done;
     void *arg;
-    char *result;
+    outcome_render_fn render;   /* with state: the outcome, its text made on the plugin's thread */
+    void *state;
 } store_call;
 
 static void store_pending_add(plugin_entry *pe, int delta)
@@ -572,18 +575,21 @@ static void store_pending_add(plugin_entry *pe, int delta)
 static void store_deliver(void *p)
 {
     store_call *sc = p;
-    sc->done(sc->arg, sc->result ? sc->result : "{\"ok\":false,\"reason\":\"error\",\"message\":\"out of memory\"}");
+    char *text = sc->render(sc->state);
+    sc->done(sc->arg, text ? text : "{\"ok\":false,\"reason\":\"error\",\"message\":\"out of memory\"}");
     plugin_entry *pe = sc->pe;
-    free(sc->result);
+    free(text);
     free(sc);
     store_pending_add(pe, -1);
 }
 
-/* On the storage thread (or the submitter's): hand the outcome to the plugin's thread. */
-static void store_done(void *p, const char *result_json)
+/* On the storage thread (or the submitter's): hand the outcome, text not made yet, to the
+ * plugin's thread. */
+static void store_done(void *p, outcome_render_fn render, void *state)
 {
     store_call *sc = p;
-    sc->result = strdup(result_json);
+    sc->render = render;
+    sc->state = state;
     entry_post_work(sc->pe, store_deliver, sc, false);
 }
 

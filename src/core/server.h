@@ -70,13 +70,14 @@ typedef struct platform_hooks {
     void (*user_set_busy)(void *user, uint64_t user_id, bool busy);
     int (*call_record)(void *user, const char *record_json);
     /* core_callbacks.billing_submit/run; submit's done runs on the storage thread (or before
-     * submit returns) and must only hand the result on. */
-    int (*billing_submit)(void *user, const char *op_json, void (*done)(void *arg, const char *result_json),
-                          void *arg);
+     * submit returns) and must only hand the outcome on: render(state), called exactly once
+     * later on any thread, makes its JSON text (malloc'd) and frees state. */
+    int (*billing_submit)(void *user, const char *op_json,
+                          void (*done)(void *arg, char *(*render)(void *state), void *state), void *arg);
     char *(*billing_run)(void *user, const char *op_json);
     /* core_callbacks.chat_submit/run/user_blocks, the same way. */
-    int (*chat_submit)(void *user, const char *op_json, void (*done)(void *arg, const char *result_json),
-                       void *arg);
+    int (*chat_submit)(void *user, const char *op_json,
+                       void (*done)(void *arg, char *(*render)(void *state), void *state), void *arg);
     char *(*chat_run)(void *user, const char *op_json);
     bool (*user_blocks)(void *user, uint64_t blocker, uint64_t blocked);
     /* The login family (device) of a Janus token, kept on the session for push_notify. */
