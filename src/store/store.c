@@ -200,6 +200,19 @@ void store_debug_fail_commit_after(store_t *s, int n)
     __atomic_store_n(&s->fail_commit_in, n > 0 ? n : 0, __ATOMIC_RELEASE);
 }
 
+#define STORE_SYNC_FULL 2   /* PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA */
+
+/* The connection's synchronous level, -1 when it cannot be read. */
+static int store_synchronous(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int level = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        level = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return level;
+}
+
 static int store_configure(sqlite3 *db, bool writer)
 {
     sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
@@ -210,8 +223,14 @@ static int store_configure(sqlite3 *db, bool writer)
         /* journal_mode returns a row; sqlite3_exec ignores it. */
         if (store_exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK)
             return -1;
+        /* Also what the VFS's WAL write-behind rests on (store_walbuf.h): every commit synced,
+         * so no published frame is only in its buffer. Read back: lowering it here must fail. */
         if (store_exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK)
             return -1;
+        if (store_synchronous(db) < STORE_SYNC_FULL) {
+            LOG_ERROR("store", "synchronous is below FULL: the WAL write-behind needs every commit synced");
+            return -1;
+        }
         /* Each unit runs in a SAVEPOINT, whose sub-journal would otherwise be a temp file
          * written for every unit: about a third of a ledger charge's cost. */
         if (store_exec(db, "PRAGMA temp_store=MEMORY") != SQLITE_OK)
